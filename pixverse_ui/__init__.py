@@ -1,0 +1,100 @@
+"""pixverse-ui: prototype text-to-video with PixVerse v5.5 over the AI/ML API.
+
+    import pixverse_ui
+    video = pixverse_ui.generate("a red fox in the snow", resolution="540p", duration=5)
+    print(video.video_path, video.credits_used)
+
+With no ``AIMLAPI_KEY`` it runs on a built-in simulator. Heavy modules (requests, the simulator,
+gradio) load only when first used, so importing the package stays quick.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    DownloadError,
+    GenerationFailedError,
+    GenerationTimeoutError,
+    InsufficientCreditsError,
+    PixVerseError,
+    RateLimitError,
+    ServerError,
+    SubmissionUnconfirmedError,
+    ValidationError,
+)
+from .params import Params, validate
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Client": "client",
+    "JobState": "client",
+    "Ledger": "store",
+    "JobRecord": "store",
+    "Update": "polling",
+    "Estimate": "polling",
+    "PollSchedule": "polling",
+    "watch": "polling",
+    "Generation": "generation",
+    "generate": "generation",
+    "resume": "generation",
+    "stream": "generation",
+    "submit": "generation",
+    "default_client": "defaults",
+    "default_ledger": "defaults",
+}
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "DownloadError",
+    "GenerationFailedError",
+    "GenerationTimeoutError",
+    "InsufficientCreditsError",
+    "Params",
+    "PixVerseError",
+    "RateLimitError",
+    "ServerError",
+    "SubmissionUnconfirmedError",
+    "ValidationError",
+    "validate",
+    "Client",
+    "JobState",
+    "Ledger",
+    "JobRecord",
+    "Update",
+    "Estimate",
+    "PollSchedule",
+    "watch",
+    "Generation",
+    "generate",
+    "resume",
+    "stream",
+    "submit",
+    "default_client",
+    "default_ledger",
+]
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import Client, JobState
+    from .defaults import default_client, default_ledger
+    from .generation import Generation, generate, resume, stream, submit
+    from .polling import Estimate, PollSchedule, Update, watch
+    from .store import JobRecord, Ledger
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pixverse_ui' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value

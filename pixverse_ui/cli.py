@@ -1,0 +1,676 @@
+"""``pixverse-ui`` / ``python -m pixverse_ui``: generate, resume, list, serve, simulator.
+
+A thin consumer of the library: ``generate`` drives :func:`pixverse_ui.generation.stream` and
+``resume`` drives :func:`pixverse_ui.generation.resume`; the progress display only shows their
+``Update``s.
+
+Exit status: 0 done, 1 a generation (or the API) failed, 2 bad flags or values (nothing was sent),
+130 interrupted (the job goes on and stays in the ledger, resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from . import params as P
+from .errors import PixVerseError, ValidationError
+from .redact import MASK
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import Client
+    from .polling import Update
+    from .store import JobRecord, Ledger
+
+PROG = "pixverse-ui"
+SIMULATOR_NOTICE = "No AIMLAPI_KEY: running on the built-in simulator (no cost)."
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+PROMPT_WIDTH = 48
+LIST_WIDTH = 200
+
+
+# --- what the commands run on (module-level so tests can swap them) ----------------------------
+
+
+def make_client() -> Client:
+    """The client the commands use: the host key's, else the embedded simulator's."""
+    from .defaults import default_client
+
+    return default_client()
+
+
+def make_ledger() -> Ledger:
+    """The ledger the commands use (under ``$PIXVERSE_UI_HOME``)."""
+    from .defaults import default_ledger
+
+    return default_ledger()
+
+
+def owner_key() -> str:
+    """The key whose history ``list`` shows, without starting the simulator to learn it."""
+    from .defaults import SIMULATOR_KEY, host_key
+
+    return host_key() or SIMULATOR_KEY
+
+
+def simulator_mode() -> bool:
+    from .defaults import simulator_mode as _simulator_mode
+
+    return _simulator_mode()
+
+
+def _host_key() -> str | None:
+    from .defaults import host_key
+
+    return host_key()
+
+
+def _fancy() -> bool:
+    """Whether stderr is a terminal, where a live progress display makes sense."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# --- output helpers ----------------------------------------------------------------------------
+
+
+def _clean(text: str) -> str:
+    """One line, with the host key masked (the library already keeps it out of its messages)."""
+    return _mask(" ".join(str(text).split()))
+
+
+def _mask(text: str) -> str:
+    key = _host_key()
+    return text.replace(key, MASK) if key and len(key) >= 4 else text
+
+
+def _err(text: str) -> None:
+    print(_clean(text), file=sys.stderr, flush=True)
+
+
+def _out(text: str) -> None:
+    print(_clean(text), file=sys.stdout, flush=True)
+
+
+def _json_line(obj: Any) -> None:
+    text = json.dumps(obj, ensure_ascii=False, default=str)
+    print(_mask(text), file=sys.stdout, flush=True)
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = max(0, int(round(seconds)))
+    minutes, secs = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _credits(value: float | None) -> str:
+    if value is None:
+        return ""
+    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.2f}"
+
+
+def _announce_simulator() -> None:
+    if simulator_mode():
+        _err(SIMULATOR_NOTICE)
+
+
+def _result(record: JobRecord | None, **fallback: Any) -> dict[str, Any]:
+    """The JSON object for one job: id, status, video path, credits, client request id, state."""
+    if record is None:
+        out = {
+            "id": None,
+            "status": None,
+            "video_path": None,
+            "credits_used": None,
+            "client_request_id": None,
+            "state": None,
+        }
+    else:
+        out = {
+            "id": record.generation_id,
+            "status": record.status,
+            "video_path": record.video_path,
+            "credits_used": record.credits_used,
+            "client_request_id": record.client_request_id,
+            "state": record.state,
+        }
+    out.update({k: v for k, v in fallback.items() if v is not None or k == "error"})
+    return out
+
+
+def _find(ledger: Ledger, *keys: str | None) -> JobRecord | None:
+    for key in keys:
+        if key:
+            record = ledger.find(key)
+            if record is not None:
+                return record
+    return None
+
+
+def _resume_hint(gid: str) -> str:
+    return (
+        f"Stopped watching generation {gid}. The job goes on and stays in the ledger; "
+        f"resume it with `{PROG} resume {gid}`."
+    )
+
+
+# --- the progress display ----------------------------------------------------------------------
+
+
+class Watcher:
+    """Shows ``Update``s on stderr: a rich progress bar on a terminal, else one line per change."""
+
+    def __init__(self, *, fancy: bool | None = None) -> None:
+        self.fancy = _fancy() if fancy is None else fancy
+        self.last: Update | None = None
+        self._seen: set[str] = set()
+        self._key: tuple[str, str, str] | None = None
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+
+    def __call__(self, update: Update) -> None:
+        self.last = update
+        gid = update.generation_id
+        if gid not in self._seen:
+            self._seen.add(gid)
+            self._say(f"Watching generation {gid}.")
+        if self.fancy:
+            self._fancy_update(update)
+        else:
+            self._plain_update(update)
+
+    def _say(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(_clean(text), markup=False, highlight=False)
+        else:
+            _err(text)
+
+    def _plain_update(self, update: Update) -> None:
+        key = (update.generation_id, update.status, update.message)
+        if key == self._key:
+            return
+        self._key = key
+        line = f"[{_clock(update.elapsed)}] {update.status}: {update.message}"
+        if update.eta is not None and not update.done:
+            line += f" (ETA {_clock(update.eta)})"
+        _err(line)
+
+    def _fancy_update(self, update: Update) -> None:
+        from rich.markup import escape
+
+        if self._progress is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
+
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("elapsed {task.fields[elapsed]}"),
+                TextColumn("ETA {task.fields[eta]}"),
+                console=Console(stderr=True),
+            )
+            self._progress.start()
+        gid = update.generation_id
+        fields = {
+            "description": escape(f"{update.status}: {update.message}"),
+            "completed": update.progress,
+            "elapsed": _clock(update.elapsed),
+            "eta": "done" if update.done else _clock(update.eta),
+        }
+        if gid not in self._tasks:
+            self._tasks[gid] = self._progress.add_task(total=1.0, **fields)
+        else:
+            self._progress.update(self._tasks[gid], **fields)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+            self._tasks.clear()
+
+
+# --- argument parsing ----------------------------------------------------------------------------
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with usage errors as one line (and exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {_clean(message)} (see --help)\n")
+
+
+def _canonical(options: Sequence[str]) -> Callable[[str], str]:
+    """An argparse ``type`` that matches an option case-insensitively (argparse checks choices)."""
+
+    def convert(value: str) -> str:
+        folded = value.strip().lower().replace("-", "_").replace(" ", "_")
+        for option in options:
+            if folded == option.lower():
+                return option
+        return value
+
+    return convert
+
+
+def _duration(value: str) -> int | str:
+    text = value.strip().lower().removesuffix("s").strip()
+    return int(text) if text.isdigit() else value
+
+
+def _positive(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {value!r}")
+    return number
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value!r}")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog=PROG,
+        description="PixVerse v5.5 text-to-video over the AI/ML API. Without AIMLAPI_KEY every "
+        "command runs on a built-in simulator, offline and free.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    gen = commands.add_parser("generate", help="make one video and wait for it")
+    gen.add_argument("prompt", help="what the video shows")
+    gen.add_argument(
+        "--aspect-ratio", choices=P.ASPECT_RATIOS, type=_canonical(P.ASPECT_RATIOS), default=None
+    )
+    gen.add_argument(
+        "--resolution", choices=P.RESOLUTIONS, type=_canonical(P.RESOLUTIONS), default=None
+    )
+    gen.add_argument(
+        "--duration", choices=P.DURATIONS, type=_duration, default=None, help="seconds"
+    )
+    styles = (*P.STYLES, "none")
+    gen.add_argument("--style", choices=styles, type=_canonical(styles), default=None)
+    gen.add_argument("--negative-prompt", default=None, help="what the video should not show")
+    gen.add_argument("--seed", type=int, default=None)
+    gen.add_argument(
+        "--audio", action=argparse.BooleanOptionalAction, default=None, help="generate audio"
+    )
+    gen.add_argument(
+        "--multi-clip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="generate a multi-clip video",
+    )
+    gen.add_argument(
+        "--thinking", choices=P.THINKING_TYPES, type=_canonical(P.THINKING_TYPES), default=None
+    )
+    gen.add_argument("--model", default=None, help=f"model id (default {P.MODEL_ID})")
+    _watch_options(gen)
+    gen.add_argument(
+        "--let-server-decide",
+        action="store_true",
+        default=None,
+        help="do not check resolution/duration combinations here; let the API judge them",
+    )
+    gen.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    gen.set_defaults(func=cmd_generate)
+
+    res = commands.add_parser("resume", help="watch unfinished jobs to the end and download them")
+    res.add_argument("id", nargs="?", default=None, help="one generation id (default: all)")
+    _watch_options(res)
+    res.add_argument("--json", action="store_true", help="print one JSON object per job")
+    res.set_defaults(func=cmd_resume)
+
+    lst = commands.add_parser("list", help="this key's generations, newest first")
+    lst.add_argument("--limit", type=_positive_int, default=20)
+    lst.add_argument("--json", action="store_true", help="print one JSON array")
+    lst.set_defaults(func=cmd_list)
+
+    srv = commands.add_parser("serve", help="run the web app")
+    srv.add_argument("--host", default="127.0.0.1")
+    srv.add_argument("--port", type=int, default=7860)
+    srv.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+    srv.set_defaults(func=cmd_serve)
+
+    # Dispatched before parsing (its options belong to the simulator); listed here for --help.
+    commands.add_parser(
+        "simulator",
+        help="run the stand-in API on loopback (see `pixverse-ui simulator --help`)",
+        add_help=False,
+    )
+    return parser
+
+
+def _watch_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--timeout",
+        type=_positive,
+        default=None,
+        metavar="SECONDS",
+        help="stop waiting after this long (the job is kept and can be resumed)",
+    )
+    sub.add_argument(
+        "--output-dir", type=Path, default=None, metavar="DIR", help="where videos are saved"
+    )
+
+
+# --- commands ----------------------------------------------------------------------------------
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    options = {
+        "aspect_ratio": args.aspect_ratio,
+        "resolution": args.resolution,
+        "duration": args.duration,
+        "style": args.style,
+        "negative_prompt": args.negative_prompt,
+        "seed": args.seed,
+        "generate_audio_switch": args.audio,
+        "generate_multi_clip_switch": args.multi_clip,
+        "thinking_type": args.thinking,
+        "model": args.model,
+    }
+    try:
+        params = P.validate(args.prompt, let_server_decide=args.let_server_decide, **options)
+    except ValidationError as exc:
+        return _failed(exc, args.json)
+
+    _announce_simulator()
+    from . import generation
+
+    ledger = make_ledger()
+    client = make_client()
+    watcher = Watcher()
+    since = ledger.clock.now()
+    extra: dict[str, Any] = {}
+    if args.timeout is not None:
+        extra["timeout"] = args.timeout
+    try:
+        for update in generation.stream(
+            params=params,
+            client=client,
+            ledger=ledger,
+            download_dir=args.output_dir,
+            **extra,
+        ):
+            watcher(update)
+    except KeyboardInterrupt:
+        watcher.close()
+        gid = watcher.last.generation_id if watcher.last else None
+        record = _find(ledger, gid) or _this_job(ledger, client, params, since)
+        return _interrupted(record, args.json)
+    except PixVerseError as exc:
+        watcher.close()
+        record = _find(ledger, exc.generation_id, exc.client_request_id)
+        return _failed(exc, args.json, record)
+    finally:
+        watcher.close()
+        client.close()
+
+    assert watcher.last is not None
+    record = ledger.get(watcher.last.generation_id)
+    if args.json:
+        _json_line(_result(record))
+    else:
+        _out(f"Video: {record.video_path}")
+        spent = f" (about ${record.usd_spent:.2f})" if record.usd_spent is not None else ""
+        _out(f"Credits used: {_credits(record.credits_used) or 'unknown'}{spent}")
+    return EXIT_OK
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    _announce_simulator()
+    from . import generation
+
+    ledger = make_ledger()
+    if args.id is not None:
+        record = ledger.find(args.id)
+        if record is not None and record.generation_id is None:
+            _err(
+                f"Job {args.id} has no generation id (it is {record.state}): its create request "
+                "was never confirmed, so there is nothing to watch. Nothing was sent again."
+            )
+            if args.json:
+                _json_line(_result(record, error="no generation id"))
+            return EXIT_FAILED
+    client = make_client()
+    watcher = Watcher()
+    try:
+        results = generation.resume(
+            args.id,
+            client=client,
+            ledger=ledger,
+            download_dir=args.output_dir,
+            on_update=watcher,
+            **({"timeout": args.timeout} if args.timeout is not None else {}),
+        )
+    except KeyboardInterrupt:
+        watcher.close()
+        gid = watcher.last.generation_id if watcher.last else args.id
+        return _interrupted(_find(ledger, gid), args.json, gid=gid)
+    except PixVerseError as exc:
+        watcher.close()
+        return _failed(exc, args.json, _find(ledger, exc.generation_id, args.id))
+    finally:
+        watcher.close()
+        client.close()
+
+    if not results:
+        _err("Nothing to resume: this key has no unfinished jobs on this endpoint.")
+        return EXIT_OK
+    status = EXIT_OK
+    for result in results:
+        record = _find(ledger, result.id, result.client_request_id)
+        if result.ok:
+            spent = _credits(result.credits_used) or "unknown"
+            line = f"{result.id}: done, {result.video_path} ({spent} credits)"
+            error = None
+        elif result.state == "running":
+            status = EXIT_FAILED
+            error = f"still running; try again later with `{PROG} resume {result.id}`"
+            line = f"{result.id}: {result.status}, {error}"
+        else:
+            status = EXIT_FAILED
+            error = result.error or result.state
+            line = f"{result.id}: {result.state} ({error})"
+        if args.json:
+            _json_line(_result(record, error=error) if error else _result(record))
+        elif result.ok:
+            _out(line)
+        else:
+            _err(line)
+    return status
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    ledger = make_ledger()
+    if simulator_mode():
+        _err(SIMULATOR_NOTICE)
+    records = ledger.history(ledger.owner_of(owner_key()), limit=args.limit)
+    if args.json:
+        _json_line([_list_entry(r) for r in records])
+        return EXIT_OK
+    if not records:
+        _out("No generations yet for this key.")
+        return EXIT_OK
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Generations ({len(records)}, newest first)")
+    table.add_column("Created", no_wrap=True)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("State", no_wrap=True)
+    table.add_column("Prompt")
+    table.add_column("Params")
+    table.add_column("Credits", justify="right")
+    table.add_column("Video", overflow="fold")
+    for r in records:
+        table.add_row(
+            _when(r.created_at),
+            r.generation_id or r.client_request_id,
+            r.state if r.state == r.status else f"{r.state}/{r.status}",
+            _shorten(r.prompt),
+            _summary(r),
+            _credits(r.credits_used),
+            r.video_path or (_shorten(r.error, 40) if r.error else ""),
+        )
+    console = Console(markup=False, highlight=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console = Console(markup=False, highlight=False, width=LIST_WIDTH)  # a file or a pipe
+    console.print(table)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _announce_simulator()
+    try:
+        from .ui import launch
+    except ImportError as exc:
+        _err(f"The web app is not available here ({exc}).")
+        return EXIT_FAILED
+    launch(host=args.host, port=args.port, share=args.share)
+    return EXIT_OK
+
+
+def cmd_simulator(argv: Sequence[str]) -> int:
+    from .simulator.__main__ import main as simulator_main
+
+    return int(simulator_main(list(argv)) or 0)
+
+
+# --- outcomes ----------------------------------------------------------------------------------
+
+
+def _failed(exc: PixVerseError, as_json: bool, record: JobRecord | None = None) -> int:
+    _err(exc.user_message)
+    if as_json:
+        fallback = {"id": exc.generation_id, "client_request_id": exc.client_request_id}
+        if record is None and isinstance(exc, ValidationError):
+            fallback["status"] = "invalid"
+        _json_line(_result(record, **fallback, error=_clean(exc.user_message)))
+    return EXIT_USAGE if isinstance(exc, ValidationError) else EXIT_FAILED
+
+
+def _interrupted(record: JobRecord | None, as_json: bool, *, gid: str | None = None) -> int:
+    gid = (record.generation_id if record else None) or gid
+    if gid:
+        _err(_resume_hint(gid))
+    elif record is not None:
+        _err(
+            f"Interrupted while the job was being submitted (client request id "
+            f"{record.client_request_id}). If the request reached the API a job may exist; "
+            f"`{PROG} list` shows it. It was not sent again."
+        )
+    else:
+        _err("Interrupted before anything was sent.")
+    if as_json:
+        _json_line(_result(record, id=gid, error="interrupted"))
+    return EXIT_INTERRUPTED
+
+
+def _this_job(ledger: Ledger, client: Client, params: P.Params, since: float) -> JobRecord | None:
+    """The row this run wrote, when it was interrupted before the first update."""
+    body = params.to_body()
+    for record in ledger.history(ledger.owner_of(client.owner_key), limit=10):
+        if record.created_at >= since and record.request == body:
+            return record
+    return None
+
+
+def _list_entry(record: JobRecord) -> dict[str, Any]:
+    entry = _result(record)
+    entry.update(
+        created_at=datetime.fromtimestamp(record.created_at).astimezone().isoformat(),
+        prompt=record.prompt,
+        params=record.request,
+        summary=_summary(record),
+        endpoint=record.endpoint,
+        error=record.error,
+    )
+    return entry
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
+
+
+def _shorten(text: str, width: int = PROMPT_WIDTH) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _summary(record: JobRecord) -> str:
+    body = record.request
+    try:
+        return P.validate(body.pop("prompt", "x"), let_server_decide=True, **body).summary()
+    except (ValidationError, TypeError):
+        return f"{record.aspect_ratio} · {record.resolution} · {record.duration} s"
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+
+def _quiet_library_logs() -> None:
+    """The CLI reports every outcome itself; keep the library's warnings off stderr."""
+    logger = logging.getLogger("pixverse_ui")
+    if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+        logger.addHandler(logging.NullHandler())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit status (see the module docstring)."""
+    args_in = list(sys.argv[1:] if argv is None else argv)
+    if args_in[:1] == ["simulator"]:
+        try:
+            return cmd_simulator(args_in[1:])
+        except SystemExit as exc:
+            return _exit_code(exc)
+    parser = build_parser()
+    try:
+        args = parser.parse_args(args_in)
+    except SystemExit as exc:
+        return _exit_code(exc)
+    if getattr(args, "func", None) is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    _quiet_library_logs()
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        _err("Interrupted.")
+        return EXIT_INTERRUPTED
+    except PixVerseError as exc:
+        return _failed(exc, bool(getattr(args, "json", False)))
+    except OSError as exc:
+        _err(f"{PROG}: {type(exc).__name__}: {exc}")
+        return EXIT_FAILED
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return EXIT_OK
+    if isinstance(exc.code, int):
+        return exc.code
+    print(exc.code, file=sys.stderr)
+    return EXIT_FAILED

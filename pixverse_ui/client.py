@@ -1,0 +1,548 @@
+"""The HTTP client: create, retrieve and download. It never loops and never waits on its own.
+
+Retries live in the transport (urllib3's ``Retry``), for GET only: a POST may have started a paid
+generation, so it is never repeated. Every create carries a fresh ``X-Client-Request-Id`` so a job
+whose answer was lost can be found again in the provider's usage log.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import secrets
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NameResolutionError, NewConnectionError
+from urllib3.util.retry import Retry
+
+from . import errors
+from .clock import REAL_CLOCK, Clock
+from .params import Params
+from .redact import redact
+
+log = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.aimlapi.com"
+ENDPOINT = "/v2/video/generations"
+#: Large enough for a 1080p 10 s video many times over; small enough that a runaway stream stops.
+DEFAULT_MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
+#: (connect, read) seconds for one HTTP exchange; the poll loop's deadline sits above these.
+DEFAULT_TIMEOUT = (5.0, 30.0)
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+MAX_REDIRECTS = 5
+_CHUNK = 1024 * 1024
+
+
+def new_client_request_id() -> str:
+    """A fresh id for ``X-Client-Request-Id``: 1..128 of ``A-Za-z0-9._:-``."""
+    return "pxui-" + secrets.token_urlsafe(16).replace("_", ".")
+
+
+@dataclass(frozen=True)
+class JobState:
+    """One answer of the API about a generation."""
+
+    id: str
+    status: str
+    video_url: str | None = None
+    credits_used: float | None = None
+    usd_spent: float | None = None
+    error_message: str | None = None
+    #: Seconds the server asked us to wait before asking again, if it ever says.
+    poll_after: float | None = None
+    client_request_id: str | None = None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+class _Retry(Retry):
+    """urllib3's Retry with the sleep injected, so tests and benchmarks never really wait."""
+
+    clock: Clock = REAL_CLOCK
+
+    def new(self, **kw: Any) -> _Retry:
+        fresh = super().new(**kw)
+        fresh.clock = self.clock
+        return fresh
+
+    def sleep(self, response: Any = None) -> None:
+        if self.respect_retry_after_header and response is not None:
+            after = self.get_retry_after(response)
+            if after:
+                self.clock.sleep(after)
+                return
+        backoff = self.get_backoff_time()
+        if backoff > 0:
+            self.clock.sleep(backoff)
+
+
+def make_retry(*, retries: int = 3, clock: Clock = REAL_CLOCK, max_wait: float = 30.0) -> Retry:
+    """GET-only retries on 429/5xx and connection errors, honouring Retry-After, jittered, capped.
+
+    Connection errors where nothing reached the server (connect failures) are retried for any
+    method: urllib3 counts those apart from read errors, which it retries for GET alone.
+    """
+    retry = _Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        other=0,
+        redirect=MAX_REDIRECTS,
+        allowed_methods=frozenset({"GET"}),
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=0.5,
+        backoff_jitter=0.5,
+        backoff_max=8.0,
+        retry_after_max=max_wait,
+        respect_retry_after_header=True,
+        raise_on_status=False,
+        raise_on_redirect=False,
+    )
+    retry.clock = clock
+    return retry
+
+
+class Client:
+    """Talks to the AI/ML API (or the simulator, which speaks the same)."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: tuple[float, float] | float = DEFAULT_TIMEOUT,
+        retries: int = 3,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        clock: Clock = REAL_CLOCK,
+        label: str | None = None,
+        time_scale: float = 1.0,
+        request_id_factory: Callable[[], str] = new_client_request_id,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("AIMLAPI_KEY", "")
+        key = key.strip()
+        if not key:
+            raise errors.AuthenticationError(
+                "No AI/ML API key was given.",
+                hint="Set AIMLAPI_KEY, pass api_key=..., or run without a key on the simulator.",
+            )
+        self._key = key
+        self.base_url = base_url or os.environ.get("AIMLAPI_BASE_URL") or DEFAULT_BASE_URL
+        self.base_url = self.base_url.rstrip("/")
+        #: What the ledger records as this job's endpoint (the embedded simulator names itself).
+        self.label = label or self.base_url
+        #: How many times faster than real time this endpoint runs jobs (the simulator's speed).
+        self.time_scale = time_scale
+        self.timeout = timeout
+        self.max_download_bytes = max_download_bytes
+        self.clock = clock
+        self._new_request_id = request_id_factory
+        self._api = self._session(retries)
+        # Downloads go to a CDN: a separate session that never carries the key.
+        self._cdn = self._session(retries)
+
+    def _session(self, retries: int) -> requests.Session:
+        session = requests.Session()
+        adapter = HTTPAdapter(
+            max_retries=make_retry(retries=retries, clock=self.clock),
+            pool_connections=4,
+            pool_maxsize=64,
+        )
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        session.headers["User-Agent"] = "pixverse-ui"
+        session.trust_env = True
+        return session
+
+    def __repr__(self) -> str:
+        return f"Client(base_url={self.base_url!r}, api_key='***')"
+
+    def new_request_id(self) -> str:
+        """A fresh client request id, as ``create`` would make."""
+        return self._new_request_id()
+
+    @property
+    def owner_key(self) -> str:
+        """The key itself, for the ledger's salted hash only. Never print it."""
+        return self._key
+
+    def close(self) -> None:
+        """Close the connection pools."""
+        self._api.close()
+        self._cdn.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the two API calls ------------------------------------------------------------------
+
+    def create(self, params: Params, *, client_request_id: str | None = None) -> JobState:
+        """POST the job. Never retried once sent: see :class:`errors.SubmissionUnconfirmedError`."""
+        crid = client_request_id or self._new_request_id()
+        body = params.to_body()
+        log.info("create %s (client request id %s)", params.summary(), crid)
+        try:
+            response = self._send(
+                "POST",
+                json=body,
+                headers=self._auth({"X-Client-Request-Id": crid}),
+                allow_redirects=False,
+            )
+            payload = self._payload(response, client_request_id=crid, id_from_header=True)
+        except _NotSent as exc:
+            raise errors.APIConnectionError(
+                f"Could not reach the API at {self.base_url} ({exc.reason}); nothing was sent.",
+                client_request_id=crid,
+            ) from None
+        except errors.APIConnectionError as exc:
+            raise self._unconfirmed(exc, crid) from None
+        except errors.ServerError as exc:
+            if exc.status_code in (None, 500, 502, 504):  # it may have been created before failing
+                raise self._unconfirmed(exc, crid) from None
+            raise
+        state = _job_state(payload, response.headers, crid)
+        if not state.id:
+            raise self._unconfirmed(
+                errors.ServerError("The API's answer to the create request held no generation id."),
+                crid,
+            )
+        return state
+
+    def retrieve(self, generation_id: str) -> JobState:
+        """GET the job's state. Transient failures are retried by the transport, then raised."""
+        if not generation_id or not isinstance(generation_id, str):
+            raise errors.ValidationError("A generation id is needed.", field="generation_id")
+        try:
+            try:
+                response = self._send(
+                    "GET", params={"generation_id": generation_id}, headers=self._auth({})
+                )
+            except _NotSent as exc:
+                raise errors.APIConnectionError(
+                    f"Could not reach the API at {self.base_url} ({exc.reason})."
+                ) from None
+            payload = self._payload(response, generation_id=generation_id)
+        except errors.PixVerseError as exc:
+            exc.generation_id = exc.generation_id or generation_id
+            raise
+        state = _job_state(payload, response.headers, None)
+        return state if state.id else _with_id(state, generation_id)
+
+    # --- download -----------------------------------------------------------------------------
+
+    def download(self, url: str, dest: str | os.PathLike[str]) -> Path:
+        """Stream ``url`` to ``dest`` through a temp file and an atomic rename.
+
+        Only https (or http to loopback) is fetched, also after redirects; the key is never sent;
+        a file larger than ``max_download_bytes`` is refused; a failed download leaves nothing.
+        """
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        response = self._open_download(url)
+        fd, tmp_name = tempfile.mkstemp(prefix=".part-", suffix=dest.suffix, dir=dest.parent)
+        tmp = Path(tmp_name)
+        try:
+            with response, os.fdopen(fd, "wb") as out:
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > self.max_download_bytes:
+                    raise self._too_big(int(declared))
+                written = 0
+                for chunk in response.iter_content(_CHUNK):
+                    written += len(chunk)
+                    if written > self.max_download_bytes:
+                        raise self._too_big(written)
+                    out.write(chunk)
+                if declared and declared.isdigit() and written != int(declared):
+                    raise errors.DownloadError(
+                        f"The video download stopped after {written} of {declared} bytes.",
+                        retryable=True,
+                    )
+            os.replace(tmp, dest)
+        except requests.RequestException as exc:
+            tmp.unlink(missing_ok=True)
+            raise errors.DownloadError(
+                f"The video download was interrupted ({type(exc).__name__}).", retryable=True
+            ) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return dest
+
+    def _open_download(self, url: str) -> requests.Response:
+        for _ in range(MAX_REDIRECTS + 1):
+            _check_download_url(url)
+            try:
+                response = self._cdn.get(
+                    url, stream=True, timeout=self.timeout, allow_redirects=False
+                )
+            except requests.RequestException as exc:
+                raise errors.DownloadError(
+                    f"Could not reach the video's address ({type(exc).__name__}).",
+                    retryable=True,
+                ) from None
+            if response.is_redirect:
+                url = urljoin(url, response.headers.get("Location", ""))
+                response.close()
+                continue
+            if response.status_code in (403, 404, 410):
+                words = _error_text(_json_or_none(response))
+                response.close()
+                raise errors.DownloadError(
+                    f"The video's link answered {response.status_code}: it has expired or is gone.",
+                    status_code=response.status_code,
+                    provider_message=words,
+                    retryable=True,
+                )
+            if response.status_code >= 400:
+                response.close()
+                raise errors.DownloadError(
+                    f"The video's link answered HTTP {response.status_code}.",
+                    status_code=response.status_code,
+                    retryable=response.status_code >= 500,
+                )
+            return response
+        raise errors.DownloadError("The video's link redirected too many times.")
+
+    def _too_big(self, size: int) -> errors.DownloadError:
+        return errors.DownloadError(
+            f"The video is {size / 1e6:.0f} MB or more, over the "
+            f"{self.max_download_bytes / 1e6:.0f} MB limit; it was not saved.",
+            hint="Raise max_download_bytes if this is expected.",
+        )
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _send(self, method: str, **kwargs: Any) -> requests.Response:
+        """One exchange with the API; failures become ``APIConnectionError`` or ``_NotSent``."""
+        try:
+            return self._api.request(
+                method, self.base_url + ENDPOINT, timeout=self.timeout, **kwargs
+            )
+        except (
+            requests.ConnectTimeout,
+            requests.exceptions.InvalidURL,
+            requests.exceptions.MissingSchema,
+            requests.exceptions.InvalidSchema,
+        ) as exc:
+            raise _NotSent(type(exc).__name__) from None
+        except requests.ConnectionError as exc:
+            if _never_connected(exc):
+                raise _NotSent("connection refused") from None
+            raise errors.APIConnectionError(
+                f"The connection to the API dropped ({type(exc).__name__})"
+            ) from None
+        except requests.Timeout:
+            raise errors.APIConnectionError("The API did not answer in time") from None
+        except requests.RequestException as exc:
+            raise errors.APIConnectionError(
+                f"The request to the API failed ({type(exc).__name__})"
+            ) from None
+
+    def _auth(self, extra: dict[str, str]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._key}", "Accept": "application/json", **extra}
+
+    def _unconfirmed(self, cause: errors.PixVerseError, crid: str) -> errors.PixVerseError:
+        return errors.SubmissionUnconfirmedError(
+            f"The create request was sent but its answer was lost ({cause.message.rstrip('.')})",
+            client_request_id=crid,
+            status_code=cause.status_code,
+            provider_message=cause.provider_message,
+        )
+
+    def _payload(
+        self,
+        response: requests.Response,
+        *,
+        generation_id: str | None = None,
+        client_request_id: str | None = None,
+        id_from_header: bool = False,
+    ) -> dict[str, Any]:
+        """Read the body, mapping HTTP errors to the hierarchy with the provider's words."""
+        ids = {"generation_id": generation_id, "client_request_id": client_request_id}
+        try:
+            text = response.text
+        except requests.RequestException as exc:
+            raise errors.APIConnectionError(
+                f"The connection dropped while reading the API's answer ({type(exc).__name__})",
+                **ids,
+            ) from None
+        body = _json_or_none(response, text)
+        if response.status_code >= 400:
+            raise _http_error(response, body, self._key, ids)
+        if not isinstance(body, dict):
+            header_id = response.headers.get("x-inference-id") if id_from_header else None
+            if header_id:  # the provider names the job in a header even when the body is broken
+                return {"id": header_id, "status": "queued"}
+            raise errors.ServerError(
+                "The API answered with something that is not a JSON object.",
+                status_code=response.status_code,
+                **ids,
+            )
+        return body
+
+
+class _NotSent(Exception):
+    """The request never reached the server (connection refused or connect timeout)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _never_connected(exc: requests.ConnectionError) -> bool:
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, (NewConnectionError, NameResolutionError))
+
+
+def _check_download_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return
+    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
+        return
+    shown = f"{parts.scheme}://{parts.hostname}" if parts.scheme else (url[:40] or "an empty link")
+    raise errors.DownloadError(
+        f"Refused to download the video from {shown}: only https links are fetched.",
+        hint="This protects the download; the job is kept in the ledger.",
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _json_or_none(response: requests.Response, text: str | None = None) -> Any:
+    try:
+        return json.loads(text if text is not None else response.text)
+    except (ValueError, requests.RequestException):
+        return None
+
+
+def _error_text(body: Any) -> str | None:
+    """The provider's own words from any of its three error shapes (see shared/api/NOTES.md)."""
+    if not isinstance(body, dict):
+        return None
+    error = body.get("error")
+    if isinstance(error, str) and error.strip():
+        return error.strip()
+    for source in (error, body):
+        if not isinstance(source, dict):
+            continue
+        detail = source.get("detail")
+        if isinstance(detail, list) and detail:
+            return "; ".join(_detail_line(item) for item in detail)
+        if isinstance(detail, str) and detail.strip():
+            return detail.strip()
+        message = source.get("message")
+        if isinstance(message, list):
+            message = "; ".join(str(m) for m in message)
+        if isinstance(message, str) and message.strip():
+            name = source.get("name")
+            return (
+                f"{name}: {message.strip()}" if isinstance(name, str) and name else message.strip()
+            )
+    return None
+
+
+def _detail_line(item: Any) -> str:
+    if not isinstance(item, dict):
+        return str(item)
+    loc = item.get("loc")
+    where = ".".join(str(p) for p in loc if p != "body") if isinstance(loc, list) else ""
+    msg = str(item.get("msg", "")).strip() or "invalid"
+    return f"{where}: {msg}" if where else msg
+
+
+_HTTP_ERRORS: dict[int, tuple[type[errors.APIError], str]] = {
+    400: (errors.BadRequestError, "The API refused the request"),
+    401: (errors.AuthenticationError, "The API did not accept the key"),
+    403: (errors.InsufficientCreditsError, "The API refused: out of credits or not allowed"),
+    404: (errors.BadRequestError, "The API does not know this generation"),
+    422: (errors.BadRequestError, "The API refused the request"),
+    429: (errors.RateLimitError, "The API is rate limiting requests"),
+}
+
+
+def _http_error(
+    response: requests.Response, body: Any, key: str, ids: dict[str, str | None]
+) -> errors.APIError:
+    code = response.status_code
+    kind, text = _HTTP_ERRORS.get(code, (errors.ServerError, f"The API failed (HTTP {code})"))
+    if code >= 500:
+        kind = errors.ServerError
+        text = {504: "The API timed out (HTTP 504)"}.get(
+            code, f"The API had a problem (HTTP {code})"
+        )
+    words = _error_text(body)
+    provider = redact(words, key) if words else None
+    kwargs: dict[str, Any] = {"status_code": code, "provider_message": provider, **ids}
+    if kind is errors.RateLimitError:
+        kwargs["retry_after"] = _retry_after(response.headers.get("Retry-After"))
+    return kind(text + ".", **kwargs)
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return make_retry().parse_retry_after(value)
+    except Exception:  # noqa: BLE001 - a malformed header is simply no hint
+        return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _job_state(body: dict[str, Any], headers: Mapping[str, str], crid: str | None) -> JobState:
+    video = body.get("video")
+    url = video.get("url") if isinstance(video, dict) else None
+    meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
+    usage = meta.get("usage") if isinstance(meta.get("usage"), dict) else {}
+    credits = _number(usage.get("credits_used"))
+    if credits is None:
+        credits = _number(headers.get("x-aimlapi-credits-used"))
+    status = body.get("status")
+    status = status.strip().lower() if isinstance(status, str) and status.strip() else "unknown"
+    gid = body.get("id") if isinstance(body.get("id"), str) else headers.get("x-inference-id", "")
+    poll_after = _number(body.get("poll_after") or headers.get("Retry-After"))
+    return JobState(
+        id=gid or "",
+        status=status,
+        video_url=url if isinstance(url, str) and url else None,
+        credits_used=credits,
+        usd_spent=_number(headers.get("x-aimlapi-usd-spent")),
+        error_message=_error_text(body),
+        poll_after=poll_after,
+        client_request_id=crid,
+        raw=body,
+    )
+
+
+def _with_id(state: JobState, generation_id: str) -> JobState:
+    return replace(state, id=generation_id)

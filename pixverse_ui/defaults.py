@@ -1,0 +1,68 @@
+"""Where things are when nobody says: the key, the endpoint, the ledger, the videos folder.
+
+No ``AIMLAPI_KEY`` means simulator mode: a stand-in API is started on loopback, so everything
+runs offline and costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from .client import Client
+from .store import Ledger, default_home
+
+KEY_ENV = "AIMLAPI_KEY"
+BASE_URL_ENV = "AIMLAPI_BASE_URL"
+#: The key the library uses against its own simulator (which accepts any key).
+SIMULATOR_KEY = "simulator-local-key"
+SIMULATOR_LABEL = "simulator"
+
+_lock = threading.Lock()
+_ledgers: dict[Path, Ledger] = {}
+
+
+def host_key() -> str | None:
+    """The key set on this machine, if any."""
+    key = os.environ.get(KEY_ENV, "").strip()
+    return key or None
+
+
+def simulator_mode() -> bool:
+    """True when there is no key: the embedded simulator stands in for the API."""
+    return host_key() is None
+
+
+def simulator_client(api_key: str = SIMULATOR_KEY) -> Client:
+    """A client on the embedded simulator (started on first use)."""
+    from .simulator import embedded
+
+    sim = embedded()
+    return Client(
+        api_key=api_key, base_url=sim.url, label=SIMULATOR_LABEL, time_scale=sim.config.speed
+    )
+
+
+def default_client(api_key: str | None = None) -> Client:
+    """A client for ``api_key``, else the host key, else the embedded simulator."""
+    key = api_key or host_key()
+    if key is None:
+        return simulator_client()
+    return Client(api_key=key, base_url=os.environ.get(BASE_URL_ENV) or None)
+
+
+def default_ledger(path: str | os.PathLike[str] | None = None) -> Ledger:
+    """One ledger object per file in this process."""
+    target = Path(path) if path is not None else default_home() / "ledger.sqlite3"
+    with _lock:
+        if target not in _ledgers:
+            _ledgers[target] = Ledger(target)
+        return _ledgers[target]
+
+
+def videos_dir() -> Path:
+    """Where finished videos are kept."""
+    folder = default_home() / "videos"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -1,0 +1,400 @@
+"""The one poll loop: ``watch()`` yields ``Update``s from a generation id to a video on disk.
+
+It never builds an HTTP request (the client does) and never waits without a bound: an overall
+deadline sits above the HTTP timeouts, transient faults are absorbed and shown until then, and at
+the deadline the job is kept in the ledger to be resumed, never thrown away.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from statistics import NormalDist, median
+
+from . import errors
+from .client import Client, JobState
+from .clock import Clock
+from .params import FAILURE_STATUSES, RUNNING_STATUSES, SUCCESS_STATUSES, expected_seconds
+from .store import DONE, FAILED, Ledger
+
+#: Our overall deadline for one watch, well past the provider's example (1000 s).
+DEFAULT_TIMEOUT = 1200.0
+#: Attempts at the download itself (an expired link is fetched anew from the API each time).
+DOWNLOAD_ATTEMPTS = 3
+
+_STATUS_WORDS = {
+    "queued": "Waiting in the provider's queue",
+    "waiting": "Waiting in the provider's queue",
+    "generating": "Generating the video",
+    "active": "Generating the video",
+}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """How long a job should take from its creation: a median and a log-normal spread."""
+
+    median: float
+    spread: float
+    source: str  # "history" or "prior"
+
+    def quantile(self, q: float) -> float:
+        """The time by which a fraction ``q`` of such jobs have finished."""
+        return self.median * math.exp(self.spread * _z(q))
+
+
+def _z(q: float) -> float:
+    """The standard normal quantile."""
+    return NormalDist().inv_cdf(min(max(q, 1e-6), 1 - 1e-6))
+
+
+def estimate_for(
+    resolution: str,
+    duration: int,
+    ledger: Ledger | None = None,
+    *,
+    endpoint: str | None = None,
+    time_scale: float = 1.0,
+) -> Estimate:
+    """From this ledger's recent jobs of the same shape on the same endpoint when it has enough,
+    else the prior (divided by the endpoint's time scale: the simulator runs faster)."""
+    samples = ledger.expected_seconds(resolution, duration, endpoint) if ledger else []
+    if len(samples) >= 5:
+        logs = sorted(math.log(s) for s in samples)
+        lo, hi = logs[len(logs) // 5], logs[(4 * len(logs)) // 5]
+        spread = max(0.05, (hi - lo) / (2 * 0.8416))
+        return Estimate(median(samples), min(spread, 1.0), "history")
+    return Estimate(expected_seconds(resolution, duration) / time_scale, 0.25, "prior")
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """When to ask next: sparse while the job cannot be done yet, dense around its likely end.
+
+    Before the likely window, each wait covers half the gap to the window (capped by the ceiling),
+    so early finishes are still caught in a few polls; inside the window the wait is ``dense``;
+    past it the waits stretch again toward the ceiling. Jitter keeps many clients apart.
+    """
+
+    floor: float = 1.0
+    ceiling: float = 15.0
+    dense: float = 1.0
+    window: tuple[float, float] = (0.15, 0.85)
+    approach: float = 0.5
+    stretch: float = 0.25
+    jitter: float = 0.1
+
+    def scaled(self, time_scale: float) -> PollSchedule:
+        """The same schedule for an endpoint that runs ``time_scale`` times faster."""
+        if time_scale == 1.0:
+            return self
+        return replace(
+            self,
+            floor=self.floor / time_scale,
+            ceiling=self.ceiling / time_scale,
+            dense=self.dense / time_scale,
+        )
+
+    def interval(self, elapsed: float, estimate: Estimate, rng: random.Random) -> float:
+        """Seconds to wait after a poll at ``elapsed`` seconds since the job was created."""
+        start, end = (estimate.quantile(q) for q in self.window)
+        if elapsed < start:
+            wait = min(self.ceiling, max(self.dense, (start - elapsed) * self.approach))
+        elif elapsed <= end:
+            wait = self.dense
+        else:
+            wait = self.dense + (elapsed - end) * self.stretch
+        wait *= 1.0 + rng.uniform(-self.jitter, self.jitter)
+        return min(self.ceiling, max(self.floor, wait))
+
+
+@dataclass(frozen=True)
+class Update:
+    """One step of a generation as a person would follow it."""
+
+    generation_id: str
+    status: str
+    elapsed: float
+    eta: float | None
+    credits_used: float | None
+    message: str
+    polls: int
+    video_url: str | None = None
+    video_path: Path | None = None
+    done: bool = False
+    transient: bool = False
+    stopped: bool = False
+
+    @property
+    def progress(self) -> float:
+        """A rough 0..1 for a progress bar: time spent over time expected."""
+        if self.done:
+            return 1.0
+        if self.eta is None:
+            return 0.99 if self.elapsed > 0 else 0.0
+        total = self.elapsed + self.eta
+        return min(0.99, self.elapsed / total) if total > 0 else 0.0
+
+
+def video_filename(generation_id: str) -> str:
+    """A safe file name for a generation's video."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", generation_id)[:120] + ".mp4"
+
+
+def watch(
+    generation_id: str,
+    *,
+    client: Client,
+    download_dir: str | Path,
+    ledger: Ledger | None = None,
+    estimate: Estimate | None = None,
+    created_at: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    schedule: PollSchedule = PollSchedule(),
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    stop: threading.Event | None = None,
+    on_update: Callable[[Update], None] | None = None,
+) -> Iterator[Update]:
+    """Poll a generation until its video is on disk, yielding an ``Update`` at every step.
+
+    Raises ``GenerationFailedError`` when the provider fails the job, ``GenerationTimeoutError``
+    at the deadline (after one last look, so a finished job is never thrown away), and the
+    client's non-transient errors (a bad key, an unknown id). With ``stop`` set, the watching
+    ends with a ``stopped`` update; the job itself goes on and stays resumable.
+    """
+    clock = clock or client.clock
+    rng = rng or random.Random()
+    record = ledger.find(generation_id) if ledger is not None else None
+    if estimate is None:
+        shape = (record.resolution, record.duration) if record else ("720p", 5)
+        estimate = estimate_for(*shape, ledger, endpoint=client.label, time_scale=client.time_scale)
+    schedule = schedule.scaled(client.time_scale)
+    if created_at is None:
+        created_at = (record.submitted_at or record.created_at) if record else clock.now()
+    loop = _Loop(generation_id, client, ledger, estimate, created_at, clock, stop)
+    loop.credits = record.credits_used if record else None
+    deadline = clock.now() + timeout
+
+    for update in loop.poll_until_terminal(deadline, schedule, rng):
+        if on_update:
+            on_update(update)
+        yield update
+        if update.stopped:
+            return
+    for update in loop.fetch_video(Path(download_dir), deadline, schedule, rng):
+        if on_update:
+            on_update(update)
+        yield update
+
+
+class _Loop:
+    """The state of one watch; its two phases are the poll loop and the download."""
+
+    def __init__(
+        self,
+        generation_id: str,
+        client: Client,
+        ledger: Ledger | None,
+        estimate: Estimate,
+        created_at: float,
+        clock: Clock,
+        stop: threading.Event | None,
+    ) -> None:
+        self.gid = generation_id
+        self.client = client
+        self.ledger = ledger
+        self.estimate = estimate
+        self.created_at = created_at
+        self.clock = clock
+        self.stop = stop
+        self.polls = 0
+        self.faults = 0
+        self.state: JobState | None = None
+        #: The last credits figure the API gave, on create or on any poll.
+        self.credits: float | None = None
+
+    # --- phase 1: poll until a terminal status --------------------------------------------------
+
+    def poll_until_terminal(
+        self, deadline: float, schedule: PollSchedule, rng: random.Random
+    ) -> Iterator[Update]:
+        while True:
+            if self._stopped():
+                yield self._update(
+                    "Stopped watching. The job goes on; resume it any time.", stopped=True
+                )
+                return
+            fault = self._poll()
+            if fault is None and self.state is not None and self._terminal():
+                return
+            if fault is not None:
+                yield self._update(f"{_sentence(fault)} Still watching.", transient=True)
+                wait = _fault_wait(self.faults, fault, rng, schedule.ceiling)
+            else:
+                yield self._update(_describe(self.state.status if self.state else "unknown"))
+                hint = self.state.poll_after if self.state else None
+                wait = hint if hint else schedule.interval(self._elapsed(), self.estimate, rng)
+            remaining = deadline - self.clock.now()
+            if remaining <= 0:  # the last poll was at the deadline: the job is still running
+                raise errors.GenerationTimeoutError(
+                    f"Stopped waiting after {self._elapsed():.0f} s; the job was still "
+                    f"{self.state.status if self.state else 'unreachable'}.",
+                    generation_id=self.gid,
+                )
+            # sleeping no further than the deadline makes the next poll a last look at it
+            self._pause(min(wait, remaining))
+
+    def _poll(self) -> errors.PixVerseError | None:
+        """One GET. Returns a transient fault to report, or None; raises what is not transient."""
+        self.polls += 1
+        if self.ledger is not None:
+            self.ledger.add_polls(self.gid)
+        try:
+            state = self.client.retrieve(self.gid)
+        except errors.TRANSIENT_ERRORS as exc:
+            self.faults += 1
+            return exc
+        except errors.BadRequestError as exc:
+            if exc.status_code == 404:
+                self._record(state=FAILED, status="not_found", error=exc.user_message)
+            raise
+        self.faults = 0
+        previous = self.state.status if self.state else None
+        self.state = state
+        if state.credits_used is not None and state.credits_used != self.credits:
+            self.credits = state.credits_used
+            self._record(credits_used=state.credits_used)
+        if state.status != previous:
+            changes: dict[str, object] = {"status": state.status}
+            if state.status in RUNNING_STATUSES - {"queued", "waiting"}:
+                changes["started_at"] = self.clock.now()
+            self._record(**changes)
+        return None
+
+    def _terminal(self) -> bool:
+        assert self.state is not None
+        if self.state.status in FAILURE_STATUSES:
+            words = self.state.error_message
+            self._record(state=FAILED, finished_at=self.clock.now(), error=words or "failed")
+            raise errors.GenerationFailedError(
+                "The provider could not make this video",
+                generation_id=self.gid,
+                provider_message=words,
+            )
+        if self.state.status in SUCCESS_STATUSES:
+            self._record(finished_at=self.clock.now(), video_url=self.state.video_url)
+            return True
+        return False
+
+    # --- phase 2: download -----------------------------------------------------------------------
+
+    def fetch_video(
+        self, folder: Path, deadline: float, schedule: PollSchedule, rng: random.Random
+    ) -> Iterator[Update]:
+        dest = folder / video_filename(self.gid)
+        attempt = 0
+        while True:
+            assert self.state is not None
+            url = self.state.video_url
+            attempt += 1
+            if url:
+                yield self._update("Downloading the video")
+                try:
+                    path = self.client.download(url, dest)
+                except errors.DownloadError as exc:
+                    exc.generation_id = self.gid
+                    self._record(error=exc.user_message)
+                    out_of_time = self.clock.now() >= deadline
+                    if not exc.retryable or attempt >= DOWNLOAD_ATTEMPTS or out_of_time:
+                        raise
+                    yield self._update(
+                        f"{exc.message} Asking the API for a fresh link.", transient=True
+                    )
+                else:
+                    self._record(state=DONE, video_path=str(path), error=None)
+                    yield self._update("Your video is ready.", video_path=path, done=True)
+                    return
+            elif attempt >= DOWNLOAD_ATTEMPTS or self.clock.now() >= deadline:
+                raise errors.ServerError(
+                    "The job finished but the API gave no link to the video",
+                    generation_id=self.gid,
+                    hint="It is kept in the ledger; `pixverse-ui resume` asks again.",
+                )
+            pause = schedule.floor * (1.0 + rng.random())
+            self._pause(min(pause, max(0.0, deadline - self.clock.now())))
+            fault = self._poll()
+            if fault is not None:
+                yield self._update(f"{_sentence(fault)} Still trying.", transient=True)
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _elapsed(self) -> float:
+        return max(0.0, self.clock.now() - self.created_at)
+
+    def _stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
+
+    def _pause(self, seconds: float) -> None:
+        """Wait, in short steps when a stop can come, so Stop answers within a quarter second."""
+        if self.stop is None:
+            self.clock.sleep(seconds)
+            return
+        end = self.clock.now() + seconds
+        while not self.stop.is_set():
+            left = end - self.clock.now()
+            if left <= 0:
+                return
+            self.clock.sleep(min(0.25, left))
+
+    def _record(self, **changes: object) -> None:
+        if self.ledger is None:
+            return
+        try:
+            self.ledger.update(self.gid, **changes)
+        except KeyError:
+            pass  # watching a job this ledger never saw (resumed from its id alone)
+
+    def _update(self, message: str, **extra: object) -> Update:
+        state = self.state
+        elapsed = self._elapsed()
+        eta = self.estimate.median - elapsed
+        base = Update(
+            generation_id=self.gid,
+            status=state.status if state else "unknown",
+            elapsed=elapsed,
+            eta=eta if eta > 0 else None,
+            credits_used=self.credits,
+            message=message,
+            polls=self.polls,
+            video_url=state.video_url if state else None,
+        )
+        return replace(base, **extra)  # type: ignore[arg-type]
+
+
+def _fault_wait(faults: int, fault: errors.PixVerseError, rng: random.Random, cap: float) -> float:
+    after = getattr(fault, "retry_after", None)
+    if after:
+        return min(float(after), 4 * cap)
+    return min(cap, 2.0 ** min(faults, 6)) * (0.5 + rng.random() / 2)
+
+
+def _sentence(fault: errors.PixVerseError) -> str:
+    """What went wrong, in the provider's words where it gave some, without the generic hint."""
+    text = fault.message.rstrip(".") + "."
+    if fault.provider_message and fault.provider_message not in text:
+        text += f" The API said: “{fault.provider_message}”."
+    return text
+
+
+def _describe(status: str) -> str:
+    if status in _STATUS_WORDS:
+        return _STATUS_WORDS[status] + "."
+    if status in SUCCESS_STATUSES:
+        return "Finished."
+    return f"The API reports the status “{status}”, which is new to us; still watching."

@@ -1,0 +1,309 @@
+"""The stand-in AI/ML API as a FastAPI app: create, retrieve, download, stats.
+
+``SimCore`` holds the state the routes share (config, clock, faults, jobs, renders, counters) and
+answers ``stats()``; ``create_app(core)`` wires the HTTP routes to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import math
+import random
+import threading
+from collections import Counter
+from typing import Any
+
+from fastapi import FastAPI, Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import params
+from ..clock import REAL_CLOCK, Clock
+from . import responses as R
+from . import schema
+from .config import SimConfig
+from .faults import HTTP_STATUS_KINDS, RATE_LIMIT_KINDS, FaultPlan, FaultRule
+from .state import Job, JobStore, credits_for, draw_timing, new_id, usd_for
+from .video import RenderPool
+
+log = logging.getLogger("pixverse_ui.simulator")
+
+API_PATH = schema.PATH
+FILES_PREFIX = "/_sim/files/"
+_STATUS_FAULTS = frozenset(HTTP_STATUS_KINDS + RATE_LIMIT_KINDS)
+
+
+class SimCore:
+    """Everything the routes share; safe to use from the test's thread too."""
+
+    def __init__(self, config: SimConfig, clock: Clock = REAL_CLOCK) -> None:
+        self.config = config
+        self.clock = clock
+        self.faults = FaultPlan.from_string(config.faults, seed=config.seed)
+        seed = None if config.seed is None else f"timing-{config.seed}"
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self._counters: Counter[str] = Counter()
+        self.jobs = JobStore(config.state_path)
+        self.signer = R.UrlSigner(self.jobs.secret())
+        self.renders = RenderPool(
+            config.resolved_cache_dir(), fps=config.fps, workers=config.render_workers
+        )
+
+    def count(self, name: str) -> None:
+        with self._lock:
+            self._counters[name] += 1
+
+    def create_job(
+        self, body: dict[str, Any], client_request_id: str | None, fail_shape: str | None = None
+    ) -> Job:
+        """Record a new job, timed from the clock, and start rendering its video."""
+        now = self.clock.now()
+        with self._lock:
+            queued, generating = draw_timing(
+                self._rng, body, sigma=self.config.sigma, speed=self.config.speed
+            )
+        job = Job(
+            id=new_id(),
+            body=body,
+            client_request_id=client_request_id,
+            created_at=now,
+            queued_until=now + queued,
+            done_at=now + queued + generating,
+            credits=credits_for(body),
+            fail_shape=fail_shape,
+        )
+        self.jobs.put(job)
+        if not fail_shape:
+            self.renders.submit(body)
+        return job
+
+    def status(self, job: Job, now: float) -> str:
+        """The status word the API shows for ``job`` at ``now``."""
+        phase = job.phase(now)
+        if phase == "succeeded":
+            return self.config.success_status
+        if phase == "failed":
+            return self.config.failure_status
+        return phase  # queued or generating
+
+    def stats(self) -> dict[str, Any]:
+        """Counters (posts, gets, downloads, renders, faults by kind) and every job."""
+        now = self.clock.now()
+        with self._lock:
+            counters = dict(self._counters)
+        return {
+            "posts": counters.get("posts", 0),
+            "gets": counters.get("gets", 0),
+            "downloads": counters.get("downloads", 0),
+            "renders": self.renders.renders,
+            "faults": self.faults.counts(),
+            "jobs": [
+                {
+                    "id": job.id,
+                    "client_request_id": job.client_request_id,
+                    "status": self.status(job, now),
+                    "body": job.body,
+                    "created_at": job.created_at,
+                }
+                for job in self.jobs.all()
+            ],
+        }
+
+    def close(self) -> None:
+        self.renders.shutdown()
+        self.jobs.close()
+
+
+def create_app(core: SimCore) -> ASGIApp:
+    """The ASGI app: FastAPI routes inside a request-log middleware."""
+    api = FastAPI(title="PixVerse v5.5 simulator", docs_url=None, redoc_url=None, openapi_url=None)
+    config, clock = core.config, core.clock
+
+    def unauthorized(request: Request) -> Response | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            message = "Unauthorized: send the header 'Authorization: Bearer <YOUR_AIMLAPI_KEY>'"
+        elif config.api_keys is not None and not any(
+            hmac.compare_digest(token.encode(), key.encode()) for key in config.api_keys
+        ):
+            message = "Unauthorized: the API key is not valid"
+        else:
+            return None
+        return R.http_error(401, message, request.url.path, clock.now())
+
+    async def slow_down(rule: FaultRule | None) -> FaultRule | None:
+        if rule is not None and rule.kind == "slow":
+            seconds = config.slow_seconds if rule.seconds is None else rule.seconds
+            await asyncio.sleep(seconds)
+            return None
+        return rule
+
+    @api.post(API_PATH)
+    async def create(request: Request) -> Response:
+        core.count("posts")
+        if (refused := unauthorized(request)) is not None:
+            return refused
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return R.detail_error(
+                [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]
+            )
+        problems = schema.check_request(body)
+        if problems:
+            return R.detail_error(problems)
+        body = schema.normalise_request(body)
+        resolution = body.get("resolution") or params.DEFAULT_RESOLUTION
+        duration = body.get("duration") or params.DEFAULT_DURATION
+        if config.enforce_combo_rules and duration in params.UNSUPPORTED_DURATIONS.get(
+            resolution, ()
+        ):
+            return R.named_error(
+                "BadRequestError",
+                f"The {resolution} quality option does not support {duration}-second videos.",
+            )
+        rule = await slow_down(core.faults.draw("post"))
+        if rule is not None and rule.kind in _STATUS_FAULTS:
+            return R.status_fault(rule.kind, request.url.path, clock.now())
+        shape = None
+        if rule is not None and rule.kind == "fail":
+            shape = rule.shape or config.fail_shape
+        job = core.create_job(body, request.headers.get("x-client-request-id"), shape)
+        payload = {
+            "id": job.id,
+            "status": "queued",
+            "meta": {"usage": {"credits_used": job.credits}},
+        }
+        headers = {
+            "x-inference-id": job.id,
+            "x-aimlapi-credits-used": str(job.credits),
+            "x-aimlapi-usd-spent": f"{usd_for(job.credits):g}",
+        }
+        return _shape(rule, payload, headers)
+
+    @api.get(API_PATH)
+    async def retrieve(request: Request) -> Response:
+        core.count("gets")
+        if (refused := unauthorized(request)) is not None:
+            return refused
+        job_id = request.query_params.get("generation_id", "").strip()
+        if not job_id:
+            return R.detail_error(
+                [{"loc": ["query", "generation_id"], "msg": "Field required", "type": "missing"}]
+            )
+        job = core.jobs.get(job_id)
+        if job is None:
+            return R.http_error(
+                404, f"Generation {job_id} not found", request.url.path, clock.now()
+            )
+        phase = job.phase(clock.now())
+        exclude = set()
+        if phase in ("succeeded", "failed"):
+            exclude.add("fail")
+        if phase != "succeeded":
+            exclude.add("expire")
+        rule = await slow_down(core.faults.draw("get", exclude=exclude))
+        now = clock.now()
+        if rule is not None and rule.kind in _STATUS_FAULTS:
+            return R.status_fault(rule.kind, request.url.path, now)
+        if rule is not None and rule.kind == "unknown-status":
+            return JSONResponse({"id": job.id, "status": "pondering"})
+        if rule is not None and rule.kind == "fail" and not job.fail_shape:
+            job = core.jobs.put(job.failing(rule.shape or config.fail_shape))
+        phase = job.phase(now)
+        url = None
+        if phase == "succeeded":
+            expires = (
+                math.floor(now) - 1
+                if rule is not None and rule.kind == "expire"
+                else (math.ceil(now + config.url_ttl))
+            )
+            url = core.signer.url(str(request.base_url), job.id, expires)
+        payload = R.job_body(
+            job,
+            core.status(job, now),
+            url=url,
+            failed=phase == "failed",
+            path=request.url.path,
+            now=now,
+        )
+        return _shape(rule, payload, {"x-inference-id": job.id})
+
+    @api.get(FILES_PREFIX + "{job_id}.mp4")
+    async def download(job_id: str, request: Request) -> Response:
+        core.count("downloads")
+        path, now = request.url.path, clock.now()
+        expires = core.signer.verify(
+            job_id, request.query_params.get("expires"), request.query_params.get("sig")
+        )
+        if expires is None:
+            return R.http_error(403, "Forbidden: the URL signature is not valid", path, now)
+        job = core.jobs.get(job_id)
+        if job is None or job.phase(now) != "succeeded":
+            return R.http_error(404, "Not found", path, now)
+        if expires < now:
+            return R.http_error(410, "Gone: this download URL has expired", path, now)
+        rule = await slow_down(core.faults.draw("file"))
+        if rule is not None and rule.kind in _STATUS_FAULTS:
+            return R.status_fault(rule.kind, path, clock.now())
+        if rule is not None and rule.kind == "expire":
+            return R.http_error(410, "Gone: this download URL has expired", path, clock.now())
+        video = await asyncio.wrap_future(core.renders.submit(job.body))
+        if rule is not None and rule.kind == "drop":
+            return R.DropResponse(video.read_bytes(), media_type="video/mp4")
+        if rule is not None and rule.kind == "malformed":
+            return R.malformed()
+        if rule is not None and rule.kind == "empty":
+            return R.empty()
+        return FileResponse(video, media_type="video/mp4", filename=f"{job_id}.mp4")
+
+    @api.get("/_sim/stats")
+    async def stats() -> dict[str, Any]:
+        return core.stats()
+
+    return RequestLog(api)
+
+
+def _shape(rule: FaultRule | None, payload: dict[str, Any], headers: dict[str, str]) -> Response:
+    """The normal JSON answer, or the broken one ``rule`` asks for."""
+    kind = rule.kind if rule is not None else None
+    if kind in ("drop", "lost-post"):
+        return R.DropResponse(R.json_bytes(payload), headers=headers)
+    if kind == "malformed":
+        return R.malformed(headers)
+    if kind == "empty":
+        return R.empty(headers)
+    return JSONResponse(payload, headers=headers)
+
+
+class RequestLog:
+    """Pure ASGI middleware: one log line per request (method, path, status); never headers."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        seen = {"status": 0, "done": False}
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seen["status"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                seen["done"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            if seen["status"] and not seen["done"]:
+                R.DROPPING.set(True)
+            outcome = "dropped" if R.DROPPING.get() else seen["status"]
+            log.info("%s %s %s", scope["method"], scope["path"], outcome)

@@ -1,0 +1,152 @@
+"""A small validator for the OpenAPI subset ``openapi.json`` uses, and the two schemas from it.
+
+Supported keywords: ``type`` (string, integer, number, boolean, object, array), ``enum``,
+``required``, ``properties``, ``items`` and OpenAPI's ``nullable``. Problems come back as a list of
+``{"loc": [...], "msg": ..., "type": ...}``, the shape the provider uses for validation errors.
+
+The request check is lenient where shared/api/NOTES.md says a client must be accepted: both model
+ids, and ``duration`` as the string ``"5"``, ``"8"`` or ``"10"``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Mapping, Sequence
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from .. import params
+
+Problem = dict[str, Any]
+PATH = "/v2/video/generations"
+
+_TYPE_NAMES = {
+    "string": ("string_type", "Input should be a valid string"),
+    "integer": ("int_type", "Input should be a valid integer"),
+    "number": ("float_type", "Input should be a valid number"),
+    "boolean": ("bool_type", "Input should be a valid boolean"),
+    "object": ("dict_type", "Input should be a valid dictionary or object"),
+    "array": ("list_type", "Input should be a valid list"),
+}
+
+
+@lru_cache(maxsize=1)
+def spec() -> dict[str, Any]:
+    """The merged OpenAPI document shipped with the simulator."""
+    text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def request_schema() -> dict[str, Any]:
+    """The schema of the POST body, exactly as the spec has it (a copy)."""
+    operation = spec()["paths"][PATH]["post"]
+    return copy.deepcopy(operation["requestBody"]["content"]["application/json"]["schema"])
+
+
+def response_schema(method: str = "get") -> dict[str, Any]:
+    """The schema of a 200 answer to ``method`` (``get`` or ``post``; the spec gives both)."""
+    operation = spec()["paths"][PATH][method.lower()]
+    return copy.deepcopy(operation["responses"]["200"]["content"]["application/json"]["schema"])
+
+
+@lru_cache(maxsize=1)
+def _lenient_request_schema() -> dict[str, Any]:
+    schema = request_schema()
+    schema["properties"]["model"]["enum"] = list(params.MODEL_IDS)
+    return schema
+
+
+def normalise_request(body: Any) -> Any:
+    """``body`` with ``duration`` ``"5"``/``"8"``/``"10"`` turned into an integer."""
+    if isinstance(body, dict) and isinstance(body.get("duration"), str):
+        text = body["duration"].strip()
+        if text.isdigit() and int(text) in params.DURATIONS:
+            return {**body, "duration": int(text)}
+    return body
+
+
+def check_request(body: Any) -> list[Problem]:
+    """Problems with a POST body, leniently (both model ids, duration as a digit string)."""
+    return validate(normalise_request(body), _lenient_request_schema(), ("body",))
+
+
+def check_response(body: Any, method: str = "get") -> list[Problem]:
+    """Problems with a 200 answer against the spec's response schema (strict: its status enum)."""
+    return validate(body, response_schema(method), ())
+
+
+def validate(value: Any, schema: Mapping[str, Any], loc: Sequence[str | int] = ()) -> list[Problem]:
+    """Every problem with ``value`` under ``schema`` (an OpenAPI 3.0 schema object)."""
+    loc = list(loc)
+    if value is None:
+        if schema.get("nullable"):
+            return []
+        if "type" in schema:
+            kind, msg = _TYPE_NAMES[schema["type"]]
+            return [_problem(loc, msg, kind)]
+    expected = schema.get("type")
+    if expected is not None and not _is_type(value, expected):
+        kind, msg = _TYPE_NAMES[expected]
+        return [_problem(loc, msg, kind)]
+    problems: list[Problem] = []
+    if "enum" in schema and not any(_same(value, option) for option in schema["enum"]):
+        shown = ", ".join(repr(o) if isinstance(o, str) else str(o) for o in schema["enum"])
+        problems.append(_problem(loc, f"Input should be one of: {shown}", "enum"))
+    if isinstance(value, dict):
+        for name in schema.get("required", ()):
+            if name not in value:
+                problems.append(_problem([*loc, name], "Field required", "missing"))
+        for name, sub in schema.get("properties", {}).items():
+            if name in value:
+                problems.extend(validate(value[name], sub, [*loc, name]))
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            problems.extend(validate(item, schema["items"], [*loc, index]))
+    return problems
+
+
+def _is_type(value: Any, expected: str) -> bool:
+    if expected == "string":
+        return isinstance(value, str)
+    if expected == "boolean":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False  # a bool is not a number here, as in JSON
+    if expected == "integer":
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if expected == "number":
+        return isinstance(value, (int, float))
+    if expected == "object":
+        return isinstance(value, dict)
+    if expected == "array":
+        return isinstance(value, list)
+    raise ValueError(f"unsupported schema type {expected!r}")
+
+
+def _same(value: Any, option: Any) -> bool:
+    """JSON equality: ``True`` is not ``1``; ``5.0`` is ``5``."""
+    if isinstance(value, bool) or isinstance(option, bool):
+        return isinstance(value, bool) and isinstance(option, bool) and value is option
+    if isinstance(value, (int, float)) and isinstance(option, (int, float)):
+        return value == option
+    return type(value) is type(option) and value == option
+
+
+def _problem(loc: list[Any], msg: str, kind: str) -> Problem:
+    return {"loc": list(loc), "msg": msg, "type": kind}
+
+
+def to_json_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """An OpenAPI schema turned into plain JSON Schema (``nullable`` -> a ``null`` type)."""
+    out = {k: v for k, v in schema.items() if k != "nullable"}
+    if "properties" in out:
+        out["properties"] = {k: to_json_schema(v) for k, v in out["properties"].items()}
+    if "items" in out:
+        out["items"] = to_json_schema(out["items"])
+    if schema.get("nullable") and "type" in out:
+        out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+    return out

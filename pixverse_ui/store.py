@@ -1,0 +1,326 @@
+"""The job ledger: every generation we start, in SQLite (stdlib ``sqlite3``, WAL).
+
+The client request id is written before the POST, the generation id the moment it returns, and
+every status change after; so a killed process can list what it left unfinished and resume it.
+The owner column holds a salted hash of the key, never the key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from .clock import REAL_CLOCK, Clock
+
+HOME_ENV = "PIXVERSE_UI_HOME"
+LEDGER_NAME = "ledger.sqlite3"
+
+#: Our own lifecycle of a job, beside the provider's status word.
+SUBMITTING = "submitting"  # written before the POST
+UNCONFIRMED = "unconfirmed"  # POST sent, answer lost: a paid job may exist
+REJECTED = "rejected"  # the API refused the POST: nothing was created
+RUNNING = "running"  # has a generation id; not yet finished and downloaded
+DONE = "done"  # finished and the video is on disk
+FAILED = "failed"  # the provider failed it
+STATES = (SUBMITTING, UNCONFIRMED, REJECTED, RUNNING, DONE, FAILED)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (
+    client_request_id TEXT PRIMARY KEY,
+    generation_id TEXT UNIQUE,
+    owner TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    state TEXT NOT NULL,
+    status TEXT NOT NULL,
+    request_json TEXT NOT NULL,
+    resolution TEXT NOT NULL,
+    duration INTEGER NOT NULL,
+    aspect_ratio TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    submitted_at REAL,
+    started_at REAL,
+    finished_at REAL,
+    updated_at REAL NOT NULL,
+    credits_used REAL,
+    usd_spent REAL,
+    video_url TEXT,
+    video_path TEXT,
+    error TEXT,
+    polls INTEGER NOT NULL DEFAULT 0,
+    batch TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs (owner, created_at DESC);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
+CREATE INDEX IF NOT EXISTS jobs_shape ON jobs (resolution, duration, state);
+"""
+
+
+def default_home() -> Path:
+    """``$PIXVERSE_UI_HOME``, else ``~/.pixverse-ui``: where the ledger and the videos live."""
+    return Path(os.environ.get(HOME_ENV) or Path.home() / ".pixverse-ui").expanduser()
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """One row of the ledger."""
+
+    client_request_id: str
+    generation_id: str | None
+    owner: str
+    endpoint: str
+    state: str
+    status: str
+    request_json: str
+    resolution: str
+    duration: int
+    aspect_ratio: str
+    prompt: str
+    created_at: float
+    submitted_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    updated_at: float
+    credits_used: float | None
+    usd_spent: float | None
+    video_url: str | None
+    video_path: str | None
+    error: str | None
+    polls: int
+    batch: str | None
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The exact request body that was (or was to be) sent."""
+        return json.loads(self.request_json)
+
+    @property
+    def unfinished(self) -> bool:
+        """Still worth watching: it has an id and no final outcome yet."""
+        return self.state == RUNNING
+
+    @property
+    def render_seconds(self) -> float | None:
+        """From the create answer to the job's end, as we saw it."""
+        if self.submitted_at is None or self.finished_at is None:
+            return None
+        return self.finished_at - self.submitted_at
+
+
+_COLUMNS = tuple(f.name for f in fields(JobRecord))
+_UPDATABLE = frozenset(_COLUMNS) - {"client_request_id", "owner", "created_at", "request_json"}
+
+
+class Ledger:
+    """The SQLite ledger. Safe for many threads (a connection each) and many processes (WAL)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, clock: Clock = REAL_CLOCK):
+        self.path = Path(path) if path is not None else default_home() / LEDGER_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self._local = threading.local()
+        self._connection().executescript(_SCHEMA)  # idempotent; commits by itself
+        with self._conn() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?)",
+                (secrets.token_hex(16),),
+            )
+        self._salt = self._meta("salt").encode()
+
+    def __repr__(self) -> str:
+        return f"Ledger({str(self.path)!r})"
+
+    # --- connections ------------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA busy_timeout=30000")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _conn(self) -> Iterator[sqlite3.Connection]:
+        db = self._connection()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def _meta(self, key: str) -> str:
+        row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row["value"]
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # --- owners -------------------------------------------------------------------------------
+
+    def owner_of(self, api_key: str) -> str:
+        """The salted hash that stands for a key in this ledger."""
+        return hmac.new(self._salt, api_key.encode(), hashlib.sha256).hexdigest()[:32]
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def record(
+        self,
+        *,
+        client_request_id: str,
+        owner: str,
+        endpoint: str,
+        body: Mapping[str, Any],
+        batch: str | None = None,
+    ) -> JobRecord:
+        """Write a job before its POST is sent."""
+        now = self.clock.now()
+        with self._conn() as db:
+            db.execute(
+                "INSERT INTO jobs (client_request_id, owner, endpoint, state, status, request_json,"
+                " resolution, duration, aspect_ratio, prompt, created_at, updated_at, batch)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    client_request_id,
+                    owner,
+                    endpoint,
+                    SUBMITTING,
+                    SUBMITTING,
+                    json.dumps(dict(body), ensure_ascii=False, sort_keys=True),
+                    body["resolution"],
+                    int(body["duration"]),
+                    body["aspect_ratio"],
+                    body["prompt"],
+                    now,
+                    now,
+                    batch,
+                ),
+            )
+        return self.get(client_request_id)
+
+    def update(self, job: str, **changes: Any) -> JobRecord:
+        """Change some columns of a job named by generation id or client request id."""
+        bad = set(changes) - _UPDATABLE
+        if bad:
+            raise ValueError(f"not ledger columns: {sorted(bad)}")
+        if "state" in changes and changes["state"] not in STATES:
+            raise ValueError(f"unknown state {changes['state']!r}")
+        changes["updated_at"] = self.clock.now()
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        with self._conn() as db:
+            cursor = db.execute(
+                f"UPDATE jobs SET {assignments} WHERE client_request_id = ? OR generation_id = ?",
+                (*changes.values(), job, job),
+            )
+            if cursor.rowcount == 0:
+                raise KeyError(job)
+        return self.get(job)
+
+    def add_polls(self, generation_id: str, count: int = 1) -> None:
+        """Count GETs made for a job."""
+        with self._conn() as db:
+            db.execute(
+                "UPDATE jobs SET polls = polls + ? WHERE generation_id = ?", (count, generation_id)
+            )
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def get(self, job: str) -> JobRecord:
+        """A job by generation id or client request id; ``KeyError`` if unknown."""
+        row = (
+            self._connection()
+            .execute(
+                "SELECT * FROM jobs WHERE generation_id = ? OR client_request_id = ?", (job, job)
+            )
+            .fetchone()
+        )
+        if row is None:
+            raise KeyError(job)
+        return _record(row)
+
+    def find(self, job: str) -> JobRecord | None:
+        """Like :meth:`get`, but ``None`` if unknown."""
+        try:
+            return self.get(job)
+        except KeyError:
+            return None
+
+    def history(
+        self, owner: str | None = None, *, limit: int = 100, states: tuple[str, ...] = ()
+    ) -> list[JobRecord]:
+        """Jobs, newest first; one owner's if given, some states only if given."""
+        where, args = [], []
+        if owner is not None:
+            where.append("owner = ?")
+            args.append(owner)
+        if states:
+            where.append(f"state IN ({', '.join('?' for _ in states)})")
+            args.extend(states)
+        sql = "SELECT * FROM jobs"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        rows = self._connection().execute(sql, (*args, limit)).fetchall()
+        return [_record(row) for row in rows]
+
+    def unfinished(self, owner: str | None = None, endpoint: str | None = None) -> list[JobRecord]:
+        """Jobs with an id and no outcome yet: what a restarted process must resume."""
+        jobs = self.history(owner, limit=10_000, states=(RUNNING,))
+        return [j for j in jobs if endpoint is None or j.endpoint == endpoint]
+
+    def expected_seconds(
+        self, resolution: str, duration: int, endpoint: str | None = None, *, last: int = 50
+    ) -> list[float]:
+        """How long recent finished jobs of this shape took (on one endpoint, if given)."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT finished_at - submitted_at AS took FROM jobs"
+                " WHERE resolution = ? AND duration = ? AND state IN (?, ?)"
+                " AND submitted_at IS NOT NULL AND finished_at IS NOT NULL"
+                " AND (? IS NULL OR endpoint = ?)"
+                " ORDER BY finished_at DESC LIMIT ?",
+                (resolution, duration, DONE, RUNNING, endpoint, endpoint, last),
+            )
+            .fetchall()
+        )
+        return [row["took"] for row in rows if row["took"] and row["took"] > 0]
+
+    def typical_credits(self, resolution: str, duration: int) -> float | None:
+        """The median credits of finished jobs of this shape, to quote before a batch."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT credits_used FROM jobs WHERE resolution = ? AND duration = ?"
+                " AND credits_used IS NOT NULL ORDER BY created_at DESC LIMIT 50",
+                (resolution, duration),
+            )
+            .fetchall()
+        )
+        values = [row["credits_used"] for row in rows]
+        return median(values) if values else None
+
+
+def _record(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(**{name: row[name] for name in _COLUMNS})

@@ -1,0 +1,82 @@
+"""Shared fixtures: a manual clock, a simulator on loopback, a client and a ledger on tmp paths.
+
+Nothing here needs a key or the network: the simulator speaks the AI/ML API over real HTTP on
+127.0.0.1, and a ManualClock shared by the simulator and the client makes time pass only when the
+code under test sleeps, so no test really waits for a job.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.pop("AIMLAPI_KEY", None)  # tests never see a real key
+os.environ.pop("AIMLAPI_BASE_URL", None)
+
+import pytest  # noqa: E402
+
+from pixverse_ui.client import Client  # noqa: E402
+from pixverse_ui.clock import ManualClock  # noqa: E402
+from pixverse_ui.store import Ledger  # noqa: E402
+
+TEST_KEY = "sk-test-e2e-KEY-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch):
+    """Every test gets its own PIXVERSE_UI_HOME and no key from the host."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("PIXVERSE_UI_HOME", str(home))
+    monkeypatch.delenv("AIMLAPI_KEY", raising=False)
+    monkeypatch.delenv("PIXVERSE_UI_SIM_FAULTS", raising=False)
+    yield home
+    from pixverse_ui.simulator import stop_embedded
+
+    stop_embedded()  # the next test's embedded simulator reads its own home and settings
+
+
+@pytest.fixture(scope="session")
+def video_cache(tmp_path_factory):
+    """Rendered MP4s are shared across tests: the same body renders once."""
+    return tmp_path_factory.mktemp("sim-videos")
+
+
+@pytest.fixture
+def clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def make_sim(clock, video_cache):
+    """Start simulators with the test's clock; all are stopped at the end."""
+    from pixverse_ui.simulator import SimConfig, Simulator
+
+    started = []
+
+    def make(**config):
+        config.setdefault("speed", 1.0)  # real provider timings, on the manual clock
+        config.setdefault("seed", 7)
+        config.setdefault("cache_dir", video_cache)
+        sim = Simulator(SimConfig(**config), clock=clock).start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
+def sim(make_sim):
+    return make_sim()
+
+
+@pytest.fixture
+def client(sim, clock):
+    with Client(api_key=TEST_KEY, base_url=sim.url, clock=clock, timeout=(2.0, 10.0)) as c:
+        yield c
+
+
+@pytest.fixture
+def ledger(tmp_path, clock):
+    return Ledger(tmp_path / "ledger.sqlite3", clock=clock)

@@ -1,0 +1,392 @@
+"""The command line, in-process against the simulator on loopback (a ManualClock: no waiting).
+
+The CLI's ``make_client`` / ``make_ledger`` / ``owner_key`` factories are swapped for a client and
+a ledger on the test's clock; everything else (validation, stream(), resume(), the ledger, the
+download) is the real thing over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import pytest
+
+from pixverse_ui import cli
+from pixverse_ui.client import Client
+from pixverse_ui.store import DONE, FAILED, RUNNING, Ledger
+
+KEY = "sk-cli-test-KEY-9f8e7d6c5b4a3210"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def env(sim, clock, tmp_path, monkeypatch):
+    """Point the CLI at the test simulator, on the test's clock, with the test's key."""
+    ledger = Ledger(tmp_path / "cli-ledger.sqlite3", clock=clock)
+    state = SimpleNamespace(sim=sim, clock=clock, ledger=ledger, key=KEY, clients=[])
+
+    def make_client() -> Client:
+        client = Client(api_key=state.key, base_url=state.sim.url, clock=clock, timeout=(2.0, 10.0))
+        state.clients.append(client)
+        return client
+
+    monkeypatch.setattr(cli, "make_client", make_client)
+    monkeypatch.setattr(cli, "make_ledger", lambda: ledger)
+    monkeypatch.setattr(cli, "owner_key", lambda: state.key)
+    return state
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def last_json(out: str) -> dict:
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines, "nothing on stdout"
+    return json.loads(lines[-1])
+
+
+def frame_size(path: str) -> tuple[int, int]:
+    with av.open(path) as container:
+        ctx = container.streams.video[0].codec_context
+        return ctx.width, ctx.height
+
+
+# --- generate ------------------------------------------------------------------------------------
+
+
+def test_generate_json_prints_one_object_with_a_real_mp4(env, capsys):
+    code, out, err = run(capsys, "generate", "a red fox", "--resolution", "360p", "--json")
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 1  # nothing else on stdout in --json mode
+    result = last_json(out)
+    assert set(result) == {
+        "id",
+        "status",
+        "video_path",
+        "credits_used",
+        "client_request_id",
+        "state",
+    }
+    assert result["status"] == "completed" and result["state"] == DONE
+    assert result["credits_used"] and result["client_request_id"]
+    path = Path(result["video_path"])
+    assert path.exists() and path.read_bytes()[4:8] == b"ftyp"
+    assert frame_size(str(path)) == (640, 360)
+    job = env.ledger.get(result["id"])
+    assert job.state == DONE and job.video_path == str(path)
+    assert env.sim.stats()["posts"] == 1
+    # the plain progress: one line per change, with status, elapsed time and ETA
+    assert cli.SIMULATOR_NOTICE in err
+    assert f"Watching generation {result['id']}" in err
+    lines = err.splitlines()
+    assert any("queued:" in line and "ETA" in line for line in lines)
+    assert any("generating:" in line for line in lines)
+    assert len(lines) == len(set(lines))
+
+
+def test_generate_without_json_prints_the_path_and_credits(env, capsys, tmp_path):
+    target = tmp_path / "my videos"
+    code, out, err = run(
+        capsys,
+        "generate",
+        "a lighthouse at dusk",
+        "--resolution=360P",
+        "--aspect-ratio",
+        "9:16",
+        "--duration",
+        "8",
+        "--style",
+        "Anime",
+        "--seed",
+        "42",
+        "--no-audio",
+        "--thinking",
+        "disabled",
+        "--output-dir",
+        str(target),
+    )
+    assert code == 0, err
+    video = next(target.glob("*.mp4"))
+    assert f"Video: {video}" in out and "Credits used:" in out
+    assert frame_size(str(video)) == (360, 640)
+    [body] = [job["body"] for job in env.sim.stats()["jobs"]]
+    assert body["resolution"] == "360p" and body["duration"] == 8 and body["style"] == "anime"
+    assert body["seed"] == 42 and body["generate_audio_switch"] is False
+    assert body["thinking_type"] == "disabled" and body["aspect_ratio"] == "9:16"
+
+
+def test_style_none_sends_no_style(env, capsys):
+    code, out, err = run(capsys, "generate", "x", "--resolution", "360p", "--style", "none")
+    assert code == 0, err
+    [body] = [job["body"] for job in env.sim.stats()["jobs"]]
+    assert "style" not in body
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["generate", "a red fox", "--duration", "7"], "--duration"),
+        (["generate", "a red fox", "--resolution", "4k"], "--resolution"),
+        (["generate", "a red fox", "--resolution", "1080p", "--duration", "8"], "8-second"),
+        (["generate", ""], "prompt is empty"),
+        (["generate", "   "], "prompt is empty"),
+        (["generate", "a red fox", "--aspect-ratio", "2:1"], "--aspect-ratio"),
+        (["generate", "a red fox", "--thinking", "maybe"], "--thinking"),
+        (["generate", "a red fox", "--seed", "-1"], "Seed"),
+        (["generate", "a red fox", "--timeout", "0"], "--timeout"),
+        (["generate", "a red fox", "--bogus"], "--bogus"),
+    ],
+)
+def test_bad_values_exit_2_with_one_line_and_send_nothing(env, capsys, argv, words):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert words in lines[0]
+    assert out == ""
+    assert env.sim.stats()["posts"] == 0
+    assert env.ledger.history() == []
+
+
+def test_a_validation_error_in_json_mode_is_still_one_json_object(env, capsys):
+    code, out, err = run(
+        capsys, "generate", "x", "--resolution", "1080p", "--duration", "8", "--json"
+    )
+    assert code == 2
+    result = last_json(out)
+    assert result["id"] is None and result["status"] == "invalid" and "8-second" in result["error"]
+    assert env.sim.stats()["posts"] == 0
+
+
+def test_letting_the_server_decide_sends_it_and_shows_the_servers_words(env, capsys):
+    code, out, err = run(
+        capsys, "generate", "x", "--resolution", "1080p", "--duration", "8", "--let-server-decide"
+    )
+    assert code == 1
+    assert env.sim.stats()["posts"] == 1
+    assert "does not support 8-second videos" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_failed_generation_exits_1_with_the_providers_words(env, capsys, as_json):
+    env.sim.faults.add("fail", target="post")
+    argv = ["generate", "a red fox", "--resolution", "360p"] + (["--json"] if as_json else [])
+    code, out, err = run(capsys, *argv)
+    assert code == 1
+    [job] = env.ledger.history()
+    assert job.state == FAILED and job.error
+    assert job.error in err  # the provider's own words
+    assert "Traceback" not in err
+    if as_json:
+        result = last_json(out)
+        assert result["id"] == job.generation_id and result["state"] == FAILED
+        assert job.error in result["error"]
+        assert len(out.strip().splitlines()) == 1
+    else:
+        assert out == ""
+
+
+def test_a_timeout_exits_1_and_says_how_to_resume(env, capsys):
+    code, out, err = run(capsys, "generate", "x", "--resolution", "360p", "--timeout", "5")
+    assert code == 1
+    [job] = env.ledger.history()
+    assert job.state == RUNNING
+    assert f"pixverse-ui resume {job.generation_id}" in err
+    code, out, err = run(capsys, "resume", job.generation_id)
+    assert code == 0, err
+    assert env.ledger.get(job.generation_id).state == DONE
+
+
+def test_ctrl_c_while_watching_keeps_the_job_and_says_how_to_resume(env, capsys, monkeypatch):
+    real_sleep = env.clock.sleep
+
+    def interrupted(seconds: float) -> None:  # Ctrl-C in the poll loop's first wait
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(env.clock, "sleep", interrupted)
+    code, out, err = run(capsys, "generate", "a red fox", "--resolution", "360p", "--json")
+    assert code == 130
+    [job] = env.ledger.history()
+    gid = job.generation_id
+    assert gid and job.state == RUNNING
+    assert gid in err and f"pixverse-ui resume {gid}" in err
+    result = last_json(out)
+    assert result["id"] == gid and result["state"] == RUNNING and result["error"] == "interrupted"
+
+    monkeypatch.setattr(env.clock, "sleep", real_sleep)
+    code, out, err = run(capsys, "resume", "--json")
+    assert code == 0, err
+    result = last_json(out)
+    assert result["id"] == gid and result["state"] == DONE
+    assert Path(result["video_path"]).exists()
+    assert env.sim.stats()["posts"] == 1
+
+
+def test_ctrl_c_after_the_first_update_via_the_stream(env, capsys, monkeypatch):
+    from pixverse_ui import generation
+
+    real_stream = generation.stream
+
+    def stream_then_interrupt(*args, **kwargs):
+        updates = real_stream(*args, **kwargs)
+        yield next(updates)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(generation, "stream", stream_then_interrupt)
+    code, out, err = run(capsys, "generate", "a red fox", "--resolution", "360p")
+    assert code == 130
+    [job] = env.ledger.history()
+    assert job.state == RUNNING and f"pixverse-ui resume {job.generation_id}" in err
+    assert out == ""
+
+
+def test_the_rich_display_on_a_terminal(env, capsys, monkeypatch):
+    monkeypatch.setattr(cli, "_fancy", lambda: True)
+    code, out, err = run(capsys, "generate", "a red fox", "--resolution", "360p", "--json")
+    assert code == 0, err
+    assert "elapsed" in err and "ETA" in err
+    assert last_json(out)["status"] == "completed"
+
+
+# --- resume / list -------------------------------------------------------------------------------
+
+
+def test_resume_with_nothing_unfinished_exits_0(env, capsys):
+    code, out, err = run(capsys, "resume")
+    assert code == 0
+    assert "Nothing to resume" in err and out == ""
+
+
+def test_resume_an_unknown_id_exits_1_in_one_line(env, capsys):
+    code, out, err = run(capsys, "resume", "no-such-generation")
+    assert code == 1
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.strip()]) >= 1
+
+
+def test_list_shows_the_job(env, capsys):
+    prompt = "a red fox in the snow"
+    code, out, _ = run(capsys, "generate", prompt, "--resolution", "360p", "--json")
+    assert code == 0
+    gid = last_json(out)["id"]
+    code, out, err = run(capsys, "list", "--json")
+    assert code == 0
+    [entry] = json.loads(out)
+    assert entry["id"] == gid and entry["state"] == DONE and entry["prompt"] == prompt
+    assert entry["params"]["resolution"] == "360p" and entry["credits_used"]
+    code, out, err = run(capsys, "list")
+    assert code == 0
+    assert gid in out and "a red fox in the snow" in out and "360p" in out and "done" in out
+
+
+def test_list_shows_only_this_keys_jobs(env, capsys):
+    assert run(capsys, "generate", "x", "--resolution", "360p")[0] == 0
+    env.key = "sk-someone-else-entirely"
+    code, out, err = run(capsys, "list", "--json")
+    assert code == 0 and json.loads(out) == []
+    code, out, err = run(capsys, "list")
+    assert code == 0 and "No generations yet" in out
+
+
+def test_list_limit(env, capsys):
+    for _ in range(3):
+        assert run(capsys, "generate", "x", "--resolution", "360p")[0] == 0
+    code, out, _ = run(capsys, "list", "--limit", "2", "--json")
+    assert code == 0 and len(json.loads(out)) == 2
+
+
+# --- the key -------------------------------------------------------------------------------------
+
+
+def test_the_key_appears_nowhere(env, make_sim, capsys, monkeypatch):
+    secret = "sk-RECOGNISABLE-secret-key-4242424242"
+    monkeypatch.setenv("AIMLAPI_KEY", secret)
+    env.key = secret
+    seen = []
+    code, out, err = run(capsys, "generate", "a red fox", "--resolution", "360p", "--json")
+    seen += [out, err]
+    assert code == 0, err
+    assert cli.SIMULATOR_NOTICE not in err  # a key is set: not simulator mode
+    for argv in (["list"], ["list", "--json"], ["resume"]):
+        code, out, err = run(capsys, *argv)
+        seen += [out, err]
+        assert code == 0
+    env.sim = make_sim(api_keys=frozenset({"a-different-key"}))  # this key is refused
+    code, out, err = run(capsys, "generate", "a red fox", "--resolution", "360p", "--json")
+    seen += [out, err]
+    assert code == 1 and "key" in err.lower()
+    for text in seen:
+        assert secret not in text
+        assert "Traceback" not in text
+
+
+# --- serve / simulator / entry points ------------------------------------------------------------
+
+
+def test_serve_calls_ui_launch_with_the_options(monkeypatch, capsys):
+    calls = []
+    fake = types.ModuleType("pixverse_ui.ui")
+    fake.launch = lambda **kwargs: calls.append(kwargs)
+    monkeypatch.setitem(sys.modules, "pixverse_ui.ui", fake)
+    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "8123", "--share"]) == 0
+    assert cli.main(["serve"]) == 0
+    assert calls == [
+        {"host": "0.0.0.0", "port": 8123, "share": True},
+        {"host": "127.0.0.1", "port": 7860, "share": False},
+    ]
+    assert cli.SIMULATOR_NOTICE in capsys.readouterr().err
+
+
+def test_simulator_passes_its_arguments_through(monkeypatch):
+    import pixverse_ui.simulator.__main__ as simulator_main
+
+    seen = []
+    monkeypatch.setattr(simulator_main, "main", lambda argv=None: seen.append(argv) or 0)
+    assert cli.main(["simulator", "--port", "8765", "--speed", "50", "--faults", "503:0.1"]) == 0
+    assert seen == [["--port", "8765", "--speed", "50", "--faults", "503:0.1"]]
+
+
+def test_help_and_no_command(capsys):
+    assert cli.main(["--help"]) == 0
+    assert "generate" in capsys.readouterr().out
+    assert cli.main([]) == 2
+    assert cli.main(["generate", "--help"]) == 0
+    out = capsys.readouterr().out
+    for flag in ("--aspect-ratio", "--multi-clip", "--no-audio", "--thinking", "--json"):
+        assert flag in out
+
+
+def test_python_dash_m_generates_on_the_embedded_simulator(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in {"AIMLAPI_KEY", "AIMLAPI_BASE_URL"}}
+    env.update(
+        PIXVERSE_UI_SIM_SPEED="200",
+        PIXVERSE_UI_HOME=str(tmp_path / "home"),
+        GRADIO_ANALYTICS_ENABLED="False",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "pixverse_ui", "generate", "a red fox", "--resolution", "360p"]
+        + ["--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == 1
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["status"] == "completed"
+    path = Path(result["video_path"])
+    assert path.exists() and path.is_relative_to(tmp_path / "home")
+    assert cli.SIMULATOR_NOTICE in proc.stderr

@@ -1,0 +1,224 @@
+"""The client at the HTTP transport (``responses``): headers, bodies, error shapes, downloads."""
+
+import json
+
+import pytest
+import responses
+
+from pixverse_ui import errors, validate
+from pixverse_ui.client import Client
+from pixverse_ui.clock import ManualClock
+
+BASE = "https://api.example.test"
+URL = BASE + "/v2/video/generations"
+KEY = "sk-live-DO-NOT-LEAK-1234567890"
+
+
+@pytest.fixture
+def client():
+    with Client(api_key=KEY, base_url=BASE, clock=ManualClock()) as c:
+        yield c
+
+
+@pytest.fixture
+def http():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def test_create_sends_bearer_request_id_and_exact_body(client, http):
+    http.post(
+        URL,
+        json={
+            "id": "FxkOMGP_IRjjNHfzH3LTV",
+            "status": "queued",
+            "meta": {"usage": {"credits_used": 5000000}},
+        },
+        headers={"x-aimlapi-usd-spent": "2.5"},
+    )
+    state = client.create(validate("a cheerful white raccoon", resolution="1080p"))
+    sent = http.calls[0].request
+    assert sent.headers["Authorization"] == f"Bearer {KEY}"
+    crid = sent.headers["X-Client-Request-Id"]
+    assert 1 <= len(crid) <= 128 and all(c.isalnum() or c in "._:-" for c in crid)
+    assert (
+        json.loads(sent.body) == validate("a cheerful white raccoon", resolution="1080p").to_body()
+    )
+    assert state.id == "FxkOMGP_IRjjNHfzH3LTV" and state.status == "queued"
+    assert state.credits_used == 5000000 and state.usd_spent == 2.5
+    assert state.client_request_id == crid
+
+
+def test_every_create_gets_a_fresh_client_request_id(client, http):
+    http.post(URL, json={"id": "a", "status": "queued"})
+    client.create(validate("x"))
+    client.create(validate("x"))
+    ids = {call.request.headers["X-Client-Request-Id"] for call in http.calls}
+    assert len(ids) == 2
+
+
+def test_retrieve_sends_bearer_and_reads_succeeded_with_video(client, http):
+    http.get(
+        URL,
+        json={"id": "g", "status": "succeeded", "video": {"url": "https://cdn.example.test/v.mp4"}},
+        headers={"x-aimlapi-credits-used": "1234"},
+    )
+    state = client.retrieve("g")
+    assert http.calls[0].request.headers["Authorization"] == f"Bearer {KEY}"
+    assert "generation_id=g" in http.calls[0].request.url
+    assert state.status == "succeeded" and state.video_url == "https://cdn.example.test/v.mp4"
+    assert state.credits_used == 1234  # from the header when the body has none
+
+
+def test_header_id_recovers_a_create_whose_body_is_broken(client, http):
+    http.post(URL, body="{not json", headers={"x-inference-id": "gen-from-header"})
+    assert client.create(validate("x")).id == "gen-from-header"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "words"),
+    [
+        (
+            400,
+            {"error": {"name": "BadRequestError", "message": "prompt too spicy"}},
+            errors.BadRequestError,
+            "BadRequestError: prompt too spicy",
+        ),
+        (
+            400,
+            {
+                "error": {
+                    "detail": [
+                        {"loc": ["body", "duration"], "msg": "must be 5, 8 or 10", "type": "enum"}
+                    ]
+                }
+            },
+            errors.BadRequestError,
+            "duration: must be 5, 8 or 10",
+        ),
+        (
+            401,
+            {
+                "message": "Unauthorized",
+                "path": "/v2/video/generations",
+                "requestId": "r1",
+                "statusCode": 401,
+                "timestamp": "2026-11-25T10:00:00Z",
+            },
+            errors.AuthenticationError,
+            "Unauthorized",
+        ),
+        (
+            403,
+            {"message": ["Insufficient credits"], "statusCode": 403},
+            errors.InsufficientCreditsError,
+            "Insufficient credits",
+        ),
+        (429, {"message": "Too many requests"}, errors.RateLimitError, "Too many requests"),
+        (503, {"message": "Service unavailable"}, errors.ServerError, "Service unavailable"),
+    ],
+)
+def test_http_errors_map_to_the_hierarchy_with_the_providers_words(
+    client, http, status, body, kind, words
+):
+    http.post(URL, status=status, json=body, headers={"Retry-After": "7"})
+    with pytest.raises(kind) as caught:
+        client.create(validate("x"))
+    exc = caught.value
+    assert exc.provider_message == words
+    assert words in exc.user_message and exc.status_code == status
+    assert exc.client_request_id  # the job can be looked up by it
+    if kind is errors.RateLimitError:
+        assert exc.retry_after == 7
+
+
+def test_post_is_never_repeated_on_5xx_or_429(client, http):
+    http.post(URL, status=503, json={"message": "busy"})
+    with pytest.raises(errors.ServerError):
+        client.create(validate("x"))
+    http.post(URL, status=429, json={"message": "slow down"})
+    with pytest.raises(errors.RateLimitError):
+        client.create(validate("x"))
+    assert len(http.calls) == 2  # one POST each, no retries
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_post_that_may_have_created_a_job_is_reported_unconfirmed(client, http, status):
+    http.post(URL, status=status, json={"message": "oops"})
+    with pytest.raises(errors.SubmissionUnconfirmedError) as caught:
+        client.create(validate("x"))
+    assert caught.value.client_request_id
+    assert "not sent again" in caught.value.user_message
+    assert len(http.calls) == 1
+
+
+def test_the_key_is_in_no_repr_or_error_text(client, http):
+    http.post(URL, status=401, json={"message": f"bad key {KEY}"})
+    with pytest.raises(errors.AuthenticationError) as caught:
+        client.create(validate("x"))
+    texts = [repr(client), str(caught.value), caught.value.user_message, repr(caught.value)]
+    assert all(KEY not in t for t in texts)
+    assert "***" in caught.value.user_message
+
+
+def test_no_key_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("AIMLAPI_KEY", raising=False)
+    with pytest.raises(errors.AuthenticationError) as caught:
+        Client(api_key="")
+    assert "AIMLAPI_KEY" in caught.value.user_message
+
+
+# --- downloads -----------------------------------------------------------------------------
+
+
+def test_download_streams_to_the_destination_without_the_key(client, http, tmp_path):
+    http.get(
+        "https://cdn.example.test/v.mp4", body=b"\x00" * 5000, headers={"Content-Length": "5000"}
+    )
+    path = client.download("https://cdn.example.test/v.mp4", tmp_path / "v.mp4")
+    assert path.read_bytes() == b"\x00" * 5000
+    assert "Authorization" not in http.calls[0].request.headers
+    assert list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize(
+    "url", ["http://cdn.example.test/v.mp4", "ftp://cdn.example.test/v.mp4", "file:///etc/passwd"]
+)
+def test_download_refuses_non_https_links(client, tmp_path, url):
+    with pytest.raises(errors.DownloadError) as caught:
+        client.download(url, tmp_path / "v.mp4")
+    assert "only https" in caught.value.message and not caught.value.retryable
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_allows_http_on_loopback_only(client, http, tmp_path):
+    http.get("http://127.0.0.1:9/v.mp4", body=b"ok")
+    assert client.download("http://127.0.0.1:9/v.mp4", tmp_path / "v.mp4").read_bytes() == b"ok"
+
+
+def test_download_refuses_a_redirect_to_another_scheme(client, http, tmp_path):
+    http.get(
+        "https://cdn.example.test/v.mp4",
+        status=302,
+        headers={"Location": "http://evil.example.test/v.mp4"},
+    )
+    with pytest.raises(errors.DownloadError) as caught:
+        client.download("https://cdn.example.test/v.mp4", tmp_path / "v.mp4")
+    assert "only https" in caught.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_stops_at_the_size_cap_and_leaves_no_half_file(http, tmp_path):
+    small = Client(api_key=KEY, base_url=BASE, max_download_bytes=1000, clock=ManualClock())
+    http.get("https://cdn.example.test/big.mp4", body=b"\x01" * 5000)
+    with pytest.raises(errors.DownloadError) as caught:
+        small.download("https://cdn.example.test/big.mp4", tmp_path / "big.mp4")
+    assert "limit" in caught.value.message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_expired_link_is_a_retryable_download_error(client, http, tmp_path):
+    http.get("https://cdn.example.test/v.mp4", status=410, json={"message": "link expired"})
+    with pytest.raises(errors.DownloadError) as caught:
+        client.download("https://cdn.example.test/v.mp4", tmp_path / "v.mp4")
+    assert caught.value.retryable and caught.value.provider_message == "link expired"

@@ -1,0 +1,85 @@
+"""``watch`` at the HTTP transport (``responses``): hints, unknown statuses, fatal errors."""
+
+import pytest
+import responses
+
+from pixverse_ui import errors
+from pixverse_ui.client import Client
+from pixverse_ui.clock import ManualClock
+from pixverse_ui.polling import Estimate, watch
+
+BASE = "https://api.example.test"
+URL = BASE + "/v2/video/generations"
+
+
+@pytest.fixture
+def clock():
+    return ManualClock()
+
+
+@pytest.fixture
+def client(clock):
+    return Client(api_key="sk-unit", base_url=BASE, clock=clock)
+
+
+@pytest.fixture
+def http():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+def test_a_server_hint_about_when_to_poll_wins(client, http, clock, tmp_path):
+    http.get(URL, json={"id": "g", "status": "generating"}, headers={"Retry-After": "4"})
+    http.get(URL, json={"id": "g", "status": "generating"}, headers={"Retry-After": "4"})
+    http.get(URL, json={"id": "g", "status": "error", "error": {"name": "E", "message": "no"}})
+    with pytest.raises(errors.GenerationFailedError):
+        list(watch("g", client=client, download_dir=tmp_path,
+                   estimate=Estimate(500, 0.1, "prior")))
+    assert clock.slept == [4.0, 4.0]  # the schedule alone would have waited 15 s
+
+
+def test_an_unknown_status_is_never_done_and_never_waits_past_the_deadline(
+    client, http, clock, tmp_path
+):
+    http.get(URL, json={"id": "g", "status": "contemplating"})
+    updates = []
+    start = clock.now()
+    with pytest.raises(errors.GenerationTimeoutError) as caught:
+        for update in watch("g", client=client, download_dir=tmp_path, timeout=60):
+            updates.append(update)
+    assert clock.now() - start == pytest.approx(60)
+    assert all(not u.done and u.status == "contemplating" for u in updates)
+    assert "contemplating" in updates[0].message
+    assert caught.value.generation_id == "g"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_waiting_and_active_are_running_statuses(client, http, tmp_path):
+    http.get(URL, json={"id": "g", "status": "waiting"})
+    http.get(URL, json={"id": "g", "status": "active"})
+    http.get(URL, json={"id": "g", "status": "failed", "error": {"name": "E", "message": "x"}})
+    seen = []
+    with pytest.raises(errors.GenerationFailedError):
+        for update in watch("g", client=client, download_dir=tmp_path):
+            seen.append(update.status)
+    assert seen == ["waiting", "active"]
+
+
+def test_a_bad_key_mid_watch_stops_at_once_with_a_sentence(client, http, clock, tmp_path):
+    http.get(URL, status=401, json={"message": "Unauthorized", "statusCode": 401})
+    with pytest.raises(errors.AuthenticationError) as caught:
+        list(watch("g", client=client, download_dir=tmp_path))
+    assert caught.value.generation_id == "g" and "key" in caught.value.user_message
+    assert clock.slept == []
+
+
+def test_connection_trouble_is_reported_and_polled_through(client, http, clock, tmp_path):
+    import requests
+
+    http.get(URL, body=requests.ConnectionError("reset by peer"))
+    http.get(URL, json={"id": "g", "status": "error", "error": {"name": "E", "message": "x"}})
+    updates = []
+    with pytest.raises(errors.GenerationFailedError):
+        for update in watch("g", client=client, download_dir=tmp_path):
+            updates.append(update)
+    assert updates[0].transient and "dropped" in updates[0].message

@@ -1,0 +1,72 @@
+"""The adaptive poll schedule and the estimate it is built on (pure functions)."""
+
+import random
+
+import pytest
+
+from pixverse_ui import validate
+from pixverse_ui.clock import ManualClock
+from pixverse_ui.polling import Estimate, PollSchedule, estimate_for
+from pixverse_ui.store import DONE, Ledger
+
+
+def _intervals(estimate, schedule=None, until=None, seed=1):
+    schedule = schedule or PollSchedule()
+    rng = random.Random(seed)
+    t, out = 0.0, []
+    until = until or estimate.quantile(0.999) * 1.5
+    while t < until:
+        wait = schedule.interval(t, estimate, rng)
+        out.append((t, wait))
+        t += wait
+    return out
+
+
+def test_waits_stay_between_floor_and_ceiling():
+    schedule = PollSchedule(floor=1.0, ceiling=15.0)
+    for t, wait in _intervals(Estimate(123, 0.25, "prior"), schedule, until=2000):
+        assert 1.0 <= wait <= 15.0, (t, wait)
+
+
+def test_polls_are_dense_in_the_likely_window_and_sparse_before_it():
+    est = Estimate(120, 0.12, "prior")
+    start, end = est.quantile(0.15), est.quantile(0.85)
+    steps = _intervals(est)
+    early = [w for t, w in steps if t < start * 0.5]
+    inside = [w for t, w in steps if start <= t <= end]
+    assert min(early) > 5 * max(inside) / 1.1  # early waits are several times longer
+    assert max(inside) <= 1.1  # one second, give or take jitter
+    # a job finishing early is still seen: never more than the ceiling between polls
+    assert max(w for _, w in steps) <= 15
+
+
+def test_the_wait_stretches_again_after_the_window():
+    est = Estimate(100, 0.1, "prior")
+    rng = random.Random(0)
+    late = PollSchedule(jitter=0).interval(est.quantile(0.85) + 30, est, rng)
+    assert 5 <= late <= 15
+
+
+def test_jitter_spreads_clients_apart():
+    est = Estimate(100, 0.1, "prior")
+    waits = {PollSchedule().interval(10, est, random.Random(s)) for s in range(20)}
+    assert len(waits) > 10
+
+
+def test_the_prior_scales_with_resolution_and_duration():
+    a, b = estimate_for("360p", 5), estimate_for("1080p", 10)
+    assert a.source == b.source == "prior"
+    reference = estimate_for("1080p", 5).median
+    assert reference == pytest.approx(123)  # the page's 2 min 3 s
+    assert a.median < reference < b.median
+
+
+def test_the_estimate_learns_from_this_ledgers_jobs(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite3", clock=ManualClock())
+    body = validate("x", resolution="720p", duration=8).to_body()
+    for i, took in enumerate([40, 42, 44, 46, 48, 50]):
+        ledger.record(client_request_id=f"c{i}", owner="o", endpoint="e", body=body)
+        ledger.update(f"c{i}", generation_id=f"g{i}", state=DONE, submitted_at=0, finished_at=took)
+    est = estimate_for("720p", 8, ledger)
+    assert est.source == "history" and est.median == pytest.approx(45)
+    assert estimate_for("720p", 5, ledger).source == "prior"

@@ -1,0 +1,134 @@
+"""The SQLite ledger: written before the POST, safe across threads and processes, keyless."""
+
+import multiprocessing
+import sqlite3
+import threading
+
+import pytest
+
+from pixverse_ui import validate
+from pixverse_ui.clock import ManualClock
+from pixverse_ui.store import DONE, RUNNING, SUBMITTING, Ledger
+
+KEY = "sk-live-LEDGER-SECRET-987654321"
+
+
+@pytest.fixture
+def ledger(tmp_path):
+    return Ledger(tmp_path / "ledger.sqlite3", clock=ManualClock())
+
+
+def _record(ledger, crid, owner="o1", body=None):
+    body = body or validate("a red fox", resolution="540p").to_body()
+    return ledger.record(client_request_id=crid, owner=owner, endpoint="e", body=body)
+
+
+def test_a_job_is_recorded_with_its_exact_body_before_any_id(ledger):
+    body = validate("a red fox", seed=3, style="clay").to_body()
+    job = _record(ledger, "crid-1", body=body)
+    assert job.state == SUBMITTING and job.generation_id is None
+    assert job.request == body
+    assert ledger.get("crid-1") == job
+
+
+def test_the_generation_id_and_status_changes_are_kept(ledger):
+    _record(ledger, "crid-1")
+    ledger.update("crid-1", generation_id="gen-1", state=RUNNING, status="queued", submitted_at=5)
+    ledger.update("gen-1", status="generating")
+    ledger.add_polls("gen-1", 3)
+    job = ledger.get("gen-1")
+    assert (job.client_request_id, job.status, job.polls) == ("crid-1", "generating", 3)
+    assert [j.generation_id for j in ledger.unfinished()] == ["gen-1"]
+    ledger.update("gen-1", state=DONE, video_path="/v.mp4", finished_at=70)
+    assert ledger.unfinished() == []
+    assert ledger.get("gen-1").render_seconds == 65
+
+
+def test_unknown_jobs_and_columns_are_refused(ledger):
+    with pytest.raises(KeyError):
+        ledger.update("nope", status="x")
+    _record(ledger, "c")
+    with pytest.raises(ValueError):
+        ledger.update("c", owner="someone else")
+    with pytest.raises(ValueError):
+        ledger.update("c", state="exploded")
+
+
+def test_owner_is_a_salted_hash_and_the_key_is_stored_nowhere(ledger, tmp_path):
+    owner = ledger.owner_of(KEY)
+    assert owner == ledger.owner_of(KEY) and owner != ledger.owner_of(KEY + "x")
+    other = Ledger(tmp_path / "other.sqlite3")
+    assert other.owner_of(KEY) != owner  # a different salt per ledger
+    _record(ledger, "c", owner=owner)
+    ledger.update("c", error="boom")
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("ledger.sqlite3*"))
+    assert KEY.encode() not in raw
+
+
+def test_history_is_per_owner_and_newest_first(ledger):
+    clock = ledger.clock
+    for i in range(3):
+        _record(ledger, f"a{i}", owner="alice")
+        clock.advance(1)
+    _record(ledger, "b0", owner="bob")
+    assert [j.client_request_id for j in ledger.history("alice")] == ["a2", "a1", "a0"]
+    assert [j.client_request_id for j in ledger.history("bob")] == ["b0"]
+
+
+def test_expected_seconds_and_typical_credits_come_from_finished_jobs(ledger):
+    for i, took in enumerate([100, 110, 120]):
+        _record(ledger, f"c{i}")
+        ledger.update(
+            f"c{i}",
+            generation_id=f"g{i}",
+            state=DONE,
+            submitted_at=0,
+            finished_at=took,
+            credits_used=1000 * (i + 1),
+        )
+    assert sorted(ledger.expected_seconds("540p", 5)) == [100, 110, 120]
+    assert ledger.expected_seconds("1080p", 5) == []
+    assert ledger.typical_credits("540p", 5) == 2000
+
+
+def test_many_threads_write_at_once(ledger):
+    def work(n):
+        for i in range(25):
+            _record(ledger, f"t{n}-{i}")
+            ledger.update(f"t{n}-{i}", generation_id=f"g{n}-{i}", state=RUNNING, status="queued")
+            ledger.add_polls(f"g{n}-{i}")
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    jobs = ledger.history(limit=1000)
+    assert len(jobs) == 200 and all(j.polls == 1 for j in jobs)
+
+
+def _process_writer(path, n):
+    ledger = Ledger(path)
+    for i in range(20):
+        ledger.record(
+            client_request_id=f"p{n}-{i}", owner="o", endpoint="e", body=validate("x").to_body()
+        )
+        ledger.update(f"p{n}-{i}", generation_id=f"pg{n}-{i}", state=RUNNING)
+
+
+def test_many_processes_write_at_once(tmp_path):
+    path = tmp_path / "shared.sqlite3"
+    Ledger(path)
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_process_writer, args=(path, n)) for n in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    assert len(Ledger(path).unfinished()) == 80
+
+
+def test_the_ledger_uses_wal(ledger):
+    mode = sqlite3.connect(ledger.path).execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
