@@ -7,6 +7,7 @@ whose answer was lost can be found again in the provider's usage log.
 
 from __future__ import annotations
 
+import email.utils
 import ipaddress
 import json
 import logging
@@ -21,7 +22,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NameResolutionError, NewConnectionError
+from urllib3.exceptions import InvalidHeader, NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
 from . import errors
@@ -72,6 +73,17 @@ class _Retry(Retry):
         fresh = super().new(**kw)
         fresh.clock = self.clock
         return fresh
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        """Seconds or an HTTP date; a date is read against our clock, not the machine's."""
+        value = retry_after.strip()
+        if value.isdigit():
+            return min(float(value), self.retry_after_max)
+        parsed = email.utils.parsedate_tz(value)
+        if parsed is None:
+            raise InvalidHeader(f"Invalid Retry-After header: {retry_after}")
+        seconds = email.utils.mktime_tz(parsed) - self.clock.now()
+        return min(max(seconds, 0.0), self.retry_after_max)
 
     def sleep(self, response: Any = None) -> None:
         if self.respect_retry_after_header and response is not None:
@@ -379,7 +391,7 @@ class Client:
             ) from None
         body = _json_or_none(response, text)
         if response.status_code >= 400:
-            raise _http_error(response, body, self._key, ids)
+            raise _http_error(response, body, self._key, ids, self.clock)
         if not isinstance(body, dict):
             header_id = response.headers.get("x-inference-id") if id_from_header else None
             if header_id:  # the provider names the job in a header even when the body is broken
@@ -480,7 +492,7 @@ _HTTP_ERRORS: dict[int, tuple[type[errors.APIError], str]] = {
 
 
 def _http_error(
-    response: requests.Response, body: Any, key: str, ids: dict[str, str | None]
+    response: requests.Response, body: Any, key: str, ids: dict[str, str | None], clock: Clock
 ) -> errors.APIError:
     code = response.status_code
     kind, text = _HTTP_ERRORS.get(code, (errors.ServerError, f"The API failed (HTTP {code})"))
@@ -493,17 +505,17 @@ def _http_error(
     provider = redact(words, key) if words else None
     kwargs: dict[str, Any] = {"status_code": code, "provider_message": provider, **ids}
     if kind is errors.RateLimitError:
-        kwargs["retry_after"] = _retry_after(response.headers.get("Retry-After"))
+        kwargs["retry_after"] = _retry_after(response.headers.get("Retry-After"), clock)
     return kind(text + ".", **kwargs)
 
 
-def _retry_after(value: str | None) -> float | None:
+def _retry_after(value: str | None, clock: Clock) -> float | None:
     if not value:
         return None
     try:
-        return make_retry().parse_retry_after(value)
-    except Exception:  # noqa: BLE001 - a malformed header is simply no hint
-        return None
+        return make_retry(clock=clock).parse_retry_after(value)
+    except InvalidHeader:
+        return None  # a malformed header is simply no hint
 
 
 def _number(value: Any) -> float | None:
