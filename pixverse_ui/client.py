@@ -28,7 +28,7 @@ from urllib3.util.retry import Retry
 from . import errors
 from .clock import REAL_CLOCK, Clock
 from .params import Params
-from .redact import redact
+from .redact import install_log_redaction, redact, register_secret
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,8 @@ class Client:
                 hint="Set AIMLAPI_KEY, pass api_key=..., or run without a key on the simulator.",
             )
         self._key = key
+        register_secret(key)
+        install_log_redaction()
         self.base_url = base_url or os.environ.get("AIMLAPI_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = self.base_url.rstrip("/")
         #: What the ledger records as this job's endpoint (the embedded simulator names itself).

@@ -104,6 +104,14 @@ def submit(
         exc.client_request_id = exc.client_request_id or crid
         ledger.update(crid, state=REJECTED, status=REJECTED, error=exc.user_message)
         raise
+    except BaseException:  # Ctrl-C or a bug mid-POST: the request may have gone out
+        ledger.update(
+            crid,
+            state=UNCONFIRMED,
+            status=UNCONFIRMED,
+            error="Interrupted while the create request was being sent.",
+        )
+        raise
     return ledger.update(
         crid,
         generation_id=state.id,
@@ -190,6 +198,11 @@ def resume(
     ledger = ledger or default_ledger()
     if generation_id is not None:
         record = ledger.find(generation_id)
+        if record is not None and record.generation_id is None:
+            raise errors.SubmissionUnconfirmedError(
+                f"This job never got a generation id (it is {record.state})",
+                client_request_id=record.client_request_id,
+            )
         ids = [record.generation_id if record else generation_id]
     else:
         owner = ledger.owner_of(client.owner_key)
@@ -210,6 +223,7 @@ def resume(
         except errors.PixVerseError as exc:
             if ledger.find(gid) is None:
                 raise
+            ledger.update(gid, error=exc.user_message)  # kept with the job, shown in its result
             log.warning("resume %s: %s", gid, exc.user_message)
         record = ledger.find(gid)
         if record is not None:

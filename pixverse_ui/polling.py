@@ -24,6 +24,8 @@ from .store import DONE, FAILED, Ledger
 
 #: Our overall deadline for one watch, well past the provider's example (1000 s).
 DEFAULT_TIMEOUT = 1200.0
+#: However fast an endpoint runs (the simulator), never poll more often than this.
+MIN_REAL_INTERVAL = 0.05
 #: Attempts at the download itself (an expired link is fetched anew from the API each time).
 DOWNLOAD_ATTEMPTS = 3
 
@@ -95,9 +97,9 @@ class PollSchedule:
             return self
         return replace(
             self,
-            floor=self.floor / time_scale,
-            ceiling=self.ceiling / time_scale,
-            dense=self.dense / time_scale,
+            floor=max(MIN_REAL_INTERVAL, self.floor / time_scale),
+            ceiling=max(MIN_REAL_INTERVAL, self.ceiling / time_scale),
+            dense=max(MIN_REAL_INTERVAL, self.dense / time_scale),
         )
 
     def interval(self, elapsed: float, estimate: Estimate, rng: random.Random) -> float:

@@ -23,7 +23,6 @@ from .client import Client
 from .defaults import SIMULATOR_LABEL, default_ledger, host_key, simulator_client, videos_dir
 from .jobs import JobRunner
 from .polling import Update
-from .redact import RedactingFilter
 from .store import DONE, FAILED, RUNNING, JobRecord, Ledger, default_home
 
 log = logging.getLogger(__name__)
@@ -407,7 +406,6 @@ def build_demo(
     *, ledger: Ledger | None = None, download_dir: str | Path | None = None, has_auth: bool = False
 ) -> gr.Blocks:
     """The whole page. Safe to call many times (each has its own runner)."""
-    logging.getLogger().addFilter(RedactingFilter())
     app = App(
         current_mode(has_auth=has_auth),
         ledger or default_ledger(),

@@ -10,10 +10,37 @@ from pixverse_ui.client import Client
 from pixverse_ui.generation import generate
 from pixverse_ui.store import DONE, FAILED, REJECTED, RUNNING, UNCONFIRMED
 
-POST_FAULTS = ["500", "502", "503", "504", "429", "429-date", "429-bare", "drop", "lost-post",
-               "malformed", "empty", "slow", "fail"]
-GET_FAULTS = ["500", "502", "503", "504", "429", "429-date", "429-bare", "drop", "malformed",
-              "empty", "slow", "unknown-status", "fail", "expire"]
+POST_FAULTS = [
+    "500",
+    "502",
+    "503",
+    "504",
+    "429",
+    "429-date",
+    "429-bare",
+    "drop",
+    "lost-post",
+    "malformed",
+    "empty",
+    "slow",
+    "fail",
+]
+GET_FAULTS = [
+    "500",
+    "502",
+    "503",
+    "504",
+    "429",
+    "429-date",
+    "429-bare",
+    "drop",
+    "malformed",
+    "empty",
+    "slow",
+    "unknown-status",
+    "fail",
+    "expire",
+]
 FILE_FAULTS = ["503", "drop", "expire", "slow"]
 
 
@@ -22,8 +49,14 @@ def _attempt(sim, clock, ledger, tmp_path):
     # a short read timeout makes the simulator's slow answers (0.6 s) time out for real
     client = Client(api_key="sk-faults", base_url=sim.url, clock=clock, timeout=(2.0, 0.3))
     try:
-        return generate("a red fox", resolution="360p", client=client, ledger=ledger,
-                        download_dir=tmp_path / "videos", timeout=600), None
+        return generate(
+            "a red fox",
+            resolution="360p",
+            client=client,
+            ledger=ledger,
+            download_dir=tmp_path / "videos",
+            timeout=600,
+        ), None
     except errors.PixVerseError as exc:
         return None, exc
 
@@ -102,8 +135,14 @@ def test_a_random_fault_plan_loses_nothing(make_sim, clock, ledger, tmp_path):
     outcomes = {"ok": 0, "error": 0}
     for i in range(12):
         try:
-            generate(f"fox {i}", resolution="360p", client=client, ledger=ledger,
-                     download_dir=tmp_path / "v", timeout=900)
+            generate(
+                f"fox {i}",
+                resolution="360p",
+                client=client,
+                ledger=ledger,
+                download_dir=tmp_path / "v",
+                timeout=900,
+            )
             outcomes["ok"] += 1
         except errors.PixVerseError as exc:
             assert exc.user_message

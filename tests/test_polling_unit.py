@@ -33,8 +33,7 @@ def test_a_server_hint_about_when_to_poll_wins(client, http, clock, tmp_path):
     http.get(URL, json={"id": "g", "status": "generating"}, headers={"Retry-After": "4"})
     http.get(URL, json={"id": "g", "status": "error", "error": {"name": "E", "message": "no"}})
     with pytest.raises(errors.GenerationFailedError):
-        list(watch("g", client=client, download_dir=tmp_path,
-                   estimate=Estimate(500, 0.1, "prior")))
+        list(watch("g", client=client, download_dir=tmp_path, estimate=Estimate(500, 0.1, "prior")))
     assert clock.slept == [4.0, 4.0]  # the schedule alone would have waited 15 s
 
 

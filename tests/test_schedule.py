@@ -70,3 +70,10 @@ def test_the_estimate_learns_from_this_ledgers_jobs(tmp_path):
     est = estimate_for("720p", 8, ledger)
     assert est.source == "history" and est.median == pytest.approx(45)
     assert estimate_for("720p", 5, ledger).source == "prior"
+
+
+def test_a_fast_simulator_scales_the_schedule_but_never_below_a_real_floor():
+    fast = PollSchedule().scaled(10)
+    assert (fast.floor, fast.ceiling) == (0.1, 1.5)
+    very_fast = PollSchedule().scaled(10_000)
+    assert very_fast.floor == very_fast.dense == 0.05
