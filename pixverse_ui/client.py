@@ -39,6 +39,8 @@ DEFAULT_MAX_DOWNLOAD_BYTES = 512 * 1024 * 1024
 #: (connect, read) seconds for one HTTP exchange; the poll loop's deadline sits above these.
 DEFAULT_TIMEOUT = (5.0, 30.0)
 RETRY_STATUSES = (429, 500, 502, 503, 504)
+#: Sent by our simulator only: how many times faster than real time it runs jobs.
+SIMULATOR_SPEED_HEADER = "x-simulator-speed"
 MAX_REDIRECTS = 5
 _CHUNK = 1024 * 1024
 
@@ -392,6 +394,9 @@ class Client:
                 **ids,
             ) from None
         body = _json_or_none(response, text)
+        speed = _number(response.headers.get(SIMULATOR_SPEED_HEADER))
+        if speed and speed > 0:  # a simulator says how fast it runs; pace polls to it
+            self.time_scale = speed
         if response.status_code >= 400:
             raise _http_error(response, body, self._key, ids, self.clock)
         if not isinstance(body, dict):

@@ -282,3 +282,13 @@ def test_the_embedded_simulator_runs_everything_offline_without_a_key(tmp_path, 
     assert c.label == "simulator" and c.base_url.startswith("http://127.0.0.1:")
     result = pixverse_ui.generate("a paper boat", resolution="360p", client=c)
     assert result.ok and probe(result.video_path)[:2] == (640, 360)
+
+
+def test_a_client_pointed_at_a_simulator_learns_its_speed(make_sim, clock):
+    from pixverse_ui.client import Client
+
+    sim = make_sim(speed=50)
+    c = Client(api_key="k", base_url=sim.url, clock=clock)
+    assert c.time_scale == 1.0
+    c.create(validate("x", resolution="360p"))
+    assert c.time_scale == 50

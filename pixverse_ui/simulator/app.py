@@ -266,7 +266,7 @@ def create_app(core: SimCore) -> ASGIApp:
     async def stats() -> dict[str, Any]:
         return core.stats()
 
-    return RequestLog(api)
+    return RequestLog(api, speed=core.config.speed)
 
 
 def _shape(rule: FaultRule | None, payload: dict[str, Any], headers: dict[str, str]) -> Response:
@@ -281,11 +281,20 @@ def _shape(rule: FaultRule | None, payload: dict[str, Any], headers: dict[str, s
     return JSONResponse(payload, headers=headers)
 
 
-class RequestLog:
-    """Pure ASGI middleware: one log line per request (method, path, status); never headers."""
+#: Names the simulator's speed on every answer.
+SPEED_HEADER = "x-simulator-speed"
 
-    def __init__(self, app: ASGIApp) -> None:
+
+class RequestLog:
+    """Pure ASGI middleware: one log line per request (method, path, status); never headers.
+
+    It also names the simulator's speed in ``x-simulator-speed`` on every answer, so a client
+    pointed here by ``AIMLAPI_BASE_URL`` paces its polls to it (the real API never sends it).
+    """
+
+    def __init__(self, app: ASGIApp, *, speed: float = 1.0) -> None:
         self.app = app
+        self.speed_header = (SPEED_HEADER.encode(), f"{speed:g}".encode())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -296,6 +305,7 @@ class RequestLog:
         async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
                 seen["status"] = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), self.speed_header]}
             elif message["type"] == "http.response.body" and not message.get("more_body"):
                 seen["done"] = True
             await send(message)

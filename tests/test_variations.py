@@ -1,0 +1,47 @@
+"""Batches are planned and validated whole before anything is sent, with a cost quote."""
+
+import random
+
+import pytest
+
+from pixverse_ui import ValidationError, validate
+from pixverse_ui.clock import ManualClock
+from pixverse_ui.store import DONE, Ledger
+from pixverse_ui.variations import MAX_BATCH, plan
+
+
+def test_seed_variants_differ_only_in_their_seed():
+    base = validate("a red fox", resolution="540p", style="anime")
+    p = plan(base, "seed", count=5, rng=random.Random(1))
+    assert p.count == 5 and len({v.seed for v in p.variants}) == 5
+    assert {v.replace(seed=None).to_body() == base.to_body() for v in p.variants} == {True}
+
+
+def test_style_and_ratio_variants_follow_the_chosen_values():
+    base = validate("x")
+    styles = plan(base, "style", values=["anime", "clay", "anime"])
+    assert [v.style for v in styles.variants] == ["anime", "clay"]
+    ratios = plan(base, "aspect_ratio", values=["9:16", "1:1"])
+    assert [v.size for v in ratios.variants] == [(720, 1280), (720, 720)]
+
+
+def test_a_batch_that_cannot_all_be_sent_is_refused_whole():
+    with pytest.raises(ValidationError):
+        plan(validate("x", resolution="1080p", duration=10), "style", values=["anime", "4k-art"])
+    with pytest.raises(ValidationError):
+        plan(validate("x"), "seed", count=MAX_BATCH + 1)
+    with pytest.raises(ValidationError):
+        plan(validate("x"), "style", values=[])
+
+
+def test_the_quote_comes_from_similar_jobs_in_the_ledger(tmp_path):
+    ledger = Ledger(tmp_path / "l.sqlite3", clock=ManualClock())
+    base = validate("x", resolution="540p")
+    assert "no similar jobs" in plan(base, "seed", count=3, ledger=ledger).summary()
+    ledger.record(client_request_id="c", owner="o", endpoint="e", body=base.to_body())
+    ledger.update("c", generation_id="g", state=DONE, credits_used=1000)
+    quoted = plan(base, "seed", count=3, ledger=ledger)
+    assert quoted.known_credits == 3000
+    assert quoted.summary() == (
+        "This starts 3 generations; similar jobs in your ledger cost about 3,000 credits in all."
+    )
