@@ -16,11 +16,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     parser.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+    parser.add_argument(
+        "--mcp", action="store_true", help="also serve Gradio's MCP endpoint (needs gradio[mcp])"
+    )
     args = parser.parse_args(argv)
 
     from pixverse_ui.ui import launch
 
-    launch(host=args.host, port=args.port, share=args.share)
+    launch(host=args.host, port=args.port, share=args.share, mcp=args.mcp)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import errors
@@ -78,20 +79,34 @@ class Job:
                     raise error
                 return
 
-    async def afollow(self, step: float = FOLLOW_STEP) -> AsyncIterator[Update]:
-        """``follow`` for event loops: no thread is held while waiting."""
+    async def afollow(
+        self, step: float = FOLLOW_STEP, *, tick: float | None = None
+    ) -> AsyncIterator[Update]:
+        """``follow`` for event loops: no thread is held while waiting.
+
+        With ``tick``, the last update is repeated every ``tick`` seconds of silence with its
+        elapsed time and estimate moved on, so a page's clock keeps running between polls.
+        """
         seen = 0
+        received = last_said = time.monotonic()
         while True:
             fresh, finished, error = self.updates[seen:], self.finished, self.error
             seen += len(fresh)
             for update in fresh:
                 yield update
+            if fresh:
+                received = last_said = time.monotonic()
             if finished and seen == len(self.updates):
                 if error is not None:
                     raise error
                 return
-            if not fresh:
-                await asyncio.sleep(step)
+            if fresh:
+                continue
+            await asyncio.sleep(step)
+            now = time.monotonic()
+            if tick and self.updates and now - last_said >= tick:
+                yield _aged(self.updates[-1], now - received)
+                last_said = now
 
 
 class JobRunner:
@@ -188,3 +203,9 @@ class JobRunner:
             if len(self._jobs) > self.keep:
                 for old in [k for k, j in self._jobs.items() if j.finished][: self.keep // 10]:
                     del self._jobs[old]
+
+
+def _aged(update: Update, seconds: float) -> Update:
+    """The same news, ``seconds`` later."""
+    eta = None if update.eta is None else update.eta - seconds
+    return replace(update, elapsed=update.elapsed + seconds, eta=eta if eta and eta > 0 else None)

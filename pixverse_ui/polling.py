@@ -25,7 +25,7 @@ from .store import DONE, FAILED, Ledger
 #: Our overall deadline for one watch, well past the provider's example (1000 s).
 DEFAULT_TIMEOUT = 1200.0
 #: However fast an endpoint runs (the simulator), never poll more often than this.
-MIN_REAL_INTERVAL = 0.05
+MIN_REAL_INTERVAL = 0.1
 #: Attempts at the download itself (an expired link is fetched anew from the API each time).
 DOWNLOAD_ATTEMPTS = 3
 

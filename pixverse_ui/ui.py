@@ -1,38 +1,40 @@
 """The Gradio app: ``build_demo()`` and ``launch()``; with app.py, the only place gradio is used.
 
-Nothing here polls: the Generate handler follows a background job (``jobs.JobRunner``) whose one
-poll loop is ``polling.watch``. Keys: a visitor's key lives in their request and, if they ask, in
-their own browser's localStorage (set and read by JS alone, never sent back by the server); it is
-never put in ``os.environ``, a log, the page, an API output or the ledger.
+Nothing here polls: handlers follow background jobs (``jobs.JobRunner``) whose one poll loop is
+``polling.watch``. A visitor's key travels only *into* handlers (and, if they tick *remember*,
+into their own browser's localStorage through JS that never reaches the server); no handler
+returns it, and it is never put in ``os.environ``, a log, the page or the ledger.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-import logging
 import os
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from . import errors, params
-from .client import Client
-from .defaults import SIMULATOR_LABEL, default_ledger, host_key, simulator_client, videos_dir
-from .jobs import JobRunner
+from . import errors, params, variations
+from .access import App, Mode, auth_from_env
+from .defaults import default_ledger, videos_dir
+from .jobs import Job
 from .polling import Update
 from .store import DONE, FAILED, RUNNING, JobRecord, Ledger, default_home
 
-log = logging.getLogger(__name__)
-
-SHARE_HOST_KEY_ENV = "PIXVERSE_UI_SHARE_HOST_KEY"
 NO_STYLE = "none"
 THINKING_DEFAULT = "model default"
 #: Ask "are you sure?" above this many generations in one batch.
 CONFIRM_ABOVE = 4
 HISTORY_LIMIT = 60
+#: The status panel's clock moves this often between polls.
+TICK_SECONDS = 1.0
+#: Gradio runs at most ``max_threads`` events at once across the whole queue, whatever each
+#: event's concurrency limit; generations are async and hold no thread, so allow many.
+MAX_EVENTS = 512
 
 EXAMPLES = [
     ["A cheerful white raccoon running through a sequoia forest", "16:9", "540p", 5, NO_STYLE],
@@ -55,116 +57,14 @@ _JS_REMEMBER = f"""(key, remember) => {{
 }}"""
 
 CSS = """
-#status-panel {min-height: 7em}
-#status-panel table {width: 100%}
-.pxui-banner {padding: .6em 1em; border-radius: 8px; background: var(--block-background-fill)}
+#status-panel {min-height: 8em}
+.pxui-banner {padding: .5em 1em; border-radius: 8px; border: 1px solid var(--border-color-primary)}
 """
 
-
-# --- who is asking, with which key ----------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Mode:
-    """How this app was started: with a host key or on the simulator, on a Space or not."""
-
-    host_key: str | None
-    on_space: bool
-    share_host_key: bool
-    has_auth: bool
-
-    @property
-    def simulator(self) -> bool:
-        return self.host_key is None
-
-    @property
-    def visitors_need_own_key(self) -> bool:
-        return (
-            not self.simulator and self.on_space and not self.share_host_key and not self.has_auth
-        )
-
-    def banner(self) -> str:
-        if self.simulator:
-            return (
-                "**Simulator mode.** No `AIMLAPI_KEY` is set, so videos come from the built-in "
-                "simulator: nothing is sent to PixVerse and nothing costs money. Set "
-                "`AIMLAPI_KEY` to make real videos."
-            )
-        if self.visitors_need_own_key:
-            return (
-                "**Bring your own key.** This Space does not share its owner's key: enter your "
-                "AI/ML API key below. It stays in your session (and, if you tick *remember*, in "
-                "this browser only)."
-            )
-        return (
-            "**Live mode.** Generations use the AI/ML API and cost credits. You may enter your own "
-            "key below; otherwise the host's key is used."
-        )
+AXIS_LABELS = {"seeds": "seed", "styles": "style", "aspect ratios": "aspect_ratio"}
 
 
-def current_mode(*, has_auth: bool = False) -> Mode:
-    """Read the mode from the environment."""
-    share = os.environ.get(SHARE_HOST_KEY_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
-    return Mode(
-        host_key=host_key(),
-        on_space=bool(os.environ.get("SPACE_ID")),
-        share_host_key=share,
-        has_auth=has_auth,
-    )
-
-
-class App:
-    """The app's state shared by every visitor: the mode, the ledger, the background runner."""
-
-    def __init__(self, mode: Mode, ledger: Ledger, download_dir: Path) -> None:
-        self.mode = mode
-        self.ledger = ledger
-        self.runner = JobRunner(ledger, download_dir)
-        self._clients: dict[str, Client] = {}
-
-    def client_for(self, visitor_key: str | None, visitor_id: str | None) -> Client:
-        """The client for this visitor. Raises a sentence when they may not generate."""
-        key = (visitor_key or "").strip()
-        if self.mode.simulator:
-            # Every browser gets its own simulator key, so histories stay apart.
-            return self._client(key or f"sim-visitor-{visitor_id or 'anonymous'}", simulator=True)
-        if key:
-            return self._client(key, simulator=False)
-        if self.mode.visitors_need_own_key:
-            raise errors.AuthenticationError(
-                "This Space needs your own AI/ML API key",
-                hint="Enter it under “Your AI/ML API key”; it is kept in your session only.",
-            )
-        assert self.mode.host_key is not None
-        return self._client(self.mode.host_key, simulator=False)
-
-    def _client(self, key: str, *, simulator: bool) -> Client:
-        slot = ("sim:" if simulator else "live:") + self.ledger.owner_of(key)
-        client = self._clients.get(slot)
-        if client is None:
-            client = simulator_client(key) if simulator else Client(api_key=key)
-            self._clients[slot] = client
-        return client
-
-    def resume_host_jobs(self) -> int:
-        """After a restart: resume what the host's key (or the simulator) left unfinished."""
-        count = 0
-        if self.mode.simulator:
-            for job in self.ledger.unfinished(endpoint=SIMULATOR_LABEL):
-                if job.generation_id:
-                    self.runner.resume(job.generation_id, simulator_client())
-                    count += 1
-        elif self.mode.host_key:
-            client = self._client(self.mode.host_key, simulator=False)
-            owner = self.ledger.owner_of(self.mode.host_key)
-            for job in self.ledger.unfinished(owner, client.label):
-                if job.generation_id:
-                    self.runner.resume(job.generation_id, client)
-                    count += 1
-        return count
-
-
-# --- the status panel -------------------------------------------------------------------------
+# --- what the page shows ------------------------------------------------------------------------
 
 
 def _clock(seconds: float | None) -> str:
@@ -175,18 +75,18 @@ def _clock(seconds: float | None) -> str:
 
 
 def status_markdown(update: Update | None, *, note: str = "") -> str:
-    """The live status panel: status, elapsed, ETA, credits, generation id."""
+    """The live status panel: status, elapsed, estimate, credits, generation id."""
     if update is None:
         return note or "Ready. Type a prompt and press **Generate**."
     credits = f"{update.credits_used:,.0f}" if update.credits_used is not None else "—"
-    eta = "done" if update.done else _clock(update.eta)
+    left = "done" if update.done else _clock(update.eta)
     icon = "✅" if update.done else ("⚠️" if update.transient else "⏳")
     lines = [
         f"{icon} **{update.status}** — {update.message}",
         "",
-        "| elapsed | estimate left | credits | generation id |",
+        "| elapsed | estimate left | credits used | generation id |",
         "|---|---|---|---|",
-        f"| {_clock(update.elapsed)} | {eta} | {credits} | `{update.generation_id}` |",
+        f"| {_clock(update.elapsed)} | {left} | {credits} | `{update.generation_id}` |",
     ]
     if note:
         lines += ["", note]
@@ -197,14 +97,64 @@ def error_markdown(exc: errors.PixVerseError) -> str:
     return f"❌ {exc.user_message}"
 
 
-def request_json(record: JobRecord) -> str:
-    return json.dumps(record.request, indent=2, ensure_ascii=False)
+def _fail(exc: errors.PixVerseError) -> gr.Error:
+    return gr.Error(exc.user_message, title="Could not generate", print_exception=False)
 
 
-# --- handlers ---------------------------------------------------------------------------------
+def caption(record: JobRecord) -> str:
+    """A history item's one-line description."""
+    p = record.request
+    bits = [p["aspect_ratio"], p["resolution"], f"{p['duration']} s"]
+    if p.get("style"):
+        bits.append(p["style"])
+    if p.get("seed") is not None:
+        bits.append(f"seed {p['seed']}")
+    if record.credits_used is not None:
+        bits.append(f"{record.credits_used:,.0f} credits")
+    if record.render_seconds is not None:
+        bits.append(f"took {record.render_seconds:.0f} s")
+    prompt = p["prompt"] if len(p["prompt"]) <= 60 else p["prompt"][:57] + "…"
+    return f"{prompt} · " + " · ".join(bits)
 
 
-def _params_from_form(
+_STATE_WORDS = {
+    DONE: "✅ done",
+    FAILED: "❌ failed",
+    RUNNING: "⏳ running",
+    "unconfirmed": "❓ unconfirmed",
+    "rejected": "🚫 refused",
+    "submitting": "… sending",
+}
+
+
+def history_table(records: list[JobRecord]) -> str:
+    """Every job of this visitor, finished or not, as a Markdown table."""
+    if not records:
+        return "No generations yet."
+    rows = ["| when (UTC) | state | prompt | settings | credits |", "|---|---|---|---|---|"]
+    for record in records:
+        when = datetime.fromtimestamp(record.created_at, tz=timezone.utc).strftime("%m-%d %H:%M")
+        p = record.request
+        prompt = p["prompt"].replace("|", "/")
+        prompt = prompt if len(prompt) <= 40 else prompt[:37] + "…"
+        settings = f"{p['aspect_ratio']} {p['resolution']} {p['duration']} s {p.get('style') or ''}"
+        credits = f"{record.credits_used:,.0f}" if record.credits_used is not None else "—"
+        state = _STATE_WORDS.get(record.state, record.state)
+        rows.append(f"| {when} | {state} | {prompt} | {settings.strip()} | {credits} |")
+    return "\n".join(rows)
+
+
+def request_file(record: JobRecord) -> Path:
+    """The job's exact request body, written to a JSON file for download."""
+    folder = default_home() / "requests"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in record.client_request_id)
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(record.request, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    return path
+
+
+def form_params(
     prompt: str,
     negative_prompt: str,
     aspect_ratio: str,
@@ -216,6 +166,7 @@ def _params_from_form(
     multi_clip: bool,
     thinking: str,
 ) -> params.Params:
+    """The page's fields, validated (``ValidationError`` with a sentence otherwise)."""
     return params.validate(
         prompt,
         negative_prompt=negative_prompt or None,
@@ -230,8 +181,33 @@ def _params_from_form(
     )
 
 
-def _fail(exc: errors.PixVerseError) -> gr.Error:
-    return gr.Error(exc.user_message, title="Could not generate", print_exception=False)
+def _plan(
+    app: App, form: params.Params, axis_label: str, count: Any, styles: list, ratios: list
+) -> variations.Plan:
+    axis = AXIS_LABELS.get(axis_label, "seed")
+    values = {"style": styles or [], "aspect_ratio": ratios or []}.get(axis, [])
+    return variations.plan(form, axis, count=int(count or 0), values=values, ledger=app.ledger)
+
+
+def _batch_view(jobs: list[Job]) -> tuple[list[tuple[str, str]], str]:
+    items, rows = [], ["| # | settings | status | elapsed |", "|---|---|---|---|"]
+    for i, job in enumerate(jobs, 1):
+        last = job.last
+        assert job.params is not None
+        if job.error is not None:
+            state = f"❌ {job.error.message}"
+        elif last is None:
+            state = "sending…"
+        else:
+            state = "✅ ready" if last.done else f"⏳ {last.status}"
+        elapsed = _clock(last.elapsed) if last else "—"
+        rows.append(f"| {i} | {job.params.summary()} | {state} | {elapsed} |")
+        if last is not None and last.done and last.video_path:
+            items.append((str(last.video_path), job.params.summary()))
+    return items, "\n".join(rows)
+
+
+# --- handlers ---------------------------------------------------------------------------------
 
 
 def make_handlers(app: App) -> dict[str, Any]:
@@ -252,28 +228,20 @@ def make_handlers(app: App) -> dict[str, Any]:
         visitor: str,
         request: gr.Request,
     ) -> AsyncIterator[tuple[str, str | None, str]]:
-        """Stream a generation: status updates as they come, then the video."""
+        """Stream one generation: every status update, then the video."""
         try:
-            form = _params_from_form(
-                prompt,
-                negative_prompt,
-                aspect_ratio,
-                resolution,
-                duration,
-                style,
-                seed,
-                audio,
-                multi_clip,
-                thinking,
-            )
+            form = form_params(
+                prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed,
+                audio, multi_clip, thinking,
+            )  # fmt: skip
             client = app.client_for(api_key, visitor or request.session_hash)
         except errors.PixVerseError as exc:
             raise _fail(exc) from None
-        job = app.runner.start(form, client)
         body = json.dumps(form.to_body(), indent=2, ensure_ascii=False)
+        job = app.runner.start(form, client)
         yield status_markdown(None, note="⏳ Sending the request…"), None, body
         try:
-            async for update in job.afollow():
+            async for update in job.afollow(tick=TICK_SECONDS):
                 video = str(update.video_path) if update.done and update.video_path else None
                 yield status_markdown(update), video, body
         except errors.PixVerseError as exc:
@@ -283,43 +251,39 @@ def make_handlers(app: App) -> dict[str, Any]:
     def stopped() -> str:
         return (
             "⏹️ Stopped watching. The job goes on in the background; when it finishes it appears "
-            "in **History** (press *Refresh*)."
+            "in **History**."
         )
 
     def on_resolution(resolution: str, duration: Any) -> Any:
         allowed = params.supported_durations(resolution)
         current = int(duration) if str(duration).isdigit() else params.DEFAULT_DURATION
-        value = current if current in allowed else allowed[0]
-        info = ""
         banned = sorted(set(params.DURATIONS) - set(allowed))
-        if banned:
-            info = f"{resolution} does not offer {', '.join(map(str, banned))} s."
-        return gr.update(choices=list(allowed), value=value, info=info or None)
+        info = f"{resolution} does not offer {', '.join(map(str, banned))} s." if banned else None
+        return gr.update(
+            choices=list(allowed), value=current if current in allowed else allowed[0], info=info
+        )
 
     def history(api_key: str, visitor: str, request: gr.Request) -> tuple[Any, list[str], str]:
+        """This visitor's videos (newest first) and every job's state; resumes unfinished ones."""
         try:
             client = app.client_for(api_key, visitor or request.session_hash)
         except errors.PixVerseError as exc:
             return [], [], error_markdown(exc)
-        owner = app.ledger.owner_of(client.owner_key)
-        for job in app.ledger.unfinished(owner, client.label):
-            if job.generation_id and app.runner.get(job.generation_id) is None:
-                app.runner.resume(job.generation_id, client)
-        records = app.ledger.history(owner, limit=HISTORY_LIMIT)
+        app.resume_for(client)
+        records = app.ledger.history(app.owner(client), limit=HISTORY_LIMIT)
         items, ids = [], []
         for record in records:
             if record.state == DONE and record.video_path and Path(record.video_path).exists():
-                items.append((record.video_path, _caption(record)))
+                items.append((record.video_path, caption(record)))
                 ids.append(record.client_request_id)
-        lines = _history_table(records)
-        return items, ids, lines
+        return items, ids, history_table(records)
 
     def pick(ids: list[str], evt: gr.SelectData) -> tuple[Any, ...]:
+        """Load a history item's parameters back into the form."""
         record = app.ledger.find(ids[evt.index]) if ids and evt.index < len(ids) else None
         if record is None:
             return (gr.update(),) * 13
         body = record.request
-        path = _request_file(record)
         return (
             body["prompt"],
             body.get("negative_prompt", ""),
@@ -334,11 +298,66 @@ def make_handlers(app: App) -> dict[str, Any]:
             bool(body.get("generate_audio_switch")),
             bool(body.get("generate_multi_clip_switch")),
             body.get("thinking_type") or THINKING_DEFAULT,
-            request_json(record),
-            gr.update(value=str(path), visible=True),
-            f"Loaded the parameters of `{record.generation_id}` ({_caption(record)}). "
+            json.dumps(body, indent=2, ensure_ascii=False),
+            gr.update(value=str(request_file(record)), visible=True),
+            f"Loaded the parameters of `{record.generation_id}` ({caption(record)}). "
             "Press **Generate** to run it again.",
         )
+
+    def quote(*args: Any) -> str:
+        """Before a batch: how many generations, and what similar ones cost."""
+        *fields, axis, count, styles, ratios = args
+        try:
+            plan = _plan(app, form_params(*fields), axis, count, styles, ratios)
+        except errors.PixVerseError as exc:
+            return error_markdown(exc)
+        text = plan.summary()
+        if plan.count > CONFIRM_ABOVE:
+            text += f" Tick **I understand** to start more than {CONFIRM_ABOVE} at once."
+        return text
+
+    async def run_batch(
+        prompt: str,
+        negative_prompt: str,
+        aspect_ratio: str,
+        resolution: str,
+        duration: Any,
+        style: str,
+        seed: Any,
+        audio: bool,
+        multi_clip: bool,
+        thinking: str,
+        axis: str,
+        count: Any,
+        styles: list[str],
+        ratios: list[str],
+        confirmed: bool,
+        api_key: str,
+        visitor: str,
+        request: gr.Request,
+    ) -> AsyncIterator[tuple[Any, str]]:
+        """Start every variant at once; show each as it finishes, side by side."""
+        fields = (prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed, audio,
+                  multi_clip, thinking)  # fmt: skip
+        try:
+            plan = _plan(app, form_params(*fields), axis, count, styles, ratios)
+            client = app.client_for(api_key, visitor or request.session_hash)
+        except errors.PixVerseError as exc:
+            raise _fail(exc) from None
+        if plan.count > CONFIRM_ABOVE and not confirmed:
+            raise gr.Error(
+                f"{plan.summary()} Tick “I understand” to start more than {CONFIRM_ABOVE}.",
+                title="Please confirm",
+                print_exception=False,
+            )
+        batch = f"batch-{os.urandom(6).hex()}"
+        jobs = [app.runner.start(v, client, batch=batch) for v in plan.variants]
+        while True:
+            items, table = _batch_view(jobs)
+            yield items, f"{plan.summary()}\n\n{table}"
+            if all(job.finished for job in jobs):
+                return
+            await asyncio.sleep(TICK_SECONDS / 2)
 
     return {
         "generate": generate,
@@ -346,68 +365,23 @@ def make_handlers(app: App) -> dict[str, Any]:
         "on_resolution": on_resolution,
         "history": history,
         "pick": pick,
+        "quote": quote,
+        "run_batch": run_batch,
     }
-
-
-def _caption(record: JobRecord) -> str:
-    p = record.request
-    bits = [p["aspect_ratio"], p["resolution"], f"{p['duration']} s"]
-    if p.get("style"):
-        bits.append(p["style"])
-    if record.credits_used is not None:
-        bits.append(f"{record.credits_used:,.0f} credits")
-    if record.render_seconds is not None:
-        bits.append(f"{record.render_seconds:.0f} s")
-    prompt = p["prompt"] if len(p["prompt"]) <= 60 else p["prompt"][:57] + "…"
-    return f"{prompt} · " + " · ".join(bits)
-
-
-_STATE_WORDS = {
-    DONE: "✅ done",
-    FAILED: "❌ failed",
-    RUNNING: "⏳ running",
-    "unconfirmed": "❓ unconfirmed",
-    "rejected": "🚫 refused",
-    "submitting": "… sending",
-}
-
-
-def _history_table(records: list[JobRecord]) -> str:
-    if not records:
-        return "No generations yet."
-    rows = ["| when | state | prompt | settings | credits |", "|---|---|---|---|---|"]
-    from datetime import datetime, timezone
-
-    for record in records:
-        when = datetime.fromtimestamp(record.created_at, tz=timezone.utc).strftime("%m-%d %H:%M")
-        p = record.request
-        prompt = p["prompt"].replace("|", "/")
-        prompt = prompt if len(prompt) <= 40 else prompt[:37] + "…"
-        settings = f"{p['aspect_ratio']} {p['resolution']} {p['duration']}s {p.get('style') or ''}"
-        credits = f"{record.credits_used:,.0f}" if record.credits_used is not None else "—"
-        state = _STATE_WORDS.get(record.state, record.state)
-        rows.append(f"| {when} | {state} | {prompt} | {settings.strip()} | {credits} |")
-    return "\n".join(rows)
-
-
-def _request_file(record: JobRecord) -> Path:
-    folder = default_home() / "requests"
-    folder.mkdir(parents=True, exist_ok=True)
-    name = (record.generation_id or record.client_request_id).replace("/", "_")
-    path = folder / f"{name}.json"
-    path.write_text(request_json(record) + "\n", encoding="utf-8")
-    return path
 
 
 # --- layout -----------------------------------------------------------------------------------
 
 
 def build_demo(
-    *, ledger: Ledger | None = None, download_dir: str | Path | None = None, has_auth: bool = False
+    *,
+    ledger: Ledger | None = None,
+    download_dir: str | Path | None = None,
+    has_auth: bool = False,
 ) -> gr.Blocks:
-    """The whole page. Safe to call many times (each has its own runner)."""
+    """The whole page. Each call has its own runner; jobs left unfinished are resumed."""
     app = App(
-        current_mode(has_auth=has_auth),
+        Mode.from_env(has_auth=has_auth),
         ledger or default_ledger(),
         Path(download_dir or videos_dir()),
     )
@@ -417,7 +391,7 @@ def build_demo(
     with gr.Blocks(title="pixverse-ui · PixVerse v5.5 text-to-video") as demo:
         demo.pixverse_app = app  # type: ignore[attr-defined]
         gr.Markdown(
-            "# pixverse-ui\nPrototype text-to-video with **PixVerse v5.5** through the AI/ML API."
+            "# pixverse-ui\nPrototype text-to-video with **PixVerse v5.5** via the AI/ML API."
         )
         gr.Markdown(app.mode.banner(), elem_classes="pxui-banner", elem_id="mode-banner")
         visitor = gr.Textbox(visible=False, elem_id="visitor-id")
@@ -432,7 +406,6 @@ def build_demo(
                 )
                 negative = gr.Textbox(
                     label="Negative prompt",
-                    lines=1,
                     placeholder="What to avoid (optional)",
                     elem_id="negative-prompt",
                 )
@@ -481,8 +454,8 @@ def build_demo(
                     api_key = gr.Textbox(
                         label="API key",
                         type="password",
-                        placeholder="sk-…",
-                        info="Used for your generations only; never stored on the server.",
+                        placeholder="Your AI/ML API key",
+                        info="Used for your requests only; never stored on the server.",
                         elem_id="api-key",
                     )
                     remember = gr.Checkbox(label="Remember in this browser", value=False)
@@ -491,23 +464,13 @@ def build_demo(
                     stop = gr.Button("Stop watching", variant="stop", elem_id="stop")
             with gr.Column(scale=6):
                 status = gr.Markdown(status_markdown(None), elem_id="status-panel")
-                video = gr.Video(label="Video", elem_id="video", interactive=False, autoplay=True)
-                with gr.Accordion("Request sent (JSON)", open=False):
+                video = gr.Video(label="Video", elem_id="video", interactive=False)
+                with gr.Accordion("Request (JSON)", open=False):
                     body = gr.Code(language="json", label="Request body", elem_id="request-json")
-                    body_file = gr.File(label="Download request", visible=False)
+                    body_file = gr.File(label="Download the request", visible=False)
 
-        form = [
-            prompt,
-            negative,
-            aspect,
-            resolution,
-            duration,
-            style,
-            seed,
-            audio,
-            multi_clip,
-            thinking,
-        ]
+        form = [prompt, negative, aspect, resolution, duration, style, seed, audio, multi_clip]
+        form.append(thinking)
         gr.Examples(
             EXAMPLES,
             inputs=[prompt, aspect, resolution, duration, style],
@@ -519,7 +482,7 @@ def build_demo(
             refresh = gr.Button("Refresh history", elem_id="refresh-history")
             picked_note = gr.Markdown("")
             gallery = gr.Gallery(
-                label="Your videos (newest first)",
+                label="Your videos, newest first (click one to load its settings)",
                 columns=4,
                 height="auto",
                 elem_id="history-gallery",
@@ -527,6 +490,22 @@ def build_demo(
             )
             table = gr.Markdown("No generations yet.", elem_id="history-table")
             ids = gr.State([])
+
+        with gr.Tab("Variations"):
+            gr.Markdown(
+                "Run the prompt above several times, varying one thing; results appear side by "
+                "side as they finish."
+            )
+            with gr.Row():
+                axis = gr.Radio(list(AXIS_LABELS), value="seeds", label="Vary", elem_id="axis")
+                count = gr.Slider(2, variations.MAX_BATCH, value=3, step=1, label="How many seeds")
+            with gr.Row():
+                styles = gr.CheckboxGroup(list(params.STYLES), label="Styles")
+                ratios = gr.CheckboxGroup(list(params.ASPECT_RATIOS), label="Aspect ratios")
+            plan_note = gr.Markdown("", elem_id="batch-plan")
+            confirmed = gr.Checkbox(label="I understand this starts several paid generations")
+            run_all = gr.Button("Run variations", variant="primary", elem_id="run-variations")
+            batch_gallery = gr.Gallery(label="Variations", columns=4, height="auto")
 
         run = go.click(
             h["generate"],
@@ -555,7 +534,7 @@ def build_demo(
             h["history"],
             inputs=[api_key, visitor],
             outputs=[gallery, ids, table],
-            api_name="history",
+            api_name="list_history",
             concurrency_limit=None,
         )
         gallery.select(
@@ -563,6 +542,22 @@ def build_demo(
             inputs=[ids],
             outputs=[*form, body, body_file, picked_note],
             api_visibility="private",
+        )
+        batch_inputs = [*form, axis, count, styles, ratios]
+        for trigger in (axis.change, count.change, styles.change, ratios.change):
+            trigger(
+                h["quote"],
+                inputs=batch_inputs,
+                outputs=[plan_note],
+                api_visibility="private",
+                queue=False,
+            )
+        run_all.click(
+            h["run_batch"],
+            inputs=[*batch_inputs, confirmed, api_key, visitor],
+            outputs=[batch_gallery, plan_note],
+            api_name="variations",
+            concurrency_limit=None,
         )
         remember.change(None, inputs=[api_key, remember], js=_JS_REMEMBER)
         api_key.change(None, inputs=[api_key, remember], js=_JS_REMEMBER)
@@ -572,30 +567,68 @@ def build_demo(
             outputs=[gallery, ids, table],
             api_visibility="private",
         )
+    demo.queue(default_concurrency_limit=None)
     return demo
 
 
 def launch(
-    *, host: str = "127.0.0.1", port: int = 7860, share: bool = False, **kwargs: Any
-) -> None:
-    """Build and serve the app. ``share`` asks Gradio for a public link, and goes on locally if
-    there is no internet to make one."""
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    mcp: bool = False,
+    **kwargs: Any,
+) -> gr.Blocks:
+    """Build and serve the app until interrupted.
+
+    ``share`` asks Gradio for a public link and goes on locally when there is no internet to make
+    one; ``mcp`` serves Gradio's MCP endpoint when its extra (``gradio[mcp]``) is installed.
+    """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    demo = build_demo()
-    demo.queue(default_concurrency_limit=None)
-    home = default_home()
+    auth = auth_from_env()
+    demo = build_demo(has_auth=auth is not None)
+    if mcp and not mcp_available():
+        print("The MCP server needs Gradio's extra: pip install 'gradio[mcp]'. Serving without it.")
+        mcp = False
+    return_at_once = kwargs.pop("prevent_thread_lock", False)
     demo.launch(
-        server_name=host,
-        server_port=port,
-        share=share,
-        allowed_paths=[str(home)],
-        max_threads=64,
-        show_error=True,
-        css=CSS,
-        footer_links=["gradio"],
-        prevent_thread_lock=True,
-        **kwargs,
+        **launch_options(
+            server_name=host,
+            server_port=port,
+            share=share,
+            auth=auth,
+            mcp_server=mcp,
+            prevent_thread_lock=True,
+            **kwargs,
+        )
     )
     if share and not demo.share_url:
         print("Could not make a share link (is there internet?); serving locally only.")
-    demo.block_thread()
+    if not return_at_once:
+        demo.block_thread()
+    return demo
+
+
+def launch_options(**overrides: Any) -> dict[str, Any]:
+    """The ``Blocks.launch`` settings this app needs (also for notebooks, tests, benchmarks).
+
+    Call ``demo.queue(default_concurrency_limit=None)`` before launching; ``build_demo`` does.
+    """
+    options: dict[str, Any] = {
+        "allowed_paths": [str(default_home())],
+        "max_threads": MAX_EVENTS,
+        "show_error": True,
+        "css": CSS,
+    }
+    extra = overrides.pop("allowed_paths", None)
+    if extra:
+        options["allowed_paths"] = [*options["allowed_paths"], *map(str, extra)]
+    options.update(overrides)
+    return options
+
+
+def mcp_available() -> bool:
+    """Whether Gradio's MCP extra is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("mcp") is not None

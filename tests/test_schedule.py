@@ -76,4 +76,4 @@ def test_a_fast_simulator_scales_the_schedule_but_never_below_a_real_floor():
     fast = PollSchedule().scaled(10)
     assert (fast.floor, fast.ceiling) == (0.1, 1.5)
     very_fast = PollSchedule().scaled(10_000)
-    assert very_fast.floor == very_fast.dense == 0.05
+    assert very_fast.floor == very_fast.dense == 0.1

@@ -1,0 +1,141 @@
+"""The notebooks run top to bottom on the simulator, leak no key, and are committed clean.
+
+Each notebook is executed by nbclient in a fresh kernel of *this* Python: a kernelspec is written
+into a temp dir (``ipykernel install --prefix``, whose argv is ``sys.executable``) and only that
+dir is searched, so a ``python3`` kernelspec elsewhere on the machine cannot pick another Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+QUICKSTART = ROOT / "notebooks" / "quickstart.ipynb"
+CELL_TIMEOUT = 180
+#: Recognisable, so any trace of it in an output is found.
+FAKE_KEY = "sk-nbleak-FAKEKEY-4f1c9e7a2b6d8035"
+
+
+@pytest.fixture(scope="module")
+def kernel_dirs(tmp_path_factory) -> list[str]:
+    """A kernelspec named python3 that runs this interpreter, alone in a temp dir."""
+    from ipykernel.kernelspec import install
+
+    prefix = tmp_path_factory.mktemp("jupyter-prefix")
+    install(prefix=str(prefix), kernel_name="python3", display_name="Python 3 (tests)")
+    folder = prefix / "share" / "jupyter" / "kernels"
+    spec = json.loads((folder / "python3" / "kernel.json").read_text())
+    assert spec["argv"][0] == sys.executable
+    return [str(folder)]
+
+
+def kernel_env(home: Path, **extra: str) -> dict[str, str]:
+    """The kernel's environment: a fresh home, a fast simulator, no key unless given."""
+    env = {k: v for k, v in os.environ.items() if k not in {"AIMLAPI_KEY", "AIMLAPI_BASE_URL"}}
+    env.pop("PIXVERSE_UI_SIM_FAULTS", None)
+    env.update(
+        PIXVERSE_UI_HOME=str(home),
+        PIXVERSE_UI_SIM_SPEED="100",
+        GRADIO_ANALYTICS_ENABLED="False",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        PYDEVD_DISABLE_FILE_VALIDATION="1",
+    )
+    env.update(extra)
+    return env
+
+
+def execute(path: Path, kernel_dirs: list[str], env: dict[str, str]) -> nbformat.NotebookNode:
+    """Run a notebook top to bottom in its own folder; raises CellExecutionError on any error."""
+    nb = nbformat.read(path, as_version=4)
+    km = KernelManager(
+        kernel_name="python3", kernel_spec_manager=KernelSpecManager(kernel_dirs=kernel_dirs)
+    )
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=CELL_TIMEOUT,
+        startup_timeout=60,
+        resources={"metadata": {"path": str(path.parent)}},
+    )
+    client.execute(env=env)
+    return nb
+
+
+@pytest.fixture(scope="module")
+def executed(kernel_dirs, tmp_path_factory):
+    """Each notebook run once with no key (cached for the checks that read the outputs)."""
+    runs: dict[Path, tuple[nbformat.NotebookNode, Path]] = {}
+
+    def run(path: Path) -> tuple[nbformat.NotebookNode, Path]:
+        if path not in runs:
+            home = tmp_path_factory.mktemp(f"home-{path.stem}")
+            runs[path] = (execute(path, kernel_dirs, kernel_env(home)), home)
+        return runs[path]
+
+    return run
+
+
+def outputs(nb: nbformat.NotebookNode) -> list[dict]:
+    return [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
+
+
+def html_outputs(nb: nbformat.NotebookNode) -> list[str]:
+    return [o["data"]["text/html"] for o in outputs(nb) if "text/html" in o.get("data", {})]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_without_a_key(path, executed):
+    nb, home = executed(path)
+    assert not [o for o in outputs(nb) if o.output_type == "error"]
+    assert (home / "ledger.sqlite3").exists(), "the kernel did not get PIXVERSE_UI_HOME"
+
+
+def test_quickstart_shows_a_video_and_finished_progress(executed):
+    nb, _ = executed(QUICKSTART)
+    pages = html_outputs(nb)
+    assert any("<video" in page for page in pages), "no playable video in the outputs"
+    panels = [page for page in pages if "pixverse-progress" in page]
+    assert panels, "no live progress display"
+    assert any(">done<" in page and "ready" in page for page in panels), panels[:1]
+    tables = [page for page in pages if "pixverse-table" in page]
+    assert len(tables) >= 2, "the variations table and the history table"
+
+
+def test_quickstart_never_shows_the_key(kernel_dirs, tmp_path):
+    from pixverse_ui.simulator import SimConfig, Simulator
+
+    sim = Simulator(SimConfig(speed=100)).start()
+    try:
+        env = kernel_env(tmp_path / "home", AIMLAPI_KEY=FAKE_KEY, AIMLAPI_BASE_URL=sim.url)
+        nb = execute(QUICKSTART, kernel_dirs, env)
+    finally:
+        sim.stop()
+    text = nbformat.writes(nb)
+    assert "<video" in text, "the run with a key made no video"
+    for needle in (FAKE_KEY, FAKE_KEY[10:26], FAKE_KEY[-12:]):
+        assert needle not in text, f"the key leaked into the outputs ({needle!r})"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebooks_are_clean(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.nbformat == 4
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"outputs committed in {path.name}"
+            assert cell.execution_count is None, f"execution count committed in {path.name}"
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    assert not re.search(r"\bsk-[A-Za-z0-9_-]{6,}", code), f"a key-like string in {path.name}"
+    assert not re.search(r"environ\[[\"']AIMLAPI_KEY[\"']\]\s*=", code), "a key set in code"

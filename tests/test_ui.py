@@ -1,0 +1,228 @@
+"""The app, launched on the simulator and driven with gradio_client as another program would."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import re
+import time
+
+import av
+import pytest
+import requests
+from gradio_client import Client as GradioClient
+
+from pixverse_ui.store import DONE, Ledger
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+ALICE = "sk-alice-0123456789abcdef0123"
+BOB = "sk-bob-fedcba9876543210fedc"
+
+
+def form(
+    prompt="a red fox",
+    aspect="16:9",
+    resolution="360p",
+    duration=5,
+    style="none",
+    key="",
+    visitor="v1",
+):
+    """The generate endpoint's inputs, in order."""
+    return [
+        prompt,
+        "",
+        aspect,
+        resolution,
+        duration,
+        style,
+        None,
+        False,
+        False,
+        "model default",
+        key,
+        visitor,
+    ]
+
+
+def wait_for(predicate, timeout=60.0, step=0.2):
+    """Bounded wait on real time (the app runs on the real clock, on a fast simulator)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("timed out waiting")
+
+
+@pytest.fixture
+def launch_app(tmp_path, monkeypatch):
+    """Launch build_demo() on a free port in simulator mode; close everything afterwards."""
+    from pixverse_ui.ui import build_demo, launch_options
+
+    demos = []
+
+    def start(speed="40", **env):
+        monkeypatch.setenv("PIXVERSE_UI_SIM_SPEED", speed)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        ledger = Ledger(tmp_path / "app-ledger.sqlite3")
+        demo = build_demo(ledger=ledger, download_dir=tmp_path / "videos")
+        demo.launch(  # the app's own launch settings: its thread and concurrency limits
+            **launch_options(
+                prevent_thread_lock=True,
+                server_name="127.0.0.1",
+                quiet=True,
+                allowed_paths=[str(tmp_path)],
+            )
+        )
+        demos.append(demo)
+        return demo, GradioClient(demo.local_url, verbose=False, max_workers=256), ledger
+
+    yield start
+    for demo in demos:
+        demo.close()
+
+
+def statuses(outputs):
+    found = []
+    for markdown, _video, _body in outputs:
+        match = re.search(r"\*\*(\w+)\*\*", markdown or "")
+        word = match.group(1) if match else ("sending" if "Sending" in (markdown or "") else None)
+        if word and (not found or found[-1] != word):
+            found.append(word)
+    return found
+
+
+def sim_posts():
+    from pixverse_ui.simulator import embedded
+
+    return embedded().stats()["posts"]
+
+
+@pytest.mark.parametrize(("aspect", "size"), [("16:9", (640, 360)), ("9:16", (360, 640))])
+def test_the_stream_arrives_in_order_and_ends_with_a_playable_mp4(launch_app, aspect, size):
+    _, client, ledger = launch_app()
+    job = client.submit(*form(aspect=aspect), api_name="/generate")
+    outputs = list(job)
+    assert statuses(outputs)[:3] == ["sending", "queued", "generating"]
+    final_markdown, video, body = job.outputs()[-1]
+    assert "completed" in final_markdown and "Your video is ready" in final_markdown
+    assert "credits used" in final_markdown
+    path = video["video"] if isinstance(video, dict) else video
+    with av.open(path) as container:
+        s = container.streams.video[0]
+        assert (s.codec_context.width, s.codec_context.height) == size
+        assert float(container.duration) / av.time_base == pytest.approx(5, abs=0.3)
+    assert '"aspect_ratio": "' + aspect + '"' in body
+    [record] = ledger.history()
+    assert record.state == DONE
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"resolution": "1080p", "duration": 8}, "1080p does not support 8-second videos"),
+        ({"prompt": ""}, "The prompt is empty"),
+        ({"prompt": "x" * 2049}, "the limit is 2048"),
+    ],
+)
+def test_bad_input_is_refused_with_a_sentence_before_any_request(launch_app, changes, words):
+    _, client, ledger = launch_app()
+    before = sim_posts()
+    with pytest.raises(Exception) as caught:
+        client.predict(*form(**changes), api_name="/generate")
+    assert words in str(caught.value)
+    assert "Traceback" not in str(caught.value)
+    assert sim_posts() == before and ledger.history() == []
+
+
+def test_stop_ends_the_watching_and_the_job_completes_into_the_history(launch_app):
+    demo, client, ledger = launch_app(speed="15")
+    job = client.submit(*form(visitor="stopper"), api_name="/generate")
+    wait_for(lambda: any("generating" in (o[0] or "") for o in job.outputs()), timeout=60)
+    job.cancel()
+    record = wait_for(lambda: (ledger.history() or [None])[0], timeout=10)
+    assert record.state != DONE  # still running when we stopped watching
+    done = wait_for(lambda: ledger.get(record.client_request_id).state == DONE, timeout=90)
+    assert done
+    items, table = client.predict("", "stopper", api_name="/list_history")
+    assert len(items) == 1 and "done" in table
+
+
+def test_two_visitors_never_see_each_others_keys_or_history(launch_app):
+    demo, client, _ = launch_app()
+    a = client.submit(*form(prompt="alice's fox", key=ALICE, visitor="a"), api_name="/generate")
+    b = client.submit(*form(prompt="bob's owl", key=BOB, visitor="b"), api_name="/generate")
+    outputs = [str(o) for o in list(a) + list(b)]
+    alice_history = client.predict(ALICE, "a", api_name="/list_history")
+    bob_history = client.predict(BOB, "b", api_name="/list_history")
+    assert "alice's fox" in alice_history[1] and "bob's owl" not in alice_history[1]
+    assert "bob's owl" in bob_history[1] and "alice's fox" not in bob_history[1]
+    shown = " ".join(outputs) + str(alice_history) + str(bob_history)
+    page = requests.get(demo.local_url, timeout=10).text
+    config = requests.get(demo.local_url.rstrip("/") + "/config", timeout=10).text
+    for key in (ALICE, BOB):
+        assert key not in shown and key not in page and key not in config
+
+
+def test_visitors_without_a_key_in_simulator_mode_have_their_own_histories(launch_app):
+    _, client, _ = launch_app()
+    client.predict(*form(prompt="first visitor", visitor="v-one"), api_name="/generate")
+    mine = client.predict("", "v-one", api_name="/list_history")[1]
+    theirs = client.predict("", "v-two", api_name="/list_history")[1]
+    assert "first visitor" in mine and "first visitor" not in theirs
+
+
+def test_on_a_space_with_a_host_key_a_visitor_must_bring_their_own(launch_app, make_sim):
+    local = make_sim()  # never the real API: the host "key" points at a local simulator
+    demo, client, ledger = launch_app(
+        SPACE_ID="someone/pixverse-ui",
+        AIMLAPI_KEY="sk-host-key-000111222333",
+        AIMLAPI_BASE_URL=local.url,
+    )
+    page = requests.get(demo.local_url, timeout=10).text
+    assert "Bring your own key" in page or "Bring your own key" in str(
+        requests.get(demo.local_url.rstrip("/") + "/config", timeout=10).json()
+    )
+    with pytest.raises(Exception) as caught:
+        client.predict(*form(), api_name="/generate")
+    assert "needs your own AI/ML API key" in str(caught.value)
+    assert local.stats()["posts"] == 0 and ledger.history() == []
+
+
+def test_fifty_generations_at_once_run_side_by_side(launch_app):
+    _, client, ledger = launch_app(speed="4")
+    # fifty visitors, one prompt: the simulator renders it once, so the run measures the app
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool:
+        jobs = list(
+            pool.map(
+                lambda i: client.submit(*form(visitor=f"c{i}"), api_name="/generate"), range(50)
+            )
+        )
+        results = [job.result(timeout=240) for job in jobs]
+    assert all("Your video is ready" in r[0] for r in results)
+    records = ledger.history(limit=100)
+    assert len(records) == 50 and {r.state for r in records} == {DONE}
+    # nobody queued behind anybody: at the busiest moment, (nearly) all fifty were in flight
+    events = sorted([(r.submitted_at, 1) for r in records] + [(r.finished_at, -1) for r in records])
+    in_flight = peak = 0
+    for _, step in events:
+        in_flight += step
+        peak = max(peak, in_flight)
+    assert peak >= 45, f"only {peak} of 50 generations ran at the same time"
+
+
+def test_variations_ask_for_confirmation_and_show_results_side_by_side(launch_app):
+    _, client, ledger = launch_app()
+    fields = form()[:10]
+    with pytest.raises(Exception) as caught:
+        client.predict(*fields, "seeds", 5, [], [], False, "", "v", api_name="/variations")
+    assert "Tick" in str(caught.value) and ledger.history() == []
+    gallery, note = client.predict(
+        *fields, "styles", 2, ["anime", "clay"], [], False, "", "v", api_name="/variations"
+    )
+    assert len(gallery) == 2 and "This starts 2 generations" in note
+    assert {r.request.get("style") for r in ledger.history()} == {"anime", "clay"}
+    assert len({r.batch for r in ledger.history()}) == 1
