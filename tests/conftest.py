@@ -8,6 +8,7 @@ code under test sleeps, so no test really waits for a job.
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.pop("AIMLAPI_KEY", None)  # tests never see a real key
@@ -80,3 +81,70 @@ def client(sim, clock):
 @pytest.fixture
 def ledger(tmp_path, clock):
     return Ledger(tmp_path / "ledger.sqlite3", clock=clock)
+
+
+@pytest.fixture
+def launch_app(tmp_path, monkeypatch):
+    """Launch build_demo() on a free port in simulator mode, as ``ui.launch`` configures it.
+
+    ``start(speed="40", **env)`` returns ``(demo, gradio_client, ledger)``; all demos are closed
+    at the end.
+    """
+    from gradio_client import Client as GradioClient
+
+    from pixverse_ui.ui import build_demo, launch_options
+
+    demos = []
+
+    def start(speed="40", **env):
+        monkeypatch.setenv("PIXVERSE_UI_SIM_SPEED", speed)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        ledger = Ledger(tmp_path / "app-ledger.sqlite3")
+        demo = build_demo(ledger=ledger, download_dir=tmp_path / "videos")
+        demo.launch(  # the app's own launch settings: its thread and concurrency limits
+            **launch_options(
+                prevent_thread_lock=True,
+                server_name="127.0.0.1",
+                quiet=True,
+                allowed_paths=[str(tmp_path)],
+            )
+        )
+        demos.append(demo)
+        # gradio_client's default pool of 40 workers would queue a larger crowd on our side
+        return demo, GradioClient(demo.local_url, verbose=False, max_workers=256), ledger
+
+    yield start
+    for demo in demos:
+        demo.close()
+
+
+# --- the figures the fault, fuzz and security suite reports (issue: no paid generation lost) ---
+
+FIGURE_NAMES = (
+    "faults injected",
+    "generations started",
+    "generations lost",
+    "duplicate POSTs",
+    "inputs fuzzed",
+    "tracebacks shown",
+    "key sightings",
+)
+_FIGURES: Counter[str] = Counter()
+
+
+@pytest.fixture
+def figures() -> Counter[str]:
+    """Add to the run's resilience figures; they are printed as a table at the end of the run."""
+    return _FIGURES
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _FIGURES:
+        return
+    terminalreporter.section("resilience figures")
+    width = max(len(name) for name in FIGURE_NAMES)
+    terminalreporter.write_line(f"| {'figure'.ljust(width)} | count |")
+    terminalreporter.write_line(f"|{'-' * (width + 2)}|-------|")
+    for name in FIGURE_NAMES:
+        terminalreporter.write_line(f"| {name.ljust(width)} | {_FIGURES[name]:>5} |")

@@ -4,85 +4,18 @@ from __future__ import annotations
 
 import concurrent.futures
 import re
-import time
 
 import av
 import pytest
 import requests
-from gradio_client import Client as GradioClient
+from support import form, sim_posts, wait_for
 
-from pixverse_ui.store import DONE, Ledger
+from pixverse_ui.store import DONE
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 ALICE = "sk-alice-0123456789abcdef0123"
 BOB = "sk-bob-fedcba9876543210fedc"
-
-
-def form(
-    prompt="a red fox",
-    aspect="16:9",
-    resolution="360p",
-    duration=5,
-    style="none",
-    key="",
-    visitor="v1",
-):
-    """The generate endpoint's inputs, in order."""
-    return [
-        prompt,
-        "",
-        aspect,
-        resolution,
-        duration,
-        style,
-        None,
-        False,
-        False,
-        "model default",
-        key,
-        visitor,
-    ]
-
-
-def wait_for(predicate, timeout=60.0, step=0.2):
-    """Bounded wait on real time (the app runs on the real clock, on a fast simulator)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("timed out waiting")
-
-
-@pytest.fixture
-def launch_app(tmp_path, monkeypatch):
-    """Launch build_demo() on a free port in simulator mode; close everything afterwards."""
-    from pixverse_ui.ui import build_demo, launch_options
-
-    demos = []
-
-    def start(speed="40", **env):
-        monkeypatch.setenv("PIXVERSE_UI_SIM_SPEED", speed)
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        ledger = Ledger(tmp_path / "app-ledger.sqlite3")
-        demo = build_demo(ledger=ledger, download_dir=tmp_path / "videos")
-        demo.launch(  # the app's own launch settings: its thread and concurrency limits
-            **launch_options(
-                prevent_thread_lock=True,
-                server_name="127.0.0.1",
-                quiet=True,
-                allowed_paths=[str(tmp_path)],
-            )
-        )
-        demos.append(demo)
-        return demo, GradioClient(demo.local_url, verbose=False, max_workers=256), ledger
-
-    yield start
-    for demo in demos:
-        demo.close()
 
 
 def statuses(outputs):
@@ -93,12 +26,6 @@ def statuses(outputs):
         if word and (not found or found[-1] != word):
             found.append(word)
     return found
-
-
-def sim_posts():
-    from pixverse_ui.simulator import embedded
-
-    return embedded().stats()["posts"]
 
 
 @pytest.mark.parametrize(("aspect", "size"), [("16:9", (640, 360)), ("9:16", (360, 640))])
