@@ -24,8 +24,8 @@ test: $(STAMP)  ## every test: unit, simulator end-to-end, notebooks, browser
 bench: $(STAMP)  ## benchmarks as ratios against baselines measured in the same run
 	$(PY) -m benchmarks $(ARGS)
 
-faults: $(STAMP)  ## the long fault, kill-and-resume and load suite, with a table of figures
-	PIXVERSE_UI_LONG_FAULTS=1 $(PY) -m pytest -m slow -p no:cacheprovider $(ARGS)
+faults: $(STAMP)  ## the fault, kill-and-resume, load, fuzz and key suite, long runs included, with its figures
+	$(PY) -m pytest -m "" -p no:cacheprovider tests/test_faults.py tests/test_resilience.py tests/test_fuzz.py tests/test_security.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
