@@ -61,8 +61,18 @@ def _attempt(sim, clock, ledger, tmp_path):
         return None, exc
 
 
-def _check_nothing_lost(sim, ledger, result, error):
+def _check_nothing_lost(sim, ledger, result, error, figures):
     stats = sim.stats()
+    figures.update(
+        {
+            "faults injected": sum(stats["faults"].values()),
+            "generations started": 1,
+            "duplicate POSTs": stats["posts"] - 1,
+            "generations lost": sum(
+                ledger.find(j["client_request_id"]) is None for j in stats["jobs"]
+            ),
+        }
+    )
     assert stats["posts"] == 1, "a create request was repeated"
     rows = ledger.history(limit=10)
     assert len(rows) == 1, "the ledger must hold exactly the one job we started"
@@ -87,11 +97,11 @@ def _check_nothing_lost(sim, ledger, result, error):
 
 
 @pytest.mark.parametrize("kind", POST_FAULTS)
-def test_faults_on_create(make_sim, clock, ledger, tmp_path, kind):
+def test_faults_on_create(make_sim, clock, ledger, tmp_path, kind, figures):
     sim = make_sim(slow_seconds=0.6)
     sim.faults.add(kind, target="post", times=1)
     result, error = _attempt(sim, clock, ledger, tmp_path)
-    row = _check_nothing_lost(sim, ledger, result, error)
+    row = _check_nothing_lost(sim, ledger, result, error, figures)
     assert sim.faults.counts().get(kind, 0) == 1
     if kind in ("drop", "lost-post", "slow"):  # the job exists, its answer was lost
         assert isinstance(error, errors.SubmissionUnconfirmedError)
@@ -108,11 +118,11 @@ def test_faults_on_create(make_sim, clock, ledger, tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", GET_FAULTS)
-def test_faults_while_polling(make_sim, clock, ledger, tmp_path, kind):
+def test_faults_while_polling(make_sim, clock, ledger, tmp_path, kind, figures):
     sim = make_sim(slow_seconds=0.6)
     sim.faults.add(kind, target="get", times=2)
     result, error = _attempt(sim, clock, ledger, tmp_path)
-    _check_nothing_lost(sim, ledger, result, error)
+    _check_nothing_lost(sim, ledger, result, error, figures)
     if kind == "fail":
         assert isinstance(error, errors.GenerationFailedError)
         assert error.provider_message
@@ -121,15 +131,15 @@ def test_faults_while_polling(make_sim, clock, ledger, tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", FILE_FAULTS)
-def test_faults_while_downloading(make_sim, clock, ledger, tmp_path, kind):
+def test_faults_while_downloading(make_sim, clock, ledger, tmp_path, kind, figures):
     sim = make_sim(slow_seconds=0.6)
     sim.faults.add(kind, target="file", times=1)
     result, error = _attempt(sim, clock, ledger, tmp_path)
-    _check_nothing_lost(sim, ledger, result, error)
+    _check_nothing_lost(sim, ledger, result, error, figures)
     assert error is None, error and error.user_message
 
 
-def test_a_random_fault_plan_loses_nothing(make_sim, clock, ledger, tmp_path):
+def test_a_random_fault_plan_loses_nothing(make_sim, clock, ledger, tmp_path, figures):
     sim = make_sim(faults="503:0.2,429:0.1,drop@get:0.05,malformed@get:0.05", seed=11)
     client = Client(api_key="sk-faults", base_url=sim.url, clock=clock)
     outcomes = {"ok": 0, "error": 0}
@@ -153,3 +163,4 @@ def test_a_random_fault_plan_loses_nothing(make_sim, clock, ledger, tmp_path):
     for job in stats["jobs"]:
         assert ledger.find(job["client_request_id"]) is not None
     assert outcomes["ok"] >= 6
+    figures.update({"faults injected": sum(stats["faults"].values()), "generations started": 12})
