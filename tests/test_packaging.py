@@ -1,0 +1,103 @@
+"""What a newcomer and a Hugging Face Space rely on: the README's front matter and commands, pinned
+requirements, CI calling the README's test command, and `python app.py` answering on its port."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def front_matter() -> dict:
+    text = (ROOT / "README.md").read_text("utf-8")
+    match = re.match(r"^---\n(.*?)\n---\n", text, re.S)
+    assert match, "README.md must open with Spaces front matter between --- lines"
+    return yaml.safe_load(match.group(1))
+
+
+def pins() -> dict[str, str]:
+    found = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, sep, version = line.partition("==")
+            assert sep, f"requirements.txt must pin every package: {line!r}"
+            found[name.lower()] = version
+    return found
+
+
+def test_the_space_front_matter_parses_and_matches_the_gradio_pin():
+    meta = front_matter()
+    assert meta["sdk"] == "gradio"
+    assert str(meta["sdk_version"]) == pins()["gradio"]
+    assert (ROOT / meta["app_file"]).is_file() and meta["app_file"] == "app.py"
+    assert re.fullmatch(r"3\.\d+", str(meta["python_version"]))
+    assert meta["title"] and meta["short_description"] and len(meta["short_description"]) <= 60
+
+
+def test_requirements_pin_what_the_app_needs_and_the_installed_versions_match():
+    from importlib.metadata import version
+
+    required = pins()
+    assert {"gradio", "requests", "urllib3", "pillow", "av"} <= set(required)
+    for name, pinned in required.items():
+        assert version(name) == pinned, f"{name}: installed {version(name)}, pinned {pinned}"
+
+
+def test_the_readme_gives_the_two_commands_and_ci_runs_the_same_test_command():
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert "make run" in readme and "make test" in readme
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^make test\b", ci, re.M)
+    assert "apt-get update" in ci and "chromium" in ci
+    assert "playwright install" not in ci + (ROOT / "Makefile").read_text()
+    assert (ROOT / "docs" / "screenshot.png").is_file() and "docs/screenshot.png" in readme
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_python_app_py_serves_the_page_on_the_simulator(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIMLAPI_")}
+    env.update(PIXVERSE_UI_HOME=str(tmp_path), GRADIO_ANALYTICS_ENABLED="False")
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        answer = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                answer = requests.get(f"http://127.0.0.1:{port}/config", timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.3)
+        assert answer is not None, "app.py did not answer within 90 s"
+        assert answer.status_code == 200
+        assert "Simulator mode" in answer.text
+        assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
