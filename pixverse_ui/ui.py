@@ -258,7 +258,7 @@ def make_handlers(app: App) -> dict[str, Any]:
         allowed = params.supported_durations(resolution)
         current = int(duration) if str(duration).isdigit() else params.DEFAULT_DURATION
         banned = sorted(set(params.DURATIONS) - set(allowed))
-        info = f"{resolution} does not offer {', '.join(map(str, banned))} s." if banned else None
+        info = f"{resolution} does not offer {', '.join(map(str, banned))} s." if banned else ""
         return gr.update(
             choices=list(allowed), value=current if current in allowed else allowed[0], info=info
         )
@@ -471,7 +471,7 @@ def build_demo(
 
         form = [prompt, negative, aspect, resolution, duration, style, seed, audio, multi_clip]
         form.append(thinking)
-        gr.Examples(
+        examples = gr.Examples(
             EXAMPLES,
             inputs=[prompt, aspect, resolution, duration, style],
             cache_examples=False,
@@ -514,16 +514,20 @@ def build_demo(
             api_name="generate",
             concurrency_limit=None,  # async and thread-free: visitors never queue behind each other
         )
-        run.then(
-            h["history"],
-            inputs=[api_key, visitor],
-            outputs=[gallery, ids, table],
-            api_visibility="private",
-        )
+        # Gradio's frontend skips ``.then`` after an error; failure also follows Stop.
+        for ended in (run.success, run.failure):
+            ended(
+                h["history"],
+                inputs=[api_key, visitor],
+                outputs=[gallery, ids, table],
+                api_visibility="private",
+            )
         stop.click(
             h["stopped"], outputs=[status], cancels=[run], api_visibility="private", queue=False
         )
-        resolution.change(
+        # Not .change: when an example or a history item sets resolution and duration together,
+        # .change would read the old duration and write it back. Those loads follow up below.
+        resolution.input(
             h["on_resolution"],
             inputs=[resolution, duration],
             outputs=[duration],
@@ -537,12 +541,20 @@ def build_demo(
             api_name="list_history",
             concurrency_limit=None,
         )
-        gallery.select(
+        picked = gallery.select(
             h["pick"],
             inputs=[ids],
             outputs=[*form, body, body_file, picked_note],
             api_visibility="private",
         )
+        for loaded in (picked, examples.load_input_event):
+            loaded.then(
+                h["on_resolution"],
+                inputs=[resolution, duration],
+                outputs=[duration],
+                api_visibility="private",
+                queue=False,
+            )
         batch_inputs = [*form, axis, count, styles, ratios]
         for trigger in (axis.change, count.change, styles.change, ratios.change):
             trigger(

@@ -112,7 +112,14 @@ def launch_app(tmp_path, monkeypatch):
         )
         demos.append(demo)
         # gradio_client's default pool of 40 workers would queue a larger crowd on our side
-        return demo, GradioClient(demo.local_url, verbose=False, max_workers=256), ledger
+        # its downloads go under tmp_path, not a fresh folder in /tmp per file
+        caller = GradioClient(
+            demo.local_url,
+            verbose=False,
+            max_workers=256,
+            download_files=str(tmp_path / "gradio-client"),
+        )
+        return demo, caller, ledger
 
     yield start
     for demo in demos:

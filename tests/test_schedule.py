@@ -35,7 +35,7 @@ def test_polls_are_dense_in_the_likely_window_and_sparse_before_it():
     early = [w for t, w in steps if t < start * 0.5]
     inside = [w for t, w in steps if start <= t <= end]
     assert min(early) > 5 * max(inside) / 1.1  # early waits are several times longer
-    assert max(inside) <= 1.1  # one second, give or take jitter
+    assert max(inside) <= PollSchedule().dense * 1.1  # the dense wait, give or take jitter
     # a job finishing early is still seen: never more than the ceiling between polls
     assert max(w for _, w in steps) <= 15
 

@@ -1,0 +1,269 @@
+"""Concurrency: 1, 50 and 200 generations at once through the app, as gradio_client callers.
+
+The app runs in its own process (:mod:`.serve_app`: the app's own launch settings) in simulator
+mode on scaled time, with a fresh ``PIXVERSE_UI_HOME``; its temp files and the callers' stay in
+the run's own temp dir, removed afterwards. Every caller is another visitor asking for the same
+360p/5 s video, so the simulator renders it once (in an untimed warm-up) and the run measures the
+app, not x264 (:mod:`.render` prices that). Batch sizes take turns in each round.
+
+The simulator draws each job's length at random, so the slowest of 200 jobs is longer than one
+job alone. Besides the bare wall-time ratio, each batch's wall time is divided by its slowest
+simulated job (read from the simulator's job file): the ratio of that to one generation's is the
+time the app adds under load, and carries the target. Two more rows say why: the app process's
+CPU time per generation, and its CPU time over the wall time (near 1.0 it has used all of the one
+core its GIL allows). The full run repeats 200 against 1 at slower speeds, where the same work is
+spread over more real seconds.
+
+The callers' client skips TLS set-up (``ssl_verify=False``; all of it is plain http on loopback):
+by default gradio_client builds a verifying SSL context for every request, which cost the callers'
+process about 100 ms of CPU per generation and left less of the two cores for the app.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .common import (
+    PYTHON,
+    Row,
+    bench_env,
+    free_port,
+    median,
+    process_cpu,
+    ratio,
+    say,
+    seconds,
+    serving,
+    temp_root,
+)
+
+NAME = "concurrency"
+#: Simulated seconds per real second: a 360p/5 s job (89 s at speed 1) takes about 4.5 s.
+SPEED = 20
+COUNTS = (1, 50, 200)
+#: Slower speeds tried with 200 against 1 in the full run.
+SWEEP = (10, 5)
+TARGET = 1.1
+#: The generate endpoint's inputs, in order (as in tests/test_ui.py), up to the key (none: the
+#: simulator); the visitor goes last.
+FORM = [
+    *("a red fox in the snow", "", "16:9", "360p", 5, "none", None, False, False, "model default"),
+    "",
+]
+#: However slow the machine, a batch is given up after this long.
+BATCH_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of ``n`` generations at once."""
+
+    n: int
+    wall: float  #: first submit to last video received
+    latencies: tuple[float, ...]  #: each caller's submit to its video
+    slowest_job: float  #: the longest simulated job, created to done
+    app_cpu: float  #: CPU seconds the app process used meanwhile (nan: unknown on this OS)
+
+    @property
+    def overhead(self) -> float:
+        """Wall time over the slowest simulated job: 1.0 would be a free app."""
+        return self.wall / self.slowest_job
+
+    @property
+    def busy(self) -> float:
+        """The app's CPU time over the wall time: 1.0 is one core, all its GIL allows."""
+        return self.app_cpu / self.wall
+
+
+def simulated_lengths(home: Path, since: float, until: float) -> list[float]:
+    """Created-to-done seconds of the simulator's jobs created in ``[since, until]`` (wall clock),
+    read from its job file under ``PIXVERSE_UI_HOME`` (read-only)."""
+    path = home / "simulator" / "jobs.sqlite3"
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10) as db:
+        rows = db.execute(
+            "SELECT data FROM jobs WHERE created_at BETWEEN ? AND ?", (since, until)
+        ).fetchall()
+    jobs = [json.loads(data) for (data,) in rows]
+    return [job["done_at"] - job["created_at"] for job in jobs]
+
+
+class Bench:
+    """The app serving in a subprocess, and the callers' client."""
+
+    def __init__(self, client: Any, home: Path, app_pid: int) -> None:
+        self.client = client
+        self.home = home
+        self.app_pid = app_pid
+
+    def cpu(self) -> float:
+        used = process_cpu(self.app_pid)
+        return float("nan") if used is None else used
+
+    def batch(self, n: int, tag: str) -> Batch:
+        """``n`` generations at once, each as its own visitor; waits (bounded) for every video."""
+        starts, ends = [0.0] * n, [0.0] * n
+        since, cpu = time.time(), self.cpu()
+        jobs = []
+        for i in range(n):
+
+            def done(*_outputs: object, i: int = i) -> None:
+                ends[i] = time.perf_counter()
+
+            starts[i] = time.perf_counter()
+            jobs.append(
+                self.client.submit(
+                    *FORM, f"bench-{tag}-{i}", api_name="/generate", result_callbacks=[done]
+                )
+            )
+        deadline = time.monotonic() + BATCH_TIMEOUT
+        try:
+            for job in jobs:
+                markdown, video, _body = job.result(timeout=max(1.0, deadline - time.monotonic()))
+                if video is None or "completed" not in (markdown or ""):
+                    raise RuntimeError(f"a generation ended without a video: {markdown!r}")
+        except BaseException:
+            for job in jobs:
+                job.cancel()
+            raise
+        time.sleep(0.05)  # the result callbacks run just after result() returns
+        app_cpu = self.cpu() - cpu
+        if not all(ends):
+            raise RuntimeError("a generation's end was not recorded")
+        lengths = simulated_lengths(self.home, since - 1, time.time())
+        if len(lengths) != n:
+            raise RuntimeError(f"expected {n} simulated jobs, found {len(lengths)}")
+        latencies = tuple(e - s for s, e in zip(starts, ends, strict=True))
+        return Batch(n, max(ends) - min(starts), latencies, max(lengths), app_cpu)
+
+
+def measure(speed: float, counts: Sequence[int], rounds: int) -> dict[int, list[Batch]]:
+    """Serve the app at ``speed`` in a fresh home and measure ``rounds`` of ``counts`` on it."""
+    from gradio_client import Client as GradioClient
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with tempfile.TemporaryDirectory(prefix="pxui-bench-conc-") as tmp:
+        home, app_tmp = Path(tmp) / "home", Path(tmp) / "app-tmp"
+        app_tmp.mkdir()
+        env = bench_env(
+            PIXVERSE_UI_HOME=str(home),
+            PIXVERSE_UI_SIM_SPEED=f"{speed:g}",
+            GRADIO_TEMP_DIR=str(app_tmp / "gradio"),
+            TMPDIR=str(app_tmp),
+        )
+        args = [PYTHON, "-m", "benchmarks.serve_app", str(port)]
+        with (
+            serving(args, url, env, stdin_stops=True) as served,
+            temp_root(Path(tmp) / "callers-tmp"),
+        ):
+            client = GradioClient(
+                url,
+                verbose=False,
+                max_workers=max(counts) + 16,
+                download_files=str(Path(tmp) / "downloads"),
+                analytics_enabled=False,
+                ssl_verify=False,
+            )
+            try:
+                return rounds_of(Bench(client, home, served.pid), speed, counts, rounds)
+            finally:
+                client.close()
+                client.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def rounds_of(
+    bench: Bench, speed: float, counts: Sequence[int], rounds: int
+) -> dict[int, list[Batch]]:
+    """One untimed generation, then ``rounds`` of a batch of each of ``counts``."""
+    bench.batch(1, "warmup")
+    batches: dict[int, list[Batch]] = {n: [] for n in counts}
+    for r in range(rounds):
+        for n in counts:
+            batch = bench.batch(n, f"{speed:g}-{r}-{n}")
+            say(
+                f"  concurrency: speed {speed:g}, {n:>3} at once: {batch.wall:.2f} s wall,"
+                f" slowest job {batch.slowest_job:.2f} s, app CPU {batch.app_cpu:.1f} s"
+            )
+            batches[n].append(batch)
+            time.sleep(0.5)  # let the last batch's followers wind down
+    return batches
+
+
+def rows_for(
+    label: str, batches: Sequence[Batch], ones: Sequence[Batch], *, brief: bool = False
+) -> list[Row]:
+    """Wall time, wall per slowest job (the target) and the app's CPU, against one at once.
+    ``brief``: only the target and the app's share of a core."""
+
+    def med(batches: Sequence[Batch], value: Callable[[Batch], float]) -> float:
+        return median(value(b) for b in batches)
+
+    wall, base_wall = med(batches, lambda b: b.wall), med(ones, lambda b: b.wall)
+    over, base_over = med(batches, lambda b: b.overhead), med(ones, lambda b: b.overhead)
+    per_job = med(batches, lambda b: b.app_cpu / b.n)
+    base_per_job = med(ones, lambda b: b.app_cpu)
+    busy = med(batches, lambda b: b.busy)
+    reps = f"median of {len(batches)}"
+    target = Row(
+        NAME,
+        f"{label}: wall / slowest simulated job, vs 1 ({reps})",
+        f"{over:.3f}",
+        f"{base_over:.3f}",
+        ratio(over, base_over),
+        f"<= {TARGET:g}x",
+        ratio(over, base_over) <= TARGET,
+    )
+    share = Row(
+        NAME,
+        f"{label}: app process CPU / wall",
+        f"{busy:.2f}",
+        "1.00 (one core)",
+        busy,
+        "(why; 1.0 = saturated)",
+        None,
+    )
+    if brief:
+        return [target, share]
+    return [
+        Row(
+            NAME,
+            f"{label}: wall time vs 1 ({reps})",
+            seconds(wall),
+            seconds(base_wall),
+            ratio(wall, base_wall),
+            "(incl. slowest draw)",
+            None,
+        ),
+        target,
+        Row(
+            NAME,
+            f"{label}: app CPU per generation vs 1",
+            seconds(per_job),
+            seconds(base_per_job),
+            ratio(per_job, base_per_job),
+            "(why)",
+            None,
+        ),
+        share,
+    ]
+
+
+def run(quick: bool = False) -> list[Row]:
+    rounds = 2 if quick else 3
+    say(f"  concurrency: {COUNTS} at once, speed {SPEED}, {rounds} rounds")
+    batches = measure(SPEED, COUNTS, rounds)
+    rows = []
+    for n in COUNTS[1:]:
+        rows += rows_for(f"{n} at once (speed {SPEED})", batches[n], batches[1])
+    if not quick:
+        for speed in SWEEP:
+            slow = measure(speed, (1, 200), 2)
+            rows += rows_for(f"200 at once (speed {speed})", slow[200], slow[1], brief=True)
+    return rows

@@ -1,0 +1,436 @@
+"""The page in a real Chromium, on the simulator with scaled time: from a prompt to a video.
+
+One browser is shared by the module; every test gets its own app, home and browser context (so
+its own visitor). Failures leave a screenshot and the page text in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from browser_support import (
+    CHROMIUM_ARGS,
+    ROOT,
+    STATUS_RECORDER,
+    artifact_path,
+    chromium_path,
+    elapsed_clocks,
+    foreign,
+    missing,
+    status_words,
+)
+from support import sim_posts, wait_for
+
+from pixverse_ui.store import DONE
+
+try:
+    from playwright.sync_api import Browser, Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - playwright is in requirements-dev.txt
+    sync_playwright = None
+
+pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+SCREENSHOT = ROOT / "docs" / "screenshot.png"
+#: Generous bounds: the machine is shared; a 360p job at these speeds takes 2 to 6 s.
+JOB_TIMEOUT = 60_000
+VISITOR_STORAGE = "pixverse-ui-visitor"
+DROPDOWNS = ("aspect-ratio", "resolution", "duration", "style")
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if sync_playwright is None:
+        missing("the playwright package is not installed (pip install -r requirements-dev.txt)")
+    path = chromium_path()
+    expect.set_options(timeout=15_000)  # the machine may be shared: bounded, but not tight
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, timeout=30_000)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def open_page(browser, request):
+    """``open_page(url)``: a fresh context and page that records every request it makes.
+
+    At teardown: a screenshot and the page text if the test failed, and a check that nothing was
+    asked of another host.
+    """
+    opened: list[tuple[Page, list[str]]] = []
+    failures_before = request.session.testsfailed  # the call's report is counted before teardown
+
+    def open_(url: str) -> Page:
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        context.set_default_timeout(20_000)
+        context.add_init_script(STATUS_RECORDER)
+        seen: list[str] = []
+        context.on("request", lambda r: seen.append(r.url))
+        page = context.new_page()
+        page.on("websocket", lambda ws: seen.append(ws.url))
+        page.requests_seen = seen  # type: ignore[attr-defined]
+        opened.append((page, seen))
+        page.goto(url)
+        expect(page.locator("#generate")).to_be_visible()
+        # the page is ready once the load event has given this browser a visitor id
+        page.wait_for_function(f"() => !!localStorage.getItem('{VISITOR_STORAGE}')")
+        expect(page.locator("#history-table")).to_contain_text("No generations yet")
+        return page
+
+    yield open_
+    failed = request.session.testsfailed > failures_before
+    for page, seen in opened:
+        if failed and not page.is_closed():
+            try:
+                page.screenshot(path=artifact_path(request.node, ".png"), full_page=True)
+                artifact_path(request.node, ".txt").write_text(page.inner_text("body"), "utf-8")
+            except Exception as exc:  # a broken page must not hide the test's own failure
+                print(f"could not save the failure screenshot: {exc}")
+        page.context.close()
+        assert not foreign(seen), f"the page asked other hosts: {foreign(seen)}"
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def pick(page: Page, elem_id: str, value: str) -> None:
+    """Choose ``value`` in a Gradio dropdown the way a person does: open it, click the option."""
+    box = page.locator(f"#{elem_id} input")
+    if box.input_value() == value:
+        return
+    box.click()
+    options = page.locator(f"#{box.get_attribute('aria-controls')}")
+    option = options.get_by_role("option", name=value, exact=True)
+    if elem_id == "resolution":  # the duration choices follow; wait for them before going on
+        with page.expect_response(lambda r: "/gradio_api/run/predict" in r.url):
+            option.click()
+    else:
+        option.click()
+    expect(box).to_have_value(value)
+
+
+def offered(page: Page, elem_id: str) -> list[str]:
+    """The options a dropdown offers (it is opened, read and closed again)."""
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    options = page.locator(f"#{box.get_attribute('aria-controls')}").get_by_role("option")
+    expect(options.first).to_be_visible()
+    labels = [o.get_attribute("aria-label") or "" for o in options.all()]
+    box.press("Escape")
+    page.locator("#prompt textarea").click()  # move the focus away: the list closes
+    return labels
+
+
+def values(page: Page) -> dict[str, str]:
+    """What the form shows."""
+    fields = {f: page.locator(f"#{f} input").input_value() for f in DROPDOWNS}
+    fields["prompt"] = page.locator("#prompt textarea").input_value()
+    fields["negative-prompt"] = page.locator("#negative-prompt textarea").input_value()
+    return fields
+
+
+def fill_form(page: Page, prompt: str, *, negative: str = "", **dropdowns: str) -> None:
+    """Type the prompt and choose the settings (resolution before duration, as a person would)."""
+    page.locator("#prompt textarea").fill(prompt)
+    if negative:
+        page.locator("#negative-prompt textarea").fill(negative)
+    for field in ("resolution", "aspect_ratio", "style", "duration"):
+        if field in dropdowns:
+            pick(page, field.replace("_", "-"), dropdowns[field])
+
+
+def status_log(page: Page) -> list[str]:
+    return page.evaluate("() => window.__statusLog")
+
+
+def toast(page: Page):
+    return page.get_by_test_id("toast-text")
+
+
+def video_facts(page: Page) -> dict:
+    """Wait until the player has decoded enough to play through; then its size and length."""
+    page.wait_for_function(
+        "() => (document.querySelector('#video video') || {}).readyState === 4",
+        timeout=20_000,
+    )
+    return page.evaluate(
+        """() => { const v = document.querySelector('#video video');
+        return {width: v.videoWidth, height: v.videoHeight, duration: v.duration,
+                error: v.error && v.error.message, src: v.currentSrc}; }"""
+    )
+
+
+def plays(page: Page) -> bool:
+    """Press play (muted, as autoplay rules allow) and wait until the picture moves on."""
+    page.evaluate(
+        "() => { const v = document.querySelector('#video video'); v.muted = true; v.play(); }"
+    )
+    page.wait_for_function(
+        "() => document.querySelector('#video video').currentTime > 0.5", timeout=10_000
+    )
+    return True
+
+
+def no_traceback(page: Page) -> None:
+    text = page.inner_text("body")
+    assert "Traceback" not in text and 'File "' not in text
+
+
+# --- 1: from a prompt to a video that plays ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("aspect", "duration", "style", "size"),
+    [("16:9", "5", "anime", (640, 360)), ("9:16", "10", "clay", (360, 640))],
+    ids=["landscape", "portrait"],
+)
+def test_a_prompt_becomes_a_video_that_plays(launch_app, open_page, aspect, duration, style, size):
+    demo, _, ledger = launch_app(speed="25")
+    page = open_page(demo.local_url)
+    prompt = f"A red fox trotting through fresh snow, {aspect}"
+    fill_form(page, prompt, resolution="360p", aspect_ratio=aspect, style=style, duration=duration)
+    assert values(page) == {
+        "prompt": prompt,
+        "negative-prompt": "",
+        "aspect-ratio": aspect,
+        "resolution": "360p",
+        "duration": duration,
+        "style": style,
+    }
+
+    page.locator("#generate").click()
+    status = page.locator("#status-panel")
+    expect(status).to_contain_text("completed", timeout=JOB_TIMEOUT)
+    expect(status).to_contain_text("Your video is ready")
+
+    log = status_log(page)
+    assert status_words(log) == ["queued", "generating", "completed"], log
+    generating = [text for text in log if "generating" in text]
+    clocks = {clock for text in generating for clock in elapsed_clocks(text)}
+    assert len(clocks) >= 2, f"the elapsed time never moved while generating: {generating}"
+
+    facts = video_facts(page)
+    assert facts["error"] is None
+    assert (facts["width"], facts["height"]) == size
+    assert facts["duration"] == pytest.approx(int(duration), abs=0.3)
+    assert plays(page)
+
+    # the request shown, and the one sent, are what was picked; the history follows on its own
+    page.get_by_role("button", name="Request (JSON)").click()
+    for line in (f'"aspect_ratio": "{aspect}"', '"resolution": "360p"', f'"duration": {duration}'):
+        expect(page.locator("#request-json")).to_contain_text(line)
+    gallery = page.locator("#history-gallery")
+    expect(gallery.locator(".caption-label")).to_have_count(1)
+    expect(gallery.locator(".caption-label")).to_contain_text(prompt)
+    expect(page.locator("#history-table")).to_contain_text("done")
+    [record] = ledger.history()
+    assert record.state == DONE
+    fields = ("aspect_ratio", "resolution", "duration", "style")
+    sent = {k: record.request.get(k) for k in fields}
+    assert sent == dict(zip(fields, (aspect, "360p", int(duration), style), strict=True))
+    assert not foreign(page.requests_seen), page.requests_seen  # type: ignore[attr-defined]
+    no_traceback(page)
+    if aspect == "16:9":  # the README's picture
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.screenshot(path=SCREENSHOT)
+        assert SCREENSHOT.stat().st_size > 10_000
+
+
+# --- 2: bad input is refused in the page, and nothing is sent ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prompt", "words"),
+    [
+        ("", "The prompt is empty"),
+        ("A very long prompt. " * 103, "the limit is 2048"),  # 2060 characters
+    ],
+    ids=["empty", "too-long"],
+)
+def test_bad_input_shows_a_sentence_and_sends_nothing(launch_app, open_page, prompt, words):
+    demo, _, ledger = launch_app()
+    page = open_page(demo.local_url)
+    fill_form(
+        page, prompt, negative="blurry", resolution="360p", aspect_ratio="9:16", duration="10"
+    )
+    before_form, before_posts = values(page), sim_posts()
+
+    page.locator("#generate").click()
+    expect(toast(page)).to_contain_text(words)
+    expect(toast(page)).to_contain_text("Nothing was sent")
+    assert values(page) == before_form  # what was typed and picked is still there
+    assert len(before_form["prompt"]) == len(prompt)
+    assert sim_posts() == before_posts and ledger.history() == []
+    no_traceback(page)
+
+
+def test_1080p_never_offers_8_seconds_and_switching_sends_nothing(launch_app, open_page):
+    demo, _, ledger = launch_app()
+    page = open_page(demo.local_url)
+    before = sim_posts()
+    duration = page.locator("#duration")
+    assert offered(page, "duration") == ["5", "8", "10"]  # 720p, the default
+
+    pick(page, "resolution", "1080p")
+    assert offered(page, "duration") == ["5", "10"]
+    expect(duration).to_contain_text("1080p does not offer 8 s.")
+    box = duration.locator("input")  # typing it in is not accepted either
+    box.fill("8")
+    box.press("Enter")
+    page.locator("#prompt textarea").click()
+    expect(box).to_have_value("5")
+
+    # an example (720p, 8 s) loads whole, with 720p's choices; then 1080p: back to one it offers
+    page.get_by_text("Neon koi fish swimming through a flooded arcade").click()
+    expect(page.locator("#resolution input")).to_have_value("720p")
+    expect(box).to_have_value("8")
+    expect(duration).not_to_contain_text("does not offer")
+    assert offered(page, "duration") == ["5", "8", "10"]
+    expect(page.locator("#prompt textarea")).to_have_value(
+        "Neon koi fish swimming through a flooded arcade"
+    )
+    pick(page, "resolution", "1080p")
+    expect(box).to_have_value("5")
+    expect(duration).to_contain_text("1080p does not offer 8 s.")
+    assert values(page)["prompt"] == "Neon koi fish swimming through a flooded arcade"
+    assert values(page)["style"] == "cyberpunk"
+    assert sim_posts() == before and ledger.history() == []
+    no_traceback(page)
+
+
+# --- 3: stop watching; the job still lands in the history --------------------------------------
+
+
+def test_stop_leaves_the_job_running_and_it_lands_in_the_history(launch_app, open_page):
+    demo, _, ledger = launch_app(speed="12")
+    page = open_page(demo.local_url)
+    prompt = "A paper boat in a rainy gutter"  # short: the table cuts at 40
+    fill_form(page, prompt, resolution="360p")
+    page.locator("#generate").click()
+    status = page.locator("#status-panel")
+    expect(status).to_contain_text("generating", timeout=JOB_TIMEOUT)
+
+    page.locator("#stop").click()
+    expect(status).to_contain_text("Stopped watching")
+    [record] = ledger.history()
+    assert record.state != DONE, "the job finished before Stop was pressed: slow the simulator"
+    table = page.locator("#history-table")
+    expect(table).to_contain_text("running")
+    expect(table).to_contain_text(prompt)
+
+    wait_for(lambda: ledger.get(record.client_request_id).state == DONE, timeout=60)
+    # the page really stopped watching: the panel never went on to the finished job
+    log = status_log(page)
+    after_stop = log[next(i for i, text in enumerate(log) if "Stopped" in text) :]
+    assert not status_words(after_stop), after_stop
+    assert page.locator("#video video").count() == 0
+
+    page.locator("#refresh-history").click()
+    expect(table).to_contain_text("done")
+    expect(page.locator("#history-gallery .caption-label")).to_contain_text(prompt)
+
+    page.reload()
+    expect(page.locator("#generate")).to_be_visible()
+    expect(table).to_contain_text("done")
+    expect(table).to_contain_text(prompt)
+    expect(page.locator("#history-gallery .caption-label")).to_have_count(1)
+    expect(page.locator("#history-gallery .caption-label")).to_contain_text(prompt)
+
+
+# --- 4: the gallery lists past results; a click loads their settings back ----------------------
+
+
+def test_clicking_a_past_video_loads_its_settings(launch_app, open_page):
+    demo, _, _ = launch_app()
+    page = open_page(demo.local_url)
+    first = {
+        "prompt": "A lighthouse keeper climbing the stairs at dusk",
+        "negative-prompt": "blurry, text",
+        "aspect-ratio": "9:16",
+        "resolution": "540p",
+        "duration": "10",
+        "style": "clay",
+    }
+    second = {
+        "prompt": "Neon koi fish swimming through a flooded arcade",
+        "negative-prompt": "",
+        "aspect-ratio": "4:3",
+        "resolution": "360p",
+        "duration": "8",
+        "style": "comic",
+    }
+    captions = page.locator("#history-gallery .caption-label")
+    for count, form in enumerate((first, second), 1):
+        page.locator("#negative-prompt textarea").fill("")
+        fill_form(
+            page,
+            form["prompt"],
+            negative=form["negative-prompt"],
+            **{k.replace("-", "_"): v for k, v in form.items() if k in DROPDOWNS},
+        )
+        assert values(page) == form
+        page.locator("#generate").click()
+        expect(page.locator("#status-panel")).to_contain_text("completed", timeout=JOB_TIMEOUT)
+        expect(captions).to_have_count(count)
+
+    expect(captions.first).to_contain_text(second["prompt"])  # newest first
+    expect(captions.nth(1)).to_contain_text(first["prompt"])
+    expect(captions.nth(1)).to_contain_text("9:16 · 540p · 10 s · clay")
+
+    for form in (first, second):
+        page.locator("#history-gallery button.thumbnail-item", has_text=form["prompt"]).click()
+        expect(page.get_by_text("Loaded the parameters of")).to_be_visible()
+        expect(page.locator("#prompt textarea")).to_have_value(form["prompt"])
+        for field in DROPDOWNS:
+            expect(page.locator(f"#{field} input")).to_have_value(form[field])
+        assert values(page) == form
+    no_traceback(page)
+
+
+# --- 5: the provider's own words, never a traceback --------------------------------------------
+
+
+def test_a_failed_generation_shows_the_providers_words(launch_app, open_page):
+    demo, _, ledger = launch_app(PIXVERSE_UI_SIM_FAULTS="fail@post*1")
+    page = open_page(demo.local_url)
+    prompt = "A cheerful white raccoon running through a sequoia forest"
+    fill_form(page, prompt, resolution="360p")
+    page.locator("#generate").click()
+    words = "the simulator was told to fail it"
+    expect(toast(page)).to_contain_text(words, timeout=JOB_TIMEOUT)
+    expect(toast(page)).to_contain_text("The provider could not make this video")
+    status = page.locator("#status-panel")
+    expect(status).to_contain_text(words)
+    expect(status).to_contain_text("❌")
+    expect(page.locator("#history-table")).to_contain_text("failed")  # without a refresh
+    expect(page.locator("#history-table")).to_contain_text(prompt[:30])
+    assert values(page)["prompt"] == prompt
+    assert page.locator("#video video").count() == 0
+    [record] = ledger.history()
+    assert record.state == "failed"
+    no_traceback(page)
+
+
+def test_a_key_the_api_refuses_shows_the_providers_words(launch_app, open_page, make_sim):
+    host_key, bad_key = "sk-host-key-0123456789abcdef", "sk-typo-key-9876543210fedcba"
+    api = make_sim(api_keys={host_key})  # never the real API: the "live" endpoint is local
+    demo, _, _ = launch_app(AIMLAPI_KEY=host_key, AIMLAPI_BASE_URL=api.url)
+    page = open_page(demo.local_url)
+    expect(page.locator("#mode-banner")).to_contain_text("Live mode")
+    page.get_by_role("button", name="Your AI/ML API key").click()  # open the accordion
+    page.locator("#api-key input").fill(bad_key)
+    fill_form(page, "A lighthouse at night", resolution="360p")
+    page.locator("#generate").click()
+
+    expect(toast(page)).to_contain_text("The API did not accept the key")
+    expect(toast(page)).to_contain_text("Unauthorized: the API key is not valid")
+    expect(page.locator("#status-panel")).to_contain_text("Unauthorized")
+    assert api.stats()["posts"] == 1  # refused once, not retried with the host's key
+    text = page.inner_text("body")
+    assert bad_key not in text and host_key not in text
+    assert values(page)["prompt"] == "A lighthouse at night"
+    no_traceback(page)
