@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def form(
@@ -57,3 +61,23 @@ def sim_posts() -> int:
     from pixverse_ui.simulator import embedded
 
     return embedded().stats()["posts"]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def child_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment for a child process: no key, no settings of ours but ``home`` and ``extra``
+    (so it runs on its own embedded simulator unless told otherwise), this checkout importable."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "PIXVERSE_UI_"))}
+    env.update(
+        PIXVERSE_UI_HOME=str(home),
+        GRADIO_ANALYTICS_ENABLED="False",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    )
+    env.update(extra)
+    return env

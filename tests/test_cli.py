@@ -8,7 +8,6 @@ download) is the real thing over real HTTP.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import types
@@ -17,6 +16,7 @@ from types import SimpleNamespace
 
 import av
 import pytest
+from support import child_env
 
 from pixverse_ui import cli
 from pixverse_ui.client import Client
@@ -368,12 +368,7 @@ def test_help_and_no_command(capsys):
 
 
 def test_python_dash_m_generates_on_the_embedded_simulator(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"AIMLAPI_KEY", "AIMLAPI_BASE_URL"}}
-    env.update(
-        PIXVERSE_UI_SIM_SPEED="200",
-        PIXVERSE_UI_HOME=str(tmp_path / "home"),
-        GRADIO_ANALYTICS_ENABLED="False",
-    )
+    env = child_env(tmp_path / "home", PIXVERSE_UI_SIM_SPEED="200")
     proc = subprocess.run(
         [sys.executable, "-m", "pixverse_ui", "generate", "a red fox", "--resolution", "360p"]
         + ["--json"],

@@ -3,16 +3,14 @@ requirements, CI calling the README's test command, and `python app.py` answerin
 
 from __future__ import annotations
 
-import os
 import re
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 import yaml
+from support import child_env, free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,34 +61,26 @@ def test_the_readme_gives_the_two_commands_and_ci_runs_the_same_test_command():
     assert (ROOT / "docs" / "screenshot.png").is_file() and "docs/screenshot.png" in readme
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_python_app_py_serves_the_page_on_the_simulator(tmp_path):
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIMLAPI_")}
-    env.update(PIXVERSE_UI_HOME=str(tmp_path), GRADIO_ANALYTICS_ENABLED="False")
     proc = subprocess.Popen(
         [sys.executable, "app.py", "--port", str(port)],
         cwd=ROOT,
-        env=env,
+        env=child_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
     )
     try:
-        deadline = time.monotonic() + 90
-        answer = None
-        while time.monotonic() < deadline and proc.poll() is None:
+
+        def config() -> requests.Response | None:
+            assert proc.poll() is None, f"app.py exited: {proc.stdout and proc.stdout.read()}"
             try:
-                answer = requests.get(f"http://127.0.0.1:{port}/config", timeout=5)
-                break
+                return requests.get(f"http://127.0.0.1:{port}/config", timeout=5)
             except requests.ConnectionError:
-                time.sleep(0.3)
-        assert answer is not None, "app.py did not answer within 90 s"
+                return None
+
+        answer = wait_for(config, timeout=90, step=0.3)
         assert answer.status_code == 200
         assert "Simulator mode" in answer.text
         assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200

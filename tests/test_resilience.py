@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
-import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import av
 import pytest
-from support import form, wait_for
+from support import child_env, form, free_port, wait_for
 
 from pixverse_ui.simulator import SimConfig, Simulator
 from pixverse_ui.store import DONE, RUNNING, UNCONFIRMED, Ledger
@@ -49,23 +47,6 @@ for t in threads:
 for t in threads:
     t.join()
 """
-
-
-def child_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "PIXVERSE_UI_"))}
-    env.update(
-        PIXVERSE_UI_HOME=str(home),
-        GRADIO_ANALYTICS_ENABLED="False",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-    )
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def kill(proc: subprocess.Popen) -> None:
