@@ -347,10 +347,26 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--json", action="store_true", help="print one JSON array")
     lst.set_defaults(func=cmd_list)
 
-    srv = commands.add_parser("serve", help="run the web app")
-    srv.add_argument("--host", default="127.0.0.1")
-    srv.add_argument("--port", type=int, default=7860)
+    srv = commands.add_parser("serve", help="run the web app (also what `python app.py` runs)")
+    srv.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)",
+    )
+    srv.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860),
+        help="port (default: $GRADIO_SERVER_PORT or 7860)",
+    )
     srv.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+    srv.add_argument(
+        "--mcp",
+        action="store_true",
+        default=None,
+        help="also serve the tools over MCP at /gradio_api/mcp/ (needs requirements-mcp.txt; "
+        "default: $GRADIO_MCP_SERVER)",
+    )
     srv.set_defaults(func=cmd_serve)
 
     # Dispatched before parsing (its options belong to the simulator); listed here for --help.
@@ -549,7 +565,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError as exc:
         _err(f"The web app is not available here ({exc}).")
         return EXIT_FAILED
-    launch(host=args.host, port=args.port, share=args.share)
+    launch(host=args.host, port=args.port, share=args.share, mcp=args.mcp)
     return EXIT_OK
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -61,7 +62,27 @@ CSS = """
 .pxui-banner {padding: .5em 1em; border-radius: 8px; border: 1px solid var(--border-color-primary)}
 """
 
+MCP_ENV = "GRADIO_MCP_SERVER"
+MCP_MISSING = (
+    "The MCP server needs Gradio's MCP extra, which is not installed: "
+    "pip install -r requirements-mcp.txt (or 'gradio[mcp]'). Serving the page without it."
+)
+
 AXIS_LABELS = {"seeds": "seed", "styles": "style", "aspect ratios": "aspect_ratio"}
+
+
+def with_integer_schema(dropdown: gr.Dropdown) -> gr.Dropdown:
+    """Declare a dropdown of whole numbers as such in the API schema.
+
+    ``gr.Dropdown`` declares every choice a string, so its schema for 5, 8, 10 matches no value at
+    all, and MCP clients, which check arguments against it, could not pass a duration. Set on the
+    instance: a subclass would make Gradio write a ``.pyi`` file next to this module.
+    """
+    dropdown.api_info = lambda: {  # type: ignore[method-assign]
+        "type": "integer",
+        "enum": [value for _, value in dropdown.choices],
+    }
+    return dropdown
 
 
 # --- what the page shows ------------------------------------------------------------------------
@@ -215,26 +236,49 @@ def make_handlers(app: App) -> dict[str, Any]:
 
     async def generate(
         prompt: str,
-        negative_prompt: str,
-        aspect_ratio: str,
-        resolution: str,
-        duration: Any,
-        style: str,
-        seed: Any,
-        audio: bool,
-        multi_clip: bool,
-        thinking: str,
-        api_key: str,
-        visitor: str,
-        request: gr.Request,
+        negative_prompt: str | None = None,
+        aspect_ratio: str = params.DEFAULT_ASPECT_RATIO,
+        resolution: str = params.DEFAULT_RESOLUTION,
+        duration: Any = params.DEFAULT_DURATION,
+        style: str = NO_STYLE,
+        seed: Any = None,
+        audio: bool = False,
+        multi_clip: bool = False,
+        thinking: str = THINKING_DEFAULT,
+        api_key: str | None = None,
+        visitor: str | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]  # Gradio fills these two in
+        x_aimlapi_key: gr.Header | None = None,
     ) -> AsyncIterator[tuple[str, str | None, str]]:
-        """Stream one generation: every status update, then the video."""
+        """Make a PixVerse v5.5 text-to-video clip: stream its status, then return the MP4.
+
+        Each call starts one paid generation (on the simulator, a free one). Bad input is
+        refused with a sentence before anything is sent.
+
+        Args:
+            prompt: What the video shows: scene, subject, action (up to 2048 characters).
+            negative_prompt: What to avoid; empty for nothing.
+            aspect_ratio: Frame shape: 16:9, 4:3, 1:1, 3:4 or 9:16.
+            resolution: 360p, 540p, 720p or 1080p.
+            duration: Seconds of video: 5, 8 or 10 (1080p offers 5 and 10 only).
+            style: A look such as anime or clay; "none" for plain.
+            seed: A whole number to repeat a result; empty for a random one.
+            audio: Also generate a sound track.
+            multi_clip: Let the camera cut between shots.
+            thinking: Prompt reasoning: enabled, disabled, auto, or "model default".
+            api_key: Leave empty. Send your AI/ML API key in the X-AIMLAPI-Key header instead,
+                so it stays out of the conversation; empty uses the host's key where allowed.
+            visitor: Any stable name of yours; list_history with the same name finds your videos.
+
+        Returns:
+            The final status (generation id, credits, time), the video file, and the request.
+        """
         try:
             form = form_params(
                 prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed,
                 audio, multi_clip, thinking,
             )  # fmt: skip
-            client = app.client_for(api_key, visitor or request.session_hash)
+            client = app.client_for(api_key or x_aimlapi_key, visitor or request.session_hash)
         except errors.PixVerseError as exc:
             raise _fail(exc) from None
         body = json.dumps(form.to_body(), indent=2, ensure_ascii=False)
@@ -263,10 +307,25 @@ def make_handlers(app: App) -> dict[str, Any]:
             choices=list(allowed), value=current if current in allowed else allowed[0], info=info
         )
 
-    def history(api_key: str, visitor: str, request: gr.Request) -> tuple[Any, list[str], str]:
-        """This visitor's videos (newest first) and every job's state; resumes unfinished ones."""
+    def list_history(
+        api_key: str | None = None,
+        visitor: str | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]
+        x_aimlapi_key: gr.Header | None = None,
+    ) -> tuple[Any, list[str], str]:
+        """Your past generations, newest first, with their state, settings and credits.
+
+        Also resumes watching any of your generations left unfinished.
+
+        Args:
+            api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
+            visitor: The name you gave generate, when the host's key is used.
+
+        Returns:
+            Your finished videos, their ids, and a table of every job.
+        """
         try:
-            client = app.client_for(api_key, visitor or request.session_hash)
+            client = app.client_for(api_key or x_aimlapi_key, visitor or request.session_hash)
         except errors.PixVerseError as exc:
             return [], [], error_markdown(exc)
         app.resume_for(client)
@@ -316,32 +375,49 @@ def make_handlers(app: App) -> dict[str, Any]:
             text += f" Tick **I understand** to start more than {CONFIRM_ABOVE} at once."
         return text
 
-    async def run_batch(
+    async def variations(
         prompt: str,
-        negative_prompt: str,
-        aspect_ratio: str,
-        resolution: str,
-        duration: Any,
-        style: str,
-        seed: Any,
-        audio: bool,
-        multi_clip: bool,
-        thinking: str,
-        axis: str,
-        count: Any,
-        styles: list[str],
-        ratios: list[str],
-        confirmed: bool,
-        api_key: str,
-        visitor: str,
-        request: gr.Request,
+        negative_prompt: str | None = None,
+        aspect_ratio: str = params.DEFAULT_ASPECT_RATIO,
+        resolution: str = params.DEFAULT_RESOLUTION,
+        duration: Any = params.DEFAULT_DURATION,
+        style: str = NO_STYLE,
+        seed: Any = None,
+        audio: bool = False,
+        multi_clip: bool = False,
+        thinking: str = THINKING_DEFAULT,
+        axis: str = "seeds",
+        count: Any = 3,
+        styles: list[str] | None = None,
+        ratios: list[str] | None = None,
+        confirmed: bool = False,
+        api_key: str | None = None,
+        visitor: str | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]
+        x_aimlapi_key: gr.Header | None = None,
     ) -> AsyncIterator[tuple[Any, str]]:
-        """Start every variant at once; show each as it finishes, side by side."""
+        """Run one prompt several times at once, varying seeds, styles or aspect ratios.
+
+        Every variant is a paid generation; more than 4 need confirmed=true.
+
+        Args:
+            prompt: What the videos show.
+            axis: What varies: "seeds", "styles" or "aspect ratios".
+            count: How many seeds, when axis is "seeds".
+            styles: The styles to run, when axis is "styles".
+            ratios: The aspect ratios to run, when axis is "aspect ratios".
+            confirmed: True to start more than 4 generations.
+            api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
+            visitor: Any stable name of yours, as for generate.
+
+        Returns:
+            The videos side by side, and a table of each variant's state.
+        """
         fields = (prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed, audio,
                   multi_clip, thinking)  # fmt: skip
         try:
             plan = _plan(app, form_params(*fields), axis, count, styles, ratios)
-            client = app.client_for(api_key, visitor or request.session_hash)
+            client = app.client_for(api_key or x_aimlapi_key, visitor or request.session_hash)
         except errors.PixVerseError as exc:
             raise _fail(exc) from None
         if plan.count > CONFIRM_ABOVE and not confirmed:
@@ -363,10 +439,10 @@ def make_handlers(app: App) -> dict[str, Any]:
         "generate": generate,
         "stopped": stopped,
         "on_resolution": on_resolution,
-        "history": history,
+        "list_history": list_history,
         "pick": pick,
         "quote": quote,
-        "run_batch": run_batch,
+        "variations": variations,
     }
 
 
@@ -422,11 +498,13 @@ def build_demo(
                         label="Resolution",
                         elem_id="resolution",
                     )
-                    duration = gr.Dropdown(
-                        list(params.supported_durations(params.DEFAULT_RESOLUTION)),
-                        value=params.DEFAULT_DURATION,
-                        label="Duration (s)",
-                        elem_id="duration",
+                    duration = with_integer_schema(
+                        gr.Dropdown(
+                            list(params.supported_durations(params.DEFAULT_RESOLUTION)),
+                            value=params.DEFAULT_DURATION,
+                            label="Duration (s)",
+                            elem_id="duration",
+                        )
                     )
                     style = gr.Dropdown(
                         [NO_STYLE, *params.STYLES], value=NO_STYLE, label="Style", elem_id="style"
@@ -489,7 +567,9 @@ def build_demo(
                 allow_preview=False,
             )
             table = gr.Markdown("No generations yet.", elem_id="history-table")
-            ids = gr.State([])
+            # The ids of the gallery's videos. Not gr.State: Gradio's MCP tools fail on State
+            # outputs ("pop index out of range"), and API callers may use the ids.
+            ids = gr.JSON([], visible=False)
 
         with gr.Tab("Variations"):
             gr.Markdown(
@@ -514,10 +594,19 @@ def build_demo(
             api_name="generate",
             concurrency_limit=None,  # async and thread-free: visitors never queue behind each other
         )
+        # Registered before the other events that show the history: Gradio names an event after
+        # its function unless told, and the first to take a name keeps it.
+        refresh.click(
+            h["list_history"],
+            inputs=[api_key, visitor],
+            outputs=[gallery, ids, table],
+            api_name="list_history",
+            concurrency_limit=None,
+        )
         # Gradio's frontend skips ``.then`` after an error; failure also follows Stop.
         for ended in (run.success, run.failure):
             ended(
-                h["history"],
+                h["list_history"],
                 inputs=[api_key, visitor],
                 outputs=[gallery, ids, table],
                 api_visibility="private",
@@ -533,13 +622,6 @@ def build_demo(
             outputs=[duration],
             api_visibility="private",
             queue=False,
-        )
-        refresh.click(
-            h["history"],
-            inputs=[api_key, visitor],
-            outputs=[gallery, ids, table],
-            api_name="list_history",
-            concurrency_limit=None,
         )
         picked = gallery.select(
             h["pick"],
@@ -565,7 +647,7 @@ def build_demo(
                 queue=False,
             )
         run_all.click(
-            h["run_batch"],
+            h["variations"],
             inputs=[*batch_inputs, confirmed, api_key, visitor],
             outputs=[batch_gallery, plan_note],
             api_name="variations",
@@ -574,7 +656,7 @@ def build_demo(
         remember.change(None, inputs=[api_key, remember], js=_JS_REMEMBER)
         api_key.change(None, inputs=[api_key, remember], js=_JS_REMEMBER)
         demo.load(None, outputs=[api_key, remember, visitor], js=_JS_RESTORE).then(
-            h["history"],
+            h["list_history"],
             inputs=[api_key, visitor],
             outputs=[gallery, ids, table],
             api_visibility="private",
@@ -588,19 +670,23 @@ def launch(
     host: str = "127.0.0.1",
     port: int = 7860,
     share: bool = False,
-    mcp: bool = False,
+    mcp: bool | None = None,
     **kwargs: Any,
 ) -> gr.Blocks:
     """Build and serve the app until interrupted.
 
     ``share`` asks Gradio for a public link and goes on locally when there is no internet to make
-    one; ``mcp`` serves Gradio's MCP endpoint when its extra (``gradio[mcp]``) is installed.
+    one. ``mcp`` also serves the generate, list_history and variations tools over MCP at
+    ``/gradio_api/mcp/`` (``None``: as Gradio's ``GRADIO_MCP_SERVER`` says); it needs Gradio's
+    extra (``requirements-mcp.txt``), and without it the app says so and serves the page alone.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     auth = auth_from_env()
     demo = build_demo(has_auth=auth is not None)
+    if mcp is None:
+        mcp = os.environ.get(MCP_ENV, "").strip().lower() == "true"  # Gradio's own reading
     if mcp and not mcp_available():
-        print("The MCP server needs Gradio's extra: pip install 'gradio[mcp]'. Serving without it.")
+        print(MCP_MISSING, file=sys.stderr)
         mcp = False
     return_at_once = kwargs.pop("prevent_thread_lock", False)
     demo.launch(
@@ -615,7 +701,10 @@ def launch(
         )
     )
     if share and not demo.share_url:
-        print("Could not make a share link (is there internet?); serving locally only.")
+        print(
+            "Could not make a share link (is there internet?); serving locally only.",
+            file=sys.stderr,
+        )
     if not return_at_once:
         demo.block_thread()
     return demo
@@ -640,7 +729,9 @@ def launch_options(**overrides: Any) -> dict[str, Any]:
 
 
 def mcp_available() -> bool:
-    """Whether Gradio's MCP extra is installed."""
-    import importlib.util
-
-    return importlib.util.find_spec("mcp") is not None
+    """Whether Gradio's MCP extra imports here."""
+    try:
+        import mcp  # noqa: F401  # gradio.mcp imports without it and fails only at launch
+    except ImportError:
+        return False
+    return True

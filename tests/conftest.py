@@ -68,6 +68,26 @@ def make_sim(clock, video_cache):
 
 
 @pytest.fixture
+def make_live_sim(video_cache):
+    """Start simulators on the real clock, for apps and child processes; all stop at the end."""
+    from pixverse_ui.simulator import SimConfig, Simulator
+
+    started = []
+
+    def make(**config):
+        config.setdefault("speed", 20)  # a 360p job takes about five seconds
+        config.setdefault("seed", 5)
+        config.setdefault("cache_dir", video_cache)
+        sim = Simulator(SimConfig(**config)).start()
+        started.append(sim)
+        return sim
+
+    yield make
+    for sim in started:
+        sim.stop()
+
+
+@pytest.fixture
 def sim(make_sim):
     return make_sim()
 
@@ -87,8 +107,8 @@ def ledger(tmp_path, clock):
 def launch_app(tmp_path, monkeypatch):
     """Launch build_demo() on a free port in simulator mode, as ``ui.launch`` configures it.
 
-    ``start(speed="40", **env)`` returns ``(demo, gradio_client, ledger)``; all demos are closed
-    at the end.
+    ``start(speed="40", mcp=False, **env)`` returns ``(demo, gradio_client, ledger)``; ``mcp``
+    also serves the MCP tools. All demos are closed at the end.
     """
     from gradio_client import Client as GradioClient
 
@@ -96,7 +116,7 @@ def launch_app(tmp_path, monkeypatch):
 
     demos = []
 
-    def start(speed="40", **env):
+    def start(speed="40", *, mcp=False, **env):
         monkeypatch.setenv("PIXVERSE_UI_SIM_SPEED", speed)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
@@ -108,6 +128,7 @@ def launch_app(tmp_path, monkeypatch):
                 server_name="127.0.0.1",
                 quiet=True,
                 allowed_paths=[str(tmp_path)],
+                mcp_server=mcp,
             )
         )
         demos.append(demo)

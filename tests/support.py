@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
+#: The header an MCP agent sends its AI/ML API key in (Gradio passes it as ``x_aimlapi_key``).
+KEY_HEADER = "X-AIMLAPI-Key"
 
 
 def form(
@@ -81,3 +84,22 @@ def child_env(home: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+def with_mcp(demo: Any, work: Callable[[Any], Awaitable[T]], headers: dict | None = None) -> T:
+    """Run ``work(session)`` in one MCP session with the app, as an agent would; bounded."""
+    import httpx
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def session() -> T:
+        url = demo.local_url.rstrip("/") + "/gradio_api/mcp/"
+        async with (
+            httpx.AsyncClient(headers=headers or {}, timeout=60) as http,
+            streamable_http_client(url, http_client=http) as (read, write, _),
+            ClientSession(read, write) as mcp,
+        ):
+            await mcp.initialize()
+            return await work(mcp)
+
+    return asyncio.run(asyncio.wait_for(session(), timeout=120))

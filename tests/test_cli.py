@@ -339,11 +339,18 @@ def test_serve_calls_ui_launch_with_the_options(monkeypatch, capsys):
     fake = types.ModuleType("pixverse_ui.ui")
     fake.launch = lambda **kwargs: calls.append(kwargs)
     monkeypatch.setitem(sys.modules, "pixverse_ui.ui", fake)
-    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "8123", "--share"]) == 0
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    assert cli.main(["serve", "--host", "0.0.0.0", "--port", "8123", "--share", "--mcp"]) == 0
+    assert cli.main(["serve"]) == 0
+    # a Space sets Gradio's own variables instead of options
+    monkeypatch.setenv("GRADIO_SERVER_NAME", "0.0.0.0")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7861")
     assert cli.main(["serve"]) == 0
     assert calls == [
-        {"host": "0.0.0.0", "port": 8123, "share": True},
-        {"host": "127.0.0.1", "port": 7860, "share": False},
+        {"host": "0.0.0.0", "port": 8123, "share": True, "mcp": True},
+        {"host": "127.0.0.1", "port": 7860, "share": False, "mcp": None},
+        {"host": "0.0.0.0", "port": 7861, "share": False, "mcp": None},
     ]
     assert cli.SIMULATOR_NOTICE in capsys.readouterr().err
 

@@ -22,14 +22,14 @@ def front_matter() -> dict:
     return yaml.safe_load(match.group(1))
 
 
-def pins() -> dict[str, str]:
+def pins(name: str = "requirements.txt") -> dict[str, str]:
     found = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
+    for line in (ROOT / name).read_text().splitlines():
         line = line.split("#")[0].strip()
-        if line:
-            name, sep, version = line.partition("==")
-            assert sep, f"requirements.txt must pin every package: {line!r}"
-            found[name.lower()] = version
+        if line and not line.startswith("-r "):
+            package, sep, version = line.partition("==")
+            assert sep, f"{name} must pin every package: {line!r}"
+            found[package.split("[")[0].lower()] = version
     return found
 
 
@@ -47,7 +47,9 @@ def test_requirements_pin_what_the_app_needs_and_the_installed_versions_match():
 
     required = pins()
     assert {"gradio", "requests", "urllib3", "pillow", "av"} <= set(required)
-    for name, pinned in required.items():
+    optional = pins("requirements-mcp.txt")
+    assert optional["gradio"] == required["gradio"] and "mcp" in optional
+    for name, pinned in {**required, **optional}.items():
         assert version(name) == pinned, f"{name}: installed {version(name)}, pinned {pinned}"
 
 

@@ -20,7 +20,6 @@ import av
 import pytest
 from support import child_env, form, free_port, wait_for
 
-from pixverse_ui.simulator import SimConfig, Simulator
 from pixverse_ui.store import DONE, RUNNING, UNCONFIRMED, Ledger
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -70,11 +69,9 @@ def running_ids(ledger: Ledger, count: int) -> list[str] | None:
 
 
 @pytest.fixture
-def live_sim(video_cache):
+def live_sim(make_live_sim):
     """A simulator on the real clock, fast enough that a 360p job takes about five seconds."""
-    sim = Simulator(SimConfig(speed=20, seed=5, cache_dir=video_cache)).start()
-    yield sim
-    sim.stop()
+    return make_live_sim()
 
 
 @pytest.mark.parametrize(

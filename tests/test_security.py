@@ -1,5 +1,6 @@
-"""No key leaks: run a recognisable key through the library, the CLI and the app (two visitors),
-then search every log record, exception, output, page, API answer and file on disk for it.
+"""No key leaks: run a recognisable key through the library, the CLI and the app (two visitors
+and an MCP agent), then search every log record, exception, output, page, API answer and file on
+disk for it.
 
 The notebook's outputs are searched by tests/test_notebooks.py (``FAKE_KEY``).
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from support import form
+from support import KEY_HEADER, form, with_mcp
 
 from pixverse_ui import cli, errors
 from pixverse_ui.client import Client
@@ -25,7 +26,8 @@ LIB_KEY = "sk-canary-LIBRARY-7c1d2e3f4a5b6c7d"
 CLI_KEY = "sk-canary-COMMAND-0a9b8c7d6e5f4a3b"
 ALICE = "sk-canary-ALICE-1122334455667788"
 BOB = "sk-canary-BOB-8877665544332211"
-KEYS = (LIB_KEY, CLI_KEY, ALICE, BOB)
+AGENT = "sk-canary-AGENT-5566778899aabbcc"  # an MCP caller, its key in a header
+KEYS = (LIB_KEY, CLI_KEY, ALICE, BOB, AGENT)
 
 
 class Everything(logging.Handler):
@@ -112,12 +114,28 @@ def test_a_key_appears_in_no_log_output_page_answer_or_file(
     shown += [out, err]
 
     # the app: two visitors with their own keys, their streams, histories, the page and its API
-    demo, app, _ = launch_app()
+    demo, app, _ = launch_app(mcp=True)
     for key, visitor in ((ALICE, "alice"), (BOB, "bob")):
         shown += map(str, app.submit(*form(key=key, visitor=visitor), api_name="/generate"))
         shown.append(str(app.predict(key, visitor, api_name="/list_history")))
+
+    # an MCP agent: a video, a refusal and its history, the key in the header
+    async def agent(mcp):
+        return [
+            await mcp.call_tool("generate", {"prompt": "a canary", "resolution": "360p"}),
+            await mcp.call_tool("generate", {"prompt": ""}),
+            await mcp.call_tool("list_history", {}),
+        ]
+
+    shown += [str(result) for result in with_mcp(demo, agent, headers={KEY_HEADER: AGENT})]
     base = demo.local_url.rstrip("/")
-    for path in ("/", "/config", "/gradio_api/info", "/gradio_api/openapi.json"):
+    for path in (
+        "/",
+        "/config",
+        "/gradio_api/info",
+        "/gradio_api/openapi.json",
+        "/gradio_api/mcp/schema",
+    ):
         shown.append(requests.get(base + path, timeout=10).text)
 
     leaks = [f"{i}: {key}" for i, text in enumerate(shown) for key in sightings(text)]

@@ -74,7 +74,7 @@ def test_stop_ends_the_watching_and_the_job_completes_into_the_history(launch_ap
     assert record.state != DONE  # still running when we stopped watching
     done = wait_for(lambda: ledger.get(record.client_request_id).state == DONE, timeout=90)
     assert done
-    items, table = client.predict("", "stopper", api_name="/list_history")
+    items, ids, table = client.predict("", "stopper", api_name="/list_history")
     assert len(items) == 1 and "done" in table
 
 
@@ -85,8 +85,8 @@ def test_two_visitors_never_see_each_others_keys_or_history(launch_app):
     outputs = [str(o) for o in list(a) + list(b)]
     alice_history = client.predict(ALICE, "a", api_name="/list_history")
     bob_history = client.predict(BOB, "b", api_name="/list_history")
-    assert "alice's fox" in alice_history[1] and "bob's owl" not in alice_history[1]
-    assert "bob's owl" in bob_history[1] and "alice's fox" not in bob_history[1]
+    assert "alice's fox" in alice_history[-1] and "bob's owl" not in alice_history[-1]
+    assert "bob's owl" in bob_history[-1] and "alice's fox" not in bob_history[-1]
     shown = " ".join(outputs) + str(alice_history) + str(bob_history)
     page = requests.get(demo.local_url, timeout=10).text
     config = requests.get(demo.local_url.rstrip("/") + "/config", timeout=10).text
@@ -97,8 +97,8 @@ def test_two_visitors_never_see_each_others_keys_or_history(launch_app):
 def test_visitors_without_a_key_in_simulator_mode_have_their_own_histories(launch_app):
     _, client, _ = launch_app()
     client.predict(*form(prompt="first visitor", visitor="v-one"), api_name="/generate")
-    mine = client.predict("", "v-one", api_name="/list_history")[1]
-    theirs = client.predict("", "v-two", api_name="/list_history")[1]
+    mine = client.predict("", "v-one", api_name="/list_history")[-1]
+    theirs = client.predict("", "v-two", api_name="/list_history")[-1]
     assert "first visitor" in mine and "first visitor" not in theirs
 
 

@@ -1,0 +1,206 @@
+"""The app's tools over MCP (`--mcp`), driven by the official MCP client as an agent would, and
+`python app.py --mcp` with and without Gradio's MCP extra installed."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import av
+import jsonschema
+import pytest
+import requests
+from mcp import ClientSession
+from support import KEY_HEADER, ROOT, child_env, free_port, sim_posts, wait_for, with_mcp
+
+from pixverse_ui.params import frame_size
+from pixverse_ui.store import DONE
+from pixverse_ui.ui import MCP_MISSING
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+URL = re.compile(r"https?://\S+?\.mp4")
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(getattr(part, "text", "") for part in result.content)
+
+
+def assert_playable(url: str, aspect: str, resolution: str, tmp_path: Path) -> None:
+    path = tmp_path / "from-mcp.mp4"
+    answer = requests.get(url, timeout=30)
+    assert answer.status_code == 200
+    path.write_bytes(answer.content)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        size = (stream.codec_context.width, stream.codec_context.height)
+        assert size == frame_size(aspect, resolution)
+        assert float(container.duration) / av.time_base == pytest.approx(5, abs=0.3)
+
+
+def test_the_tools_are_listed_with_described_optional_parameters(launch_app):
+    demo, _, _ = launch_app(mcp=True)
+
+    async def work(mcp: ClientSession) -> dict:
+        return {tool.name: tool for tool in (await mcp.list_tools()).tools}
+
+    tools = with_mcp(demo, work)
+    assert set(tools) == {"generate", "list_history", "variations"}
+    generate = tools["generate"]
+    schema = generate.inputSchema
+    assert "PixVerse" in generate.description
+    assert schema["required"] == ["prompt"]  # everything else has a default; the key above all
+    assert "X-AIMLAPI-Key" in schema["properties"]["api_key"]["description"]
+    assert schema["properties"]["prompt"]["description"]
+    # what an agent sends must pass the schema its client checks it against
+    jsonschema.validate(
+        {"prompt": "a fox", "duration": 8, "seed": 7, "aspect_ratio": "9:16", "audio": True},
+        schema,
+    )
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"prompt": "a fox", "resolution": "4k"}, schema)
+
+
+def test_an_agent_generates_a_playable_video_with_progress_then_finds_it_in_history(
+    launch_app, tmp_path
+):
+    demo, _, ledger = launch_app(mcp=True)
+    progress: list[str] = []
+
+    async def on_progress(step: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    async def work(mcp: ClientSession) -> tuple[Any, Any, Any]:
+        arguments = {"prompt": "a fox on a frozen lake", "aspect_ratio": "9:16", "duration": 5}
+        streamed = await mcp.call_tool(
+            "generate", {**arguments, "resolution": "360p"}, progress_callback=on_progress
+        )
+        # a client that asks for no progress gets the same result in one piece
+        plain = await mcp.call_tool("generate", {**arguments, "resolution": "540p"})
+        history = await mcp.call_tool("list_history", {})
+        return streamed, plain, history
+
+    streamed, plain, history = with_mcp(demo, work, headers={KEY_HEADER: "sk-sim-agent-01"})
+    assert not streamed.isError and not plain.isError, (text_of(streamed), text_of(plain))
+    assert len(progress) >= 3  # queued, then the stream of updates
+    for result, resolution in ((streamed, "360p"), (plain, "540p")):
+        text = text_of(result)
+        assert "Your video is ready" in text and "credits used" in text
+        [url] = set(URL.findall(text))
+        assert_playable(url, "9:16", resolution, tmp_path)
+    records = ledger.history()
+    assert [r.state for r in records] == [DONE, DONE]
+    # the key in the header owns the history: the agent finds both of its videos
+    listed = text_of(history)
+    assert all(r.generation_id in listed for r in records)
+
+
+def test_bad_input_over_mcp_gets_the_sentence_and_sends_nothing(launch_app):
+    demo, _, ledger = launch_app(mcp=True)
+    before = sim_posts()
+
+    async def work(mcp: ClientSession) -> list[Any]:
+        return [
+            await mcp.call_tool("generate", {"prompt": ""}),
+            await mcp.call_tool(
+                "generate", {"prompt": "a fox", "resolution": "1080p", "duration": 8}
+            ),
+            await mcp.call_tool("variations", {"prompt": "a fox", "count": 6}),
+        ]
+
+    empty, unsupported, unconfirmed = with_mcp(demo, work)
+    assert all(result.isError for result in (empty, unsupported, unconfirmed))
+    assert "The prompt is empty" in text_of(empty)
+    assert "1080p does not support 8-second videos" in text_of(unsupported)
+    assert "more than 4" in text_of(unconfirmed)
+    for result in (empty, unsupported, unconfirmed):
+        assert "Traceback" not in text_of(result)
+    assert sim_posts() == before and ledger.history() == []
+
+
+def test_on_a_space_an_agent_brings_its_key_in_a_header_and_never_borrows_anothers(
+    launch_app, make_live_sim
+):
+    agent_key, host_key = "sk-agent-0123456789abcdef", "sk-host-key-000111222333"
+    local = make_live_sim(api_keys=frozenset({agent_key}))  # never the real API
+    demo, _, ledger = launch_app(
+        mcp=True, SPACE_ID="someone/pixverse-ui", AIMLAPI_KEY=host_key, AIMLAPI_BASE_URL=local.url
+    )
+
+    async def generate(mcp: ClientSession) -> Any:
+        return await mcp.call_tool("generate", {"prompt": "a heron", "resolution": "360p"})
+
+    with_key = with_mcp(demo, generate, headers={KEY_HEADER: agent_key})
+    # a second agent, after the first: Gradio's MCP bridge keeps one client for all callers
+    without = with_mcp(demo, generate)
+    assert not with_key.isError, text_of(with_key)
+    assert without.isError and "needs your own AI/ML API key" in text_of(without)
+    assert local.stats()["posts"] == 1
+    [record] = ledger.history()
+    assert record.owner == ledger.owner_of(agent_key) != ledger.owner_of(host_key)
+
+
+def serve(tmp_path: Path, *args: str, hide_mcp: bool = False, **env: str) -> tuple[str, str]:
+    """Run app.py until it answers, then stop it; its /gradio_api/mcp/schema text and its output."""
+    port = free_port()
+    if hide_mcp:  # as on a machine without the extra: `import mcp` fails
+        shim = tmp_path / "no-mcp"
+        shim.mkdir()
+        (shim / "sitecustomize.py").write_text("import sys\nsys.modules['mcp'] = None\n")
+        env["PYTHONPATH"] = f"{shim}:{ROOT}"
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), *args],
+        cwd=ROOT,
+        env=child_env(tmp_path / "home", **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    schema = ""
+    try:
+
+        def answers() -> bool:
+            assert proc.poll() is None, "app.py exited early"
+            try:
+                return requests.get(base + "/config", timeout=5).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_for(answers, timeout=90, step=0.3)
+        answer = requests.get(base + "/gradio_api/mcp/schema", timeout=10)
+        schema = answer.text if answer.status_code == 200 else ""
+    finally:
+        proc.terminate()
+        try:
+            output, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate(timeout=5)
+    return schema, output
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(("--mcp",), {}), ((), {"GRADIO_MCP_SERVER": "true"})],
+    ids=["flag", "space-variable"],
+)
+def test_app_py_serves_the_tools_when_asked(tmp_path, args, env):
+    schema, _ = serve(tmp_path, *args, **env)
+    tools = {tool["name"] for tool in json.loads(schema)}
+    assert tools == {"generate", "list_history", "variations"}
+
+
+def test_app_py_without_the_extra_says_how_to_get_it_and_serves_the_page(tmp_path):
+    schema, output = serve(tmp_path, "--mcp", hide_mcp=True)
+    assert schema == ""
+    assert MCP_MISSING in output and "Traceback" not in output
+
+
+def test_without_the_flag_there_is_no_mcp_endpoint(tmp_path):
+    schema, _ = serve(tmp_path)
+    assert schema == ""
