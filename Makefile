@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export GRADIO_ANALYTICS_ENABLED := False
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test bench faults lint format clean
+.PHONY: run test bench faults screenshot lint format clean
 
 $(STAMP): requirements.txt requirements-mcp.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,9 @@ bench: $(STAMP)  ## benchmarks as ratios against baselines measured in the same 
 
 faults: $(STAMP)  ## the fault, kill-and-resume, load, fuzz and key suite, long runs included, with its figures
 	$(PY) -m pytest -m "" -p no:cacheprovider tests/test_faults.py tests/test_resilience.py tests/test_fuzz.py tests/test_security.py $(ARGS)
+
+screenshot: $(STAMP)  ## retake docs/screenshot.png (the README's picture) in the browser suite
+	UPDATE_SCREENSHOT=1 $(PY) -m pytest tests/test_browser.py -k "plays and landscape" $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
