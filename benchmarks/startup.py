@@ -67,9 +67,10 @@ def app_rows(repeats: int) -> list[Row]:
     runs = {
         "app": lambda: time_to_200([PYTHON, str(ROOT / "app.py"), "--port", "PORT"]),
         "hello": lambda: time_to_200([PYTHON, "-c", HELLO, "PORT"]),
+        "mcp": lambda: time_to_200([PYTHON, str(ROOT / "app.py"), "--port", "PORT", "--mcp"]),
     }
     samples = interleaved(runs, repeats)
-    app, hello = median(samples["app"]), median(samples["hello"])
+    app, hello, mcp = (median(samples[name]) for name in ("app", "hello", "mcp"))
     for name, values in samples.items():
         say(f"  startup: {name}: " + ", ".join(seconds(v) for v in values))
     return [
@@ -81,7 +82,16 @@ def app_rows(repeats: int) -> list[Row]:
             ratio(app, hello),
             f"<= {TARGET_APP:g}x",
             ratio(app, hello) <= TARGET_APP,
-        )
+        ),
+        Row(
+            NAME,
+            f"python app.py --mcp to first 200 vs without (median of {repeats})",
+            seconds(mcp),
+            seconds(app),
+            ratio(mcp, app),
+            "(cost only)",
+            None,
+        ),
     ]
 
 
