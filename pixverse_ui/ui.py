@@ -3,7 +3,10 @@
 Nothing here polls: handlers follow background jobs (``jobs.JobRunner``) whose one poll loop is
 ``polling.watch``. A visitor's key travels only *into* handlers (and, if they tick *remember*,
 into their own browser's localStorage through JS that never reaches the server); no handler
-returns it, and it is never put in ``os.environ``, a log, the page or the ledger.
+returns it, and it is never put in ``os.environ``, a log, the page or the ledger. An MCP agent
+sends its key in the ``X-AIMLAPI-Key`` header, which Gradio hands the handlers as
+``x_aimlapi_key``. The public handlers' signatures and docstrings are the API's and the MCP
+tools' schemas, so each spells out its parameters with defaults.
 """
 
 from __future__ import annotations

@@ -107,8 +107,9 @@ def ledger(tmp_path, clock):
 def launch_app(tmp_path, monkeypatch):
     """Launch build_demo() on a free port in simulator mode, as ``ui.launch`` configures it.
 
-    ``start(speed="40", mcp=False, **env)`` returns ``(demo, gradio_client, ledger)``; ``mcp``
-    also serves the MCP tools. All demos are closed at the end.
+    ``start(speed="40", mcp=False, auth=None, **env)`` returns ``(demo, gradio_client, ledger)``;
+    ``mcp`` also serves the MCP tools, ``auth`` (a list of user/password pairs) puts the app behind
+    Gradio's login (the client logs in with the first). All demos are closed at the end.
     """
     from gradio_client import Client as GradioClient
 
@@ -116,12 +117,12 @@ def launch_app(tmp_path, monkeypatch):
 
     demos = []
 
-    def start(speed="40", *, mcp=False, **env):
+    def start(speed="40", *, mcp=False, auth=None, **env):
         monkeypatch.setenv("PIXVERSE_UI_SIM_SPEED", speed)
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         ledger = Ledger(tmp_path / "app-ledger.sqlite3")
-        demo = build_demo(ledger=ledger, download_dir=tmp_path / "videos")
+        demo = build_demo(ledger=ledger, download_dir=tmp_path / "videos", has_auth=bool(auth))
         demo.launch(  # the app's own launch settings: its thread and concurrency limits
             **launch_options(
                 prevent_thread_lock=True,
@@ -129,6 +130,7 @@ def launch_app(tmp_path, monkeypatch):
                 quiet=True,
                 allowed_paths=[str(tmp_path)],
                 mcp_server=mcp,
+                auth=auth,
             )
         )
         demos.append(demo)
@@ -139,6 +141,7 @@ def launch_app(tmp_path, monkeypatch):
             verbose=False,
             max_workers=256,
             download_files=str(tmp_path / "gradio-client"),
+            auth=auth[0] if auth else None,
         )
         return demo, caller, ledger
 

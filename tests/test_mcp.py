@@ -15,7 +15,16 @@ import jsonschema
 import pytest
 import requests
 from mcp import ClientSession
-from support import KEY_HEADER, ROOT, child_env, free_port, sim_posts, wait_for, with_mcp
+from support import (
+    KEY_HEADER,
+    ROOT,
+    child_env,
+    form,
+    free_port,
+    sim_posts,
+    wait_for,
+    with_mcp,
+)
 
 from pixverse_ui.params import frame_size
 from pixverse_ui.store import DONE
@@ -142,6 +151,30 @@ def test_on_a_space_an_agent_brings_its_key_in_a_header_and_never_borrows_anothe
     assert local.stats()["posts"] == 1
     [record] = ledger.history()
     assert record.owner == ledger.owner_of(agent_key) != ledger.owner_of(host_key)
+
+
+def test_behind_a_login_an_agent_without_it_cannot_spend_the_hosts_credits(
+    launch_app, make_live_sim
+):
+    host_key = "sk-host-key-000111222333"
+    local = make_live_sim(api_keys=frozenset({host_key}))  # never the real API
+    demo, signed_in, ledger = launch_app(
+        mcp=True,
+        auth=[("host", "a-long-password")],  # the login is what lets visitors use the host's key
+        SPACE_ID="someone/pixverse-ui",
+        AIMLAPI_KEY=host_key,
+        AIMLAPI_BASE_URL=local.url,
+    )
+
+    async def generate(mcp: ClientSession) -> Any:
+        return await mcp.call_tool("generate", {"prompt": "a heron", "resolution": "360p"})
+
+    anonymous = with_mcp(demo, generate)
+    assert anonymous.isError and "login" in text_of(anonymous).lower()
+    assert local.stats()["posts"] == 0 and ledger.history() == []
+    # the same call from someone signed in does use the host's key
+    signed_in.predict(*form(prompt="a heron", visitor="host"), api_name="/generate")
+    assert local.stats()["posts"] == 1 and [r.state for r in ledger.history()] == [DONE]
 
 
 def serve(tmp_path: Path, *args: str, hide_mcp: bool = False, **env: str) -> tuple[str, str]:
