@@ -271,7 +271,8 @@ def make_handlers(app: App) -> dict[str, Any]:
             thinking: Prompt reasoning: enabled, disabled, auto, or "model default".
             api_key: Leave empty. Send your AI/ML API key in the X-AIMLAPI-Key header instead,
                 so it stays out of the conversation; empty uses the host's key where allowed.
-            visitor: Any stable name of yours; list_history with the same name finds your videos.
+            visitor: Without a key, on the simulator: a stable name of yours, so that
+                list_history with the same name finds your videos (a key owns its own history).
 
         Returns:
             The final status (generation id, credits, time), the video file, and the request.
@@ -322,7 +323,7 @@ def make_handlers(app: App) -> dict[str, Any]:
 
         Args:
             api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
-            visitor: The name you gave generate, when the host's key is used.
+            visitor: The name you gave generate, when you gave no key (on the simulator).
 
         Returns:
             Your finished videos, their ids, and a table of every job.
@@ -411,7 +412,7 @@ def make_handlers(app: App) -> dict[str, Any]:
             ratios: The aspect ratios to run, when axis is "aspect ratios".
             confirmed: True to start more than 4 generations.
             api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
-            visitor: Any stable name of yours, as for generate.
+            visitor: As for generate.
 
         Returns:
             The videos side by side, and a table of each variant's state.
