@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from contextlib import contextmanager
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.pop("AIMLAPI_KEY", None)  # tests never see a real key
@@ -17,7 +18,7 @@ os.environ.pop("AIMLAPI_BASE_URL", None)
 import pytest  # noqa: E402
 
 from pixverse_ui.client import Client  # noqa: E402
-from pixverse_ui.clock import ManualClock  # noqa: E402
+from pixverse_ui.clock import REAL_CLOCK, ManualClock  # noqa: E402
 from pixverse_ui.store import Ledger  # noqa: E402
 
 TEST_KEY = "sk-test-e2e-KEY-0123456789abcdef"
@@ -47,44 +48,39 @@ def clock():
     return ManualClock()
 
 
-@pytest.fixture
-def make_sim(clock, video_cache):
-    """Start simulators with the test's clock; all are stopped at the end."""
+@contextmanager
+def _simulators(clock, **defaults):
+    """A ``make(**config)`` that starts simulators on ``clock``; all stop when the block ends."""
     from pixverse_ui.simulator import SimConfig, Simulator
 
     started = []
 
     def make(**config):
-        config.setdefault("speed", 1.0)  # real provider timings, on the manual clock
-        config.setdefault("seed", 7)
-        config.setdefault("cache_dir", video_cache)
-        sim = Simulator(SimConfig(**config), clock=clock).start()
+        sim = Simulator(SimConfig(**{**defaults, **config}), clock=clock).start()
         started.append(sim)
         return sim
 
-    yield make
-    for sim in started:
-        sim.stop()
+    try:
+        yield make
+    finally:
+        for sim in started:
+            sim.stop()
+
+
+@pytest.fixture
+def make_sim(clock, video_cache):
+    """Start simulators with the test's clock; all are stopped at the end."""
+    # real provider timings, on the manual clock
+    with _simulators(clock, speed=1.0, seed=7, cache_dir=video_cache) as make:
+        yield make
 
 
 @pytest.fixture
 def make_live_sim(video_cache):
     """Start simulators on the real clock, for apps and child processes; all stop at the end."""
-    from pixverse_ui.simulator import SimConfig, Simulator
-
-    started = []
-
-    def make(**config):
-        config.setdefault("speed", 20)  # a 360p job takes about five seconds
-        config.setdefault("seed", 5)
-        config.setdefault("cache_dir", video_cache)
-        sim = Simulator(SimConfig(**config)).start()
-        started.append(sim)
-        return sim
-
-    yield make
-    for sim in started:
-        sim.stop()
+    # a 360p job takes about five seconds
+    with _simulators(REAL_CLOCK, speed=20, seed=5, cache_dir=video_cache) as make:
+        yield make
 
 
 @pytest.fixture

@@ -5,10 +5,16 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+import requests
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,3 +109,44 @@ def with_mcp(demo: Any, work: Callable[[Any], Awaitable[T]], headers: dict | Non
             return await work(mcp)
 
     return asyncio.run(asyncio.wait_for(session(), timeout=120))
+
+
+@dataclass
+class ServedApp:
+    """``python app.py`` running on loopback: its address, and what it printed once stopped."""
+
+    url: str
+    output: str = ""
+
+
+@contextmanager
+def running_app_py(home: Path, *args: str, **env: str) -> Iterator[ServedApp]:
+    """Run ``python app.py`` in a child process until ``/config`` answers 200; stop it after."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "app.py", "--port", str(port), *args],
+        cwd=ROOT,
+        env=child_env(home, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    app = ServedApp(f"http://127.0.0.1:{port}")
+    try:
+
+        def answers() -> bool:
+            assert proc.poll() is None, f"app.py exited: {proc.stdout and proc.stdout.read()}"
+            try:
+                return requests.get(app.url + "/config", timeout=5).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_for(answers, timeout=90, step=0.3)
+        yield app
+    finally:
+        proc.terminate()
+        try:
+            app.output, _ = proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            app.output, _ = proc.communicate(timeout=5)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +13,7 @@ import jsonschema
 import pytest
 import requests
 from mcp import ClientSession
-from support import (
-    KEY_HEADER,
-    ROOT,
-    child_env,
-    form,
-    free_port,
-    sim_posts,
-    wait_for,
-    with_mcp,
-)
+from support import KEY_HEADER, ROOT, form, running_app_py, sim_posts, with_mcp
 
 from pixverse_ui.params import frame_size
 from pixverse_ui.store import DONE
@@ -179,42 +168,14 @@ def test_behind_a_login_an_agent_without_it_cannot_spend_the_hosts_credits(
 
 def serve(tmp_path: Path, *args: str, hide_mcp: bool = False, **env: str) -> tuple[str, str]:
     """Run app.py until it answers, then stop it; its /gradio_api/mcp/schema text and its output."""
-    port = free_port()
     if hide_mcp:  # as on a machine without the extra: `import mcp` fails
         shim = tmp_path / "no-mcp"
         shim.mkdir()
         (shim / "sitecustomize.py").write_text("import sys\nsys.modules['mcp'] = None\n")
         env["PYTHONPATH"] = f"{shim}:{ROOT}"
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port), *args],
-        cwd=ROOT,
-        env=child_env(tmp_path / "home", **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    schema = ""
-    try:
-
-        def answers() -> bool:
-            assert proc.poll() is None, "app.py exited early"
-            try:
-                return requests.get(base + "/config", timeout=5).status_code == 200
-            except requests.ConnectionError:
-                return False
-
-        wait_for(answers, timeout=90, step=0.3)
-        answer = requests.get(base + "/gradio_api/mcp/schema", timeout=10)
-        schema = answer.text if answer.status_code == 200 else ""
-    finally:
-        proc.terminate()
-        try:
-            output, _ = proc.communicate(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate(timeout=5)
-    return schema, output
+    with running_app_py(tmp_path / "home", *args, **env) as app:
+        answer = requests.get(app.url + "/gradio_api/mcp/schema", timeout=10)
+    return (answer.text if answer.status_code == 200 else ""), app.output
 
 
 @pytest.mark.parametrize(

@@ -4,13 +4,11 @@ requirements, CI calling the README's test command, and `python app.py` answerin
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import requests
 import yaml
-from support import child_env, free_port, wait_for
+from support import running_app_py
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,32 +62,8 @@ def test_the_readme_gives_the_two_commands_and_ci_runs_the_same_test_command():
 
 
 def test_python_app_py_serves_the_page_on_the_simulator(tmp_path):
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port)],
-        cwd=ROOT,
-        env=child_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-
-        def config() -> requests.Response | None:
-            assert proc.poll() is None, f"app.py exited: {proc.stdout and proc.stdout.read()}"
-            try:
-                return requests.get(f"http://127.0.0.1:{port}/config", timeout=5)
-            except requests.ConnectionError:
-                return None
-
-        answer = wait_for(config, timeout=90, step=0.3)
+    with running_app_py(tmp_path) as app:
+        answer = requests.get(app.url + "/config", timeout=10)
         assert answer.status_code == 200
         assert "Simulator mode" in answer.text
-        assert requests.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        assert requests.get(app.url + "/", timeout=10).status_code == 200
