@@ -428,7 +428,7 @@ def _check_download_url(url: str) -> None:
     parts = urlsplit(url)
     if parts.scheme == "https":
         return
-    if parts.scheme == "http" and _is_loopback(parts.hostname or ""):
+    if parts.scheme == "http" and is_loopback(parts.hostname or ""):
         return
     shown = f"{parts.scheme}://{parts.hostname}" if parts.scheme else (url[:40] or "an empty link")
     raise errors.DownloadError(
@@ -437,7 +437,8 @@ def _check_download_url(url: str) -> None:
     )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
     if host == "localhost":
         return True
     try:

@@ -84,13 +84,23 @@ class Generation:
 
 
 def submit(
-    params: Params, *, client: Client, ledger: Ledger, batch: str | None = None
+    params: Params,
+    *,
+    client: Client,
+    ledger: Ledger,
+    batch: str | None = None,
+    owner: str | None = None,
 ) -> JobRecord:
-    """Record the job, POST it, record its id. The ledger row exists before anything is sent."""
+    """Record the job, POST it, record its id. The ledger row exists before anything is sent.
+
+    ``owner`` is whose history shows the job (default: the client's key's).
+    """
     crid = client.new_request_id()
+    payer = ledger.owner_of(client.owner_key)
     ledger.record(
         client_request_id=crid,
-        owner=ledger.owner_of(client.owner_key),
+        owner=owner or payer,
+        payer=payer,
         endpoint=client.label,
         body=params.to_body(),
         batch=batch,
@@ -133,6 +143,7 @@ def stream(
     stop: threading.Event | None = None,
     batch: str | None = None,
     params: Params | None = None,
+    owner: str | None = None,
     **options: Any,
 ) -> Iterator[Update]:
     """Validate, submit and watch one generation, yielding every ``Update``.
@@ -142,7 +153,7 @@ def stream(
     params = params or validate(prompt, **options)
     client = client or default_client()
     ledger = ledger or default_ledger()
-    record = submit(params, client=client, ledger=ledger, batch=batch)
+    record = submit(params, client=client, ledger=ledger, batch=batch, owner=owner)
     assert record.generation_id is not None
     yield from watch(
         record.generation_id,

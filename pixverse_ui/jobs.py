@@ -127,9 +127,15 @@ class JobRunner:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def start(self, params: Params, client: Client, *, batch: str | None = None) -> Job:
-        """Submit and watch ``params`` in the background; returns at once."""
-        job = Job(params=params, owner=self.ledger.owner_of(client.owner_key), batch=batch)
+    def start(
+        self, params: Params, client: Client, *, batch: str | None = None, owner: str | None = None
+    ) -> Job:
+        """Submit and watch ``params`` in the background; returns at once.
+
+        ``owner`` is whose history shows the job (default: the client's key's).
+        """
+        owner = owner or self.ledger.owner_of(client.owner_key)
+        job = Job(params=params, owner=owner, batch=batch)
 
         def run() -> Iterator[Update]:
             return stream(
@@ -139,6 +145,7 @@ class JobRunner:
                 download_dir=self.download_dir,
                 timeout=self.timeout,
                 batch=batch,
+                owner=owner,
             )
 
         self._spawn(job, run)

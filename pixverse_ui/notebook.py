@@ -376,26 +376,27 @@ def _linked(row: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def launch_inline(**kwargs: Any) -> Any:
-    """Build the app and serve it on loopback inside the notebook; call ``demo.close()`` after."""
+    """Build the app and serve it on loopback inside the notebook; call ``demo.close()`` after.
+
+    The app's own launch rules apply (``ui.launch_options``): the ledger's folders are never
+    served by path, Gradio's run history is off, and what the server prints has keys masked.
+    """
     import os
 
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     with warnings.catch_warnings():  # gradio's tqdm asks for ipywidgets, which we do not need
         warnings.filterwarnings("ignore", message="IProgress not found")
         from . import ui
-    from .store import default_home
+    from .redact import install_output_redaction
 
+    install_output_redaction()
     demo = ui.build_demo()
-    demo.queue(default_concurrency_limit=None)
     options: dict[str, Any] = {
         "inline": True,
         "prevent_thread_lock": True,
         "server_name": "127.0.0.1",
         "quiet": True,
-        "allowed_paths": [str(default_home())],
-        "css": ui.CSS,
-        "show_error": True,
     }
     options.update(kwargs)
-    demo.launch(**options)
+    demo.launch(**ui.launch_options(demo, **options))
     return demo

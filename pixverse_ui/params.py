@@ -195,7 +195,7 @@ def validate(prompt: Any = None, *, let_server_decide: bool | None = None, **kwa
     if values["duration"] not in allowed:
         raise ValidationError(
             f"{values['resolution']} does not support {values['duration']}-second videos; "
-            f"pick {_or(allowed)} seconds, or a lower resolution.",
+            f"pick {join_or(allowed)} seconds, or a lower resolution.",
             field="duration",
         )
     return Params(**values)
@@ -216,14 +216,28 @@ _LABELS = {
 }
 
 
-def _or(options: tuple[Any, ...]) -> str:
+def join_or(options: tuple[Any, ...] | list[Any]) -> str:
+    """``a, b or c``."""
     items = [str(o) for o in options]
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " or " + items[-1]
 
 
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+#: The longest text quoted back in a refusal. A longer one may be a key pasted into the wrong
+#: field, and a public page must not echo keys, so it is described, not quoted.
+QUOTE_MAX_CHARS = 12
+
+
+def shown(value: Any) -> str:
+    """A refused value as a refusal quotes it: short text and numbers as they are, else its kind."""
+    if isinstance(value, bool) or value is None:
+        return repr(value)
+    if isinstance(value, (int, float)):
+        text = repr(value)
+        return text if len(text) <= 24 else f"a number of {len(text)} digits"
+    if isinstance(value, str):
+        quotable = len(value) <= QUOTE_MAX_CHARS
+        return repr(value) if quotable else f"a text of {len(value)} characters"
+    return f"a {type(value).__name__}"
 
 
 def _text(name: str, value: Any, *, required: bool = False) -> str | None:
@@ -255,7 +269,7 @@ def _choice(name: str, value: Any, options: tuple[str, ...], default: str | None
             if folded == option.lower():
                 return option
     raise ValidationError(
-        f"{_LABELS[name]} must be one of {_or(options)}; got {_shown(value)}.", field=name
+        f"{_LABELS[name]} must be one of {join_or(options)}; got {shown(value)}.", field=name
     )
 
 
@@ -270,7 +284,7 @@ def _duration(value: Any) -> int:
         number = int(value)
     if isinstance(number, bool) or not isinstance(number, int) or number not in DURATIONS:
         raise ValidationError(
-            f"Duration must be {_or(DURATIONS)} seconds; got {_shown(value)}.", field="duration"
+            f"Duration must be {join_or(DURATIONS)} seconds; got {shown(value)}.", field="duration"
         )
     return number
 
@@ -294,7 +308,7 @@ def _seed(value: Any) -> int | None:
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     if isinstance(number, bool) or not isinstance(number, int):
-        raise ValidationError(f"Seed must be a whole number; got {_shown(value)}.", field="seed")
+        raise ValidationError(f"Seed must be a whole number; got {shown(value)}.", field="seed")
     if not SEED_MIN <= number <= SEED_MAX:
         raise ValidationError(
             f"Seed must be between {SEED_MIN} and {SEED_MAX}; got {number}.", field="seed"
@@ -313,7 +327,7 @@ def _flag(name: str, value: Any) -> bool | None:
         return value.strip().lower() in _TRUE
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    raise ValidationError(f"{_LABELS[name]} must be on or off; got {_shown(value)}.", field=name)
+    raise ValidationError(f"{_LABELS[name]} must be on or off; got {shown(value)}.", field=name)
 
 
 def _model(value: Any) -> str:
@@ -324,6 +338,6 @@ def _model(value: Any) -> str:
     if isinstance(value, str) and value.strip().startswith("pixverse/"):
         return value.strip()  # the user's override, sent as given
     raise ValidationError(
-        f"Model must be {_or(MODEL_IDS)} (or another pixverse/ model id); got {_shown(value)}.",
+        f"Model must be {join_or(MODEL_IDS)} (or another pixverse/ model id); got {shown(value)}.",
         field="model",
     )

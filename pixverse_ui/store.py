@@ -2,7 +2,9 @@
 
 The client request id is written before the POST, the generation id the moment it returns, and
 every status change after; so a killed process can list what it left unfinished and resume it.
-The owner column holds a salted hash of the key, never the key.
+Two salted hashes name who a job belongs to, never a key itself: ``owner`` is whose history shows
+it (a key, a logged-in name or a browser, see ``access.py``), ``payer`` is the key that pays for
+it, so that a restarted process resumes each job with the key that started it.
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     video_path TEXT,
     error TEXT,
     polls INTEGER NOT NULL DEFAULT 0,
-    batch TEXT
+    batch TEXT,
+    payer TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs (owner, created_at DESC);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
@@ -100,6 +103,14 @@ class JobRecord:
     error: str | None
     polls: int
     batch: str | None
+    #: The salted hash of the key that pays; ledgers written before it existed leave it empty,
+    #: when the owner was always the key (see :attr:`paid_by`).
+    payer: str | None = None
+
+    @property
+    def paid_by(self) -> str:
+        """The salted hash of the key that pays for this job."""
+        return self.payer or self.owner
 
     @property
     def request(self) -> dict[str, Any]:
@@ -120,7 +131,15 @@ class JobRecord:
 
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
-_UPDATABLE = frozenset(_COLUMNS) - {"client_request_id", "owner", "created_at", "request_json"}
+#: Columns added after the first release, with their types, for :meth:`Ledger._migrate`.
+_ADDED_COLUMNS = (("payer", "TEXT"),)
+_UPDATABLE = frozenset(_COLUMNS) - {
+    "client_request_id",
+    "owner",
+    "payer",
+    "created_at",
+    "request_json",
+}
 
 
 class Ledger:
@@ -132,6 +151,7 @@ class Ledger:
         self.clock = clock
         self._local = threading.local()
         self._connection().executescript(_SCHEMA)  # idempotent; commits by itself
+        self._migrate()
         with self._conn() as db:
             db.execute(
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('salt', ?)",
@@ -166,6 +186,18 @@ class Ledger:
             raise
         db.execute("COMMIT")
 
+    def _migrate(self) -> None:
+        """Add the columns later versions brought to a ledger an earlier version made."""
+        db = self._connection()
+        have = {row["name"] for row in db.execute("PRAGMA table_info(jobs)")}
+        for name, kind in _ADDED_COLUMNS:
+            if name not in have:
+                try:
+                    db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
+
     def _meta(self, key: str) -> str:
         row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row["value"]
@@ -193,17 +225,19 @@ class Ledger:
         endpoint: str,
         body: Mapping[str, Any],
         batch: str | None = None,
+        payer: str | None = None,
     ) -> JobRecord:
-        """Write a job before its POST is sent."""
+        """Write a job before its POST is sent. ``payer`` defaults to ``owner``."""
         now = self.clock.now()
         with self._conn() as db:
             db.execute(
-                "INSERT INTO jobs (client_request_id, owner, endpoint, state, status, request_json,"
-                " resolution, duration, aspect_ratio, prompt, created_at, updated_at, batch)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO jobs (client_request_id, owner, payer, endpoint, state, status,"
+                " request_json, resolution, duration, aspect_ratio, prompt, created_at, updated_at,"
+                " batch) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     client_request_id,
                     owner,
+                    payer or owner,
                     endpoint,
                     SUBMITTING,
                     SUBMITTING,
@@ -284,10 +318,20 @@ class Ledger:
         rows = self._connection().execute(sql, (*args, limit)).fetchall()
         return [_record(row) for row in rows]
 
-    def unfinished(self, owner: str | None = None, endpoint: str | None = None) -> list[JobRecord]:
-        """Jobs with an id and no outcome yet: what a restarted process must resume."""
+    def unfinished(
+        self, owner: str | None = None, endpoint: str | None = None, *, payer: str | None = None
+    ) -> list[JobRecord]:
+        """Jobs with an id and no outcome yet: what a restarted process must resume.
+
+        Only one owner's, one endpoint's, or those one key pays for, when given.
+        """
         jobs = self.history(owner, limit=10_000, states=(RUNNING,))
-        return [j for j in jobs if endpoint is None or j.endpoint == endpoint]
+        return [
+            j
+            for j in jobs
+            if (endpoint is None or j.endpoint == endpoint)
+            and (payer is None or j.paid_by == payer)
+        ]
 
     def expected_seconds(
         self, resolution: str, duration: int, endpoint: str | None = None, *, last: int = 50

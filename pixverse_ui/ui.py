@@ -23,11 +23,14 @@ from typing import Any
 import gradio as gr
 
 from . import errors, params, variations
-from .access import App, Mode, auth_from_env
+from .access import App, Caller, Mode, auth_from_env
+from .client import is_loopback
 from .defaults import default_ledger, videos_dir
 from .jobs import Job
 from .polling import Update
-from .store import DONE, FAILED, RUNNING, JobRecord, Ledger, default_home
+from .publish import Publisher
+from .redact import install_output_redaction
+from .store import DONE, FAILED, RUNNING, JobRecord, Ledger
 
 NO_STYLE = "none"
 THINKING_DEFAULT = "model default"
@@ -72,6 +75,19 @@ MCP_MISSING = (
 )
 
 AXIS_LABELS = {"seeds": "seed", "styles": "style", "aspect ratios": "aspect_ratio"}
+
+
+def strict_input(component: Any) -> Any:
+    """Hand the handler what the caller sent, unconverted, so that it is validated, not coerced.
+
+    Gradio's Textbox turns any value into its ``str`` (a list prompt would be sent as its repr),
+    its Number rounds (seed 1.5 would become 2), and its choice components refuse a stranger
+    value by quoting it whole (a key sent in the wrong place would be echoed and logged).
+    ``params.validate`` and the handlers refuse all of these with a sentence instead. Set on the
+    instance, as in :func:`with_integer_schema`.
+    """
+    component.preprocess = lambda payload: payload  # type: ignore[method-assign]
+    return component
 
 
 def with_integer_schema(dropdown: gr.Dropdown) -> gr.Dropdown:
@@ -168,14 +184,24 @@ def history_table(records: list[JobRecord]) -> str:
     return "\n".join(rows)
 
 
-def request_file(record: JobRecord) -> Path:
-    """The job's exact request body, written to a JSON file for download."""
-    folder = default_home() / "requests"
-    folder.mkdir(parents=True, exist_ok=True)
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in record.client_request_id)
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps(record.request, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    return path
+#: What a caller hears about a history item that is not theirs, or not there: the same sentence.
+NOT_YOURS = "That generation is not in your history. Press **Refresh history** and pick again."
+
+
+def _own_record(app: App, caller: Caller, ids: Any, index: Any) -> JobRecord | None:
+    """The ledger row at ``ids[index]`` if it is ``caller``'s; else None, whatever the reason."""
+    if not isinstance(ids, list) or isinstance(index, bool) or not isinstance(index, int):
+        return None
+    if not 0 <= index < len(ids) or not isinstance(ids[index], str):
+        return None
+    record = app.ledger.find(ids[index])
+    return record if record is not None and record.owner == caller.owner else None
+
+
+def _download_name(record: JobRecord) -> str:
+    """``request-<id>.json``, with only safe characters."""
+    ident = record.generation_id or record.client_request_id
+    return "request-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in ident) + ".json"
 
 
 def form_params(
@@ -198,22 +224,32 @@ def form_params(
         resolution=resolution,
         duration=duration,
         style=None if style in (None, NO_STYLE) else style,
-        seed=None if seed in (None, "") else seed,
-        generate_audio_switch=bool(audio) or None,
-        generate_multi_clip_switch=bool(multi_clip) or None,
+        seed=None if seed is None or seed == "" else seed,
+        generate_audio_switch=None if audio in (None, False) else audio,
+        generate_multi_clip_switch=None if multi_clip in (None, False) else multi_clip,
         thinking_type=None if thinking in (None, "", THINKING_DEFAULT) else thinking,
     )
 
 
 def _plan(
-    app: App, form: params.Params, axis_label: str, count: Any, styles: list, ratios: list
+    app: App, form: params.Params, axis_label: Any, count: Any, styles: Any, ratios: Any
 ) -> variations.Plan:
-    axis = AXIS_LABELS.get(axis_label, "seed")
-    values = {"style": styles or [], "aspect_ratio": ratios or []}.get(axis, [])
-    return variations.plan(form, axis, count=int(count or 0), values=values, ledger=app.ledger)
+    """The batch the Variations tab describes; a sentence for anything it cannot start."""
+    axis = AXIS_LABELS.get(axis_label) if isinstance(axis_label, str) else None
+    if axis is None:
+        raise errors.ValidationError(
+            f"Vary {params.join_or(list(AXIS_LABELS))}; got {params.shown(axis_label)}.",
+            field="axis",
+        )
+    if isinstance(count, float) and count.is_integer():
+        count = int(count)
+    values = {"style": styles, "aspect_ratio": ratios}.get(axis)
+    return variations.plan(
+        form, axis, count=count, values=[] if values is None else values, ledger=app.ledger
+    )
 
 
-def _batch_view(jobs: list[Job]) -> tuple[list[tuple[str, str]], str]:
+def _batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, str]], str]:
     items, rows = [], ["| # | settings | status | elapsed |", "|---|---|---|---|"]
     for i, job in enumerate(jobs, 1):
         last = job.last
@@ -227,14 +263,22 @@ def _batch_view(jobs: list[Job]) -> tuple[list[tuple[str, str]], str]:
         elapsed = _clock(last.elapsed) if last else "—"
         rows.append(f"| {i} | {job.params.summary()} | {state} | {elapsed} |")
         if last is not None and last.done and last.video_path:
-            items.append((str(last.video_path), job.params.summary()))
+            items.append((publisher.file(last.video_path), job.params.summary()))
     return items, "\n".join(rows)
 
 
 # --- handlers ---------------------------------------------------------------------------------
 
 
-def make_handlers(app: App) -> dict[str, Any]:
+def _caller(app: App, key: Any, header: Any, visitor: Any, request: gr.Request | None) -> Caller:
+    """Who is calling (see ``App.caller``): their key from the form or the MCP header, their
+    browser's id (else their session's), their login name."""
+    session = getattr(request, "session_hash", None)
+    username = getattr(request, "username", None)
+    return app.caller(key or header, visitor or session, username)
+
+
+def make_handlers(app: App, publisher: Publisher) -> dict[str, Any]:
     """The event handlers, closed over the shared app state."""
 
     async def generate(
@@ -282,15 +326,16 @@ def make_handlers(app: App) -> dict[str, Any]:
                 prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed,
                 audio, multi_clip, thinking,
             )  # fmt: skip
-            client = app.client_for(api_key or x_aimlapi_key, visitor or request.session_hash)
+            caller = _caller(app, api_key, x_aimlapi_key, visitor, request)
         except errors.PixVerseError as exc:
             raise _fail(exc) from None
         body = json.dumps(form.to_body(), indent=2, ensure_ascii=False)
-        job = app.runner.start(form, client)
+        job = app.runner.start(form, caller.client, owner=caller.owner)
         yield status_markdown(None, note="⏳ Sending the request…"), None, body
         try:
             async for update in job.afollow(tick=TICK_SECONDS):
-                video = str(update.video_path) if update.done and update.video_path else None
+                done = update.done and update.video_path
+                video = publisher.file(update.video_path) if done else None
                 yield status_markdown(update), video, body
         except errors.PixVerseError as exc:
             yield error_markdown(exc), None, body
@@ -302,7 +347,9 @@ def make_handlers(app: App) -> dict[str, Any]:
             "in **History**."
         )
 
-    def on_resolution(resolution: str, duration: Any) -> Any:
+    def on_resolution(resolution: Any, duration: Any) -> Any:
+        if resolution not in params.RESOLUTIONS:
+            return gr.update()
         allowed = params.supported_durations(resolution)
         current = int(duration) if str(duration).isdigit() else params.DEFAULT_DURATION
         banned = sorted(set(params.DURATIONS) - set(allowed))
@@ -329,23 +376,34 @@ def make_handlers(app: App) -> dict[str, Any]:
             Your finished videos, their ids, and a table of every job.
         """
         try:
-            client = app.client_for(api_key or x_aimlapi_key, visitor or request.session_hash)
+            caller = _caller(app, api_key, x_aimlapi_key, visitor, request)
         except errors.PixVerseError as exc:
             return [], [], error_markdown(exc)
-        app.resume_for(client)
-        records = app.ledger.history(app.owner(client), limit=HISTORY_LIMIT)
+        app.resume_for(caller)
+        records = app.ledger.history(caller.owner, limit=HISTORY_LIMIT)
         items, ids = [], []
         for record in records:
             if record.state == DONE and record.video_path and Path(record.video_path).exists():
-                items.append((record.video_path, caption(record)))
+                items.append((publisher.file(record.video_path), caption(record)))
                 ids.append(record.client_request_id)
         return items, ids, history_table(records)
 
-    def pick(ids: list[str], evt: gr.SelectData) -> tuple[Any, ...]:
-        """Load a history item's parameters back into the form."""
-        record = app.ledger.find(ids[evt.index]) if ids and evt.index < len(ids) else None
+    def pick(
+        ids: Any,
+        api_key: Any,
+        visitor: Any,
+        evt: gr.SelectData,
+        request: gr.Request,
+    ) -> tuple[Any, ...]:
+        """Load a history item's parameters back into the form; only the caller's own items."""
+        unchanged = (gr.update(),) * 12
+        try:
+            caller = _caller(app, api_key, None, visitor, request)
+        except errors.PixVerseError as exc:
+            return (*unchanged, error_markdown(exc))
+        record = _own_record(app, caller, ids, getattr(evt, "index", None))
         if record is None:
-            return (gr.update(),) * 13
+            return (*unchanged, NOT_YOURS)
         body = record.request
         return (
             body["prompt"],
@@ -362,7 +420,7 @@ def make_handlers(app: App) -> dict[str, Any]:
             bool(body.get("generate_multi_clip_switch")),
             body.get("thinking_type") or THINKING_DEFAULT,
             json.dumps(body, indent=2, ensure_ascii=False),
-            gr.update(value=str(request_file(record)), visible=True),
+            gr.update(value=publisher.json(_download_name(record), body), visible=True),
             f"Loaded the parameters of `{record.generation_id}` ({caption(record)}). "
             "Press **Generate** to run it again.",
         )
@@ -421,19 +479,22 @@ def make_handlers(app: App) -> dict[str, Any]:
                   multi_clip, thinking)  # fmt: skip
         try:
             plan = _plan(app, form_params(*fields), axis, count, styles, ratios)
-            client = app.client_for(api_key or x_aimlapi_key, visitor or request.session_hash)
+            caller = _caller(app, api_key, x_aimlapi_key, visitor, request)
         except errors.PixVerseError as exc:
             raise _fail(exc) from None
-        if plan.count > CONFIRM_ABOVE and not confirmed:
+        if plan.count > CONFIRM_ABOVE and confirmed is not True:
             raise gr.Error(
                 f"{plan.summary()} Tick “I understand” to start more than {CONFIRM_ABOVE}.",
                 title="Please confirm",
                 print_exception=False,
             )
         batch = f"batch-{os.urandom(6).hex()}"
-        jobs = [app.runner.start(v, client, batch=batch) for v in plan.variants]
+        jobs = [
+            app.runner.start(v, caller.client, batch=batch, owner=caller.owner)
+            for v in plan.variants
+        ]
         while True:
-            items, table = _batch_view(jobs)
+            items, table = _batch_view(jobs, publisher)
             yield items, f"{plan.summary()}\n\n{table}"
             if all(job.finished for job in jobs):
                 return
@@ -458,15 +519,20 @@ def build_demo(
     ledger: Ledger | None = None,
     download_dir: str | Path | None = None,
     has_auth: bool = False,
+    public: bool = False,
 ) -> gr.Blocks:
-    """The whole page. Each call has its own runner; jobs left unfinished are resumed."""
+    """The whole page. Each call has its own runner; jobs left unfinished are resumed.
+
+    ``public``: strangers can reach it (``--share``, a non-loopback address; a Space always is).
+    Serve it with :func:`launch_options`, which keeps the ledger's folders off the file route.
+    """
     app = App(
-        Mode.from_env(has_auth=has_auth),
+        Mode.from_env(has_auth=has_auth, public=public),
         ledger or default_ledger(),
         Path(download_dir or videos_dir()),
     )
     app.resume_host_jobs()
-    h = make_handlers(app)
+    h = make_handlers(app, Publisher())
 
     with gr.Blocks(title="pixverse-ui · PixVerse v5.5 text-to-video") as demo:
         demo.pixverse_app = app  # type: ignore[attr-defined]
@@ -553,6 +619,8 @@ def build_demo(
 
         form = [prompt, negative, aspect, resolution, duration, style, seed, audio, multi_clip]
         form.append(thinking)
+        for component in (*form, api_key, visitor):
+            strict_input(component)
         examples = gr.Examples(
             EXAMPLES,
             inputs=[prompt, aspect, resolution, duration, style],
@@ -588,6 +656,8 @@ def build_demo(
                 ratios = gr.CheckboxGroup(list(params.ASPECT_RATIOS), label="Aspect ratios")
             plan_note = gr.Markdown("", elem_id="batch-plan")
             confirmed = gr.Checkbox(label="I understand this starts several paid generations")
+            for component in (axis, count, styles, ratios, confirmed):
+                strict_input(component)
             run_all = gr.Button("Run variations", variant="primary", elem_id="run-variations")
             batch_gallery = gr.Gallery(label="Variations", columns=4, height="auto")
 
@@ -629,7 +699,7 @@ def build_demo(
         )
         picked = gallery.select(
             h["pick"],
-            inputs=[ids],
+            inputs=[ids, api_key, visitor],
             outputs=[*form, body, body_file, picked_note],
             api_visibility="private",
         )
@@ -683,10 +753,12 @@ def launch(
     one. ``mcp`` also serves the generate, list_history and variations tools over MCP at
     ``/gradio_api/mcp/`` (``None``: as Gradio's ``GRADIO_MCP_SERVER`` says); it needs Gradio's
     extra (``requirements-mcp.txt``), and without it the app says so and serves the page alone.
+    Everything the process prints from here on has keys masked.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    install_output_redaction()
     auth = auth_from_env()
-    demo = build_demo(has_auth=auth is not None)
+    demo = build_demo(has_auth=auth is not None, public=share or not is_loopback(host))
     if mcp is None:
         mcp = os.environ.get(MCP_ENV, "").strip().lower() == "true"  # Gradio's own reading
     if mcp and not mcp_available():
@@ -695,6 +767,7 @@ def launch(
     return_at_once = kwargs.pop("prevent_thread_lock", False)
     demo.launch(
         **launch_options(
+            demo,
             server_name=host,
             server_port=port,
             share=share,
@@ -714,20 +787,28 @@ def launch(
     return demo
 
 
-def launch_options(**overrides: Any) -> dict[str, Any]:
+def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
     """The ``Blocks.launch`` settings this app needs (also for notebooks, tests, benchmarks).
+
+    - The ledger's folders are blocked paths: Gradio never serves them by path, whatever else
+      is allowed (pages get their videos through :class:`publish.Publisher`).
+    - Gradio's run history is off: it would keep every input, a visitor's key among them, in the
+      browser's storage.
+    - Errors that are not our sentences reach the caller as Gradio's generic "Error": their text
+      may quote the call's inputs. Our own sentences (``gr.Error``) are always shown.
 
     Call ``demo.queue(default_concurrency_limit=None)`` before launching; ``build_demo`` does.
     """
+    app: App = demo.pixverse_app  # type: ignore[attr-defined]
+    blocked = [str(path) for path in app.private_paths()]
+    blocked += [str(path) for path in overrides.pop("blocked_paths", None) or ()]
     options: dict[str, Any] = {
-        "allowed_paths": [str(default_home())],
+        "blocked_paths": blocked,
         "max_threads": MAX_EVENTS,
-        "show_error": True,
+        "show_error": False,
+        "run_history": False,
         "css": CSS,
     }
-    extra = overrides.pop("allowed_paths", None)
-    if extra:
-        options["allowed_paths"] = [*options["allowed_paths"], *map(str, extra)]
     options.update(overrides)
     return options
 

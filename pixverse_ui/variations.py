@@ -6,7 +6,7 @@ import random
 from dataclasses import dataclass
 
 from .errors import ValidationError
-from .params import SEED_MAX, Params
+from .params import SEED_MAX, Params, shown
 from .store import Ledger
 
 #: The most generations one batch may start.
@@ -57,14 +57,20 @@ def plan(
     Every variant is validated, so a batch that cannot all be sent is refused before any is.
     """
     if axis not in AXES:
-        raise ValidationError(f"Vary one of {', '.join(AXES)}; got {axis!r}.", field="axis")
+        raise ValidationError(f"Vary one of {', '.join(AXES)}; got {shown(axis)}.", field="axis")
     if axis == "seed":
-        if not 1 <= count <= MAX_BATCH:
-            raise ValidationError(f"Ask for 1 to {MAX_BATCH} seeds; got {count}.", field="count")
+        if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BATCH:
+            raise ValidationError(
+                f"Ask for 1 to {MAX_BATCH} seeds; got {shown(count)}.", field="count"
+            )
         rng = rng or random.Random()
         seeds = rng.sample(range(SEED_MAX + 1), count)
         variants = [base.replace(seed=s) for s in seeds]
     else:
+        if not isinstance(values, (list, tuple)) or not all(isinstance(v, str) for v in values):
+            raise ValidationError(
+                f"The {axis.replace('_', ' ')}s to vary must be a list of names.", field=axis
+            )
         chosen = list(dict.fromkeys(values))
         if not chosen:
             raise ValidationError(f"Pick at least one {axis.replace('_', ' ')}.", field=axis)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -58,6 +61,24 @@ def chromium_path() -> str:
             return candidate
     missing(f"no Chromium at /usr/bin/chromium or on PATH (set {CHROMIUM_ENV})")
     raise AssertionError("unreachable")
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by playwright (never ``playwright install``)."""
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError:  # pragma: no cover - playwright is in requirements-dev.txt
+        missing("the playwright package is not installed (pip install -r requirements-dev.txt)")
+        raise
+    path = chromium_path()
+    expect.set_options(timeout=15_000)  # the machine may be shared: bounded, but not tight
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, timeout=30_000)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def artifact_path(item: pytest.Item, suffix: str) -> Path:

@@ -121,10 +121,10 @@ def launch_app(tmp_path, monkeypatch):
         demo = build_demo(ledger=ledger, download_dir=tmp_path / "videos", has_auth=bool(auth))
         demo.launch(  # the app's own launch settings: its thread and concurrency limits
             **launch_options(
+                demo,
                 prevent_thread_lock=True,
                 server_name="127.0.0.1",
                 quiet=True,
-                allowed_paths=[str(tmp_path)],
                 mcp_server=mcp,
                 auth=auth,
             )

@@ -93,13 +93,15 @@ def child_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 def with_mcp(demo: Any, work: Callable[[Any], Awaitable[T]], headers: dict | None = None) -> T:
-    """Run ``work(session)`` in one MCP session with the app, as an agent would; bounded."""
+    """Run ``work(session)`` in one MCP session with the app (a demo or its URL), as an agent
+    would; bounded."""
     import httpx
     from mcp import ClientSession
     from mcp.client.streamable_http import streamable_http_client
 
     async def session() -> T:
-        url = demo.local_url.rstrip("/") + "/gradio_api/mcp/"
+        base = demo if isinstance(demo, str) else demo.local_url
+        url = base.rstrip("/") + "/gradio_api/mcp/"
         async with (
             httpx.AsyncClient(headers=headers or {}, timeout=60) as http,
             streamable_http_client(url, http_client=http) as (read, write, _),
@@ -113,31 +115,43 @@ def with_mcp(demo: Any, work: Callable[[Any], Awaitable[T]], headers: dict | Non
 
 @dataclass
 class ServedApp:
-    """``python app.py`` running on loopback: its address, and what it printed once stopped."""
+    """``python app.py`` running on loopback: its address, and everything it has printed."""
 
     url: str
-    output: str = ""
+    log_path: Path
+
+    @property
+    def output(self) -> str:
+        """What the app printed on stdout and stderr so far (all of it, once it has stopped)."""
+        return self.log_path.read_text("utf-8", errors="replace")
 
 
 @contextmanager
 def running_app_py(home: Path, *args: str, **env: str) -> Iterator[ServedApp]:
-    """Run ``python app.py`` in a child process until ``/config`` answers 200; stop it after."""
+    """Run ``python app.py`` in a child process until its page answers 200; stop it after.
+
+    Its output goes to a file beside ``home`` as it is printed (a pipe nobody reads would fill
+    and stall the app).
+    """
     port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "app.py", "--port", str(port), *args],
-        cwd=ROOT,
-        env=child_env(home, **env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    app = ServedApp(f"http://127.0.0.1:{port}")
+    log_path = home.parent / f"app-{port}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "app.py", "--port", str(port), *args],
+            cwd=ROOT,
+            env=child_env(home, **env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    app = ServedApp(f"http://127.0.0.1:{port}", log_path)
     try:
 
         def answers() -> bool:
-            assert proc.poll() is None, f"app.py exited: {proc.stdout and proc.stdout.read()}"
+            assert proc.poll() is None, f"app.py exited: {app.output}"
             try:
-                return requests.get(app.url + "/config", timeout=5).status_code == 200
+                # "/", not "/config": behind a login only the login page answers 200
+                return requests.get(app.url + "/", timeout=5).status_code == 200
             except requests.ConnectionError:
                 return False
 
@@ -146,7 +160,73 @@ def running_app_py(home: Path, *args: str, **env: str) -> Iterator[ServedApp]:
     finally:
         proc.terminate()
         try:
-            app.output, _ = proc.communicate(timeout=15)
+            proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
-            app.output, _ = proc.communicate(timeout=5)
+            proc.wait(timeout=5)
+
+
+@dataclass
+class RawCall:
+    """One event called through ``/gradio_api/queue/join`` as a hand-written client would."""
+
+    join_status: int
+    join_body: str
+    messages: list[dict[str, Any]]
+    #: Every byte the server sent back for this call (the join answer and the event stream).
+    raw: bytes
+
+    @property
+    def final(self) -> dict[str, Any] | None:
+        """The ``process_completed`` message, if the call got that far."""
+        done = [m for m in self.messages if m.get("msg") == "process_completed"]
+        return done[-1] if done else None
+
+
+def queue_call(
+    base: str,
+    fn_index: int,
+    data: list[Any],
+    *,
+    session: requests.Session | None = None,
+    event_data: Any = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> RawCall:
+    """Join the queue for event ``fn_index`` with ``data`` and read its stream to the end."""
+    import json
+    import uuid
+
+    http = session or requests.Session()
+    session_hash = uuid.uuid4().hex[:11]
+    body = {
+        "data": data,
+        "fn_index": fn_index,
+        "session_hash": session_hash,
+        "event_data": event_data,
+        "trigger_id": None,
+    }
+    joined = http.post(
+        f"{base}/gradio_api/queue/join", json=body, headers=headers or {}, timeout=timeout
+    )
+    raw = joined.content
+    messages: list[dict[str, Any]] = []
+    if joined.status_code == 200:
+        with http.get(
+            f"{base}/gradio_api/queue/data",
+            params={"session_hash": session_hash},
+            headers=headers or {},
+            stream=True,
+            timeout=timeout,
+        ) as stream:
+            end = time.monotonic() + timeout
+            for line in stream.iter_lines():
+                raw += line + b"\n"
+                if line.startswith(b"data:"):
+                    message = json.loads(line[5:])
+                    messages.append(message)
+                    if message.get("msg") in ("process_completed", "close_stream"):
+                        break
+                if time.monotonic() > end:
+                    raise AssertionError(f"event {fn_index} did not finish in {timeout} s")
+    return RawCall(joined.status_code, joined.text, messages, raw)

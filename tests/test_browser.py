@@ -11,14 +11,12 @@ from collections.abc import Iterator
 
 import pytest
 from browser_support import (
-    CHROMIUM_ARGS,
     ROOT,
     STATUS_RECORDER,
     artifact_path,
-    chromium_path,
+    chromium,
     elapsed_clocks,
     foreign,
-    missing,
     status_words,
 )
 from support import sim_posts, wait_for
@@ -26,9 +24,9 @@ from support import sim_posts, wait_for
 from pixverse_ui.store import DONE
 
 try:
-    from playwright.sync_api import Browser, Page, expect, sync_playwright
-except ImportError:  # pragma: no cover - playwright is in requirements-dev.txt
-    sync_playwright = None
+    from playwright.sync_api import Browser, Page, expect
+except ImportError:  # pragma: no cover - browser_support.chromium() says so under CI
+    Browser = Page = expect = None
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -49,14 +47,8 @@ DROPDOWNS = ("aspect-ratio", "resolution", "duration", "style")
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if sync_playwright is None:
-        missing("the playwright package is not installed (pip install -r requirements-dev.txt)")
-    path = chromium_path()
-    expect.set_options(timeout=15_000)  # the machine may be shared: bounded, but not tight
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS, timeout=30_000)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

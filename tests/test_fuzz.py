@@ -189,7 +189,9 @@ def fuzz_app(tmp_path_factory):
     stop_embedded()
     ledger = Ledger(home / "ledger.sqlite3")
     demo = build_demo(ledger=ledger, download_dir=home / "videos")
-    demo.launch(**launch_options(prevent_thread_lock=True, server_name="127.0.0.1", quiet=True))
+    demo.launch(
+        **launch_options(demo, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
+    )
     sim = embedded()
     try:
         yield GradioClient(demo.local_url, verbose=False), sim, ledger

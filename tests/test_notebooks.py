@@ -139,3 +139,29 @@ def test_committed_notebooks_are_clean(path):
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert not re.search(r"\bsk-[A-Za-z0-9_-]{6,}", code), f"a key-like string in {path.name}"
     assert not re.search(r"environ\[[\"']AIMLAPI_KEY[\"']\]\s*=", code), "a key set in code"
+
+
+def test_the_inline_app_follows_the_apps_launch_rules(_isolated_home, monkeypatch):
+    """``notebook.launch_inline`` serves the page as ``app.py`` does: the ledger's home is never
+    served, Gradio's run history is off."""
+    import requests
+
+    from pixverse_ui import notebook
+    from pixverse_ui.store import Ledger
+
+    monkeypatch.setattr("sys.stdout", sys.stdout)  # installing output redaction wraps these
+    monkeypatch.setattr("sys.stderr", sys.stderr)
+    Ledger(_isolated_home / "ledger.sqlite3")  # what the page would write first
+    demo = notebook.launch_inline(inline=False)
+    try:
+        base = demo.local_url.rstrip("/")
+        ledger_file = _isolated_home / "ledger.sqlite3"
+        answer = requests.get(f"{base}/gradio_api/file={ledger_file}", timeout=10)
+        assert (answer.status_code, answer.json()) == (
+            403,
+            {"detail": f"File not allowed: {ledger_file}."},
+        )
+        assert requests.get(f"{base}/gradio_api/runs", timeout=10).status_code == 404
+        assert requests.get(f"{base}/config", timeout=10).json()["run_history"] is False
+    finally:
+        demo.close()

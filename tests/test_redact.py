@@ -1,5 +1,6 @@
 """Keys are masked in text and in every log record, and ordinary text is left alone."""
 
+import io
 import logging
 
 import pytest
@@ -9,7 +10,13 @@ from pixverse_ui import errors, validate
 from pixverse_ui.client import Client
 from pixverse_ui.clock import ManualClock
 from pixverse_ui.generation import resume, submit
-from pixverse_ui.redact import redact, register_secret
+from pixverse_ui.redact import (
+    RedactingStream,
+    _Secrets,
+    install_log_redaction,
+    redact,
+    register_secret,
+)
 from pixverse_ui.store import UNCONFIRMED, Ledger
 
 KEY = "sk-redact-test-KEY-5f3a9c0e1b2d"
@@ -58,3 +65,78 @@ def test_an_interrupted_create_is_marked_unconfirmed_not_left_submitting(tmp_pat
         resume(row.client_request_id, client=client, ledger=ledger)
     assert "never got a generation id" in caught.value.user_message
     assert row.client_request_id in caught.value.user_message
+
+
+def test_gradios_dumps_of_raw_inputs_are_masked_whole_even_for_keys_never_seen():
+    stranger = "sk-never-registered-0123456789"
+    dump = (
+        "ValueError: An event handler (generate) didn't receive enough input values.\n"
+        f'Wanted inputs:\n    [<Textbox>]\nReceived inputs:\n    ["a fox", "{stranger}"]'
+    )
+    assert stranger not in redact(dump) and "Received inputs:\n    [***]" in redact(dump)
+    refused = f"Error: Value: {{'k': '{stranger}'}} is not in the list of choices: ['16:9']"
+    assert stranger not in redact(refused) and "is not in the list of choices" in redact(refused)
+    processing = (
+        f"the value passed to the event handler was: '{stranger}' (of type `str`).\n\n"
+        f"Original error: TypeError: bad value {stranger}"
+    )
+    assert stranger not in redact(processing)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the key {key}.",
+        "({key})",
+        '{{"headers": {{"X-AIMLAPI-Key": "{key}"}}}}',
+        "key={key}&x=1",
+        "'{key}', 'next'",
+    ],
+)
+def test_a_registered_key_is_masked_wherever_it_stands(text):
+    key = "sk-anywhere-KEY-7e6d5c4b3a29"
+    register_secret(key)
+    assert key not in redact(text.format(key=key))
+
+
+def test_keys_with_base64_signs_are_masked_too():
+    key = "abc+def/ghi=jkl012"
+    register_secret(key)
+    assert redact(f"x {key} y") == "x *** y"
+
+
+def test_a_logged_exception_is_masked_in_its_traceback(caplog):
+    key = "sk-traceback-KEY-0a1b2c3d4e5f"
+    register_secret(key)
+    install_log_redaction()  # as making any Client does
+    with caplog.at_level(logging.ERROR):
+        try:
+            raise ValueError(f"bad input {key}")
+        except ValueError:
+            logging.getLogger("gradio.queueing").exception("event failed")
+    assert "event failed" in caplog.text and "ValueError" in caplog.text
+    assert key not in caplog.text
+
+
+def test_what_the_process_prints_is_masked():
+    key = "sk-printed-KEY-99aa88bb77cc"
+    register_secret(key)
+    sink = io.StringIO()
+    stream = RedactingStream(sink)
+    assert stream.write(f"Traceback: {key}\n") == len(f"Traceback: {key}\n")
+    stream.writelines([f"again {key}\n"])
+    assert key not in sink.getvalue() and sink.getvalue().count("***") == 2
+    assert stream.getvalue() == sink.getvalue()  # the rest of the stream is the stream's
+
+
+def test_the_key_table_is_bounded_and_keeps_the_host_key():
+    table = _Secrets(capacity=3)
+    table.add("sk-host-pinned-000000", pin=True)
+    for i in range(5):
+        table.add(f"sk-visitor-{i:012d}")
+    assert "sk-host-pinned-000000" in table
+    assert [f"sk-visitor-{i:012d}" in table for i in range(5)] == [False, False, True, True, True]
+    table.add("sk-visitor-000000000002")  # touched again: now the most recent
+    table.add("sk-visitor-new-00000000")
+    assert "sk-visitor-000000000002" in table and "sk-visitor-000000000003" not in table
+    assert len(table) == 4

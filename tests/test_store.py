@@ -8,7 +8,7 @@ import pytest
 
 from pixverse_ui import validate
 from pixverse_ui.clock import ManualClock
-from pixverse_ui.store import DONE, RUNNING, SUBMITTING, Ledger
+from pixverse_ui.store import _SCHEMA, DONE, RUNNING, SUBMITTING, Ledger
 
 KEY = "sk-live-LEDGER-SECRET-987654321"
 
@@ -132,3 +132,24 @@ def test_many_processes_write_at_once(tmp_path):
 def test_the_ledger_uses_wal(ledger):
     mode = sqlite3.connect(ledger.path).execute("PRAGMA journal_mode").fetchone()[0]
     assert mode == "wal"
+
+
+def test_a_ledger_from_before_payers_is_migrated_and_its_jobs_stay_resumable(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # the first release's table, without the payer column
+        db.executescript(_SCHEMA.replace(",\n    payer TEXT", ""))
+        db.execute(
+            "INSERT INTO jobs (client_request_id, generation_id, owner, endpoint, state, status,"
+            " request_json, resolution, duration, aspect_ratio, prompt, created_at, updated_at)"
+            " VALUES ('c1', 'g1', 'old-owner', 'e', 'running', 'queued', '{}', '360p', 5,"
+            " '16:9', 'p', 1, 1)"
+        )
+    ledger = Ledger(path)
+    [old] = ledger.unfinished(payer="old-owner")
+    assert old.payer is None and old.paid_by == "old-owner"
+    body = validate("a heron").to_body()
+    ledger.record(client_request_id="c2", owner="alice", payer="host", endpoint="e", body=body)
+    ledger.update("c2", generation_id="g2", state=RUNNING)
+    assert [j.client_request_id for j in ledger.unfinished("alice", payer="host")] == ["c2"]
+    assert ledger.unfinished("alice", payer="old-owner") == []
+    Ledger(path)  # opening it again (another process) finds the column there
