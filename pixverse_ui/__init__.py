@@ -46,6 +46,8 @@ _LAZY = {
     "resume": "generation",
     "stream": "generation",
     "submit": "generation",
+    "job": "generation",
+    "Job": "jobs",
     "default_client": "defaults",
     "default_ledger": "defaults",
 }
@@ -79,6 +81,8 @@ __all__ = [
     "resume",
     "stream",
     "submit",
+    "job",
+    "Job",
     "default_client",
     "default_ledger",
 ]
@@ -86,7 +90,8 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client, JobState
     from .defaults import default_client, default_ledger
-    from .generation import Generation, generate, resume, stream, submit
+    from .generation import Generation, generate, job, resume, stream, submit
+    from .jobs import Job
     from .polling import Estimate, PollSchedule, Update, watch
     from .store import JobRecord, Ledger
 

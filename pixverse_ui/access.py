@@ -236,9 +236,11 @@ class App:
         return self._resume(self.ledger.unfinished(endpoint=client.label, payer=payer), client)
 
     def _resume(self, records: list[JobRecord], client: Client) -> int:
+        """Attach a watcher to each job; one that already has (or had) a watcher keeps it."""
         count = 0
         for record in records:
             if record.generation_id and self.runner.get(record.generation_id) is None:
-                self.runner.resume(record.generation_id, client)
                 count += 1
+            if record.generation_id:
+                self.runner.resume(record.generation_id, client, again=False)
         return count

@@ -418,24 +418,24 @@ def cmd_generate(args: argparse.Namespace) -> int:
     ledger = make_ledger()
     client = make_client()
     watcher = Watcher()
-    since = ledger.clock.now()
+    crid = client.new_request_id()  # the ledger row's name, known even if Ctrl-C comes mid-POST
     extra: dict[str, Any] = {}
     if args.timeout is not None:
         extra["timeout"] = args.timeout
     try:
-        for update in generation.stream(
+        handle = generation.submit(
             params=params,
             client=client,
             ledger=ledger,
             download_dir=args.output_dir,
+            client_request_id=crid,
             **extra,
-        ):
+        )
+        for update in handle.updates():
             watcher(update)
     except KeyboardInterrupt:
         watcher.close()
-        gid = watcher.last.generation_id if watcher.last else None
-        record = _find(ledger, gid) or _this_job(ledger, client, params, since)
-        return _interrupted(record, args.json)
+        return _interrupted(ledger.find(crid), args.json)
     except PixVerseError as exc:
         watcher.close()
         record = _find(ledger, exc.generation_id, exc.client_request_id)
@@ -444,8 +444,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
         watcher.close()
         client.close()
 
-    assert watcher.last is not None
-    record = ledger.get(watcher.last.generation_id)
+    record = ledger.get(crid)
     if args.json:
         _json_line(_result(record))
     else:
@@ -605,15 +604,6 @@ def _interrupted(record: JobRecord | None, as_json: bool, *, gid: str | None = N
     return EXIT_INTERRUPTED
 
 
-def _this_job(ledger: Ledger, client: Client, params: P.Params, since: float) -> JobRecord | None:
-    """The row this run wrote, when it was interrupted before the first update."""
-    body = params.to_body()
-    for record in ledger.history(ledger.owner_of(client.owner_key), limit=10):
-        if record.created_at >= since and record.request == body:
-            return record
-    return None
-
-
 def _list_entry(record: JobRecord) -> dict[str, Any]:
     entry = _result(record)
     entry.update(
@@ -637,6 +627,8 @@ def _shorten(text: str, width: int = PROMPT_WIDTH) -> str:
 
 
 def _summary(record: JobRecord) -> str:
+    if record.adopted:
+        return "resumed by id (its request is not known here)"
     body = record.request
     try:
         return P.validate(body.pop("prompt", "x"), let_server_decide=True, **body).summary()

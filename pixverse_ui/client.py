@@ -7,14 +7,15 @@ whose answer was lost can be found again in the provider's usage log.
 
 from __future__ import annotations
 
+import contextvars
 import email.utils
 import ipaddress
 import json
 import logging
 import os
 import secrets
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import InvalidHeader, NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
+from . import download as downloads
 from . import errors
 from .clock import REAL_CLOCK, Clock
 from .params import Params
@@ -42,7 +44,14 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 #: Sent by our simulator only: how many times faster than real time it runs jobs.
 SIMULATOR_SPEED_HEADER = "x-simulator-speed"
 MAX_REDIRECTS = 5
-_CHUNK = 1024 * 1024
+#: The least time a request made at or past the deadline still gets: the last look at a job.
+LAST_LOOK = 0.5
+
+#: The deadline (on the client's monotonic clock) of the exchange running in this thread, which
+#: the transport's retries must not outlive.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "pixverse_deadline", default=None
+)
 
 
 def new_client_request_id() -> str:
@@ -67,7 +76,9 @@ class JobState:
 
 
 class _Retry(Retry):
-    """urllib3's Retry with the sleep injected, so tests and benchmarks never really wait."""
+    """urllib3's Retry with the sleep injected, so tests and benchmarks never really wait, and
+    bounded by the deadline of the exchange it serves: no retry starts, and no backoff or
+    ``Retry-After`` wait runs, past it."""
 
     clock: Clock = REAL_CLOCK
 
@@ -75,6 +86,14 @@ class _Retry(Retry):
         fresh = super().new(**kw)
         fresh.clock = self.clock
         return fresh
+
+    def _left(self) -> float | None:
+        deadline = _deadline.get()
+        return None if deadline is None else deadline - self.clock.monotonic()
+
+    def is_exhausted(self) -> bool:
+        left = self._left()
+        return (left is not None and left <= 0) or super().is_exhausted()
 
     def parse_retry_after(self, retry_after: str) -> float:
         """Seconds or an HTTP date; a date is read against our clock, not the machine's."""
@@ -88,14 +107,14 @@ class _Retry(Retry):
         return min(max(seconds, 0.0), self.retry_after_max)
 
     def sleep(self, response: Any = None) -> None:
+        wait = self.get_backoff_time()
         if self.respect_retry_after_header and response is not None:
-            after = self.get_retry_after(response)
-            if after:
-                self.clock.sleep(after)
-                return
-        backoff = self.get_backoff_time()
-        if backoff > 0:
-            self.clock.sleep(backoff)
+            wait = self.get_retry_after(response) or wait
+        left = self._left()
+        if left is not None:
+            wait = min(wait, max(0.0, left))
+        if wait > 0:
+            self.clock.sleep(wait)
 
 
 def make_retry(*, retries: int = 3, clock: Clock = REAL_CLOCK, max_wait: float = 30.0) -> Retry:
@@ -235,15 +254,22 @@ class Client:
             )
         return state
 
-    def retrieve(self, generation_id: str) -> JobState:
-        """GET the job's state. Transient failures are retried by the transport, then raised."""
+    def retrieve(self, generation_id: str, *, deadline: float | None = None) -> JobState:
+        """GET the job's state. Transient failures are retried by the transport, then raised.
+
+        ``deadline`` (on ``clock.monotonic()``) bounds the exchange, its retries and their waits.
+        """
         if not generation_id or not isinstance(generation_id, str):
             raise errors.ValidationError("A generation id is needed.", field="generation_id")
         try:
             try:
-                response = self._send(
-                    "GET", params={"generation_id": generation_id}, headers=self._auth({})
-                )
+                with self._until(deadline):
+                    response = self._send(
+                        "GET",
+                        params={"generation_id": generation_id},
+                        headers=self._auth({}),
+                        timeout=self._timeout(deadline),
+                    )
             except _NotSent as exc:
                 raise errors.APIConnectionError(
                     f"Could not reach the API at {self.base_url} ({exc.reason})."
@@ -257,50 +283,37 @@ class Client:
 
     # --- download -----------------------------------------------------------------------------
 
-    def download(self, url: str, dest: str | os.PathLike[str]) -> Path:
-        """Stream ``url`` to ``dest`` through a temp file and an atomic rename.
+    def download(
+        self, url: str, dest: str | os.PathLike[str], *, deadline: float | None = None
+    ) -> Path:
+        """Fetch the video at ``url`` to ``dest``, verified to be a video (see :mod:`.download`).
 
         Only https (or http to loopback) is fetched, also after redirects; the key is never sent;
-        a file larger than ``max_download_bytes`` is refused; a failed download leaves nothing.
+        a file larger than ``max_download_bytes`` is refused; ``deadline`` (on
+        ``clock.monotonic()``) bounds the whole transfer; a failed download leaves nothing.
         """
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        response = self._open_download(url)
-        fd, tmp_name = tempfile.mkstemp(prefix=".part-", suffix=dest.suffix, dir=dest.parent)
-        tmp = Path(tmp_name)
-        try:
-            with response, os.fdopen(fd, "wb") as out:
-                declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > self.max_download_bytes:
-                    raise self._too_big(int(declared))
-                written = 0
-                for chunk in response.iter_content(_CHUNK):
-                    written += len(chunk)
-                    if written > self.max_download_bytes:
-                        raise self._too_big(written)
-                    out.write(chunk)
-                if declared and declared.isdigit() and written != int(declared):
-                    raise errors.DownloadError(
-                        f"The video download stopped after {written} of {declared} bytes.",
-                        retryable=True,
-                    )
-            os.replace(tmp, dest)
-        except requests.RequestException as exc:
-            tmp.unlink(missing_ok=True)
-            raise errors.DownloadError(
-                f"The video download was interrupted ({type(exc).__name__}).", retryable=True
-            ) from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return dest
+        with self._until(deadline):
+            response = self._open_download(url, self._timeout(deadline))
+            saved = downloads.save(
+                response,
+                Path(dest),
+                max_bytes=self.max_download_bytes,
+                seconds_left=lambda: self._left(deadline),
+                read_timeout=self._timeout(None)[1],
+            )
+        return saved.path
 
-    def _open_download(self, url: str) -> requests.Response:
+    def _open_download(self, url: str, timeout: tuple[float, float]) -> requests.Response:
         for _ in range(MAX_REDIRECTS + 1):
             _check_download_url(url)
             try:
                 response = self._cdn.get(
-                    url, stream=True, timeout=self.timeout, allow_redirects=False
+                    url,
+                    stream=True,
+                    timeout=timeout,
+                    allow_redirects=False,
+                    # the length the server declares is then the length of the file itself
+                    headers={"Accept-Encoding": "identity"},
                 )
             except requests.RequestException as exc:
                 raise errors.DownloadError(
@@ -330,21 +343,35 @@ class Client:
             return response
         raise errors.DownloadError("The video's link redirected too many times.")
 
-    def _too_big(self, size: int) -> errors.DownloadError:
-        return errors.DownloadError(
-            f"The video is {size / 1e6:.0f} MB or more, over the "
-            f"{self.max_download_bytes / 1e6:.0f} MB limit; it was not saved.",
-            hint="Raise max_download_bytes if this is expected.",
-        )
-
     # --- helpers ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _until(self, deadline: float | None) -> Iterator[None]:
+        """Make ``deadline`` the bound of the transport's retries in this thread, for a while."""
+        token = _deadline.set(deadline)
+        try:
+            yield
+        finally:
+            _deadline.reset(token)
+
+    def _left(self, deadline: float | None) -> float | None:
+        """Seconds to ``deadline`` on this client's clock (None: no deadline)."""
+        return None if deadline is None else deadline - self.clock.monotonic()
+
+    def _timeout(self, deadline: float | None) -> tuple[float, float]:
+        """(connect, read) seconds for one exchange: ours, but never past the deadline (save
+        for a last look of ``LAST_LOOK`` seconds)."""
+        connect, read = self.timeout if isinstance(self.timeout, tuple) else (self.timeout,) * 2
+        if deadline is None:
+            return connect, read
+        left = max(LAST_LOOK, deadline - self.clock.monotonic())
+        return min(connect, left), min(read, left)
 
     def _send(self, method: str, **kwargs: Any) -> requests.Response:
         """One exchange with the API; failures become ``APIConnectionError`` or ``_NotSent``."""
+        kwargs.setdefault("timeout", self.timeout)
         try:
-            return self._api.request(
-                method, self.base_url + ENDPOINT, timeout=self.timeout, **kwargs
-            )
+            return self._api.request(method, self.base_url + ENDPOINT, **kwargs)
         except (
             requests.ConnectTimeout,
             requests.exceptions.InvalidURL,

@@ -9,10 +9,14 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """What a waiting loop needs: the time now, and a way to let time pass."""
+    """What a waiting loop needs: the time now, a clock for deadlines, a way to let time pass."""
 
     def now(self) -> float:
         """Seconds since the epoch (wall time), so it means the same across processes."""
+        ...
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never jumps (deadlines are measured on it, not on wall time)."""
         ...
 
     def sleep(self, seconds: float) -> None:
@@ -26,6 +30,9 @@ class RealClock:
 
     def now(self) -> float:
         return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
     def sleep(self, seconds: float) -> None:
         if seconds > 0:
@@ -46,6 +53,8 @@ class ManualClock:
     def now(self) -> float:
         with self._lock:
             return self._now
+
+    monotonic = now  # it only moves forward, and only when slept on
 
     def sleep(self, seconds: float) -> None:
         with self._lock:

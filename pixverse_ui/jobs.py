@@ -1,55 +1,226 @@
-"""Generations that run in the background and outlive whoever is watching them.
+"""Generations watched in the background: one watcher per generation id in the process.
 
-A ``JobRunner`` runs each generation (submit, watch, download) in its own thread. Pages, notebooks
-and batch runs *follow* a job; closing a tab or pressing Stop ends the following, never the job,
-whose video still lands on disk and in the ledger.
+``Watchers`` (the process's one is :func:`watchers`) runs each generation's poll loop
+(``polling.watch``) in a thread of its own and keeps every ``Update`` in a ``Job``. Whoever asks
+for the same id, the page, a history refresh, ``resume``, an MCP agent or a notebook, gets that
+``Job`` instead of a second loop: looking an id up and registering it happen under one lock, and a
+new generation is registered under its id *before* the ledger marks it running, so nothing that
+reads the ledger can start a watcher in between. Closing a tab or pressing Stop ends the
+following, never the job, whose video still lands on disk and in the ledger.
+
+A ``Job`` is also the handle the library hands out (``pixverse_ui.submit``, ``pixverse_ui.job``),
+as fal's and replicate's clients do: ``.id``, ``.status``, ``.updates()``, ``.wait()``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import errors
 from .client import Client
-from .generation import stream
-from .params import Params
+from .params import Params, validate
 from .polling import DEFAULT_TIMEOUT, Update, watch
-from .store import Ledger
+from .store import DONE, FAILED, JobRecord, Ledger
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .generation import Generation
+
+log = logging.getLogger(__name__)
 
 #: How often a follower looks for new updates (in-memory, so cheap).
 FOLLOW_STEP = 0.1
+#: How often a follower with a stop event looks at it.
+STOP_CHECK = 0.25
+#: Finished jobs remembered for late followers, beyond which the oldest are forgotten.
+KEEP_FINISHED = 2000
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
-    """One background generation and everything it has reported so far."""
+    """One generation as its watcher reports it: every ``Update`` so far, then its end."""
 
     params: Params | None
     owner: str
+    ledger: Ledger
     batch: str | None = None
-    updates: list[Update] = field(default_factory=list)
+    client_request_id: str | None = None
+    generation_id: str | None = None
+    history: list[Update] = field(default_factory=list)
     error: errors.PixVerseError | None = None
     finished: bool = False
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
     @property
-    def generation_id(self) -> str | None:
-        """Known from the first update on."""
-        return self.updates[0].generation_id if self.updates else None
+    def id(self) -> str | None:
+        """The generation id, once the API has given it."""
+        return self.generation_id
 
     @property
     def last(self) -> Update | None:
         """The latest update, if any."""
-        return self.updates[-1] if self.updates else None
+        return self.history[-1] if self.history else None
+
+    @property
+    def status(self) -> str:
+        """The latest status word: ``submitting`` until the API answers, then the provider's."""
+        if self.error is not None and self.last is None:
+            return "refused"
+        return self.last.status if self.last else "submitting"
+
+    def updates(
+        self, *, timeout: float | None = None, stop: threading.Event | None = None
+    ) -> Iterator[Update]:
+        """Every update, from the first, as it comes; raises the job's error at the end.
+
+        ``timeout`` bounds the wait for each next update (``TimeoutError`` past it; the job's
+        own deadline bounds the whole). With ``stop`` set, the following ends with a ``stopped``
+        update; the job goes on.
+        """
+        seen = 0
+        while True:
+            give_up = None if timeout is None else time.monotonic() + timeout
+            with self._changed:
+                while len(self.history) == seen and not self.finished:
+                    if stop is not None and stop.is_set():
+                        break
+                    left = None if give_up is None else give_up - time.monotonic()
+                    if left is not None and left <= 0:
+                        raise TimeoutError("no news from the job in time")
+                    if stop is not None:
+                        left = STOP_CHECK if left is None else min(left, STOP_CHECK)
+                    self._changed.wait(left)
+                fresh, finished, error = self.history[seen:], self.finished, self.error
+            seen += len(fresh)
+            yield from fresh
+            if finished and seen == len(self.history):
+                if error is not None:
+                    raise error
+                return
+            if stop is not None and stop.is_set():
+                yield self._stopped()
+                return
+
+    async def aupdates(
+        self, step: float = FOLLOW_STEP, *, tick: float | None = None
+    ) -> AsyncIterator[Update]:
+        """``updates`` for event loops: no thread is held while waiting.
+
+        With ``tick``, the last update is repeated every ``tick`` seconds of silence with its
+        elapsed time and estimate moved on, so a page's clock keeps running between polls.
+        """
+        seen = 0
+        received = last_said = time.monotonic()
+        while True:
+            fresh, finished, error = self.history[seen:], self.finished, self.error
+            seen += len(fresh)
+            for update in fresh:
+                yield update
+            if fresh:
+                received = last_said = time.monotonic()
+            if finished and seen == len(self.history):
+                if error is not None:
+                    raise error
+                return
+            if fresh:
+                continue
+            await asyncio.sleep(step)
+            now = time.monotonic()
+            if tick and self.history and now - last_said >= tick:
+                yield _aged(self.history[-1], now - received)
+                last_said = now
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        on_update: Callable[[Update], None] | None = None,
+    ) -> Generation:
+        """Follow the job to its end and return its ``Generation``; raises what ended it.
+
+        ``timeout`` bounds the wait for each next update, as in :meth:`updates`.
+        """
+        for update in self.updates(timeout=timeout):
+            if on_update:
+                on_update(update)
+        return self.outcome()
+
+    def outcome(self) -> Generation:
+        """What the ledger says of the job now, with the video the watcher saved, if any."""
+        from .generation import Generation
+
+        ident = self.generation_id or self.client_request_id
+        record = self.ledger.find(ident) if ident else None
+        last = self.last
+        if record is None:
+            return Generation(
+                id=self.generation_id,
+                client_request_id=self.client_request_id or "",
+                state="unknown",
+                status=last.status if last else "unknown",
+                params=self.params,
+                video_path=last.video_path if last else None,
+                video_url=last.video_url if last else None,
+                credits_used=last.credits_used if last else None,
+                seconds=None,
+                error=self.error.user_message if self.error else None,
+            )
+        generation = Generation.from_record(record)
+        if last is not None and last.done and generation.video_path is None:
+            generation = replace(generation, video_path=last.video_path, state="done")
+        return generation
+
+    def _stopped(self) -> Update:
+        base = self.last or Update(
+            generation_id=self.generation_id or "",
+            status="submitting",
+            elapsed=0.0,
+            eta=None,
+            credits_used=None,
+            message="",
+            polls=0,
+        )
+        return replace(
+            base, message="Stopped watching. The job goes on; resume it any time.", stopped=True
+        )
+
+    def _settle(self, record: JobRecord) -> None:
+        """End this job as the ledger says it ended (done or failed), with no watcher."""
+        if record.state == DONE:
+            self._push(
+                Update(
+                    generation_id=record.generation_id or "",
+                    status=record.status,
+                    elapsed=record.render_seconds or 0.0,
+                    eta=None,
+                    credits_used=record.credits_used,
+                    message="Your video is ready.",
+                    polls=record.polls,
+                    video_url=record.video_url,
+                    video_path=Path(record.video_path) if record.video_path else None,
+                    done=True,
+                )
+            )
+            self._finish()
+        else:
+            self._finish(
+                errors.GenerationFailedError(
+                    "The provider could not make this video",
+                    generation_id=record.generation_id,
+                    provider_message=record.error,
+                )
+            )
 
     def _push(self, update: Update) -> None:
         with self._changed:
-            self.updates.append(update)
+            self.history.append(update)
             self._changed.notify_all()
 
     def _finish(self, error: errors.PixVerseError | None = None) -> None:
@@ -58,59 +229,221 @@ class Job:
             self.finished = True
             self._changed.notify_all()
 
-    def follow(self, *, timeout: float | None = None) -> Iterator[Update]:
-        """Every update, from the first, as it comes; raises the job's error at the end.
 
-        ``timeout`` bounds the wait for each next update (``TimeoutError`` past it); the job's own
-        deadline bounds the whole.
+class Watchers:
+    """The watchers of one process, by generation id: at most one running per id."""
+
+    def __init__(self, *, keep: int = KEEP_FINISHED) -> None:
+        self.keep = keep
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        #: Watchers started per generation id, over the life of the process (tests count them).
+        self.started: Counter[str] = Counter()
+
+    def submit(
+        self,
+        params: Params,
+        client: Client,
+        ledger: Ledger,
+        download_dir: str | Path,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        owner: str | None = None,
+        batch: str | None = None,
+        client_request_id: str | None = None,
+    ) -> Job:
+        """Record and POST ``params`` in this thread, then watch in the background.
+
+        Returns once the API has answered with an id; its refusals raise here.
         """
-        seen = 0
-        while True:
-            with self._changed:
-                if not self._changed.wait_for(
-                    lambda n=seen: len(self.updates) > n or self.finished, timeout=timeout
-                ):
-                    raise TimeoutError("no news from the job in time")
-                fresh, finished, error = self.updates[seen:], self.finished, self.error
-            seen += len(fresh)
-            yield from fresh
-            if finished and seen == len(self.updates):
-                if error is not None:
-                    raise error
+        job = self._new_job(params, client, ledger, owner, batch, client_request_id)
+        self._create(job, client)
+        self._start_watching(job, client, download_dir, timeout)
+        return job
+
+    def start(
+        self,
+        params: Params,
+        client: Client,
+        ledger: Ledger,
+        download_dir: str | Path,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        owner: str | None = None,
+        batch: str | None = None,
+    ) -> Job:
+        """``submit`` in the background: returns at once; a refusal ends the ``Job``."""
+        job = self._new_job(params, client, ledger, owner, batch, None)
+
+        def run() -> None:
+            try:
+                self._create(job, client)
+            except Exception:  # noqa: BLE001 - the job has ended with a sentence; nothing to add
                 return
+            self._follow_watch(job, client, download_dir, timeout)
 
-    async def afollow(
-        self, step: float = FOLLOW_STEP, *, tick: float | None = None
-    ) -> AsyncIterator[Update]:
-        """``follow`` for event loops: no thread is held while waiting.
+        threading.Thread(target=run, name="pixverse-submit", daemon=True).start()
+        return job
 
-        With ``tick``, the last update is repeated every ``tick`` seconds of silence with its
-        elapsed time and estimate moved on, so a page's clock keeps running between polls.
+    def attach(
+        self,
+        generation_id: str,
+        client: Client,
+        ledger: Ledger,
+        download_dir: str | Path,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        again: bool = True,
+    ) -> Job:
+        """The watcher of ``generation_id``: the running one, else a new one.
+
+        A watcher that has ended (a failure, a timeout) is started again when ``again``;
+        otherwise its ``Job`` is returned as it ended.
         """
-        seen = 0
-        received = last_said = time.monotonic()
-        while True:
-            fresh, finished, error = self.updates[seen:], self.finished, self.error
-            seen += len(fresh)
-            for update in fresh:
-                yield update
-            if fresh:
-                received = last_said = time.monotonic()
-            if finished and seen == len(self.updates):
-                if error is not None:
-                    raise error
-                return
-            if fresh:
-                continue
-            await asyncio.sleep(step)
-            now = time.monotonic()
-            if tick and self.updates and now - last_said >= tick:
-                yield _aged(self.updates[-1], now - received)
-                last_said = now
+        record = ledger.find(generation_id)
+        params = None
+        if record is not None and not record.adopted:
+            body = record.request
+            params = validate(body.pop("prompt"), let_server_decide=True, **body)
+        with self._lock:
+            known = self._jobs.get(generation_id)
+            if known is not None and not (again and known.finished and _unfinished(known)):
+                return known
+            job = Job(
+                params=params,
+                owner=record.owner if record else ledger.owner_of(client.owner_key),
+                ledger=ledger,
+                batch=record.batch if record else None,
+                client_request_id=record.client_request_id if record else None,
+                generation_id=generation_id,
+            )
+            if record is not None and record.state in (DONE, FAILED):
+                job._settle(record)  # over already: its handle needs no watcher
+                return job
+            self._remember(generation_id, job)
+        self._start_watching(job, client, download_dir, timeout)
+        return job
+
+    def get(self, generation_id: str) -> Job | None:
+        """The job watched (or last watched) for ``generation_id`` in this process, if any."""
+        with self._lock:
+            return self._jobs.get(generation_id)
+
+    def active(self) -> list[Job]:
+        """Jobs still being watched."""
+        with self._lock:
+            return [job for job in self._jobs.values() if not job.finished]
+
+    # --- internals --------------------------------------------------------------------------------
+
+    def _new_job(
+        self,
+        params: Params,
+        client: Client,
+        ledger: Ledger,
+        owner: str | None,
+        batch: str | None,
+        client_request_id: str | None,
+    ) -> Job:
+        return Job(
+            params=params,
+            owner=owner or ledger.owner_of(client.owner_key),
+            ledger=ledger,
+            batch=batch,
+            client_request_id=client_request_id or client.new_request_id(),
+        )
+
+    def _create(self, job: Job, client: Client) -> None:
+        """Record and POST ``job``'s request; a failure ends the job (and is raised)."""
+        from .generation import create_job
+
+        assert job.params is not None
+        try:
+            record = create_job(
+                job.params,
+                client=client,
+                ledger=job.ledger,
+                batch=job.batch,
+                owner=job.owner,
+                client_request_id=job.client_request_id,
+                claim=lambda gid: self._claim(gid, job),
+            )
+        except errors.PixVerseError as exc:
+            job._finish(exc)
+            raise
+        except BaseException as exc:
+            job._finish(errors.PixVerseError(f"Unexpected failure: {type(exc).__name__}"))
+            raise
+        if record.error:  # the ledger could not take the id: say where it is kept
+            job._push(_note(record, client, record.error))
+
+    def _claim(self, generation_id: str, job: Job) -> None:
+        """Register a new generation under its id, before the ledger shows it as running."""
+        with self._lock:
+            job.generation_id = generation_id
+            self._remember(generation_id, job)
+
+    def _remember(self, generation_id: str, job: Job) -> None:
+        self._jobs[generation_id] = job
+        self.started[generation_id] += 1
+        if len(self._jobs) > self.keep:
+            finished = [k for k, j in self._jobs.items() if j.finished]
+            for old in finished[: max(1, self.keep // 10)]:
+                del self._jobs[old]
+
+    def _start_watching(
+        self, job: Job, client: Client, download_dir: str | Path, timeout: float
+    ) -> None:
+        threading.Thread(
+            target=self._follow_watch,
+            args=(job, client, download_dir, timeout),
+            name="pixverse-watch",
+            daemon=True,
+        ).start()
+
+    def _follow_watch(
+        self, job: Job, client: Client, download_dir: str | Path, timeout: float
+    ) -> None:
+        """Run the poll loop for ``job`` in this thread, keeping every update in it."""
+        assert job.generation_id is not None
+        try:
+            for update in watch(
+                job.generation_id,
+                client=client,
+                ledger=job.ledger,
+                download_dir=download_dir,
+                timeout=timeout,
+            ):
+                job._push(update)
+        except errors.PixVerseError as exc:
+            job._finish(exc)
+        except Exception as exc:  # noqa: BLE001 - a bug must still end the job with a sentence
+            log.exception("the watcher of %s failed", job.generation_id)
+            job._finish(errors.PixVerseError(f"Unexpected failure: {type(exc).__name__}"))
+        else:
+            job._finish()
+        finally:
+            if not job.finished:  # an interrupt in this thread: followers must not wait for ever
+                job._finish(
+                    errors.PixVerseError(
+                        "Stopped watching: the watcher was interrupted.",
+                        generation_id=job.generation_id,
+                        hint=f"The job goes on; `pixverse-ui resume {job.generation_id}` "
+                        "watches it again.",
+                    )
+                )
+
+
+_watchers = Watchers()
+
+
+def watchers() -> Watchers:
+    """The process's watchers: every generation id is watched by one of them at most."""
+    return _watchers
 
 
 class JobRunner:
-    """Starts generations in daemon threads and keeps the recent ones for followers."""
+    """What an app or a notebook batch needs of the watchers: its ledger, folder and timeout."""
 
     def __init__(
         self,
@@ -118,14 +451,12 @@ class JobRunner:
         download_dir: str | Path,
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        keep: int = 2000,
+        hub: Watchers | None = None,
     ) -> None:
         self.ledger = ledger
         self.download_dir = Path(download_dir)
         self.timeout = timeout
-        self.keep = keep
-        self._jobs: dict[str, Job] = {}
-        self._lock = threading.Lock()
+        self.hub = hub or watchers()
 
     def start(
         self, params: Params, client: Client, *, batch: str | None = None, owner: str | None = None
@@ -134,82 +465,54 @@ class JobRunner:
 
         ``owner`` is whose history shows the job (default: the client's key's).
         """
-        owner = owner or self.ledger.owner_of(client.owner_key)
-        job = Job(params=params, owner=owner, batch=batch)
+        return self.hub.start(
+            params,
+            client,
+            self.ledger,
+            self.download_dir,
+            timeout=self.timeout,
+            owner=owner,
+            batch=batch,
+        )
 
-        def run() -> Iterator[Update]:
-            return stream(
-                params=params,
-                client=client,
-                ledger=self.ledger,
-                download_dir=self.download_dir,
-                timeout=self.timeout,
-                batch=batch,
-                owner=owner,
-            )
-
-        self._spawn(job, run)
-        return job
-
-    def resume(self, generation_id: str, client: Client) -> Job:
-        """Watch an unfinished job from the ledger in the background (once per id at a time)."""
-        with self._lock:
-            running = self._jobs.get(generation_id)
-        if running is not None and not running.finished:
-            return running
-        record = self.ledger.get(generation_id)
-        job = Job(params=None, owner=record.owner, batch=record.batch)
-
-        def run() -> Iterator[Update]:
-            return watch(
-                generation_id,
-                client=client,
-                ledger=self.ledger,
-                download_dir=self.download_dir,
-                timeout=self.timeout,
-            )
-
-        self._spawn(job, run, generation_id)
-        return job
+    def resume(self, generation_id: str, client: Client, *, again: bool = True) -> Job:
+        """Watch an unfinished job in the background, attaching to its watcher if it has one."""
+        return self.hub.attach(
+            generation_id,
+            client,
+            self.ledger,
+            self.download_dir,
+            timeout=self.timeout,
+            again=again,
+        )
 
     def get(self, generation_id: str) -> Job | None:
-        """A job this runner started or resumed, if it still remembers it."""
-        with self._lock:
-            return self._jobs.get(generation_id)
+        """The job watched for ``generation_id`` in this process, if any."""
+        return self.hub.get(generation_id)
 
     def active(self) -> list[Job]:
-        """Jobs still running."""
-        with self._lock:
-            return [job for job in self._jobs.values() if not job.finished]
+        """Jobs still being watched."""
+        return self.hub.active()
 
-    def _spawn(self, job: Job, run: Callable[[], Iterator[Update]], key: str | None = None) -> None:
-        def target() -> None:
-            try:
-                for update in run():
-                    if not self._jobs_has(job):
-                        self._remember(update.generation_id, job)
-                    job._push(update)
-            except errors.PixVerseError as exc:
-                job._finish(exc)
-            except Exception as exc:  # noqa: BLE001 - a bug must still end the job with a sentence
-                job._finish(errors.PixVerseError(f"Unexpected failure: {type(exc).__name__}"))
-                raise
-            else:
-                job._finish()
 
-        if key is not None:
-            self._remember(key, job)
-        threading.Thread(target=target, name="pixverse-job", daemon=True).start()
+def _unfinished(job: Job) -> bool:
+    """Whether a job whose watcher has ended is still running at the provider: its watcher gave
+    up (a deadline, a download that never came), rather than seeing it done or failed."""
+    return job.error is not None and not isinstance(job.error, errors.GenerationFailedError)
 
-    def _jobs_has(self, job: Job) -> bool:
-        return job.generation_id is not None and self._jobs.get(job.generation_id) is job
 
-    def _remember(self, key: str, job: Job) -> None:
-        with self._lock:
-            self._jobs[key] = job
-            if len(self._jobs) > self.keep:
-                for old in [k for k, j in self._jobs.items() if j.finished][: self.keep // 10]:
-                    del self._jobs[old]
+def _note(record: JobRecord, client: Client, message: str) -> Update:
+    """An update that tells something before the watcher's first."""
+    return Update(
+        generation_id=record.generation_id or "",
+        status=record.status,
+        elapsed=max(0.0, client.clock.now() - (record.submitted_at or record.created_at)),
+        eta=None,
+        credits_used=record.credits_used,
+        message=message,
+        polls=0,
+        transient=True,
+    )
 
 
 def _aged(update: Update, seconds: float) -> Update:

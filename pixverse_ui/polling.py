@@ -1,15 +1,18 @@
 """The one poll loop: ``watch()`` yields ``Update``s from a generation id to a video on disk.
 
-It never builds an HTTP request (the client does) and never waits without a bound: an overall
-deadline sits above the HTTP timeouts, transient faults are absorbed and shown until then, and at
-the deadline the job is kept in the ledger to be resumed, never thrown away.
+It never builds an HTTP request (the client does) and never waits without a bound: one overall
+deadline, on the clock's monotonic time, bounds the polls, the transport's retries and their
+waits, and the download itself; transient faults are absorbed and shown until then, and at the
+deadline the job is kept in the ledger to be resumed, never thrown away.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import random
 import re
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -17,10 +20,18 @@ from pathlib import Path
 from statistics import NormalDist, median
 
 from . import errors
-from .client import Client, JobState
+from .client import LAST_LOOK, Client, JobState
 from .clock import Clock
-from .params import FAILURE_STATUSES, RUNNING_STATUSES, SUCCESS_STATUSES, expected_seconds
+from .params import (
+    FAILURE_STATUSES,
+    RESOLUTIONS,
+    RUNNING_STATUSES,
+    SUCCESS_STATUSES,
+    expected_seconds,
+)
 from .store import DONE, FAILED, Ledger
+
+log = logging.getLogger(__name__)
 
 #: Our overall deadline for one watch, well past the provider's example (1000 s).
 DEFAULT_TIMEOUT = 1200.0
@@ -172,24 +183,25 @@ def watch(
     """
     clock = clock or client.clock
     rng = rng or random.Random()
+    deadline = clock.monotonic() + timeout
     record = ledger.find(generation_id) if ledger is not None else None
     if estimate is None:
-        shape = (record.resolution, record.duration) if record else ("720p", 5)
+        known = record is not None and record.resolution in RESOLUTIONS  # not an adopted id
+        shape = (record.resolution, record.duration) if known else ("720p", 5)  # type: ignore
         estimate = estimate_for(*shape, ledger, endpoint=client.label, time_scale=client.time_scale)
     schedule = schedule.scaled(client.time_scale)
     if created_at is None:
         created_at = (record.submitted_at or record.created_at) if record else clock.now()
-    loop = _Loop(generation_id, client, ledger, estimate, created_at, clock, stop)
+    loop = _Loop(generation_id, client, ledger, estimate, created_at, clock, stop, deadline)
     loop.credits = record.credits_used if record else None
-    deadline = clock.now() + timeout
 
-    for update in loop.poll_until_terminal(deadline, schedule, rng):
+    for update in loop.poll_until_terminal(schedule, rng):
         if on_update:
             on_update(update)
         yield update
         if update.stopped:
             return
-    for update in loop.fetch_video(Path(download_dir), deadline, schedule, rng):
+    for update in loop.fetch_video(Path(download_dir), schedule, rng):
         if on_update:
             on_update(update)
         yield update
@@ -207,6 +219,7 @@ class _Loop:
         created_at: float,
         clock: Clock,
         stop: threading.Event | None,
+        deadline: float,
     ) -> None:
         self.gid = generation_id
         self.client = client
@@ -215,17 +228,19 @@ class _Loop:
         self.created_at = created_at
         self.clock = clock
         self.stop = stop
+        #: When the watch gives up, on ``clock.monotonic()``.
+        self.deadline = deadline
         self.polls = 0
         self.faults = 0
+        #: Whether this watch has read the ledger's journal back already.
+        self.healed = False
         self.state: JobState | None = None
         #: The last credits figure the API gave, on create or on any poll.
         self.credits: float | None = None
 
     # --- phase 1: poll until a terminal status --------------------------------------------------
 
-    def poll_until_terminal(
-        self, deadline: float, schedule: PollSchedule, rng: random.Random
-    ) -> Iterator[Update]:
+    def poll_until_terminal(self, schedule: PollSchedule, rng: random.Random) -> Iterator[Update]:
         while True:
             if self._stopped():
                 yield self._update(
@@ -242,7 +257,7 @@ class _Loop:
                 yield self._update(_describe(self.state.status if self.state else "unknown"))
                 hint = self.state.poll_after if self.state else None
                 wait = hint if hint else schedule.interval(self._elapsed(), self.estimate, rng)
-            remaining = deadline - self.clock.now()
+            remaining = self._left()
             if remaining <= 0:  # the last poll was at the deadline: the job is still running
                 raise errors.GenerationTimeoutError(
                     f"Stopped waiting after {self._elapsed():.0f} s; the job was still "
@@ -256,9 +271,12 @@ class _Loop:
         """One GET. Returns a transient fault to report, or None; raises what is not transient."""
         self.polls += 1
         if self.ledger is not None:
-            self.ledger.add_polls(self.gid)
+            try:
+                self.ledger.add_polls(self.gid)
+            except sqlite3.Error as exc:
+                log.warning("could not count a poll of %s in the ledger (%s)", self.gid, exc)
         try:
-            state = self.client.retrieve(self.gid)
+            state = self.client.retrieve(self.gid, deadline=self.deadline)
         except errors.TRANSIENT_ERRORS as exc:
             self.faults += 1
             return exc
@@ -297,7 +315,7 @@ class _Loop:
     # --- phase 2: download -----------------------------------------------------------------------
 
     def fetch_video(
-        self, folder: Path, deadline: float, schedule: PollSchedule, rng: random.Random
+        self, folder: Path, schedule: PollSchedule, rng: random.Random
     ) -> Iterator[Update]:
         dest = folder / video_filename(self.gid)
         attempt = 0
@@ -308,11 +326,13 @@ class _Loop:
             if url:
                 yield self._update("Downloading the video")
                 try:
-                    path = self.client.download(url, dest)
+                    # a video that is ready at the deadline still gets the last look's moment
+                    until = max(self.deadline, self.clock.monotonic() + LAST_LOOK)
+                    path = self.client.download(url, dest, deadline=until)
                 except errors.DownloadError as exc:
                     exc.generation_id = self.gid
                     self._record(error=exc.user_message)
-                    out_of_time = self.clock.now() >= deadline
+                    out_of_time = self._left() <= 0
                     if not exc.retryable or attempt >= DOWNLOAD_ATTEMPTS or out_of_time:
                         raise
                     yield self._update(
@@ -322,14 +342,14 @@ class _Loop:
                     self._record(state=DONE, video_path=str(path), error=None)
                     yield self._update("Your video is ready.", video_path=path, done=True)
                     return
-            elif attempt >= DOWNLOAD_ATTEMPTS or self.clock.now() >= deadline:
+            elif attempt >= DOWNLOAD_ATTEMPTS or self._left() <= 0:
                 raise errors.ServerError(
                     "The job finished but the API gave no link to the video",
                     generation_id=self.gid,
                     hint="It is kept in the ledger; `pixverse-ui resume` asks again.",
                 )
             pause = schedule.floor * (1.0 + rng.random())
-            self._pause(min(pause, max(0.0, deadline - self.clock.now())))
+            self._pause(min(pause, max(0.0, self._left())))
             fault = self._poll()
             if fault is not None:
                 yield self._update(f"{_sentence(fault)} Still trying.", transient=True)
@@ -339,6 +359,10 @@ class _Loop:
     def _elapsed(self) -> float:
         return max(0.0, self.clock.now() - self.created_at)
 
+    def _left(self) -> float:
+        """Seconds to the deadline (negative past it)."""
+        return self.deadline - self.clock.monotonic()
+
     def _stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
@@ -347,9 +371,9 @@ class _Loop:
         if self.stop is None:
             self.clock.sleep(seconds)
             return
-        end = self.clock.now() + seconds
+        end = self.clock.monotonic() + seconds
         while not self.stop.is_set():
-            left = end - self.clock.now()
+            left = end - self.clock.monotonic()
             if left <= 0:
                 return
             self.clock.sleep(min(0.25, left))
@@ -360,7 +384,14 @@ class _Loop:
         try:
             self.ledger.update(self.gid, **changes)
         except KeyError:
-            pass  # watching a job this ledger never saw (resumed from its id alone)
+            # a new id the ledger could not take when it came is in its journal: once the ledger
+            # takes writes again, write it from there (else: a job this ledger never saw)
+            journal = self.ledger.journal_path
+            if not self.healed and journal.exists() and self.gid in self.ledger.recover_journal():
+                self.healed = True
+                self._record(**changes)
+        except sqlite3.Error as exc:  # the ledger is locked or broken: the watching goes on
+            log.warning("could not write generation %s to the ledger (%s)", self.gid, exc)
 
     def _update(self, message: str, **extra: object) -> Update:
         state = self.state

@@ -42,13 +42,24 @@ _CONTEXT_PATTERNS = (
     re.compile(r"(?i)((?:api[_-]?key|aimlapi_key)[\"']?\s*[:=]\s*[\"']?)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"(?i)(x-aimlapi-key[\"']?\s*[:=,]\s*[\"']?)[^\s\"',}]+"),
 )
-#: Gradio's messages that quote an event's inputs verbatim (gradio/blocks.py).
+#: Gradio's messages that quote an event's inputs verbatim (gradio/blocks.py), each with a
+#: literal that must be in the text for the pattern to matter (a cheap test first).
 _INPUT_DUMPS = (
-    (re.compile(r"(Received inputs:\s*)[\s\S]*"), r"\g<1>[" + MASK + "]"),
-    (re.compile(r"(the event handler was: )[\s\S]*?( \(of type `)"), r"\g<1>" + MASK + r"\g<2>"),
-    (re.compile(r"(Original error: \w+: )[\s\S]*"), r"\g<1>" + MASK),
-    (re.compile(r"(Value: )[\s\S]*?( is not in the list of choices)"), r"\g<1>" + MASK + r"\g<2>"),
+    ("Received inputs:", re.compile(r"(Received inputs:\s*)[\s\S]*"), r"\g<1>[" + MASK + "]"),
+    (
+        "the event handler was: ",
+        re.compile(r"(the event handler was: )[\s\S]*?( \(of type `)"),
+        r"\g<1>" + MASK + r"\g<2>",
+    ),
+    ("Original error: ", re.compile(r"(Original error: \w+: )[\s\S]*"), r"\g<1>" + MASK),
+    (
+        " is not in the list of choices",
+        re.compile(r"(Value: )[\s\S]*?( is not in the list of choices)"),
+        r"\g<1>" + MASK + r"\g<2>",
+    ),
 )
+#: Lower-case words one of which must be in the text for a ``_CONTEXT_PATTERNS`` to match.
+_CONTEXT_WORDS = ("bearer", "key")
 
 
 class _Secrets:
@@ -76,6 +87,11 @@ class _Secrets:
     def __contains__(self, token: str) -> bool:
         return token in self._pinned or token in self._recent  # dict reads are atomic
 
+    def among(self, tokens: set[str]) -> list[str]:
+        """The keys that are among ``tokens`` (set operations in C: no loop over the keys)."""
+        with self._lock:
+            return [*(tokens & self._pinned), *(self._recent.keys() & tokens)]
+
     def odd(self) -> list[str]:
         with self._lock:
             return [*self._odd, *(s for s in self._pinned if not _TOKEN_ONLY.match(s))]
@@ -101,26 +117,23 @@ def register_secret(secret: str | None, *, pin: bool = False) -> None:
 
 def redact(text: str, *secrets: str | None) -> str:
     """``text`` with every registered or given secret, and credential-looking values, masked."""
-    for pattern, replacement in _INPUT_DUMPS:
-        text = pattern.sub(replacement, text)
-    for pattern in _CONTEXT_PATTERNS:
-        text = pattern.sub(lambda m: m.group(1) + MASK, text)
-    extra = {s for s in secrets if s and len(s) >= 4}
-    text = _TOKEN.sub(lambda m: _mask_token(m.group(0), extra), text)
-    for secret in [*extra, *_secrets.odd()]:
+    for literal, pattern, replacement in _INPUT_DUMPS:
+        if literal in text:
+            text = pattern.sub(replacement, text)
+    folded = text.lower()
+    if any(word in folded for word in _CONTEXT_WORDS):
+        for pattern in _CONTEXT_PATTERNS:
+            text = pattern.sub(lambda m: m.group(1) + MASK, text)
+    tokens = set(_TOKEN.findall(text))
+    # a key at the end of a sentence or between dots: "key sk-abc." / "...sk-abc..."
+    tokens |= {token.strip("._~-") for token in tokens}
+    found = _secrets.among(tokens)
+    found += [s for s in secrets if s and len(s) >= 4]
+    found += _secrets.odd()
+    for secret in sorted(found, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
     return text
-
-
-def _mask_token(token: str, extra: set[str]) -> str:
-    if token in _secrets or token in extra:
-        return MASK
-    # a key at the end of a sentence or inside dots: "key sk-abc." / "...sk-abc..."
-    core = token.strip("._~-")
-    if core != token and (core in _secrets or core in extra):
-        return token.replace(core, MASK)
-    return token
 
 
 def install_log_redaction() -> None:

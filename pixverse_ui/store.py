@@ -27,6 +27,11 @@ from .clock import REAL_CLOCK, Clock
 
 HOME_ENV = "PIXVERSE_UI_HOME"
 LEDGER_NAME = "ledger.sqlite3"
+#: Beside the ledger: generation ids the ledger could not take when they arrived, one JSON line
+#: each, written into the ledger again by :meth:`Ledger.recover_journal`.
+JOURNAL_SUFFIX = ".journal.jsonl"
+#: The client request id of a generation known by its id alone (``resume(id)`` of a stranger).
+ADOPTED_PREFIX = "adopted:"
 
 #: Our own lifecycle of a job, beside the provider's status word.
 SUBMITTING = "submitting"  # written before the POST
@@ -123,6 +128,11 @@ class JobRecord:
         return self.state == RUNNING
 
     @property
+    def adopted(self) -> bool:
+        """Known by its generation id alone: started elsewhere, its request unknown here."""
+        return self.client_request_id.startswith(ADOPTED_PREFIX)
+
+    @property
     def render_seconds(self) -> float | None:
         """From the create answer to the job's end, as we saw it."""
         if self.submitted_at is None or self.finished_at is None:
@@ -145,10 +155,18 @@ _UPDATABLE = frozenset(_COLUMNS) - {
 class Ledger:
     """The SQLite ledger. Safe for many threads (a connection each) and many processes (WAL)."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, clock: Clock = REAL_CLOCK):
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        clock: Clock = REAL_CLOCK,
+        busy_timeout: float = 30.0,
+    ):
         self.path = Path(path) if path is not None else default_home() / LEDGER_NAME
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock
+        #: How long a write waits for another connection's lock before it fails.
+        self.busy_timeout = busy_timeout
         self._local = threading.local()
         self._connection().executescript(_SCHEMA)  # idempotent; commits by itself
         self._migrate()
@@ -167,11 +185,11 @@ class Ledger:
     def _connection(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            db.execute("PRAGMA busy_timeout=30000")
+            db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
             self._local.db = db
         return db
 
@@ -270,6 +288,89 @@ class Ledger:
             if cursor.rowcount == 0:
                 raise KeyError(job)
         return self.get(job)
+
+    def adopt(
+        self, generation_id: str, *, owner: str, endpoint: str, payer: str | None = None
+    ) -> JobRecord:
+        """Record a generation known by its id alone, to watch it (its request is unknown)."""
+        now = self.clock.now()
+        with self._conn() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO jobs (client_request_id, generation_id, owner, payer,"
+                " endpoint, state, status, request_json, resolution, duration, aspect_ratio,"
+                " prompt, created_at, submitted_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'unknown', '{}', '', 0, '', '', ?, ?, ?)",
+                (ADOPTED_PREFIX + generation_id, generation_id, owner, payer or owner, endpoint,
+                 RUNNING, now, now, now),
+            )  # fmt: skip
+        return self.get(generation_id)
+
+    # --- the journal: generation ids the ledger could not take ---------------------------------
+
+    @property
+    def journal_path(self) -> Path:
+        """Where generation ids go when the ledger cannot be written."""
+        return self.path.with_name(self.path.name + JOURNAL_SUFFIX)
+
+    def write_journal(self, entry: Mapping[str, Any]) -> Path:
+        """Append ``entry`` (one JSON line) to the journal and flush it to disk."""
+        with open(self.journal_path, "a", encoding="utf-8") as journal:
+            journal.write(json.dumps(dict(entry), ensure_ascii=False, sort_keys=True) + "\n")
+            journal.flush()
+            os.fsync(journal.fileno())
+        return self.journal_path
+
+    def recover_journal(self) -> list[str]:
+        """Write the journal's generation ids into the ledger; returns the ids written.
+
+        The journal is moved aside first, so that a process appending to it meanwhile starts a
+        new one; entries that still cannot be written go back into the journal.
+        """
+        if not self.journal_path.exists():
+            return []
+        taken = self.journal_path.with_name(f"{self.journal_path.name}.{os.getpid()}.taken")
+        try:
+            os.replace(self.journal_path, taken)
+        except FileNotFoundError:
+            return []  # another process took it
+        recovered, left = [], []
+        for line in taken.read_text("utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                self._recover(entry)
+                recovered.append(entry["generation_id"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a torn line from a crash mid-write: nothing to recover from it
+            except sqlite3.Error:
+                left.append(entry)
+        for entry in left:
+            self.write_journal(entry)
+        taken.unlink(missing_ok=True)
+        return recovered
+
+    def _recover(self, entry: Mapping[str, Any]) -> None:
+        crid, gid = entry["client_request_id"], entry["generation_id"]
+        record = self.find(crid)
+        if record is None:
+            self.record(
+                client_request_id=crid,
+                owner=entry["owner"],
+                payer=entry.get("payer"),
+                endpoint=entry["endpoint"],
+                body=entry["body"],
+                batch=entry.get("batch"),
+            )
+        elif record.generation_id is not None:
+            return  # the ledger took it after all
+        self.update(
+            crid,
+            generation_id=gid,
+            state=RUNNING,
+            status=entry.get("status") or "queued",
+            submitted_at=entry.get("submitted_at"),
+            credits_used=entry.get("credits_used"),
+            error=None,
+        )
 
     def add_polls(self, generation_id: str, count: int = 1) -> None:
         """Count GETs made for a job."""

@@ -1,6 +1,6 @@
 """The Gradio app: ``build_demo()`` and ``launch()``; with app.py, the only place gradio is used.
 
-Nothing here polls: handlers follow background jobs (``jobs.JobRunner``) whose one poll loop is
+Nothing here polls: handlers follow background jobs (``jobs.Watchers``) whose one poll loop is
 ``polling.watch``. A visitor's key travels only *into* handlers (and, if they tick *remember*,
 into their own browser's localStorage through JS that never reaches the server); no handler
 returns it, and it is never put in ``os.environ``, a log, the page or the ledger. An MCP agent
@@ -141,8 +141,14 @@ def _fail(exc: errors.PixVerseError) -> gr.Error:
     return gr.Error(exc.user_message, title="Could not generate", print_exception=False)
 
 
+#: The settings column of a generation known by its id alone (its request was made elsewhere).
+ADOPTED_WORDS = "started elsewhere; resumed by its id"
+
+
 def caption(record: JobRecord) -> str:
     """A history item's one-line description."""
+    if record.adopted:
+        return f"{record.generation_id} · {ADOPTED_WORDS}"
     p = record.request
     bits = [p["aspect_ratio"], p["resolution"], f"{p['duration']} s"]
     if p.get("style"):
@@ -175,9 +181,12 @@ def history_table(records: list[JobRecord]) -> str:
     for record in records:
         when = datetime.fromtimestamp(record.created_at, tz=timezone.utc).strftime("%m-%d %H:%M")
         p = record.request
-        prompt = p["prompt"].replace("|", "/")
+        prompt = p.get("prompt", f"`{record.generation_id}`").replace("|", "/")
         prompt = prompt if len(prompt) <= 40 else prompt[:37] + "…"
-        settings = f"{p['aspect_ratio']} {p['resolution']} {p['duration']} s {p.get('style') or ''}"
+        settings = ADOPTED_WORDS
+        if not record.adopted:
+            settings = f"{p['aspect_ratio']} {p['resolution']} {p['duration']} s"
+            settings += f" {p.get('style') or ''}"
         credits = f"{record.credits_used:,.0f}" if record.credits_used is not None else "—"
         state = _STATE_WORDS.get(record.state, record.state)
         rows.append(f"| {when} | {state} | {prompt} | {settings.strip()} | {credits} |")
@@ -333,7 +342,7 @@ def make_handlers(app: App, publisher: Publisher) -> dict[str, Any]:
         job = app.runner.start(form, caller.client, owner=caller.owner)
         yield status_markdown(None, note="⏳ Sending the request…"), None, body
         try:
-            async for update in job.afollow(tick=TICK_SECONDS):
+            async for update in job.aupdates(tick=TICK_SECONDS):
                 done = update.done and update.video_path
                 video = publisher.file(update.video_path) if done else None
                 yield status_markdown(update), video, body

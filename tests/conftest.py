@@ -156,8 +156,16 @@ FIGURE_NAMES = (
     "inputs fuzzed",
     "tracebacks shown",
     "key sightings",
+    "bytes verified",
+)
+#: Figures that are the worst case seen rather than a count (the most, over every test).
+PEAK_NAMES = (
+    "watchers per job (most)",
+    "downloads per job (most)",
+    "deadline overrun in s (most, at most 1)",
 )
 _FIGURES: Counter[str] = Counter()
+_PEAKS: dict[str, float] = {}
 
 
 @pytest.fixture
@@ -166,12 +174,27 @@ def figures() -> Counter[str]:
     return _FIGURES
 
 
+@pytest.fixture
+def peak():
+    """``peak(name, value)``: keep the largest value seen for a worst-case figure."""
+
+    def keep(name: str, value: float) -> None:
+        assert name in PEAK_NAMES, name
+        _PEAKS[name] = max(value, _PEAKS.get(name, value))
+
+    return keep
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    if not _FIGURES:
+    if not _FIGURES and not _PEAKS:
         return
     terminalreporter.section("resilience figures")
-    width = max(len(name) for name in FIGURE_NAMES)
-    terminalreporter.write_line(f"| {'figure'.ljust(width)} | count |")
+    width = max(len(name) for name in FIGURE_NAMES + PEAK_NAMES)
+    terminalreporter.write_line(f"| {'figure'.ljust(width)} | value |")
     terminalreporter.write_line(f"|{'-' * (width + 2)}|-------|")
     for name in FIGURE_NAMES:
         terminalreporter.write_line(f"| {name.ljust(width)} | {_FIGURES[name]:>5} |")
+    for name in PEAK_NAMES:
+        value = _PEAKS.get(name)
+        shown = "—" if value is None else f"{value:g}" if value >= 10 else f"{value:.2f}"
+        terminalreporter.write_line(f"| {name.ljust(width)} | {shown:>5} |")

@@ -8,6 +8,8 @@ download) is the real thing over real HTTP.
 from __future__ import annotations
 
 import json
+import signal
+import sqlite3
 import subprocess
 import sys
 import types
@@ -208,47 +210,49 @@ def test_a_timeout_exits_1_and_says_how_to_resume(env, capsys):
     assert env.ledger.get(job.generation_id).state == DONE
 
 
-def test_ctrl_c_while_watching_keeps_the_job_and_says_how_to_resume(env, capsys, monkeypatch):
-    real_sleep = env.clock.sleep
-
-    def interrupted(seconds: float) -> None:  # Ctrl-C in the poll loop's first wait
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(env.clock, "sleep", interrupted)
-    code, out, err = run(capsys, "generate", "a red fox", "--resolution", "360p", "--json")
-    assert code == 130
-    [job] = env.ledger.history()
-    gid = job.generation_id
-    assert gid and job.state == RUNNING
-    assert gid in err and f"pixverse-ui resume {gid}" in err
+def test_ctrl_c_while_watching_keeps_the_job_and_says_how_to_resume(tmp_path):
+    """A real SIGINT to ``pixverse-ui generate`` once it is watching, then ``resume``."""
+    env = child_env(tmp_path / "home", PIXVERSE_UI_SIM_SPEED="20")
+    command = [sys.executable, "-m", "pixverse_ui"]
+    child = subprocess.Popen(
+        [*command, "generate", "a red fox", "--resolution", "360p", "--json"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen = []
+    try:
+        for line in child.stderr:  # plain progress lines: not a terminal
+            seen.append(line)
+            if line.startswith("Watching generation"):
+                child.send_signal(signal.SIGINT)
+                break
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    err = "".join(seen) + err
+    assert child.returncode == 130, err
     result = last_json(out)
-    assert result["id"] == gid and result["state"] == RUNNING and result["error"] == "interrupted"
+    gid = result["id"]
+    assert gid and result["state"] == RUNNING and result["error"] == "interrupted"
+    assert f"pixverse-ui resume {gid}" in err and "Traceback" not in err
 
-    monkeypatch.setattr(env.clock, "sleep", real_sleep)
-    code, out, err = run(capsys, "resume", "--json")
-    assert code == 0, err
-    result = last_json(out)
+    resumed = subprocess.run(
+        [*command, "resume", "--json"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    result = last_json(resumed.stdout)
     assert result["id"] == gid and result["state"] == DONE
     assert Path(result["video_path"]).exists()
-    assert env.sim.stats()["posts"] == 1
-
-
-def test_ctrl_c_after_the_first_update_via_the_stream(env, capsys, monkeypatch):
-    from pixverse_ui import generation
-
-    real_stream = generation.stream
-
-    def stream_then_interrupt(*args, **kwargs):
-        updates = real_stream(*args, **kwargs)
-        yield next(updates)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(generation, "stream", stream_then_interrupt)
-    code, out, err = run(capsys, "generate", "a red fox", "--resolution", "360p")
-    assert code == 130
-    [job] = env.ledger.history()
-    assert job.state == RUNNING and f"pixverse-ui resume {job.generation_id}" in err
-    assert out == ""
+    with sqlite3.connect(tmp_path / "home" / "simulator" / "jobs.sqlite3") as sim_jobs:
+        assert sim_jobs.execute("SELECT count(*) FROM jobs").fetchone() == (1,)  # one POST
 
 
 def test_the_rich_display_on_a_terminal(env, capsys, monkeypatch):

@@ -171,12 +171,14 @@ def test_no_key_is_a_clear_error(monkeypatch):
 # --- downloads -----------------------------------------------------------------------------
 
 
+#: The start of an MP4 file (an ``ftyp`` box), padded to 5000 bytes.
+MP4 = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2" + b"\x00" * 4976
+
+
 def test_download_streams_to_the_destination_without_the_key(client, http, tmp_path):
-    http.get(
-        "https://cdn.example.test/v.mp4", body=b"\x00" * 5000, headers={"Content-Length": "5000"}
-    )
+    http.get("https://cdn.example.test/v.mp4", body=MP4, headers={"Content-Length": "5000"})
     path = client.download("https://cdn.example.test/v.mp4", tmp_path / "v.mp4")
-    assert path.read_bytes() == b"\x00" * 5000
+    assert path.read_bytes() == MP4
     assert "Authorization" not in http.calls[0].request.headers
     assert list(tmp_path.iterdir()) == [path]
 
@@ -192,8 +194,51 @@ def test_download_refuses_non_https_links(client, tmp_path, url):
 
 
 def test_download_allows_http_on_loopback_only(client, http, tmp_path):
-    http.get("http://127.0.0.1:9/v.mp4", body=b"ok")
-    assert client.download("http://127.0.0.1:9/v.mp4", tmp_path / "v.mp4").read_bytes() == b"ok"
+    http.get("http://127.0.0.1:9/v.mp4", body=MP4)
+    assert client.download("http://127.0.0.1:9/v.mp4", tmp_path / "v.mp4").read_bytes() == MP4
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "words"),
+    [
+        (b"<!doctype html><title>Sign in</title>", "text/html; charset=utf-8", "a web page"),
+        (b"", "video/mp4", "an empty answer"),
+        (b"\x00" * 64, "application/octet-stream", "something that is not a video"),
+    ],
+    ids=["html", "empty", "bytes"],
+)
+def test_a_download_that_is_not_a_video_is_refused(
+    client, http, tmp_path, body, content_type, words
+):
+    http.get("https://cdn.example.test/v.mp4", body=body, content_type=content_type)
+    with pytest.raises(errors.DownloadError) as caught:
+        client.download("https://cdn.example.test/v.mp4", tmp_path / "v.mp4")
+    assert words in caught.value.message and caught.value.retryable
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_video_content_type_is_enough_without_an_mp4_signature(client, http, tmp_path):
+    webm = b"\x1a\x45\xdf\xa3" + b"\x00" * 100  # a WebM file: no ftyp box
+    http.get("https://cdn.example.test/v.webm", body=webm, content_type="video/webm")
+    assert client.download("https://cdn.example.test/v.webm", tmp_path / "v.webm").exists()
+
+
+def test_downloads_ask_for_the_file_as_it_is(client, http, tmp_path):
+    http.get("https://cdn.example.test/v.mp4", body=MP4)
+    client.download("https://cdn.example.test/v.mp4", tmp_path / "v.mp4")
+    assert http.calls[0].request.headers["Accept-Encoding"] == "identity"
+
+
+def test_stale_part_files_of_a_killed_process_are_swept(client, http, tmp_path):
+    import os
+
+    stale, fresh = tmp_path / ".part-old.mp4", tmp_path / ".part-new.mp4"
+    stale.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    os.utime(stale, (1, 1))  # from long ago: its process is gone
+    http.get("https://cdn.example.test/v.mp4", body=MP4)
+    client.download("https://cdn.example.test/v.mp4", tmp_path / "v.mp4")
+    assert not stale.exists() and fresh.exists()  # a recent one may be another download's
 
 
 def test_download_refuses_a_redirect_to_another_scheme(client, http, tmp_path):

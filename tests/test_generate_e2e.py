@@ -14,7 +14,7 @@ import pytest
 
 import pixverse_ui
 from pixverse_ui import errors
-from pixverse_ui.generation import generate, resume, stream, submit
+from pixverse_ui.generation import create_job, generate, resume, stream
 from pixverse_ui.params import validate
 from pixverse_ui.polling import watch
 from pixverse_ui.store import DONE, FAILED, RUNNING
@@ -107,7 +107,7 @@ def test_every_body_sent_validates_against_the_spec(client, ledger, tmp_path, si
             "resolution": "360p",
         },
     ):
-        submit(validate("a red fox", **options), client=client, ledger=ledger)
+        create_job(validate("a red fox", **options), client=client, ledger=ledger)
     schema = SPEC["paths"]["/v2/video/generations"]["post"]["requestBody"]["content"][
         "application/json"
     ]["schema"]
@@ -177,7 +177,7 @@ def test_1080p_8s_is_refused_before_any_request(client, ledger, tmp_path, sim):
 def test_letting_the_server_decide_shows_the_servers_own_words(client, ledger, tmp_path, sim):
     params = validate("x", resolution="1080p", duration=8, let_server_decide=True)
     with pytest.raises(errors.BadRequestError) as caught:
-        submit(params, client=client, ledger=ledger)
+        create_job(params, client=client, ledger=ledger)
     assert "does not support 8-second videos" in caught.value.provider_message
     assert sim.stats()["posts"] == 1
 
@@ -196,7 +196,7 @@ def test_credits_are_shown_from_the_create_answer_on(client, ledger, tmp_path):
 
 def test_the_deadline_keeps_the_job_and_resume_finishes_it(client, ledger, tmp_path):
     params = validate("a slow job", resolution="360p")
-    record = submit(params, client=client, ledger=ledger)
+    record = create_job(params, client=client, ledger=ledger)
     with pytest.raises(errors.GenerationTimeoutError) as caught:
         for _ in watch(
             record.generation_id, client=client, ledger=ledger, download_dir=tmp_path, timeout=10
@@ -211,7 +211,7 @@ def test_the_deadline_keeps_the_job_and_resume_finishes_it(client, ledger, tmp_p
 
 
 def test_a_job_finishing_at_the_deadline_is_not_thrown_away(client, ledger, tmp_path, clock, sim):
-    record = submit(validate("x", resolution="360p"), client=client, ledger=ledger)
+    record = create_job(validate("x", resolution="360p"), client=client, ledger=ledger)
     job = sim.core.jobs.get(record.generation_id)
     # the deadline falls just after the job completes, between two polls
     timeout = job.done_at - clock.now() + 0.01
@@ -253,7 +253,7 @@ def test_a_transient_fault_streak_is_shown_and_absorbed(client, ledger, tmp_path
 
 
 def test_retry_after_is_honoured_on_the_injected_clock(client, ledger, tmp_path, sim, clock):
-    record = submit(validate("x", resolution="360p"), client=client, ledger=ledger)
+    record = create_job(validate("x", resolution="360p"), client=client, ledger=ledger)
     sim.faults.add("429", target="get", times=1)
     before = len(clock.slept)
     client.retrieve(record.generation_id)

@@ -9,7 +9,7 @@ import responses
 from pixverse_ui import errors, validate
 from pixverse_ui.client import Client
 from pixverse_ui.clock import ManualClock
-from pixverse_ui.generation import resume, submit
+from pixverse_ui.generation import create_job, resume
 from pixverse_ui.redact import (
     RedactingStream,
     _Secrets,
@@ -58,7 +58,7 @@ def test_an_interrupted_create_is_marked_unconfirmed_not_left_submitting(tmp_pat
     with responses.RequestsMock() as http:
         http.add_callback("POST", "https://api.example.test/v2/video/generations", interrupt)
         with pytest.raises(KeyboardInterrupt):
-            submit(validate("x"), client=client, ledger=ledger)
+            create_job(validate("x"), client=client, ledger=ledger)
     [row] = ledger.history()
     assert row.state == UNCONFIRMED and row.client_request_id
     with pytest.raises(errors.SubmissionUnconfirmedError) as caught:

@@ -99,6 +99,11 @@ class SimCore:
             "posts": counters.get("posts", 0),
             "gets": counters.get("gets", 0),
             "downloads": counters.get("downloads", 0),
+            "downloads_by_job": {
+                name.split(":", 1)[1]: count
+                for name, count in counters.items()
+                if name.startswith("downloads:")
+            },
             "renders": self.renders.renders,
             "faults": self.faults.counts(),
             "jobs": [
@@ -237,6 +242,7 @@ def create_app(core: SimCore) -> ASGIApp:
     @api.get(FILES_PREFIX + "{job_id}.mp4")
     async def download(job_id: str, request: Request) -> Response:
         core.count("downloads")
+        core.count(f"downloads:{job_id}")
         path, now = request.url.path, clock.now()
         expires = core.signer.verify(
             job_id, request.query_params.get("expires"), request.query_params.get("sig")
@@ -260,6 +266,11 @@ def create_app(core: SimCore) -> ASGIApp:
             return R.malformed()
         if rule is not None and rule.kind == "empty":
             return R.empty()
+        if rule is not None and rule.kind == "gzip":
+            return R.gzipped(video.read_bytes(), media_type="video/mp4")
+        if rule is not None and rule.kind == "drip":
+            every = config.slow_seconds if rule.seconds is None else rule.seconds
+            return R.DripResponse(video.read_bytes(), every, media_type="video/mp4")
         return FileResponse(video, media_type="video/mp4", filename=f"{job_id}.mp4")
 
     @api.get("/_sim/stats")

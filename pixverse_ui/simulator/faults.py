@@ -41,6 +41,10 @@ KINDS: dict[str, frozenset[str]] = {
     "unknown-status": frozenset({"get"}),
     "fail": frozenset({"post", "get"}),
     "expire": frozenset({"get", "file"}),
+    # the video file only: a gzip-encoded body (with the compressed length declared), and a body
+    # that declares its length and then sends a byte every ``seconds`` (``slow_seconds``)
+    "gzip": frozenset({"file"}),
+    "drip": frozenset({"file"}),
 }
 
 FAIL_SHAPES = ("name", "detail", "http")
@@ -50,8 +54,8 @@ FAIL_SHAPES = ("name", "detail", "http")
 class FaultRule:
     """One kind of fault, where it applies, how often, and at most how many times.
 
-    ``shape`` (for ``fail``) overrides the simulator's ``fail_shape``; ``seconds`` (for ``slow``)
-    overrides its ``slow_seconds``.
+    ``shape`` (for ``fail``) overrides the simulator's ``fail_shape``; ``seconds`` (for ``slow``
+    and ``drip``) overrides its ``slow_seconds``.
     """
 
     kind: str

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import email.utils
+import gzip
 import hashlib
 import hmac
 import json
@@ -138,6 +140,47 @@ class DropResponse(Response):
         )
         part = self.body[: max(1, min(len(self.body) // 2, 64 * 1024))]
         await send({"type": "http.response.body", "body": part, "more_body": True})
+
+
+class DripResponse(Response):
+    """The whole Content-Length declared, then one byte every ``every`` seconds: a stalled CDN."""
+
+    def __init__(self, content: bytes, every: float, media_type: str = "video/mp4") -> None:
+        super().__init__(content, 200, None, media_type)
+        self.every = every
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gone = asyncio.Event()
+
+        async def listen() -> None:  # the client hanging up ends the drip
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        listener = asyncio.create_task(listen())
+        try:
+            await send(
+                {"type": "http.response.start", "status": self.status_code,
+                 "headers": self.raw_headers}
+            )  # fmt: skip
+            for i in range(len(self.body)):
+                try:
+                    await asyncio.wait_for(gone.wait(), self.every)
+                    return
+                except asyncio.TimeoutError:
+                    pass
+                more = i + 1 < len(self.body)
+                await send(
+                    {"type": "http.response.body", "body": self.body[i : i + 1], "more_body": more}
+                )
+        finally:
+            listener.cancel()
+
+
+def gzipped(content: bytes, media_type: str = "video/mp4") -> Response:
+    """200 with the body gzip-encoded whatever the client asked, the compressed length declared."""
+    packed = gzip.compress(content, mtime=0)
+    return Response(packed, 200, {"Content-Encoding": "gzip"}, media_type)
 
 
 def malformed(headers: Mapping[str, str] | None = None) -> Response:
