@@ -65,7 +65,9 @@ class Simulator:
                 return self
             install_quiet_drop_filter()
             core = SimCore(self.config, self.clock, self._keys)
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
+            # without it every answer waits ~40 ms for a delayed ACK between headers and body
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((self.host, self._port))
