@@ -20,7 +20,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         prog="python -m pixverse_ui.simulator",
         description="A stand-in AI/ML API for PixVerse v5.5 text-to-video, on 127.0.0.1. It "
         "refuses what the real API refuses: an unknown key (401), a body that is not JSON or "
-        "breaks the provider's limits (400), any method but GET and POST (405).",
+        "breaks the provider's limits (400), any method but GET and POST (405); the rules are "
+        "in docs/provider-contract.md.",
     )
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument(
@@ -47,6 +48,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--api-key",
         action="append",
         default=None,
+        metavar="KEY",
         help="accept only this bearer key (repeatable; default: make a random key at start "
         "and print it); any other key gets 401, as from the real API",
     )
