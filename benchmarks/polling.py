@@ -384,7 +384,7 @@ def check_against_watch(n: int) -> Row:
     with (
         tempfile.TemporaryDirectory(prefix="pxui-bench-watch-") as tmp,
         Simulator(SimConfig(speed=1.0, seed=5, cache_dir=Path(tmp) / "videos"), clock=clock) as sim,
-        Client(api_key="bench", base_url=sim.url, clock=clock) as client,
+        Client(api_key=sim.api_key, base_url=sim.url, clock=clock) as client,  # the key it made
     ):
         out = Path(tmp) / "out"
         for i in range(n):

@@ -482,7 +482,7 @@ def _json_or_none(response: requests.Response, text: str | None = None) -> Any:
 
 
 def _error_text(body: Any) -> str | None:
-    """The provider's own words from any of its three error shapes (see shared/api/NOTES.md)."""
+    """The provider's words from any of its three error shapes (docs/provider-contract.md)."""
     if not isinstance(body, dict):
         return None
     error = body.get("error")

@@ -15,7 +15,7 @@ from .store import Ledger, default_home
 
 KEY_ENV = "AIMLAPI_KEY"
 BASE_URL_ENV = "AIMLAPI_BASE_URL"
-#: The key the library uses against its own simulator (which accepts any key).
+#: The key the library uses against its own simulator (which accepts only the keys registered).
 SIMULATOR_KEY = "simulator-local-key"
 SIMULATOR_LABEL = "simulator"
 
@@ -39,6 +39,7 @@ def simulator_client(api_key: str = SIMULATOR_KEY) -> Client:
     from .simulator import embedded
 
     sim = embedded()
+    sim.allow_key(api_key)
     return Client(
         api_key=api_key, base_url=sim.url, label=SIMULATOR_LABEL, time_scale=sim.config.speed
     )

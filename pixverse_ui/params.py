@@ -16,7 +16,7 @@ from .errors import ValidationError
 
 # --- the API's enums -------------------------------------------------------------------------
 
-#: The model id sent: the one the provider's only successful example uses (see shared/api/NOTES.md).
+#: The model id sent: the one the provider's only working example uses (docs/provider-contract.md).
 MODEL_ID = "pixverse/v5-5-text-to-video"
 #: Both spellings the provider's page uses are accepted as input.
 MODEL_IDS = (MODEL_ID, "pixverse/v5.5/text-to-video")

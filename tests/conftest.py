@@ -22,6 +22,23 @@ from pixverse_ui.clock import REAL_CLOCK, ManualClock  # noqa: E402
 from pixverse_ui.store import Ledger  # noqa: E402
 
 TEST_KEY = "sk-test-e2e-KEY-0123456789abcdef"
+#: The keys the suite's clients send to the simulators ``make_sim`` and ``make_live_sim`` start.
+#: Those simulators accept these and refuse every other key with 401, as the real API refuses a
+#: key it did not issue; a test that needs other keys passes its own ``api_keys``.
+SUITE_KEYS = frozenset(
+    {
+        TEST_KEY,
+        "k",  # test_generate_e2e
+        "sk-cli-test-KEY-9f8e7d6c5b4a3210",  # test_cli
+        "sk-RECOGNISABLE-secret-key-4242424242",  # test_cli
+        "sk-faults",  # test_faults
+        "sk-fuzz",  # test_fuzz
+        "sk-resilience-KEY-31415926535",  # test_resilience (child processes)
+        "sk-canary-LIBRARY-7c1d2e3f4a5b6c7d",  # test_security
+        "sk-canary-COMMAND-0a9b8c7d6e5f4a3b",  # test_security
+        "sk-host-key-000111222333",  # test_ui: a host key pointed at a local simulator
+    }
+)
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +73,8 @@ def _simulators(clock, **defaults):
     started = []
 
     def make(**config):
-        sim = Simulator(SimConfig(**{**defaults, **config}), clock=clock).start()
+        sim = Simulator(SimConfig(**{"api_keys": SUITE_KEYS, **defaults, **config}), clock=clock)
+        sim.start()
         started.append(sim)
         return sim
 

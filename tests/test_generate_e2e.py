@@ -111,7 +111,7 @@ def test_every_body_sent_validates_against_the_spec(client, ledger, tmp_path, si
     schema = SPEC["paths"]["/v2/video/generations"]["post"]["requestBody"]["content"][
         "application/json"
     ]["schema"]
-    # NOTES.md: the schema's model enum names the id no working example sends; accept both.
+    # docs/provider-contract.md: the model enum names the id no working example sends; accept both.
     schema = json.loads(json.dumps(schema))
     schema["properties"]["model"]["enum"] = list(pixverse_ui.params.MODEL_IDS)
     bodies = [job["body"] for job in sim.stats()["jobs"]]

@@ -115,7 +115,7 @@ def test_quickstart_shows_a_video_and_finished_progress(executed):
 def test_quickstart_never_shows_the_key(kernel_dirs, tmp_path):
     from pixverse_ui.simulator import SimConfig, Simulator
 
-    sim = Simulator(SimConfig(speed=100)).start()
+    sim = Simulator(SimConfig(speed=100, api_keys=frozenset({FAKE_KEY}))).start()
     try:
         env = kernel_env(tmp_path / "home", AIMLAPI_KEY=FAKE_KEY, AIMLAPI_BASE_URL=sim.url)
         nb = execute(QUICKSTART, kernel_dirs, env)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import logging
+import re
 import threading
 import time
 from pathlib import Path
@@ -18,6 +20,7 @@ from pixverse_ui.clock import ManualClock
 from pixverse_ui.simulator import FaultPlan, FaultRule, SimConfig, Simulator, parse_plan
 from pixverse_ui.simulator import schema as sim_schema
 from pixverse_ui.simulator import video as sim_video
+from pixverse_ui.simulator.__main__ import build_parser, config_from_args
 from pixverse_ui.simulator.__main__ import main as sim_main
 
 KEY = "test-key-123"
@@ -107,12 +110,32 @@ def test_401_has_the_http_error_shape(sim: Simulator, headers: dict[str, str]) -
     assert sim.stats()["jobs"] == []
 
 
-def test_any_key_is_accepted_without_a_key_list(clock: ManualClock, cache_dir: Path) -> None:
-    with start(clock, cache_dir, api_keys=None) as open_sim:
-        response = requests.post(
-            open_sim.url + API, json=SMALL, timeout=10, headers={"Authorization": "Bearer anything"}
-        )
-        assert response.status_code == 200
+def test_without_a_key_list_it_makes_one_key_and_accepts_only_that(
+    clock: ManualClock, cache_dir: Path
+) -> None:
+    with start(clock, cache_dir, api_keys=None) as keyed:
+        made = keyed.api_key
+        assert made and made.startswith("sim-")
+
+        def status(key: str) -> int:
+            headers = {"Authorization": f"Bearer {key}"}
+            response = requests.post(keyed.url + API, json=SMALL, headers=headers, timeout=10)
+            return response.status_code
+
+        assert status("anything") == 401
+        assert status(made) == 200
+        keyed.allow_key("registered-later")
+        assert status("registered-later") == 200
+        assert status("registered-later-not") == 401
+        assert len(keyed.stats()["jobs"]) == 2  # the refused requests made nothing
+    assert start(clock, cache_dir).api_key is None  # keys given: none is made
+
+
+def test_each_simulator_makes_its_own_key(clock: ManualClock, cache_dir: Path) -> None:
+    first, second = Simulator(SimConfig()), Simulator(SimConfig())
+    assert first.api_key != second.api_key
+    with pytest.raises(ValueError):
+        SimConfig(api_keys=frozenset({" "}))
 
 
 @pytest.mark.parametrize("model", params.MODEL_IDS)
@@ -139,6 +162,17 @@ def test_valid_bodies_are_accepted(sim: Simulator, model: str, duration: object)
         ({"generate_audio_switch": "yes"}, ["body", "generate_audio_switch"], "bool_type"),
         ({"seed": 1.5}, ["body", "seed"], "int_type"),
         ({"prompt": None}, ["body", "prompt"], "string_type"),
+        # the provider's limits (docs/provider-contract.md)
+        ({"prompt": "x" * 2049}, ["body", "prompt"], "string_too_long"),
+        ({"negative_prompt": "x" * 2049}, ["body", "negative_prompt"], "string_too_long"),
+        ({"prompt": ""}, ["body", "prompt"], "string_too_short"),
+        ({"seed": -1}, ["body", "seed"], "greater_than_equal"),
+        ({"seed": 2**31}, ["body", "seed"], "less_than_equal"),
+        ({"seed": 1e30}, ["body", "seed"], "int_type"),
+        ({"seed": 7.0}, ["body", "seed"], "int_type"),
+        ({"duration": " 8"}, ["body", "duration"], "int_type"),
+        ({"duration": "8 "}, ["body", "duration"], "int_type"),
+        ({"duration": 5.0}, ["body", "duration"], "int_type"),
     ],
 )
 def test_bad_bodies_get_400_with_detail(sim: Simulator, change: dict, loc: list, kind: str) -> None:
@@ -150,11 +184,95 @@ def test_bad_bodies_get_400_with_detail(sim: Simulator, change: dict, loc: list,
     assert sim.stats()["jobs"] == []
 
 
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"prompt": "x" * 2048, "negative_prompt": "y" * 2048},
+        {"prompt": "\U0001f98a" * 2048},  # characters, not bytes
+        {"seed": 0},
+        {"seed": 2_147_483_647},
+        {"duration": "8"},
+    ],
+)
+def test_the_limits_themselves_are_accepted(sim: Simulator, change: dict) -> None:
+    assert post(sim, {**SMALL, **change}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content_type", "send"),
+    [
+        ("text/plain", {"data": json.dumps(SMALL)}),
+        ("application/x-www-form-urlencoded", {"data": {"prompt": "x", "model": params.MODEL_ID}}),
+        ("multipart/form-data", {"files": {"prompt": (None, "x")}}),
+        ("application/jsonx", {"data": json.dumps(SMALL)}),
+        (None, {"data": json.dumps(SMALL)}),
+    ],
+)
+def test_a_body_not_sent_as_json_is_refused_before_any_job(
+    sim: Simulator, content_type: str | None, send: dict
+) -> None:
+    headers = dict(AUTH)
+    if content_type in ("text/plain", "application/jsonx"):
+        headers["Content-Type"] = content_type
+    response = requests.post(sim.url + API, headers=headers, timeout=10, **send)
+    if content_type is not None:
+        assert response.request.headers["Content-Type"].startswith(content_type)
+    else:
+        assert "Content-Type" not in response.request.headers
+    assert response.status_code == 400
+    [problem] = response.json()["error"]["detail"]
+    assert problem["loc"] == ["header", "content-type"] and problem["type"] == "content_type"
+    assert "application/json" in problem["msg"]
+    assert sim.stats()["jobs"] == []
+
+
+def test_json_with_a_charset_is_json(sim: Simulator) -> None:
+    headers = {**AUTH, "Content-Type": "Application/JSON; charset=utf-8"}
+    response = requests.post(sim.url + API, data=json.dumps(SMALL), headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_numbers_are_refused(sim: Simulator, text: str) -> None:
+    body = json.dumps({**SMALL, "prompt": "x"})[:-1] + f', "seed": {text}}}'
+    headers = {**AUTH, "Content-Type": "application/json"}
+    response = requests.post(sim.url + API, data=body, headers=headers, timeout=10)
+    assert response.status_code == 400
+    assert response.json()["error"]["detail"][0]["type"] == "json_invalid"
+    assert sim.stats()["jobs"] == []
+
+
+@pytest.mark.parametrize("crid", ["has space", "x" * 129, "", "ünïcode", "a/b"])
+def test_a_malformed_client_request_id_is_refused(sim: Simulator, crid: str) -> None:
+    response = post(sim, SMALL, {"X-Client-Request-Id": crid})
+    assert response.status_code == 400
+    [problem] = response.json()["error"]["detail"]
+    assert problem["loc"] == ["header", "x-client-request-id"]
+    assert sim.stats()["jobs"] == []
+    assert post(sim, SMALL, {"X-Client-Request-Id": "Az09._:-" * 16}).status_code == 200
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "TRACE"])
+def test_other_methods_get_405_allowing_get_and_post(sim: Simulator, method: str) -> None:
+    response = requests.request(method, sim.url + API, headers=AUTH, timeout=10)
+    assert response.status_code == 405
+    assert response.headers["Allow"] == "GET, POST"
+    if method != "HEAD":
+        body = response.json()
+        assert set(body) == HTTP_ERROR_KEYS and body["statusCode"] == 405
+
+
+def test_an_unknown_path_is_a_404_in_the_providers_shape(sim: Simulator) -> None:
+    response = requests.get(sim.url + "/v2/video/nothing", headers=AUTH, timeout=10)
+    assert response.status_code == 404 and set(response.json()) == HTTP_ERROR_KEYS
+
+
 def test_missing_prompt_and_bad_json(sim: Simulator) -> None:
     body = {k: v for k, v in SMALL.items() if k != "prompt"}
     detail = post(sim, body).json()["error"]["detail"]
     assert detail == [{"loc": ["body", "prompt"], "msg": "Field required", "type": "missing"}]
-    response = requests.post(sim.url + API, data=b"{nope", headers=AUTH, timeout=10)
+    headers = {**AUTH, "Content-Type": "application/json"}
+    response = requests.post(sim.url + API, data=b"{nope", headers=headers, timeout=10)
     assert response.status_code == 400 and response.json()["error"]["detail"][0]["loc"] == ["body"]
 
 
@@ -175,8 +293,9 @@ def test_combo_rules_can_be_switched_off(clock: ManualClock, cache_dir: Path) ->
 
 
 def test_get_unknown_or_missing_id(sim: Simulator) -> None:
-    response = get(sim, "no-such-id")
-    assert response.status_code == 404 and set(response.json()) == HTTP_ERROR_KEYS
+    for unknown in ("no-such-id", "", " "):  # any string is an id the schema allows
+        response = get(sim, unknown)
+        assert response.status_code == 404 and set(response.json()) == HTTP_ERROR_KEYS
     response = requests.get(sim.url + API, headers=AUTH, timeout=10)
     assert response.status_code == 400
     assert response.json()["error"]["detail"][0]["loc"] == ["query", "generation_id"]
@@ -556,24 +675,51 @@ RESPONSE_CASES = [
 ]
 
 
+CONTRACT_CASES = [
+    {"model": params.MODEL_ID, "prompt": "x" * 2048, "negative_prompt": "y" * 2048},
+    {"model": params.MODEL_ID, "prompt": "x" * 2049},
+    {"model": params.MODEL_ID, "prompt": "x", "negative_prompt": "y" * 2049},
+    {"model": params.MODEL_ID, "prompt": ""},
+    {"model": params.MODEL_ID, "prompt": "x", "negative_prompt": ""},
+    {"model": params.MODEL_ID, "prompt": "x", "seed": 0},
+    {"model": params.MODEL_ID, "prompt": "x", "seed": 2_147_483_647},
+    {"model": params.MODEL_ID, "prompt": "x", "seed": -1},
+    {"model": params.MODEL_ID, "prompt": "x", "seed": 2**31},
+    {"model": params.MODEL_ID, "prompt": "x", "seed": 1e30},
+    {"model": params.MODEL_ID, "prompt": "x", "seed": 3.0},
+]
+
+
+# OpenAPI 3.0's schemas are JSON Schema draft 4 (an integer is written without a fraction).
 @pytest.mark.parametrize("body", REQUEST_CASES)
 def test_validator_agrees_with_jsonschema_on_requests(body: object) -> None:
     schema = sim_schema.request_schema()
-    reference = jsonschema.Draft7Validator(sim_schema.to_json_schema(schema))
+    reference = jsonschema.Draft4Validator(sim_schema.to_json_schema(schema))
+    assert (sim_schema.validate(body, schema) == []) == reference.is_valid(body)
+
+
+@pytest.mark.parametrize("body", REQUEST_CASES + CONTRACT_CASES)
+def test_validator_agrees_with_jsonschema_on_the_contract(body: object) -> None:
+    schema = sim_schema.contract_request_schema()
+    reference = jsonschema.Draft4Validator(sim_schema.to_json_schema(schema))
     assert (sim_schema.validate(body, schema) == []) == reference.is_valid(body)
 
 
 @pytest.mark.parametrize("body", RESPONSE_CASES)
 def test_validator_agrees_with_jsonschema_on_responses(body: object) -> None:
     schema = sim_schema.response_schema()
-    reference = jsonschema.Draft7Validator(sim_schema.to_json_schema(schema))
+    reference = jsonschema.Draft4Validator(sim_schema.to_json_schema(schema))
     assert (sim_schema.check_response(body) == []) == reference.is_valid(body)
 
 
-def test_request_check_is_lenient_where_the_notes_say() -> None:
+def test_request_check_is_lenient_where_the_contract_says() -> None:
     for model in params.MODEL_IDS:
-        assert sim_schema.check_request({"model": model, "prompt": "x", "duration": "10"}) == []
-    assert sim_schema.check_request({"model": params.MODEL_ID, "prompt": "x", "duration": "7"})
+        for duration in ("5", "8", "10"):
+            body = {"model": model, "prompt": "x", "duration": duration}
+            assert sim_schema.check_request(body) == []
+    for duration in ("7", " 8", "08", "5.0", "5s"):
+        body = {"model": params.MODEL_ID, "prompt": "x", "duration": duration}
+        assert sim_schema.check_request(body)
 
 
 # --- persistence, rendering, logging, entry points -----------------------------------------------
@@ -656,12 +802,27 @@ def test_main_runs_until_stopped(capsys: pytest.CaptureFixture[str], tmp_path: P
         )
         == 0
     )
-    assert "http://127.0.0.1:" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:" in out
+    assert re.search(r"API key: sim-[A-Za-z0-9_-]{20,} ", out), out  # made and shown: no other way
     with pytest.raises(SystemExit):
         sim_main(["--faults", "teapot"])
 
 
+def test_main_with_keys_accepts_those_and_prints_none(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = build_parser().parse_args(["--api-key", "mine-1", "--api-key", "mine-2"])
+    assert config_from_args(args).api_keys == {"mine-1", "mine-2"}
+    stop = threading.Event()
+    stop.set()
+    assert sim_main(["--api-key", "mine-1", "--cache-dir", str(tmp_path)], stop=stop) == 0
+    out = capsys.readouterr().out
+    assert "http://127.0.0.1:" in out and "API key" not in out and "mine-1" not in out
+
+
 def test_embedded_is_one_lazy_singleton(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pixverse_ui.defaults import simulator_client
     from pixverse_ui.simulator import embedded, stop_embedded
 
     stop_embedded()  # another test may have started it with its own settings
@@ -678,6 +839,11 @@ def test_embedded_is_one_lazy_singleton(monkeypatch: pytest.MonkeyPatch, tmp_pat
         only = found[0]
         assert only.config.speed == 1000
         assert only.config.state_path == tmp_path / "simulator" / "jobs.sqlite3"
+        # only the keys the library registered with it: none yet, then the client's
+        refused = requests.post(only.url + API, json=SMALL, headers=AUTH, timeout=10)
+        assert refused.status_code == 401
+        with simulator_client(KEY) as client:
+            assert client.base_url == only.url
         assert requests.post(only.url + API, json=SMALL, headers=AUTH, timeout=10).ok
     finally:
         stop_embedded()

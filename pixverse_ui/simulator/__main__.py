@@ -18,7 +18,10 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     """The simulator's options (on ``parser`` if given, so a CLI subcommand can reuse them)."""
     parser = parser or argparse.ArgumentParser(
         prog="python -m pixverse_ui.simulator",
-        description="A stand-in AI/ML API for PixVerse v5.5 text-to-video, on 127.0.0.1.",
+        description="A stand-in AI/ML API for PixVerse v5.5 text-to-video, on 127.0.0.1. It "
+        "refuses what the real API refuses: an unknown key (401), a body that is not JSON or "
+        "breaks the provider's limits (400), any method but GET and POST (405); the rules are "
+        "in docs/provider-contract.md.",
     )
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument(
@@ -45,14 +48,18 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--api-key",
         action="append",
         default=None,
-        help="accept only this key (repeatable; default: any non-empty key)",
+        metavar="KEY",
+        help="accept only this bearer key (repeatable; default: make a random key at start "
+        "and print it); any other key gets 401, as from the real API",
     )
     parser.add_argument("--state", default=None, help="SQLite file that keeps jobs across runs")
     parser.add_argument("--cache-dir", default=None, help="where rendered MP4s are kept")
     parser.add_argument(
         "--allow-1080p-8s",
         action="store_true",
-        help="do not reject resolution/duration pairs the page calls unsupported",
+        help="accept 1080p + 8 s, which the provider's page calls unsupported (by default it "
+        "is refused with the page's 400); lets a client that leaves the pair to the server "
+        "be tried both ways",
     )
     return parser
 
@@ -93,6 +100,12 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
             f"{', faults ' + config.faults if config.faults else ''}); Ctrl-C stops it.",
             flush=True,
         )
+        if sim.api_key is not None:  # made here: nobody else can know it
+            print(
+                f"API key: {sim.api_key} (send 'Authorization: Bearer <key>'; "
+                "--api-key KEY picks your own)",
+                flush=True,
+            )
         try:
             while not stop.wait(0.5):
                 pass

@@ -1,13 +1,16 @@
 """The stand-in AI/ML API as a FastAPI app: create, retrieve, download, stats.
 
-``SimCore`` holds the state the routes share (config, clock, faults, jobs, renders, counters) and
-answers ``stats()``; ``create_app(core)`` wires the HTTP routes to it.
+``SimCore`` holds the state the routes share (config, clock, keys, faults, jobs, renders,
+counters) and answers ``stats()``; ``create_app(core)`` wires the HTTP routes to it.
+
+Every refusal is the provider's, in the provider's shape (docs/provider-contract.md): a missing or
+unknown key is 401, a body that is not ``application/json`` or breaks the contract is 400 before
+any job exists, and a method other than GET and POST is 405 with ``Allow: GET, POST``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import math
@@ -17,6 +20,8 @@ from collections import Counter
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +31,7 @@ from . import responses as R
 from . import schema
 from .config import SimConfig
 from .faults import HTTP_STATUS_KINDS, RATE_LIMIT_KINDS, FaultPlan, FaultRule
+from .keys import KeyRing
 from .state import Job, JobStore, credits_for, draw_timing, new_id, usd_for
 from .video import RenderPool
 
@@ -33,15 +39,22 @@ log = logging.getLogger("pixverse_ui.simulator")
 
 API_PATH = schema.PATH
 FILES_PREFIX = "/_sim/files/"
+JSON_MEDIA_TYPE = "application/json"
 _STATUS_FAULTS = frozenset(HTTP_STATUS_KINDS + RATE_LIMIT_KINDS)
 
 
 class SimCore:
-    """Everything the routes share; safe to use from the test's thread too."""
+    """Everything the routes share; safe to use from the test's thread too.
 
-    def __init__(self, config: SimConfig, clock: Clock = REAL_CLOCK) -> None:
+    ``keys``: the keys accepted (default: ``config.api_keys``, none if that is None).
+    """
+
+    def __init__(
+        self, config: SimConfig, clock: Clock = REAL_CLOCK, keys: KeyRing | None = None
+    ) -> None:
         self.config = config
         self.clock = clock
+        self.keys = keys if keys is not None else KeyRing(config.api_keys or ())
         self.faults = FaultPlan.from_string(config.faults, seed=config.seed)
         seed = None if config.seed is None else f"timing-{config.seed}"
         self._rng = random.Random(seed)
@@ -77,7 +90,7 @@ class SimCore:
             fail_shape=fail_shape,
         )
         self.jobs.put(job)
-        if not fail_shape:
+        if not fail_shape and self.config.prerender:
             self.renders.submit(body)
         return job
 
@@ -133,13 +146,28 @@ def create_app(core: SimCore) -> ASGIApp:
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             message = "Unauthorized: send the header 'Authorization: Bearer <YOUR_AIMLAPI_KEY>'"
-        elif config.api_keys is not None and not any(
-            hmac.compare_digest(token.encode(), key.encode()) for key in config.api_keys
-        ):
+        elif not core.keys.accepts(token):
             message = "Unauthorized: the API key is not valid"
         else:
             return None
         return R.http_error(401, message, request.url.path, clock.now())
+
+    def bad_headers(request: Request, *, body: bool) -> Response | None:
+        """400 for a body not sent as JSON, or a malformed ``X-Client-Request-Id``."""
+        problems = schema.check_client_request_id(request.headers.get("x-client-request-id"))
+        content_type = request.headers.get("content-type")
+        media_type = (content_type or "").partition(";")[0].strip().lower()
+        if body and media_type != JSON_MEDIA_TYPE:
+            sent = f"got {content_type!r}" if content_type else "none was sent"
+            problems.insert(
+                0,
+                {
+                    "loc": ["header", "content-type"],
+                    "msg": f"Content-Type should be {JSON_MEDIA_TYPE}; {sent}",
+                    "type": "content_type",
+                },
+            )
+        return R.detail_error(problems) if problems else None
 
     async def slow_down(rule: FaultRule | None) -> FaultRule | None:
         if rule is not None and rule.kind == "slow":
@@ -151,10 +179,10 @@ def create_app(core: SimCore) -> ASGIApp:
     @api.post(API_PATH)
     async def create(request: Request) -> Response:
         core.count("posts")
-        if (refused := unauthorized(request)) is not None:
+        if (refused := unauthorized(request) or bad_headers(request, body=True)) is not None:
             return refused
         try:
-            body = json.loads(await request.body())
+            body = json.loads(await request.body(), parse_constant=_not_json)
         except ValueError:
             return R.detail_error(
                 [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]
@@ -194,10 +222,10 @@ def create_app(core: SimCore) -> ASGIApp:
     @api.get(API_PATH)
     async def retrieve(request: Request) -> Response:
         core.count("gets")
-        if (refused := unauthorized(request)) is not None:
+        if (refused := unauthorized(request) or bad_headers(request, body=False)) is not None:
             return refused
-        job_id = request.query_params.get("generation_id", "").strip()
-        if not job_id:
+        job_id = request.query_params.get("generation_id")
+        if job_id is None:  # sent but unknown (even empty) is a 404 below, as for any other id
             return R.detail_error(
                 [{"loc": ["query", "generation_id"], "msg": "Field required", "type": "missing"}]
             )
@@ -277,7 +305,29 @@ def create_app(core: SimCore) -> ASGIApp:
     async def stats() -> dict[str, Any]:
         return core.stats()
 
+    allowed: dict[str, set[str]] = {}
+    for route in api.routes:
+        if isinstance(route, APIRoute):
+            allowed.setdefault(route.path, set()).update(route.methods)
+
+    @api.exception_handler(HTTPException)
+    async def http_exception(request: Request, exc: HTTPException) -> Response:
+        """Routing's refusals (404, 405) in the provider's HTTP error shape."""
+        path, headers = request.url.path, dict(exc.headers or {})
+        if exc.status_code == 405:
+            served = ", ".join(sorted(allowed.get(path, ())))
+            headers["Allow"] = served or headers.get("Allow", "")
+            message = f"Method Not Allowed: {request.method} {path} (allowed: {headers['Allow']})"
+        else:
+            message = f"Cannot {request.method} {path}"
+        return R.http_error(exc.status_code, message, path, clock.now(), headers)
+
     return RequestLog(api, speed=core.config.speed)
+
+
+def _not_json(constant: str) -> Any:
+    """``NaN`` and ``Infinity`` are not JSON: refuse them as the provider's parser would."""
+    raise ValueError(f"{constant} is not valid JSON")
 
 
 def _shape(rule: FaultRule | None, payload: dict[str, Any], headers: dict[str, str]) -> Response:

@@ -21,10 +21,14 @@ DEFAULT_SPEED = 10.0
 class SimConfig:
     """How the stand-in API behaves.
 
-    ``speed``: how many times faster than real time jobs run. ``api_keys``: None accepts any
-    non-empty bearer token. ``faults``: a fault plan string (see :mod:`.faults`). ``cache_dir``:
-    where rendered MP4s are kept (None: a shared directory under the system temp dir).
-    ``state_path``: an SQLite file that keeps jobs across restarts (None: memory only).
+    ``speed``: how many times faster than real time jobs run. ``api_keys``: the bearer keys
+    accepted; None makes one random key at start (``Simulator.api_key``), and
+    ``Simulator.allow_key`` adds more; any other key gets 401, as from the real API.
+    ``faults``: a fault plan string (see :mod:`.faults`). ``cache_dir``: where rendered MP4s are
+    kept (None: a shared directory under the system temp dir). ``state_path``: an SQLite file
+    that keeps jobs across restarts (None: memory only). ``enforce_combo_rules``: refuse the
+    resolution/duration pairs the page calls unsupported (1080p + 8 s). ``prerender``: start
+    rendering a job's video when it is created (False: on its first download).
     """
 
     speed: float = DEFAULT_SPEED
@@ -42,6 +46,7 @@ class SimConfig:
     enforce_combo_rules: bool = True
     faults: str = ""
     render_workers: int = 2
+    prerender: bool = True
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -56,6 +61,8 @@ class SimConfig:
             raise ValueError("sigma and slow_seconds must be >= 0; url_ttl and fps positive")
         if self.api_keys is not None:
             object.__setattr__(self, "api_keys", frozenset(self.api_keys))
+            if not all(isinstance(key, str) and key.strip() for key in self.api_keys):
+                raise ValueError("api_keys must be non-empty strings")
         for name in ("cache_dir", "state_path"):
             value = getattr(self, name)
             if value is not None:

@@ -1,17 +1,24 @@
-"""A small validator for the OpenAPI subset ``openapi.json`` uses, and the two schemas from it.
+"""A small validator for the OpenAPI subset ``openapi.json`` uses, and the schemas from it.
 
 Supported keywords: ``type`` (string, integer, number, boolean, object, array), ``enum``,
-``required``, ``properties``, ``items`` and OpenAPI's ``nullable``. Problems come back as a list of
-``{"loc": [...], "msg": ..., "type": ...}``, the shape the provider uses for validation errors.
+``required``, ``properties``, ``items``, ``minLength``, ``maxLength``, ``minimum``, ``maximum``
+and OpenAPI's ``nullable``, with OpenAPI 3.0's JSON Schema (draft 4) meaning: an integer is a
+number written without a fraction or exponent, so ``5.0`` and ``1e30`` are not integers. Problems
+come back as a list of ``{"loc": [...], "msg": ..., "type": ...}``, the shape (and the wording) the
+provider uses for validation errors.
 
-The request check is lenient where shared/api/NOTES.md says a client must be accepted: both model
-ids, and ``duration`` as the string ``"5"``, ``"8"`` or ``"10"``.
+:func:`check_request` holds a POST body to the provider's contract as docs/provider-contract.md
+records it: the spec's schema, lenient where a client must be accepted (both model ids, and
+``duration`` as exactly the string ``"5"``, ``"8"`` or ``"10"``), strict where the provider refuses
+(prompt and negative prompt of at most 2048 characters, a prompt of at least one, a seed in
+0..2147483647).
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
@@ -21,6 +28,8 @@ from .. import params
 
 Problem = dict[str, Any]
 PATH = "/v2/video/generations"
+#: The documented form of ``X-Client-Request-Id``: 1 to 128 of ``A-Z a-z 0-9 . _ : -``.
+CLIENT_REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 _TYPE_NAMES = {
     "string": ("string_type", "Input should be a valid string"),
@@ -52,24 +61,45 @@ def response_schema(method: str = "get") -> dict[str, Any]:
 
 
 @lru_cache(maxsize=1)
-def _lenient_request_schema() -> dict[str, Any]:
+def _contract_request_schema() -> dict[str, Any]:
     schema = request_schema()
-    schema["properties"]["model"]["enum"] = list(params.MODEL_IDS)
+    fields = schema["properties"]
+    fields["model"]["enum"] = list(params.MODEL_IDS)
+    fields["prompt"].update(minLength=1, maxLength=params.PROMPT_MAX_CHARS)
+    fields["negative_prompt"].update(maxLength=params.PROMPT_MAX_CHARS)
+    fields["seed"].update(minimum=params.SEED_MIN, maximum=params.SEED_MAX)
     return schema
 
 
+def contract_request_schema() -> dict[str, Any]:
+    """The POST body's schema as the simulator enforces it (a copy; see :func:`check_request`)."""
+    return copy.deepcopy(_contract_request_schema())
+
+
+#: The duration strings accepted, exactly as the page's Python example sends ``"5"``.
+_DURATION_TEXTS = {str(d): d for d in params.DURATIONS}
+
+
 def normalise_request(body: Any) -> Any:
-    """``body`` with ``duration`` ``"5"``/``"8"``/``"10"`` turned into an integer."""
+    """``body`` with ``duration`` ``"5"``/``"8"``/``"10"`` (exactly) turned into an integer."""
     if isinstance(body, dict) and isinstance(body.get("duration"), str):
-        text = body["duration"].strip()
-        if text.isdigit() and int(text) in params.DURATIONS:
-            return {**body, "duration": int(text)}
+        number = _DURATION_TEXTS.get(body["duration"])
+        if number is not None:
+            return {**body, "duration": number}
     return body
 
 
 def check_request(body: Any) -> list[Problem]:
-    """Problems with a POST body, leniently (both model ids, duration as a digit string)."""
-    return validate(normalise_request(body), _lenient_request_schema(), ("body",))
+    """Problems with a POST body under the provider's contract (docs/provider-contract.md)."""
+    return validate(normalise_request(body), _contract_request_schema(), ("body",))
+
+
+def check_client_request_id(value: str | None) -> list[Problem]:
+    """Problems with an ``X-Client-Request-Id`` header (None: not sent, which is fine)."""
+    if value is None or CLIENT_REQUEST_ID_PATTERN.fullmatch(value):
+        return []
+    msg = f"String should match pattern '{CLIENT_REQUEST_ID_PATTERN.pattern}'"
+    return [_problem(["header", "x-client-request-id"], msg, "string_pattern_mismatch")]
 
 
 def check_response(body: Any, method: str = "get") -> list[Problem]:
@@ -104,7 +134,32 @@ def validate(value: Any, schema: Mapping[str, Any], loc: Sequence[str | int] = (
     if isinstance(value, list) and "items" in schema:
         for index, item in enumerate(value):
             problems.extend(validate(item, schema["items"], [*loc, index]))
+    if isinstance(value, str):
+        problems.extend(_length_problems(value, schema, loc))
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        problems.extend(_range_problems(value, schema, loc))
     return problems
+
+
+def _length_problems(value: str, schema: Mapping[str, Any], loc: list[Any]) -> list[Problem]:
+    least, most = schema.get("minLength"), schema.get("maxLength")
+    if least is not None and len(value) < least:
+        unit = "character" if least == 1 else "characters"
+        return [_problem(loc, f"String should have at least {least} {unit}", "string_too_short")]
+    if most is not None and len(value) > most:
+        unit = "character" if most == 1 else "characters"
+        return [_problem(loc, f"String should have at most {most} {unit}", "string_too_long")]
+    return []
+
+
+def _range_problems(value: float, schema: Mapping[str, Any], loc: list[Any]) -> list[Problem]:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if low is not None and value < low:
+        msg = f"Input should be greater than or equal to {low}"
+        return [_problem(loc, msg, "greater_than_equal")]
+    if high is not None and value > high:
+        return [_problem(loc, f"Input should be less than or equal to {high}", "less_than_equal")]
+    return []
 
 
 def _is_type(value: Any, expected: str) -> bool:
@@ -115,7 +170,7 @@ def _is_type(value: Any, expected: str) -> bool:
     if isinstance(value, bool):
         return False  # a bool is not a number here, as in JSON
     if expected == "integer":
-        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+        return isinstance(value, int)  # draft 4: 5.0 and 1e30 are numbers, not integers
     if expected == "number":
         return isinstance(value, (int, float))
     if expected == "object":

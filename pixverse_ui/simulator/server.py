@@ -14,6 +14,7 @@ from ..clock import REAL_CLOCK, Clock
 from .app import SimCore, create_app
 from .config import SimConfig, home_dir
 from .faults import FaultPlan
+from .keys import KeyRing, new_key
 from .responses import install_quiet_drop_filter
 
 START_TIMEOUT = 15.0
@@ -28,6 +29,9 @@ class Simulator:
 
     ``clock`` drives job progress and URL expiry: share a ``ManualClock`` with a test and jobs move
     only when the test sleeps on it.
+
+    It accepts only its keys, as the real API does: ``config.api_keys``, else one it makes here
+    (``api_key``), plus any added with :meth:`allow_key`; any other bearer token gets 401.
     """
 
     def __init__(
@@ -40,6 +44,10 @@ class Simulator:
     ) -> None:
         self.config = config or SimConfig()
         self.clock = clock
+        #: The key this simulator made for itself; None when ``config.api_keys`` named its keys.
+        self.api_key: str | None = None if self.config.api_keys is not None else new_key()
+        given = self.config.api_keys
+        self._keys = KeyRing(given if given is not None else (self.api_key,))
         self.host = host
         self._port = port
         self._core: SimCore | None = None
@@ -56,8 +64,10 @@ class Simulator:
             if self._thread is not None:
                 return self
             install_quiet_drop_filter()
-            core = SimCore(self.config, self.clock)
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            core = SimCore(self.config, self.clock, self._keys)
+            # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP;
+            # without it every answer waits ~40 ms for a delayed ACK between headers and body
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 sock.bind((self.host, self._port))
@@ -119,6 +129,10 @@ class Simulator:
 
     # --- what tests and callers use ------------------------------------------------------------
 
+    def allow_key(self, key: str) -> None:
+        """Accept ``key`` from now on (the library registers each key it uses here)."""
+        self._keys.allow(key)
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -159,7 +173,9 @@ _embedded_lock = threading.Lock()
 def embedded() -> Simulator:
     """The process-wide simulator, started on first use from ``SimConfig.from_env()``.
 
-    Its videos and its job file live under ``$PIXVERSE_UI_HOME/simulator``.
+    Its videos and its job file live under ``$PIXVERSE_UI_HOME/simulator``. It accepts only the
+    keys the library registers with :meth:`Simulator.allow_key` (``defaults.simulator_client``
+    does) and the random one it made, which nobody is told.
     """
     global _embedded
     with _embedded_lock:
