@@ -37,6 +37,7 @@ SUITE_KEYS = frozenset(
         "sk-canary-LIBRARY-7c1d2e3f4a5b6c7d",  # test_security
         "sk-canary-COMMAND-0a9b8c7d6e5f4a3b",  # test_security
         "sk-host-key-000111222333",  # test_ui: a host key pointed at a local simulator
+        "sk-integrity-KEY-0123456789abcdef",  # test_integrity
     }
 )
 
