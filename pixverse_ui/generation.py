@@ -155,6 +155,7 @@ def stream(
             ledger,
             endpoint=client.label,
             time_scale=client.time_scale,
+            aspect_ratio=params.aspect_ratio,
         ),
         timeout=timeout,
         stop=stop,
