@@ -140,6 +140,16 @@ class JobRecord:
         return self.finished_at - self.submitted_at
 
 
+@dataclass(frozen=True)
+class JobTiming:
+    """How long one finished job took, from the create answer to its end as we saw it."""
+
+    resolution: str
+    aspect_ratio: str
+    duration: int
+    seconds: float
+
+
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
 #: Columns added after the first release, with their types, for :meth:`Ledger._migrate`.
 _ADDED_COLUMNS = (("payer", "TEXT"),)
@@ -465,6 +475,26 @@ class Ledger:
         )
         values = [row["credits_used"] for row in rows]
         return median(values) if values else None
+
+    def finished_timings(self, endpoint: str | None = None, *, last: int = 50) -> list[JobTiming]:
+        """How long this endpoint's recent finished jobs took, of every shape, newest first."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT resolution, aspect_ratio, duration, finished_at - submitted_at AS took"
+                " FROM jobs WHERE state IN (?, ?)"
+                " AND submitted_at IS NOT NULL AND finished_at IS NOT NULL"
+                " AND (? IS NULL OR endpoint = ?)"
+                " ORDER BY finished_at DESC, rowid DESC LIMIT ?",
+                (DONE, RUNNING, endpoint, endpoint, last),
+            )
+            .fetchall()
+        )
+        return [
+            JobTiming(row["resolution"], row["aspect_ratio"], row["duration"], row["took"])
+            for row in rows
+            if row["took"] and row["took"] > 0
+        ]
 
 
 def _record(row: sqlite3.Row) -> JobRecord:

@@ -3,6 +3,8 @@ the job still in the ledger, and never a second POST."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
 from pixverse_ui import errors
@@ -162,5 +164,10 @@ def test_a_random_fault_plan_loses_nothing(make_sim, clock, ledger, tmp_path, fi
     assert sum(stats["faults"].values()) > 0
     for job in stats["jobs"]:
         assert ledger.find(job["client_request_id"]) is not None
-    assert outcomes["ok"] >= 6
+    # a POST the API refused (never retried) is the only way a generation ends without a video
+    # here: every job it accepted finished, whatever its GETs met. (How many POSTs draw a fault
+    # depends on how many GETs drew before them, so the count of refusals is not fixed.)
+    states = Counter(job.state for job in ledger.history(limit=100))
+    assert outcomes["ok"] == states[DONE] == 12 - states[REJECTED]
+    assert outcomes["ok"] >= 4  # faults were met, and generations still got through
     figures.update({"faults injected": sum(stats["faults"].values()), "generations started": 12})

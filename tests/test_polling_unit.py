@@ -82,3 +82,39 @@ def test_connection_trouble_is_reported_and_polled_through(client, http, clock, 
         for update in watch("g", client=client, download_dir=tmp_path):
             updates.append(update)
     assert updates[0].transient and "dropped" in updates[0].message
+
+
+def test_with_no_history_watch_sees_an_early_finish_within_15_percent_of_its_time(
+    client, http, clock, tmp_path
+):
+    import json
+    import random
+
+    from pixverse_ui.polling import estimate_for
+
+    estimate = estimate_for("360p", 5)  # no history: the prior, about 89 s
+    job = {}
+
+    def answer(request):
+        done = clock.now() - job["created"] >= job["ends"]
+        body = {"id": "g", "status": "completed" if done else "generating"}
+        if done:
+            body["video"] = {"url": "https://cdn.example.test/g.mp4"}
+        return 200, {}, json.dumps(body)
+
+    http.add_callback(responses.GET, URL, callback=answer)
+    for share in (0.1, 0.22, 0.5, 0.75, 1.0):
+        for trial in range(3):
+            job.update(created=clock.now(), ends=share * estimate.median)
+            updates = watch(
+                "g",
+                client=client,
+                download_dir=tmp_path,
+                estimate=estimate,
+                created_at=job["created"],
+                rng=random.Random(f"{share}-{trial}"),
+            )
+            seen = next(u for u in updates if u.status == "completed")
+            updates.close()  # the download is not what this is about
+            late = seen.elapsed - job["ends"]
+            assert 0 <= late <= max(1.5, 0.15 * job["ends"]) + 1e-6, (share, trial, late)

@@ -29,8 +29,8 @@ def test_waits_stay_between_floor_and_ceiling():
 
 
 def test_polls_are_dense_in_the_likely_window_and_sparse_before_it():
-    est = Estimate(120, 0.12, "prior")
-    start, end = est.quantile(0.15), est.quantile(0.85)
+    est = Estimate(120, 0.12, "history")
+    start, end = (est.quantile(q) for q in PollSchedule().window)
     steps = _intervals(est)
     early = [w for t, w in steps if t < start * 0.5]
     inside = [w for t, w in steps if start <= t <= end]
@@ -68,8 +68,15 @@ def test_the_estimate_learns_from_this_ledgers_jobs(tmp_path):
         ledger.record(client_request_id=f"c{i}", owner="o", endpoint="e", body=body)
         ledger.update(f"c{i}", generation_id=f"g{i}", state=DONE, submitted_at=0, finished_at=took)
     est = estimate_for("720p", 8, ledger)
-    assert est.source == "history" and est.median == pytest.approx(45)
-    assert estimate_for("720p", 5, ledger).source == "prior"
+    assert est.source == "history" and est.median == pytest.approx(45, rel=0.01)
+    assert est.spread < estimate_for("720p", 8).spread  # six close times: surer than the prior
+    # the other shapes learn from them too: the prior's shape, scaled by what 720p/8 s showed
+    other = estimate_for("720p", 5, ledger)
+    assert other.source == "history"
+    ratio = est.median / estimate_for("720p", 8).median
+    assert other.median == pytest.approx(estimate_for("720p", 5).median * ratio, rel=0.05)
+    # another endpoint's jobs say nothing about this one
+    assert estimate_for("720p", 8, ledger, endpoint="elsewhere").source == "prior"
 
 
 def test_a_fast_simulator_scales_the_schedule_but_never_below_a_real_floor():
@@ -77,3 +84,48 @@ def test_a_fast_simulator_scales_the_schedule_but_never_below_a_real_floor():
     assert (fast.floor, fast.ceiling) == (0.1, 1.5)
     very_fast = PollSchedule().scaled(10_000)
     assert very_fast.floor == very_fast.dense == 0.1
+
+
+# --- early finishes, with no history --------------------------------------------------------------
+
+
+def _first_poll_after(job_seconds, estimate, schedule, rng):
+    """When ``watch()``'s loop first asks after a job ``job_seconds`` long has ended: it asks at
+    once, then sleeps the schedule's wait on a ManualClock and asks again."""
+    clock = ManualClock()
+    created = clock.now()
+    while clock.now() - created < job_seconds:
+        clock.sleep(schedule.interval(clock.now() - created, estimate, rng))
+    return clock.now() - created
+
+
+@pytest.mark.parametrize("time_scale", [1, 10])
+def test_with_no_history_an_early_finish_is_seen_within_15_percent_of_its_time(time_scale):
+    schedule = PollSchedule().scaled(time_scale)
+    allowance = 1.5 / time_scale  # the simulator's seconds are shorter; so is the 1.5 s
+    worst = 0.0
+    for resolution, duration in [("360p", 5), ("720p", 8), ("1080p", 10)]:
+        estimate = estimate_for(resolution, duration, time_scale=time_scale)
+        assert estimate.source == "prior"
+        for percent in range(10, 101, 3):  # 0.1x to 1x the expected time
+            ends = estimate.median * percent / 100
+            for trial in range(30):
+                rng = random.Random(f"{resolution}-{duration}-{percent}-{trial}")
+                late = _first_poll_after(ends, estimate, schedule, rng) - ends
+                assert late <= max(allowance, 0.15 * ends) + 1e-9, (resolution, percent, trial)
+                worst = max(worst, late / max(allowance, 0.15 * ends))
+    assert worst > 0.8  # the bound is what the schedule spends, not a loose cap never reached
+
+
+def test_the_early_rule_is_for_the_prior_only_and_costs_few_polls_before_the_window():
+    estimate = estimate_for("720p", 5)
+    learnt = Estimate(estimate.median, estimate.spread, "history")
+    rng = random.Random(1)
+    start = estimate.quantile(PollSchedule().window[0])
+    polls = {
+        e.source: [t for t, _ in _intervals(e, seed=3) if t < start] for e in (estimate, learnt)
+    }
+    # no history: one wait to a tenth of the expected time, then waits of 15% of the time so far
+    assert len(polls["prior"]) <= 20
+    assert len(polls["history"]) < len(polls["prior"])  # a learnt estimate needs no such net
+    assert PollSchedule().interval(0.0, estimate, rng) <= 0.1 * estimate.median + 1.5
