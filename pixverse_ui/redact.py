@@ -45,13 +45,21 @@ _CONTEXT_PATTERNS = (
 #: Gradio's messages that quote an event's inputs verbatim (gradio/blocks.py), each with a
 #: literal that must be in the text for the pattern to matter (a cheap test first).
 _INPUT_DUMPS = (
-    ("Received inputs:", re.compile(r"(Received inputs:\s*)[\s\S]*"), r"\g<1>[" + MASK + "]"),
+    (
+        "Received inputs:",
+        re.compile(r"(Received inputs:\s*)[\s\S]*?(\n?)\Z"),
+        r"\g<1>[" + MASK + r"]\g<2>",
+    ),
     (
         "the event handler was: ",
         re.compile(r"(the event handler was: )[\s\S]*?( \(of type `)"),
         r"\g<1>" + MASK + r"\g<2>",
     ),
-    ("Original error: ", re.compile(r"(Original error: \w+: )[\s\S]*"), r"\g<1>" + MASK),
+    (
+        "Original error: ",
+        re.compile(r"(Original error: \w+: )[\s\S]*?(\n?)\Z"),
+        r"\g<1>" + MASK + r"\g<2>",
+    ),
     (
         " is not in the list of choices",
         re.compile(r"(Value: )[\s\S]*?( is not in the list of choices)"),

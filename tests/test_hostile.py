@@ -26,7 +26,7 @@ from support import KEY_HEADER, RawCall, ServedApp, form, queue_call, running_ap
 
 from pixverse_ui.simulator import SimConfig, Simulator
 from pixverse_ui.store import DONE, JobRecord, Ledger
-from pixverse_ui.ui import KEY_STORAGE, NOT_YOURS
+from pixverse_ui.ui import KEY_STORAGE, NOT_YOURS, VISITOR_STORAGE
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -371,6 +371,9 @@ def test_the_browser_keeps_the_key_only_while_remember_is_ticked(space: Space) -
         page = context.new_page()
         page.on("response", lambda r: _keep_body(r))
         page.goto(space.url)
+        # ready once the load event has run (it restores the key field, from nothing here)
+        page.wait_for_function(f"() => !!localStorage.getItem('{VISITOR_STORAGE}')")
+        page.locator("#history-table").get_by_text(NEEDS_OWN_KEY).wait_for()  # no key yet
         page.locator("#api-key input").fill(ALICE)
         page.locator("#prompt textarea").fill("alice's browser fox")
         page.locator("#generate").click()
