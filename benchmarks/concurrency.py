@@ -51,6 +51,8 @@ COUNTS = (1, 50, 200)
 #: Slower speeds tried with 200 against 1 in the full run.
 SWEEP = (10, 5)
 TARGET = 1.1
+#: Our CPU per generation may be at most this many times a bare Gradio app's (issue 16).
+FLOOR_TARGET = 1.3
 #: The generate endpoint's inputs, in order (as in tests/test_ui.py), up to the key (none: the
 #: simulator); the visitor goes last.
 FORM = [
@@ -70,6 +72,8 @@ class Batch:
     latencies: tuple[float, ...]  #: each caller's submit to its video
     slowest_job: float  #: the longest simulated job, created to done
     app_cpu: float  #: CPU seconds the app process used meanwhile (nan: unknown on this OS)
+    updates: float = 0.0  #: the median number of updates one caller received
+    mean_job: float = 0.0  #: the mean simulated job, created to done
 
     @property
     def overhead(self) -> float:
@@ -122,16 +126,7 @@ class Bench:
                     *FORM, f"bench-{tag}-{i}", api_name="/generate", result_callbacks=[done]
                 )
             )
-        deadline = time.monotonic() + BATCH_TIMEOUT
-        try:
-            for job in jobs:
-                markdown, video, _body = job.result(timeout=max(1.0, deadline - time.monotonic()))
-                if video is None or "completed" not in (markdown or ""):
-                    raise RuntimeError(f"a generation ended without a video: {markdown!r}")
-        except BaseException:
-            for job in jobs:
-                job.cancel()
-            raise
+        wait_all(jobs)
         time.sleep(0.05)  # the result callbacks run just after result() returns
         app_cpu = self.cpu() - cpu
         if not all(ends):
@@ -140,7 +135,76 @@ class Bench:
         if len(lengths) != n:
             raise RuntimeError(f"expected {n} simulated jobs, found {len(lengths)}")
         latencies = tuple(e - s for s, e in zip(starts, ends, strict=True))
-        return Batch(n, max(ends) - min(starts), latencies, max(lengths), app_cpu)
+        updates = median(len(job.outputs()) for job in jobs)
+        return Batch(
+            n,
+            max(ends) - min(starts),
+            latencies,
+            max(lengths),
+            app_cpu,
+            updates,
+            sum(lengths) / len(lengths),
+        )
+
+
+def wait_all(jobs: Sequence[Any]) -> None:
+    """Every caller's result, each ending in a video (bounded); all cancelled on a failure."""
+    deadline = time.monotonic() + BATCH_TIMEOUT
+    try:
+        for job in jobs:
+            markdown, video, _body = job.result(timeout=max(1.0, deadline - time.monotonic()))
+            if video is None or "completed" not in (markdown or ""):
+                raise RuntimeError(f"a generation ended without a video: {markdown!r}")
+    except BaseException:
+        for job in jobs:
+            job.cancel()
+        raise
+
+
+def floor_cpu(n: int, updates: float, job_seconds: float, rounds: int) -> list[float]:
+    """CPU seconds per generation of a bare Gradio app (:mod:`.serve_bare`) serving ``n`` at
+    once, each yielding ``updates`` times over ``job_seconds``, as ours did."""
+    from gradio_client import Client as GradioClient
+
+    from pixverse_ui.simulator.video import render_mp4
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with tempfile.TemporaryDirectory(prefix="pxui-bench-floor-") as tmp:
+        body = {"prompt": FORM[0], "aspect_ratio": "16:9", "resolution": "360p", "duration": 5}
+        video = render_mp4(body, tmp)
+        app_tmp = Path(tmp) / "app-tmp"
+        app_tmp.mkdir()
+        env = bench_env(GRADIO_TEMP_DIR=str(app_tmp / "gradio"), TMPDIR=str(app_tmp))
+        count = max(2, round(updates))
+        args = [PYTHON, "-m", "benchmarks.serve_bare", str(port), str(count), f"{job_seconds}"]
+        with (
+            serving([*args, str(video)], url, env, stdin_stops=True) as served,
+            temp_root(Path(tmp) / "callers-tmp"),
+        ):
+            client = GradioClient(
+                url,
+                verbose=False,
+                max_workers=n + 16,
+                download_files=str(Path(tmp) / "downloads"),
+                analytics_enabled=False,
+                ssl_verify=False,
+            )
+            try:
+                per_generation = []
+                for size in (1, *([n] * rounds)):  # the first is an untimed warm-up
+                    before = process_cpu(served.pid) or 0.0
+                    jobs = [
+                        client.submit(*FORM, f"floor-{i}", api_name="/generate")
+                        for i in range(size)
+                    ]
+                    wait_all(jobs)
+                    per_generation.append(((process_cpu(served.pid) or 0.0) - before) / size)
+                    time.sleep(0.5)
+                return per_generation[1:]
+            finally:
+                client.close()
+                client.executor.shutdown(wait=False, cancel_futures=True)
 
 
 def measure(speed: float, counts: Sequence[int], rounds: int) -> dict[int, list[Batch]]:
@@ -255,6 +319,26 @@ def rows_for(
     ]
 
 
+def floor_row(batches: Sequence[Batch], rounds: int) -> Row:
+    """Our CPU per generation over a bare Gradio app's doing the same (the issue's floor)."""
+    n = batches[0].n
+    updates = median(b.updates for b in batches)
+    job_seconds = median(b.mean_job for b in batches)
+    say(f"  concurrency: the floor, {n} at once, {updates:g} updates over {job_seconds:.1f} s")
+    floor = median(floor_cpu(n, updates, job_seconds, rounds))
+    ours = median(b.app_cpu / b.n for b in batches)
+    return Row(
+        NAME,
+        f"{n} at once (speed {SPEED}): app CPU per generation vs a bare Gradio app yielding "
+        f"as many updates ({updates:g}) (median of {len(batches)})",
+        seconds(ours),
+        seconds(floor),
+        ratio(ours, floor),
+        f"<= {FLOOR_TARGET:g}x",
+        ratio(ours, floor) <= FLOOR_TARGET,
+    )
+
+
 def run(quick: bool = False) -> list[Row]:
     rounds = 2 if quick else 3
     say(f"  concurrency: {COUNTS} at once, speed {SPEED}, {rounds} rounds")
@@ -262,6 +346,7 @@ def run(quick: bool = False) -> list[Row]:
     rows = []
     for n in COUNTS[1:]:
         rows += rows_for(f"{n} at once (speed {SPEED})", batches[n], batches[1])
+    rows.append(floor_row(batches[COUNTS[-1]], rounds))
     if not quick:
         for speed in SWEEP:
             slow = measure(speed, (1, 200), 2)

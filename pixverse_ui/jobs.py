@@ -108,34 +108,20 @@ class Job:
                 yield self._stopped()
                 return
 
-    async def aupdates(
-        self, step: float = FOLLOW_STEP, *, tick: float | None = None
-    ) -> AsyncIterator[Update]:
-        """``updates`` for event loops: no thread is held while waiting.
-
-        With ``tick``, the last update is repeated every ``tick`` seconds of silence with its
-        elapsed time and estimate moved on, so a page's clock keeps running between polls.
-        """
+    async def aupdates(self, step: float = FOLLOW_STEP) -> AsyncIterator[Update]:
+        """``updates`` for event loops: no thread is held while waiting."""
         seen = 0
-        received = last_said = time.monotonic()
         while True:
             fresh, finished, error = self.history[seen:], self.finished, self.error
             seen += len(fresh)
             for update in fresh:
                 yield update
-            if fresh:
-                received = last_said = time.monotonic()
             if finished and seen == len(self.history):
                 if error is not None:
                     raise error
                 return
-            if fresh:
-                continue
-            await asyncio.sleep(step)
-            now = time.monotonic()
-            if tick and self.history and now - last_said >= tick:
-                yield _aged(self.history[-1], now - received)
-                last_said = now
+            if not fresh:
+                await asyncio.sleep(step)
 
     def wait(
         self,
@@ -513,9 +499,3 @@ def _note(record: JobRecord, client: Client, message: str) -> Update:
         polls=0,
         transient=True,
     )
-
-
-def _aged(update: Update, seconds: float) -> Update:
-    """The same news, ``seconds`` later."""
-    eta = None if update.eta is None else update.eta - seconds
-    return replace(update, elapsed=update.elapsed + seconds, eta=eta if eta and eta > 0 else None)

@@ -292,8 +292,8 @@ def test_1080p_never_offers_8_seconds_and_switching_sends_nothing(launch_app, op
         "Neon koi fish swimming through a flooded arcade"
     )
     pick(page, "resolution", "1080p")
-    expect(box).to_have_value("5")
-    expect(duration).to_contain_text("1080p does not offer 8 s.")
+    expect(box).to_have_value("5")  # and the person is told why it changed
+    expect(duration).to_contain_text("1080p does not offer 8-second videos: changed to 5 s.")
     assert values(page)["prompt"] == "Neon koi fish swimming through a flooded arcade"
     assert values(page)["style"] == "cyberpunk"
     assert sim_posts() == before and ledger.history() == []
@@ -381,11 +381,16 @@ def test_clicking_a_past_video_loads_its_settings(launch_app, open_page):
 
     for form in (first, second):
         page.locator("#history-gallery button.thumbnail-item", has_text=form["prompt"]).click()
-        expect(page.get_by_text("Loaded the parameters of")).to_be_visible()
+        expect(page.locator("#picked-note")).to_contain_text("Loaded")
         expect(page.locator("#prompt textarea")).to_have_value(form["prompt"])
         for field in DROPDOWNS:
             expect(page.locator(f"#{field} input")).to_have_value(form[field])
         assert values(page) == form
+        # its video and its state come back too, not only its settings
+        expect(page.locator("#status-panel")).to_contain_text("done")
+        expect(page.locator("#status-panel")).to_contain_text(form["prompt"][:30])
+        facts = video_facts(page)
+        assert facts["duration"] == pytest.approx(int(form["duration"]), abs=0.3), facts
     no_traceback(page)
 
 

@@ -175,15 +175,17 @@ def test_a_visitor_gets_their_video_by_a_link_nobody_else_can_derive(space: Spac
 #: refusal, or the app's own sentence. Keyed by the event's name without its ``_N`` suffix.
 GARBAGE_ANSWERS: dict[str, Any] = {
     "load_example": GENERIC,  # the examples table: an index, refused by Gradio
-    "generate": "The prompt must be text, not dict.",
+    "check": "Could not generate: The prompt must be text, not dict.",  # the page's Generate
+    "generate": "Could not generate: The prompt must be text, not dict.",
     "list_history": "❌ The API key must be text, not dict.",
-    "stopped": "⏹️ Stopped watching.",  # takes no input; says the same to anyone
+    "stopped": "stop",  # takes no input; says the same to anyone, and sets the buttons
     "unnamed": GENERIC,  # Stop's cancel, which needs the caller's own running event
     "on_resolution": {"__type__": "update"},  # an unknown resolution changes nothing
     "pick": GENERIC,  # no selection in the call: Gradio cannot build the handler's event data
     "quote": "❌ The prompt must be text, not dict.",
-    "variations": "The prompt must be text, not dict.",
+    "variations": "Could not generate: The prompt must be text, not dict.",
     "js_fn": GENERIC,  # runs in the browser only
+    "idle": "buttons",  # after a run: Generate enabled, Stop disabled, for anyone
 }
 
 
@@ -200,10 +202,16 @@ def test_every_function_refuses_malformed_calls(space: Space) -> None:
         expected = GARBAGE_ANSWERS[name]
         if expected == GENERIC:
             assert _refusal(garbage) == GENERIC, name
-        elif name in ("generate", "variations"):
+        elif name in ("check", "generate", "variations"):
             refused = _refusal(garbage)
             assert refused["error"].startswith(expected), refused
             assert refused["title"] == "Could not generate"
+        elif expected == "stop":
+            panel, go, stop = _final_data(garbage)
+            assert "Stopped watching." in panel and stop["interactive"] is False, name
+        elif expected == "buttons":
+            go, stop = _final_data(garbage)
+            assert (go["interactive"], stop["interactive"]) == (True, False), name
         elif isinstance(expected, dict):
             assert _final_data(garbage) == [expected], name
         else:
@@ -229,7 +237,7 @@ def test_odd_types_are_refused_not_coerced_and_nothing_is_sent(
     before = space.sim.stats()["posts"]
     fields = form(prompt=prompt, seed=seed, negative=negative, key=BOB, visitor="bob-browser")
     refused = _refusal(space.call("generate", fields))
-    assert refused["error"].startswith(sentence), refused
+    assert refused["error"].startswith(f"Could not generate: {sentence}"), refused
     assert space.sim.stats()["posts"] == before
 
 
@@ -242,6 +250,11 @@ def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
         for p in folder.rglob("*")
         if p.is_file() and not p.name.endswith("-shm")
     }
+
+
+def _unchanged(item: Any) -> bool:
+    """An output the answer leaves as it was (Gradio's HTML wraps it in "props")."""
+    return isinstance(item, dict) and item.get("__type__") == "update" and "value" not in item
 
 
 def test_a_foreign_id_gets_the_unknown_ids_sentence_and_nothing_is_written(space: Space) -> None:
@@ -257,7 +270,7 @@ def test_a_foreign_id_gets_the_unknown_ids_sentence_and_nothing_is_written(space
             space.call(pick, [[ident], BOB, "bob-browser"], event_data={"index": 0, "value": None})
         )
         assert answer[-1] == NOT_YOURS, (ident, answer)
-        assert all(item == {"__type__": "update"} for item in answer[:-1]), answer
+        assert all(_unchanged(item) for item in answer[:-1]), json.dumps(answer)
         assert ALICE_PROMPT not in json.dumps(answer)
     for ids, index in (("not a list", 0), ([space.bob.client_request_id], 5), ([7], 0)):
         answer = _final_data(
@@ -307,7 +320,7 @@ def test_every_public_endpoint_refuses_an_anonymous_caller_and_answers_owners_on
         with pytest.raises(Exception) as caught:
             caller.predict(*args, api_name=api_name)
         EVIDENCE.keep(str(caught.value))
-        assert str(caught.value).startswith(NEEDS_OWN_KEY), caught.value
+        assert str(caught.value).startswith(f"Could not generate: {NEEDS_OWN_KEY}"), caught.value
     items, ids, table = caller.predict("", "stranger", api_name="/list_history")
     assert (items, ids) == ([], []) and table.startswith("❌ " + NEEDS_OWN_KEY)
     items, ids, table = caller.predict(BOB, "any-browser", api_name="/list_history")
@@ -315,7 +328,7 @@ def test_every_public_endpoint_refuses_an_anonymous_caller_and_answers_owners_on
     assert ids == [space.bob.client_request_id] and ALICE_PROMPT[:30] not in table
     with pytest.raises(Exception) as caught:
         caller.predict(*form(prompt=["x"], key=BOB, visitor="b"), api_name="/generate")
-    assert str(caught.value).startswith("The prompt must be text, not list."), caught.value
+    assert str(caught.value).startswith("Could not generate: The prompt must be text, not list.")
     assert space.sim.stats()["posts"] == before
 
 

@@ -21,7 +21,7 @@ BOB = "sk-bob-fedcba9876543210fedc"
 def statuses(outputs):
     found = []
     for markdown, _video, _body in outputs:
-        match = re.search(r"\*\*(\w+)\*\*", markdown or "")
+        match = re.search(r"<b>(\w+)</b>", markdown or "")
         word = match.group(1) if match else ("sending" if "Sending" in (markdown or "") else None)
         if word and (not found or found[-1] != word):
             found.append(word)

@@ -1,0 +1,181 @@
+"""What every part of the page shares: the app's state, who is calling, how inputs are taken,
+and how outcomes are said."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from .. import errors, params
+from ..access import App, Caller
+from ..polling import Update
+from ..publish import Publisher
+
+NO_STYLE = "none"
+THINKING_DEFAULT = "model default"
+KEY_STORAGE = "pixverse-ui-key"
+VISITOR_STORAGE = "pixverse-ui-visitor"
+#: What a caller hears about a history item that is not theirs, or not there: the same sentence.
+NOT_YOURS = "That generation is not in your history. Press **Refresh history** and pick again."
+#: The settings column of a generation known by its id alone (its request was made elsewhere).
+ADOPTED_WORDS = "started elsewhere; resumed by its id"
+
+
+@dataclass(frozen=True)
+class Page:
+    """The state one page's handlers share: the app (mode, ledger, watchers, clients) and the
+    publisher that hands files to the page."""
+
+    app: App
+    publisher: Publisher
+
+
+def strict_input(component: Any) -> Any:
+    """Hand the handler what the caller sent, unconverted, so that it is validated, not coerced.
+
+    Gradio's Textbox turns any value into its ``str`` (a list prompt would be sent as its repr),
+    its Number rounds (seed 1.5 would become 2), and its choice components refuse a stranger
+    value by quoting it whole (a key sent in the wrong place would be echoed and logged).
+    ``params.validate`` and the handlers refuse all of these with a sentence instead. Set on the
+    instance, as in :func:`with_integer_schema`.
+    """
+    component.preprocess = lambda payload: payload  # type: ignore[method-assign]
+    return component
+
+
+def with_integer_schema(dropdown: gr.Dropdown) -> gr.Dropdown:
+    """Declare a dropdown of whole numbers as such in the API schema.
+
+    ``gr.Dropdown`` declares every choice a string, so its schema for 5, 8, 10 matches no value at
+    all, and MCP clients, which check arguments against it, could not pass a duration. Set on the
+    instance: a subclass would make Gradio write a ``.pyi`` file next to this module.
+    """
+    dropdown.api_info = lambda: {  # type: ignore[method-assign]
+        "type": "integer",
+        "enum": [value for _, value in dropdown.choices],
+    }
+    return dropdown
+
+
+def caller(page: Page, key: Any, header: Any, visitor: Any, request: gr.Request | None) -> Caller:
+    """Who is calling (see ``App.caller``): their key from the form or the MCP header, their
+    browser's id (else their session's), their login name."""
+    session = getattr(request, "session_hash", None)
+    username = getattr(request, "username", None)
+    return page.app.caller(key or header, visitor or session, username)
+
+
+def form_params(
+    prompt: Any,
+    negative_prompt: Any,
+    aspect_ratio: Any,
+    resolution: Any,
+    duration: Any,
+    style: Any,
+    seed: Any,
+    audio: Any,
+    multi_clip: Any,
+    thinking: Any,
+) -> params.Params:
+    """The page's fields, validated (``ValidationError`` with a sentence otherwise)."""
+    return params.validate(
+        prompt,
+        negative_prompt=negative_prompt or None,
+        aspect_ratio=aspect_ratio,
+        resolution=resolution,
+        duration=duration,
+        style=None if style in (None, NO_STYLE) else style,
+        seed=None if seed is None or seed == "" else seed,
+        generate_audio_switch=None if audio in (None, False) else audio,
+        generate_multi_clip_switch=None if multi_clip in (None, False) else multi_clip,
+        thinking_type=None if thinking in (None, "", THINKING_DEFAULT) else thinking,
+    )
+
+
+def request_json(body: dict[str, Any]) -> str:
+    """A request body as the page shows it."""
+    return json.dumps(body, indent=2, ensure_ascii=False)
+
+
+# --- how outcomes are said ------------------------------------------------------------------------
+
+
+def refusal(exc: errors.PixVerseError, title: str = "Could not generate") -> gr.Error:
+    """The toast for a sentence of ours. Gradio 6's toast heads every error "Error" and does not
+    show ``title``, so the title leads the message."""
+    return gr.Error(f"{title}: {exc.user_message}", title=title, print_exception=False)
+
+
+def error_markdown(exc: errors.PixVerseError) -> str:
+    return f"❌ {exc.user_message}"
+
+
+def clock(seconds: float | None) -> str:
+    """``m:ss``, or "any moment now" for no estimate."""
+    if seconds is None:
+        return "any moment now"
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def status_html(update: Update | None, *, note: str = "") -> str:
+    """The live status panel: status, elapsed, estimate, credits, generation id.
+
+    The elapsed time and the estimate carry their values in ``data-elapsed``/``data-left``; the
+    page's script (``CLOCK_JS``) moves them on every second, so the server sends a new panel only
+    when something happens, not a tick a second.
+    """
+    if update is None:
+        text = note or "Ready. Type a prompt and press <b>Generate</b>."
+        return f'<div class="pxui-status"><p>{text}</p></div>'
+    credits = f"{update.credits_used:,.0f}" if update.credits_used is not None else "—"
+    icon = "✅" if update.done else ("⚠️" if update.transient else "⏳")
+    live = not (update.done or update.stopped)
+    elapsed = clock(update.elapsed)
+    left = "done" if update.done else clock(update.eta)
+    if live:
+        elapsed_cell = f'<td class="pxui-clock" data-elapsed="{update.elapsed:.1f}">{elapsed}</td>'
+        left_cell = (
+            f'<td class="pxui-left" data-left="{update.eta:.1f}">{left}</td>'
+            if update.eta is not None
+            else f"<td>{left}</td>"
+        )
+    else:
+        elapsed_cell, left_cell = f"<td>{elapsed}</td>", f"<td>{left}</td>"
+    extra = f"<p>{note}</p>" if note else ""
+    return (
+        f'<div class="pxui-status" data-status="{html.escape(update.status)}">'
+        f"<p>{icon} <b>{html.escape(update.status)}</b> — {html.escape(update.message)}</p>"
+        "<table><thead><tr><th>elapsed</th><th>estimate left</th><th>credits used</th>"
+        "<th>generation id</th></tr></thead><tbody><tr>"
+        f"{elapsed_cell}{left_cell}<td>{credits}</td>"
+        f"<td><code>{html.escape(update.generation_id)}</code></td></tr></tbody></table>{extra}"
+        "</div>"
+    )
+
+
+def refused_html(exc: errors.PixVerseError) -> str:
+    """The status panel for a refusal: what is wrong, and that nothing was sent."""
+    return f'<div class="pxui-status pxui-refused"><p>❌ {html.escape(exc.user_message)}</p></div>'
+
+
+#: Runs once in the page: moves every live clock on, between the server's updates.
+CLOCK_JS = """() => {
+  const fmt = (s) => { s = Math.max(0, Math.round(s));
+    return Math.floor(s / 60) + ':' + String(s % 60).padStart(2, '0'); };
+  setInterval(() => {
+    const now = performance.now();
+    for (const el of document.querySelectorAll('[data-elapsed], [data-left]')) {
+      if (!el.dataset.seen) el.dataset.seen = String(now);
+      const gone = (now - parseFloat(el.dataset.seen)) / 1000;
+      if (el.dataset.elapsed !== undefined) {
+        el.textContent = fmt(parseFloat(el.dataset.elapsed) + gone); continue; }
+      const left = parseFloat(el.dataset.left) - gone;
+      el.textContent = left > 0 ? fmt(left) : 'any moment now';
+    }
+  }, 1000);
+}"""

@@ -1,0 +1,342 @@
+"""The page's first part: the form, Generate and Stop, the status panel, the video.
+
+The page's Generate runs two events: ``check`` (private, instant) says what is wrong with the
+form in the status panel and a toast without touching the last video; only when the form is
+good does ``generate`` (the API's and the MCP tool's endpoint) start a job and stream it.
+Generate is disabled and Stop enabled while a job is being watched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import gradio as gr
+
+from .. import errors, params
+from ..polling import Update
+from .common import (
+    KEY_STORAGE,
+    NO_STYLE,
+    THINKING_DEFAULT,
+    Page,
+    caller,
+    form_params,
+    refusal,
+    refused_html,
+    request_json,
+    status_html,
+    strict_input,
+    with_integer_schema,
+)
+
+GO_IDLE, GO_BUSY = "Generate", "Generating…"
+SENDING = "⏳ Sending the request…"
+STOPPED = (
+    "⏹️ Stopped watching. The job goes on in the background; when it finishes it appears in "
+    "<b>History</b>."
+)
+
+_JS_REMEMBER = f"""(key, remember) => {{
+  if (remember && key) localStorage.setItem('{KEY_STORAGE}', key);
+  else localStorage.removeItem('{KEY_STORAGE}');
+}}"""
+
+
+def _news(update: Update) -> tuple[Any, ...]:
+    """What a person would notice changing: the page is sent a new panel only for this."""
+    return (update.status, update.message, update.transient, update.credits_used, update.done)
+
+
+class GeneratePart:
+    """The form and the result: ``layout`` builds it, the methods are its events' handlers."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+
+    # --- layout -------------------------------------------------------------------------------
+
+    def form_column(self, *, key_open: bool) -> None:
+        """The prompt and Generate first (they must fit a phone's first screen), then settings."""
+        self.prompt = gr.Textbox(
+            label="Prompt",
+            lines=3,
+            placeholder="Describe the scene, the subject and the action…",
+            info=f"Up to {params.PROMPT_MAX_CHARS} characters.",
+            elem_id="prompt",
+        )
+        with gr.Row(equal_height=True):
+            self.go = gr.Button(GO_IDLE, variant="primary", elem_id="generate", scale=3)
+            self.stop = gr.Button(
+                "Stop watching",
+                variant="secondary",
+                size="sm",
+                interactive=False,
+                elem_id="stop",
+                scale=1,
+            )
+        self.negative = gr.Textbox(
+            label="Negative prompt",
+            placeholder="What to avoid (optional)",
+            elem_id="negative-prompt",
+        )
+        with gr.Row():
+            self.aspect = gr.Dropdown(
+                list(params.ASPECT_RATIOS),
+                value=params.DEFAULT_ASPECT_RATIO,
+                label="Aspect ratio",
+                elem_id="aspect-ratio",
+                min_width=120,
+            )
+            self.resolution = gr.Dropdown(
+                list(params.RESOLUTIONS),
+                value=params.DEFAULT_RESOLUTION,
+                label="Resolution",
+                elem_id="resolution",
+                min_width=120,
+            )
+            self.duration = with_integer_schema(
+                gr.Dropdown(
+                    list(params.supported_durations(params.DEFAULT_RESOLUTION)),
+                    value=params.DEFAULT_DURATION,
+                    label="Duration (s)",
+                    elem_id="duration",
+                    min_width=120,
+                )
+            )
+            self.style = gr.Dropdown(
+                [NO_STYLE, *params.STYLES],
+                value=NO_STYLE,
+                label="Style",
+                elem_id="style",
+                min_width=120,
+            )
+        with gr.Accordion("Advanced", open=False):
+            with gr.Row():
+                self.seed = gr.Number(
+                    label="Seed (blank: random)",
+                    precision=0,
+                    value=None,
+                    minimum=params.SEED_MIN,
+                    maximum=params.SEED_MAX,
+                    elem_id="seed",
+                )
+                self.thinking = gr.Dropdown(
+                    [THINKING_DEFAULT, *params.THINKING_TYPES],
+                    value=THINKING_DEFAULT,
+                    label="Prompt reasoning (thinking)",
+                    elem_id="thinking",
+                )
+            with gr.Row():
+                self.audio = gr.Checkbox(label="Generate audio", value=False)
+                self.multi_clip = gr.Checkbox(label="Multi-clip (camera changes)", value=False)
+        with gr.Accordion("Your AI/ML API key", open=key_open):
+            self.api_key = gr.Textbox(
+                label="API key",
+                type="password",
+                placeholder="Your AI/ML API key",
+                info="Used for your requests only; never stored on the server.",
+                elem_id="api-key",
+            )
+            self.remember = gr.Checkbox(label="Remember in this browser", value=False)
+        for component in (*self.form, self.api_key):
+            strict_input(component)
+
+    def result_column(self) -> None:
+        self.status = gr.HTML(status_html(None), elem_id="status-panel")
+        self.video = gr.Video(label="Video", elem_id="video", interactive=False)
+        with gr.Accordion("Request (JSON)", open=False):
+            self.body = gr.Code(language="json", label="Request body", elem_id="request-json")
+            self.body_file = gr.File(label="Download the request", visible=False)
+
+    @property
+    def form(self) -> list[Any]:
+        """The inputs of a generation, in the order of ``generate``'s parameters."""
+        return [
+            self.prompt,
+            self.negative,
+            self.aspect,
+            self.resolution,
+            self.duration,
+            self.style,
+            self.seed,
+            self.audio,
+            self.multi_clip,
+            self.thinking,
+        ]
+
+    # --- events -------------------------------------------------------------------------------
+
+    def wire(self, visitor: gr.Textbox) -> Any:
+        """Connect the part's events; returns the generate event (others follow its end)."""
+        checked = self.go.click(
+            self.check,
+            inputs=self.form,
+            outputs=[self.status, self.go, self.stop],
+            api_visibility="private",
+            concurrency_limit=None,
+        )
+        run = checked.success(
+            self.generate,
+            inputs=[*self.form, self.api_key, visitor],
+            outputs=[self.status, self.video, self.body],
+            api_name="generate",
+            concurrency_limit=None,  # async and thread-free: visitors never queue behind each other
+        )
+        # Gradio's frontend skips ``.then`` after an error; a failure also follows Stop
+        for ended in (run.success, run.failure):
+            ended(self.idle, outputs=[self.go, self.stop], api_visibility="private", queue=False)
+        self.stop.click(
+            self.stopped,
+            outputs=[self.status, self.go, self.stop],
+            cancels=[run],
+            api_visibility="private",
+            queue=False,
+        )
+        # Not .change: when an example or a history item sets resolution and duration together,
+        # .change would read the old duration and write it back. Those loads call follow_up.
+        self.resolution.input(
+            self.on_resolution,
+            inputs=[self.resolution, self.duration],
+            outputs=[self.duration],
+            api_visibility="private",
+            queue=False,
+        )
+        self.remember.change(None, inputs=[self.api_key, self.remember], js=_JS_REMEMBER)
+        self.api_key.change(None, inputs=[self.api_key, self.remember], js=_JS_REMEMBER)
+        return run
+
+    def follow_up(self, loaded: Any) -> None:
+        """After ``loaded`` set the form (an example, a history item): offer the durations its
+        resolution has."""
+        loaded.then(
+            self.on_resolution,
+            inputs=[self.resolution, self.duration],
+            outputs=[self.duration],
+            api_visibility="private",
+            queue=False,
+        )
+
+    # --- handlers -----------------------------------------------------------------------------
+
+    def check(self, *fields: Any) -> Iterator[tuple[Any, Any, Any]]:
+        """Before anything starts: the form's refusal, said in the status panel and a toast,
+        leaving the last video as it was; or the buttons set for a run."""
+        try:
+            form_params(*fields)
+        except errors.PixVerseError as exc:
+            yield refused_html(exc), gr.update(), gr.update()
+            raise refusal(exc) from None
+        yield status_html(None, note=SENDING), _busy(), gr.update(interactive=True)
+
+    async def generate(
+        self,
+        prompt: str,
+        negative_prompt: str | None = None,
+        aspect_ratio: str = params.DEFAULT_ASPECT_RATIO,
+        resolution: str = params.DEFAULT_RESOLUTION,
+        duration: Any = params.DEFAULT_DURATION,
+        style: str = NO_STYLE,
+        seed: Any = None,
+        audio: bool = False,
+        multi_clip: bool = False,
+        thinking: str = THINKING_DEFAULT,
+        api_key: str | None = None,
+        visitor: str | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]  # Gradio fills these two in
+        x_aimlapi_key: gr.Header | None = None,
+    ) -> AsyncIterator[tuple[str, Any, Any]]:
+        """Make a PixVerse v5.5 text-to-video clip: stream its status, then return the MP4.
+
+        Each call starts one paid generation (on the simulator, a free one). Bad input is
+        refused with a sentence before anything is sent.
+
+        Args:
+            prompt: What the video shows: scene, subject, action (up to 2048 characters).
+            negative_prompt: What to avoid; empty for nothing.
+            aspect_ratio: Frame shape: 16:9, 4:3, 1:1, 3:4 or 9:16.
+            resolution: 360p, 540p, 720p or 1080p.
+            duration: Seconds of video: 5, 8 or 10 (1080p offers 5 and 10 only).
+            style: A look such as anime or clay; "none" for plain.
+            seed: A whole number to repeat a result; empty for a random one.
+            audio: Also generate a sound track.
+            multi_clip: Let the camera cut between shots.
+            thinking: Prompt reasoning: enabled, disabled, auto, or "model default".
+            api_key: Leave empty. Send your AI/ML API key in the X-AIMLAPI-Key header instead,
+                so it stays out of the conversation; empty uses the host's key where allowed.
+            visitor: Without a key, on the simulator: a stable name of yours, so that
+                list_history with the same name finds your videos (a key owns its own history).
+
+        Returns:
+            The final status (generation id, credits, time), the video file, and the request.
+        """
+        page = self.page
+        try:
+            form = form_params(
+                prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed,
+                audio, multi_clip, thinking,
+            )  # fmt: skip
+            who = caller(page, api_key, x_aimlapi_key, visitor, request)
+        except errors.PixVerseError as exc:
+            raise refusal(exc) from None
+        body = request_json(form.to_body())
+        job = page.app.runner.start(form, who.client, owner=who.owner)
+        yield status_html(None, note=SENDING), None, body
+        shown = None
+        try:
+            async for update in job.aupdates():
+                if _news(update) == shown:
+                    continue  # nothing a person would see: the page's clock moves on its own
+                shown = _news(update)
+                if update.done and update.video_path:
+                    yield status_html(update), page.publisher.file(update.video_path), body
+                else:
+                    yield status_html(update), gr.skip(), gr.skip()
+        except errors.PixVerseError as exc:
+            yield refused_html(exc), None, body
+            raise refusal(exc) from None
+
+    def stopped(self) -> tuple[str, Any, Any]:
+        return status_html(None, note=STOPPED), *self.idle()
+
+    def idle(self) -> tuple[Any, Any]:
+        """Generate enabled, Stop disabled: nothing is being watched."""
+        return gr.update(value=GO_IDLE, interactive=True), gr.update(interactive=False)
+
+    def on_resolution(self, resolution: Any, duration: Any) -> Any:
+        """The durations ``resolution`` offers; a duration it does not offer is changed, and the
+        dropdown says so under its label."""
+        if resolution not in params.RESOLUTIONS:
+            return gr.update()
+        allowed = params.supported_durations(resolution)
+        current = int(duration) if str(duration).isdigit() else params.DEFAULT_DURATION
+        banned = sorted(set(params.DURATIONS) - set(allowed))
+        info = f"{resolution} does not offer {', '.join(map(str, banned))} s." if banned else ""
+        if current not in allowed:
+            info = (
+                f"{resolution} does not offer {current}-second videos: changed to {allowed[0]} s."
+            )
+            current = allowed[0]
+        return gr.update(choices=list(allowed), value=current, info=info)
+
+
+def _busy() -> Any:
+    return gr.update(value=GO_BUSY, interactive=False)
+
+
+def loaded_form(body: dict[str, Any]) -> tuple[Any, ...]:
+    """A request body's values for the form's fields (in ``GeneratePart.form``'s order)."""
+    return (
+        body["prompt"],
+        body.get("negative_prompt", ""),
+        body["aspect_ratio"],
+        body["resolution"],
+        gr.update(
+            choices=list(params.supported_durations(body["resolution"])), value=body["duration"]
+        ),
+        body.get("style") or NO_STYLE,
+        body.get("seed"),
+        bool(body.get("generate_audio_switch")),
+        bool(body.get("generate_multi_clip_switch")),
+        body.get("thinking_type") or THINKING_DEFAULT,
+    )

@@ -1,0 +1,228 @@
+"""The whole page (``build_demo``), and serving it (``launch``, ``launch_options``)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..access import App, Mode, auth_from_env
+from ..client import is_loopback
+from ..defaults import default_ledger, videos_dir
+from ..publish import Publisher
+from ..redact import install_output_redaction
+from ..store import Ledger
+from .common import CLOCK_JS, KEY_STORAGE, NO_STYLE, VISITOR_STORAGE, Page, strict_input
+from .generate import GeneratePart
+from .history import HistoryPart
+from .variations import VariationsPart
+
+#: Gradio runs at most ``max_threads`` events at once across the whole queue, whatever each
+#: event's concurrency limit; generations are async and hold no thread, so allow many.
+MAX_EVENTS = 512
+MCP_ENV = "GRADIO_MCP_SERVER"
+MCP_MISSING = (
+    "The MCP server needs Gradio's MCP extra, which is not installed: "
+    "pip install -r requirements-mcp.txt (or 'gradio[mcp]'). Serving the page without it."
+)
+
+EXAMPLES = [
+    ["A cheerful white raccoon running through a sequoia forest", "16:9", "540p", 5, NO_STYLE],
+    ["A paper boat drifting down a rainy city gutter, macro lens", "9:16", "540p", 5, NO_STYLE],
+    ["A lighthouse keeper climbing the stairs at dusk", "4:3", "360p", 5, "clay"],
+    ["Neon koi fish swimming through a flooded arcade", "1:1", "720p", 8, "cyberpunk"],
+]
+
+_JS_RESTORE = f"""() => {{
+  let v = localStorage.getItem('{VISITOR_STORAGE}');
+  if (!v) {{ v = crypto.randomUUID(); localStorage.setItem('{VISITOR_STORAGE}', v); }}
+  const k = localStorage.getItem('{KEY_STORAGE}') || '';
+  return [k, k !== '', v];
+}}"""
+
+CSS = """
+#status-panel {min-height: 7em}
+#status-panel table {width: 100%; font-size: .9em}
+#status-panel .pxui-refused {color: var(--error-text-color, #b91c1c)}
+.pxui-banner {padding: .5em 1em; border-radius: 8px; border: 1px solid var(--border-color-primary)}
+#stop {max-width: 12em}
+/* the examples wrap on a phone instead of scrolling sideways */
+#examples table {table-layout: fixed; width: 100%}
+#examples td, #examples th {white-space: normal !important; overflow-wrap: anywhere}
+@media (max-width: 640px) {
+  .pxui-title p {display: none}
+  .pxui-banner {font-size: .85em; padding: .3em .6em}
+}
+"""
+
+
+def build_demo(
+    *,
+    ledger: Ledger | None = None,
+    download_dir: str | Path | None = None,
+    has_auth: bool = False,
+    public: bool = False,
+) -> gr.Blocks:
+    """The whole page. Each call has its own app state; jobs left unfinished are resumed.
+
+    ``public``: strangers can reach it (``--share``, a non-loopback address; a Space always is).
+    Serve it with :func:`launch_options`, which keeps the ledger's folders off the file route.
+    """
+    app = App(
+        Mode.from_env(has_auth=has_auth, public=public),
+        ledger or default_ledger(),
+        Path(download_dir or videos_dir()),
+    )
+    app.resume_host_jobs()
+    page = Page(app, Publisher())
+    generate = GeneratePart(page)
+    history = HistoryPart(page, generate)
+    batch = VariationsPart(page, generate)
+
+    with gr.Blocks(title="pixverse-ui · PixVerse v5.5 text-to-video") as demo:
+        demo.pixverse_app = app  # type: ignore[attr-defined]
+        gr.Markdown(
+            "# pixverse-ui\nPrototype text-to-video with **PixVerse v5.5** via the AI/ML API.",
+            elem_classes="pxui-title",
+        )
+        gr.Markdown(app.mode.banner(), elem_classes="pxui-banner", elem_id="mode-banner")
+        visitor = strict_input(gr.Textbox(visible=False, elem_id="visitor-id"))
+        with gr.Row():
+            with gr.Column(scale=5, min_width=320):
+                generate.form_column(key_open=app.mode.visitors_need_own_key)
+            with gr.Column(scale=6, min_width=320):
+                generate.result_column()
+        with gr.Tabs():
+            with gr.Tab("History", id="history"):
+                history.layout()
+            with gr.Tab("Variations", id="variations"):
+                batch.layout()
+        examples = gr.Examples(
+            EXAMPLES,
+            inputs=[generate.prompt, generate.aspect, generate.resolution, generate.duration,
+                    generate.style],
+            cache_examples=False,
+            label="Try one of these",
+            elem_id="examples",
+        )  # fmt: skip
+
+        run = generate.wire(visitor)
+        # registered before the other events that show the history: Gradio names an event
+        # after its function unless told, and the first to take a name keeps it
+        history.wire(visitor)
+        for ended in (run.success, run.failure):
+            history.refresh_after(ended, visitor)
+        batch.wire(visitor)
+        generate.follow_up(examples.load_input_event)
+        loaded = demo.load(
+            None, outputs=[generate.api_key, generate.remember, visitor], js=_JS_RESTORE
+        )
+        history.refresh_after(loaded.then, visitor)
+    demo.queue(default_concurrency_limit=None)
+    return demo
+
+
+def launch(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    share: bool = False,
+    mcp: bool | None = None,
+    **kwargs: Any,
+) -> gr.Blocks:
+    """Build and serve the app until interrupted.
+
+    ``share`` asks Gradio for a public link and goes on locally when there is no internet to make
+    one. ``mcp`` also serves the generate, list_history and variations tools over MCP at
+    ``/gradio_api/mcp/`` (``None``: as Gradio's ``GRADIO_MCP_SERVER`` says); it needs Gradio's
+    extra (``requirements-mcp.txt``), and without it the app says so and serves the page alone.
+    Everything the process prints from here on has keys masked.
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    install_output_redaction()
+    _no_matplotlib_lookups()
+    auth = auth_from_env()
+    demo = build_demo(has_auth=auth is not None, public=share or not is_loopback(host))
+    if mcp is None:
+        mcp = os.environ.get(MCP_ENV, "").strip().lower() == "true"  # Gradio's own reading
+    if mcp and not mcp_available():
+        print(MCP_MISSING, file=sys.stderr)
+        mcp = False
+    return_at_once = kwargs.pop("prevent_thread_lock", False)
+    demo.launch(
+        **launch_options(
+            demo,
+            server_name=host,
+            server_port=port,
+            share=share,
+            auth=auth,
+            mcp_server=mcp,
+            prevent_thread_lock=True,
+            quiet=True,
+            **kwargs,
+        )
+    )
+    where = demo.share_url or demo.local_url
+    print(f"pixverse-ui is serving at {where}", file=sys.stderr, flush=True)
+    if share and not demo.share_url:
+        print(
+            "Could not make a share link (is there internet?); serving locally only.",
+            file=sys.stderr,
+        )
+    elif not share:
+        print("For a public link, run it with --share.", file=sys.stderr, flush=True)
+    if not return_at_once:
+        demo.block_thread()
+    return demo
+
+
+def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
+    """The ``Blocks.launch`` settings this app needs (also for notebooks, tests, benchmarks).
+
+    - The ledger's folders are blocked paths: Gradio never serves them by path, whatever else
+      is allowed (pages get their videos through :class:`publish.Publisher`).
+    - Gradio's run history is off: it would keep every input, a visitor's key among them, in the
+      browser's storage.
+    - Errors that are not our sentences reach the caller as Gradio's generic "Error": their text
+      may quote the call's inputs. Our own sentences (``gr.Error``) are always shown.
+
+    Call ``demo.queue(default_concurrency_limit=None)`` before launching; ``build_demo`` does.
+    """
+    app: App = demo.pixverse_app  # type: ignore[attr-defined]
+    blocked = [str(path) for path in app.private_paths()]
+    blocked += [str(path) for path in overrides.pop("blocked_paths", None) or ()]
+    options: dict[str, Any] = {
+        "blocked_paths": blocked,
+        "max_threads": MAX_EVENTS,
+        "show_error": False,
+        "run_history": False,
+        "css": CSS,
+        "js": CLOCK_JS,
+    }
+    options.update(overrides)
+    return options
+
+
+def mcp_available() -> bool:
+    """Whether Gradio's MCP extra imports here."""
+    try:
+        import mcp  # noqa: F401  # gradio.mcp imports without it and fails only at launch
+    except ImportError:
+        return False
+    return True
+
+
+def _no_matplotlib_lookups() -> None:
+    """Make ``import matplotlib`` fail at once in the app's process when it is not installed.
+
+    Gradio tries to import it around every event (to switch its backend); a failed import
+    searches every path entry each time. Caching the absence (None in ``sys.modules``) is what
+    Python does for a module known to be missing. Only done in the app's own process, where
+    nothing can install matplotlib later.
+    """
+    if "matplotlib" not in sys.modules and importlib.util.find_spec("matplotlib") is None:
+        sys.modules["matplotlib"] = None  # type: ignore[assignment]

@@ -1,0 +1,202 @@
+"""The Variations tab: one prompt several times at once, varying seeds, styles or aspect ratios.
+
+Before anything starts the tab quotes the batch (``quote``); more than ``CONFIRM_ABOVE``
+generations need a tick. ``variations`` is an API endpoint and MCP tool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import gradio as gr
+
+from .. import errors, params, variations
+from ..jobs import Job
+from ..publish import Publisher
+from .common import (
+    NO_STYLE,
+    THINKING_DEFAULT,
+    Page,
+    caller,
+    clock,
+    error_markdown,
+    form_params,
+    refusal,
+    strict_input,
+)
+from .generate import GeneratePart
+
+#: Ask "are you sure?" above this many generations in one batch.
+CONFIRM_ABOVE = 4
+#: How often the batch table is redrawn while its jobs run.
+REDRAW_SECONDS = 0.5
+AXIS_LABELS = {"seeds": "seed", "styles": "style", "aspect ratios": "aspect_ratio"}
+
+
+def plan(
+    page: Page, form: params.Params, axis_label: Any, count: Any, styles: Any, ratios: Any
+) -> variations.Plan:
+    """The batch the tab describes; a sentence for anything it cannot start."""
+    axis = AXIS_LABELS.get(axis_label) if isinstance(axis_label, str) else None
+    if axis is None:
+        raise errors.ValidationError(
+            f"Vary {params.join_or(list(AXIS_LABELS))}; got {params.shown(axis_label)}.",
+            field="axis",
+        )
+    if isinstance(count, float) and count.is_integer():
+        count = int(count)
+    values = {"style": styles, "aspect_ratio": ratios}.get(axis)
+    return variations.plan(
+        form, axis, count=count, values=[] if values is None else values, ledger=page.app.ledger
+    )
+
+
+def batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, str]], str]:
+    """The videos that are ready, and a table of every variant's state."""
+    items, rows = [], ["| # | settings | status | elapsed |", "|---|---|---|---|"]
+    for i, job in enumerate(jobs, 1):
+        last = job.last
+        assert job.params is not None
+        if job.error is not None:
+            state = f"❌ {job.error.message}"
+        elif last is None:
+            state = "sending…"
+        else:
+            state = "✅ ready" if last.done else f"⏳ {last.status}"
+        elapsed = clock(last.elapsed) if last else "—"
+        rows.append(f"| {i} | {job.params.summary()} | {state} | {elapsed} |")
+        if last is not None and last.done and last.video_path:
+            items.append((publisher.file(last.video_path), job.params.summary()))
+    return items, "\n".join(rows)
+
+
+class VariationsPart:
+    """The Variations tab: ``layout`` builds it, the methods are its events' handlers."""
+
+    def __init__(self, page: Page, generate: GeneratePart) -> None:
+        self.page = page
+        self.generate = generate
+
+    def layout(self) -> None:
+        gr.Markdown(
+            "Run the prompt above several times, varying one thing; results appear side by "
+            "side as they finish."
+        )
+        with gr.Row():
+            self.axis = gr.Radio(list(AXIS_LABELS), value="seeds", label="Vary", elem_id="axis")
+            self.count = gr.Slider(2, variations.MAX_BATCH, value=3, step=1, label="How many seeds")
+        with gr.Row():
+            self.styles = gr.CheckboxGroup(list(params.STYLES), label="Styles")
+            self.ratios = gr.CheckboxGroup(list(params.ASPECT_RATIOS), label="Aspect ratios")
+        self.plan_note = gr.Markdown("", elem_id="batch-plan")
+        self.confirmed = gr.Checkbox(label="I understand this starts several paid generations")
+        self.run_all = gr.Button("Run variations", variant="primary", elem_id="run-variations")
+        self.gallery = gr.Gallery(label="Variations", columns=4, height="auto")
+        for component in (self.axis, self.count, self.styles, self.ratios, self.confirmed):
+            strict_input(component)
+
+    def wire(self, visitor: gr.Textbox) -> None:
+        g = self.generate
+        inputs = [*g.form, self.axis, self.count, self.styles, self.ratios]
+        for trigger in (
+            self.axis.change,
+            self.count.change,
+            self.styles.change,
+            self.ratios.change,
+        ):
+            trigger(
+                self.quote,
+                inputs=inputs,
+                outputs=[self.plan_note],
+                api_visibility="private",
+                queue=False,
+            )
+        self.run_all.click(
+            self.variations,
+            inputs=[*inputs, self.confirmed, g.api_key, visitor],
+            outputs=[self.gallery, self.plan_note],
+            api_name="variations",
+            concurrency_limit=None,
+        )
+
+    # --- handlers -----------------------------------------------------------------------------
+
+    def quote(self, *args: Any) -> str:
+        """Before a batch: how many generations, and what similar ones cost."""
+        *fields, axis, count, styles, ratios = args
+        try:
+            batch = plan(self.page, form_params(*fields), axis, count, styles, ratios)
+        except errors.PixVerseError as exc:
+            return error_markdown(exc)
+        text = batch.summary()
+        if batch.count > CONFIRM_ABOVE:
+            text += f" Tick **I understand** to start more than {CONFIRM_ABOVE} at once."
+        return text
+
+    async def variations(
+        self,
+        prompt: str,
+        negative_prompt: str | None = None,
+        aspect_ratio: str = params.DEFAULT_ASPECT_RATIO,
+        resolution: str = params.DEFAULT_RESOLUTION,
+        duration: Any = params.DEFAULT_DURATION,
+        style: str = NO_STYLE,
+        seed: Any = None,
+        audio: bool = False,
+        multi_clip: bool = False,
+        thinking: str = THINKING_DEFAULT,
+        axis: str = "seeds",
+        count: Any = 3,
+        styles: list[str] | None = None,
+        ratios: list[str] | None = None,
+        confirmed: bool = False,
+        api_key: str | None = None,
+        visitor: str | None = None,
+        request: gr.Request = None,  # type: ignore[assignment]
+        x_aimlapi_key: gr.Header | None = None,
+    ) -> AsyncIterator[tuple[Any, str]]:
+        """Run one prompt several times at once, varying seeds, styles or aspect ratios.
+
+        Every variant is a paid generation; more than 4 need confirmed=true.
+
+        Args:
+            prompt: What the videos show.
+            axis: What varies: "seeds", "styles" or "aspect ratios".
+            count: How many seeds, when axis is "seeds".
+            styles: The styles to run, when axis is "styles".
+            ratios: The aspect ratios to run, when axis is "aspect ratios".
+            confirmed: True to start more than 4 generations.
+            api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
+            visitor: As for generate.
+
+        Returns:
+            The videos side by side, and a table of each variant's state.
+        """
+        page = self.page
+        fields = (prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed, audio,
+                  multi_clip, thinking)  # fmt: skip
+        try:
+            batch = plan(page, form_params(*fields), axis, count, styles, ratios)
+            who = caller(page, api_key, x_aimlapi_key, visitor, request)
+        except errors.PixVerseError as exc:
+            raise refusal(exc) from None
+        if batch.count > CONFIRM_ABOVE and confirmed is not True:
+            raise refusal(
+                errors.ValidationError(
+                    f"{batch.summary()} Tick “I understand” to start more than {CONFIRM_ABOVE}."
+                ),
+                title="Please confirm",
+            )
+        tag = f"batch-{os.urandom(6).hex()}"
+        jobs = [
+            page.app.runner.start(v, who.client, batch=tag, owner=who.owner) for v in batch.variants
+        ]
+        while True:
+            items, table = batch_view(jobs, page.publisher)
+            yield items, f"{batch.summary()}\n\n{table}"
+            if all(job.finished for job in jobs):
+                return
+            await asyncio.sleep(REDRAW_SECONDS)
