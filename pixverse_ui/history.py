@@ -57,6 +57,8 @@ class HistoryItem:
     aspect_ratio: str = ""
     duration: int = 0
     batch: str | None = None
+    #: Where the job was sent (the API's address, or ``simulator``).
+    endpoint: str = ""
     #: The cost with its source; None while the API has said nothing about it.
     cost: Cost | None = field(default=None, compare=False)
 
@@ -112,6 +114,7 @@ class HistoryItem:
             "error": self.error,
             "adopted": self.adopted,
             "batch": self.batch,
+            "endpoint": self.endpoint,
         }
 
     @classmethod
@@ -141,6 +144,7 @@ class HistoryItem:
             aspect_ratio=record.aspect_ratio,
             duration=record.duration,
             batch=record.batch,
+            endpoint=record.endpoint,
             cost=cost,
         )
 
