@@ -217,3 +217,40 @@ def item(ledger: Ledger, owner: str, ident: str) -> HistoryItem:
     """One of ``owner``'s items by generation id or client request id; ``KeyError`` if it is
     unknown or someone else's (the same answer for both)."""
     return HistoryItem.from_record(ledger.get(ident, owner=owner))
+
+
+#: The order parameters are compared in (then any others, by name).
+COMPARED = (
+    "prompt",
+    "negative_prompt",
+    "aspect_ratio",
+    "resolution",
+    "duration",
+    "style",
+    "seed",
+    "generate_audio_switch",
+    "generate_multi_clip_switch",
+    "thinking_type",
+    "model",
+)
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    """One parameter across the items being compared."""
+
+    name: str
+    #: Each item's value, in the items' order (None where an item did not set it).
+    values: tuple[Any, ...]
+
+    @property
+    def differs(self) -> bool:
+        return len({repr(v) for v in self.values}) > 1
+
+
+def compare_params(items: list[HistoryItem]) -> list[ParamRow]:
+    """The request parameters of ``items`` side by side, one row per parameter any of them set;
+    ``differs`` marks the rows to highlight."""
+    names = [n for n in COMPARED if any(n in i.params for i in items)]
+    names += sorted({n for i in items for n in i.params} - set(names))
+    return [ParamRow(n, tuple(i.params.get(n) for i in items)) for n in names]
