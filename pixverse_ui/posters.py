@@ -128,7 +128,6 @@ def _frame_at(video_path: Path, at: float) -> Image.Image:
             if not container.streams.video:
                 raise PosterError(f"{video_path.name} has no video stream to take a still from")
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
             if at > 0 and stream.time_base:
                 # seek to the keyframe before ``at``; decoding on from there is cheap
                 container.seek(int(at / stream.time_base), stream=stream, backward=True)
