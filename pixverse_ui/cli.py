@@ -778,7 +778,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _exit_code(exc)
     parser = build_parser()
     try:
-        args = parser.parse_args(args_in)
+        args = parser.parse_args(_ids_as_operands(args_in))
     except SystemExit as exc:
         return _exit_code(exc)
     if getattr(args, "func", None) is None:
@@ -795,6 +795,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         _err(f"{PROG}: {type(exc).__name__}: {exc}")
         return EXIT_FAILED
+
+
+#: Commands whose first operand is a generation id, and whether options may follow it.
+_ID_COMMANDS = {"star": False, "unstar": False, "note": False, "export": True, "resume": True}
+
+
+def _ids_as_operands(argv: list[str]) -> list[str]:
+    """Let an id that starts with ``-`` (ids are drawn from ``A-Za-z0-9_-``) be an id, not an
+    option: ``pixverse-ui star -GGXtXPYxx`` becomes ``star -- -GGXtXPYxx``. The hints the CLI
+    prints (``pixverse-ui resume ID``) then work for every id."""
+    if len(argv) < 2 or argv[0] not in _ID_COMMANDS:
+        return argv
+    first = argv[1]
+    if not first.startswith("-") or first.startswith("--") or first in ("-", "-h"):
+        return argv
+    if _ID_COMMANDS[argv[0]]:  # options may follow the id: put it last, after "--"
+        return [argv[0], *argv[2:], "--", first]
+    return [argv[0], "--", *argv[1:]]
 
 
 def _exit_code(exc: SystemExit) -> int:

@@ -528,3 +528,18 @@ def test_the_daily_budget_refuses_a_start_with_exit_2(env, capsys, monkeypatch):
     code, out, err = run(capsys, "generate", "four", "--resolution", "360p", "--json")
     assert code == 2 and "PIXVERSE_UI_DAILY_BUDGET must be an amount of dollars" in err
     assert env.sim.stats()["posts"] == 2
+
+
+def test_an_id_that_starts_with_a_dash_is_an_id(env, capsys, tmp_path):
+    """Ids are drawn from A-Za-z0-9_-: one in 64 starts with "-", and must not read as a flag."""
+    gid = _generate(capsys, "a red fox")
+    dashed = "-" + gid[1:]
+    env.ledger.update(env.ledger.get(gid).client_request_id, generation_id=dashed)
+    assert run(capsys, "star", dashed)[1].strip() == f"Starred {dashed}."
+    assert run(capsys, "note", dashed, "-- a note that starts with dashes")[0] == 0
+    assert env.ledger.get(dashed).note == "-- a note that starts with dashes"
+    code, out, err = run(capsys, "export", dashed, "--output-dir", str(tmp_path / "x"))
+    assert code == 0, err
+    assert Path(out.strip()).name == f"{dashed}.zip"
+    code, out, err = run(capsys, "resume", dashed, "--json")
+    assert code == 0 and last_json(out)["id"] == dashed
