@@ -30,9 +30,10 @@ faults: $(STAMP)  ## the fault, kill-and-resume, load, fuzz, key, integrity, hos
 screenshot: $(STAMP)  ## retake docs/screenshot.png (the README's picture) in the browser suite
 	UPDATE_SCREENSHOT=1 $(PY) -m pytest tests/test_browser.py -k "plays and landscape" $(ARGS)
 
-lint: $(STAMP)
+lint: $(STAMP)  ## ruff, and deptry: what the code imports is what pyproject.toml declares
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/deptry .
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .common import Row, load_average, markdown_table, say
 
-NAMES = ("polling", "concurrency", "startup", "download", "render", "redact")
+NAMES = ("polling", "concurrency", "startup", "download", "render", "redact", "posters")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 

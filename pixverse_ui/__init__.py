@@ -18,11 +18,14 @@ from .errors import (
     APIError,
     AuthenticationError,
     BadRequestError,
+    BudgetError,
     DownloadError,
+    ExportError,
     GenerationFailedError,
     GenerationTimeoutError,
     InsufficientCreditsError,
     PixVerseError,
+    PosterError,
     RateLimitError,
     ServerError,
     SubmissionUnconfirmedError,
@@ -49,6 +52,10 @@ _LAZY = {
     "job": "generation",
     "Job": "jobs",
     "default_client": "defaults",
+    "Cost": "pricing",
+    "Budget": "budget",
+    "HistoryItem": "history",
+    "HistoryQuery": "history",
     "default_ledger": "defaults",
 }
 
@@ -57,12 +64,15 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetError",
     "DownloadError",
+    "ExportError",
     "GenerationFailedError",
     "GenerationTimeoutError",
     "InsufficientCreditsError",
     "Params",
     "PixVerseError",
+    "PosterError",
     "RateLimitError",
     "ServerError",
     "SubmissionUnconfirmedError",
@@ -85,14 +95,21 @@ __all__ = [
     "Job",
     "default_client",
     "default_ledger",
+    "Cost",
+    "Budget",
+    "HistoryItem",
+    "HistoryQuery",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .budget import Budget
     from .client import Client, JobState
     from .defaults import default_client, default_ledger
     from .generation import Generation, generate, job, resume, stream, submit
+    from .history import HistoryItem, HistoryQuery
     from .jobs import Job
     from .polling import Estimate, PollSchedule, Update, watch
+    from .pricing import Cost
     from .store import JobRecord, Ledger
 
 

@@ -1,8 +1,10 @@
-"""``pixverse-ui`` / ``python -m pixverse_ui``: generate, resume, list, serve, simulator.
+"""``pixverse-ui`` / ``python -m pixverse_ui``: generate, resume, list, star, note, export, serve,
+simulator.
 
-A thin consumer of the library: ``generate`` drives :func:`pixverse_ui.generation.stream` and
+A thin consumer of the library: ``generate`` drives :func:`pixverse_ui.generation.submit` and
 ``resume`` drives :func:`pixverse_ui.generation.resume`; the progress display only shows their
-``Update``s.
+``Update``s. ``list`` renders the history view model (``history.py``) that the page and the
+notebook render too.
 
 Exit status: 0 done, 1 a generation (or the API) failed, 2 bad flags or values (nothing was sent),
 130 interrupted (the job goes on and stays in the ledger, resumable).
@@ -14,26 +16,30 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import params as P
+from .budget import Budget
 from .errors import PixVerseError, ValidationError
 from .redact import MASK
+from .store import NOTE_MAX_CHARS, STATES
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
+    from .history import HistoryItem
     from .polling import Update
     from .store import JobRecord, Ledger
 
 PROG = "pixverse-ui"
 SIMULATOR_NOTICE = "No AIMLAPI_KEY: running on the built-in simulator (no cost)."
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-PROMPT_WIDTH = 48
-LIST_WIDTH = 200
+#: ``list``'s width when stdout is not a terminal and ``COLUMNS`` is unset.
+LIST_WIDTH = 100
 
 
 # --- what the commands run on (module-level so tests can swap them) ----------------------------
@@ -54,7 +60,12 @@ def make_ledger() -> Ledger:
 
 
 def owner_key() -> str:
-    """The key whose history ``list`` shows, without starting the simulator to learn it."""
+    """The key whose history ``list`` shows, without starting the simulator to learn it.
+
+    The host's key (``AIMLAPI_KEY``), else the simulator's (``defaults.SIMULATOR_KEY``): the
+    same owner the page uses for the person at the machine on a private page, so that
+    ``pixverse-ui list`` and the page show one history.
+    """
     from .defaults import SIMULATOR_KEY, host_key
 
     return host_key() or SIMULATOR_KEY
@@ -344,8 +355,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = commands.add_parser("list", help="this key's generations, newest first")
     lst.add_argument("--limit", type=_positive_int, default=20)
+    lst.add_argument("--starred", action="store_true", help="starred generations only")
+    lst.add_argument("--search", default="", metavar="TEXT", help="in the prompt or the note")
+    lst.add_argument("--state", choices=STATES, type=str.lower, default=None)
+    lst.add_argument(
+        "--resolution", choices=P.RESOLUTIONS, type=_canonical(P.RESOLUTIONS), default=None
+    )
     lst.add_argument("--json", action="store_true", help="print one JSON array")
     lst.set_defaults(func=cmd_list)
+
+    for name, starred, text in (("star", True, "star"), ("unstar", False, "remove the star of")):
+        sub = commands.add_parser(name, help=f"{text} a generation of this key's history")
+        sub.add_argument("id", help="generation id (or client request id)")
+        sub.set_defaults(func=cmd_star, starred=starred)
+
+    note = commands.add_parser("note", help="keep a note with a generation (empty removes it)")
+    note.add_argument("id", help="generation id (or client request id)")
+    note.add_argument("text", help=f"at most {NOTE_MAX_CHARS} characters")
+    note.set_defaults(func=cmd_note)
+
+    exp = commands.add_parser(
+        "export", help="zip a finished generation: the MP4, its request and scripts to redo it"
+    )
+    exp.add_argument("id", help="generation id")
+    exp.add_argument(
+        "--output-dir", type=Path, default=Path("."), metavar="DIR", help="default: here"
+    )
+    exp.set_defaults(func=cmd_export)
 
     srv = commands.add_parser("serve", help="run the web app (also what `python app.py` runs)")
     srv.add_argument(
@@ -409,6 +445,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     }
     try:
         params = P.validate(args.prompt, let_server_decide=args.let_server_decide, **options)
+        budget = Budget.from_env()
     except ValidationError as exc:
         return _failed(exc, args.json)
 
@@ -416,6 +453,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from . import generation
 
     ledger = make_ledger()
+    _err(_quote(params, ledger, budget))
     client = make_client()
     watcher = Watcher()
     crid = client.new_request_id()  # the ledger row's name, known even if Ctrl-C comes mid-POST
@@ -429,6 +467,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             ledger=ledger,
             download_dir=args.output_dir,
             client_request_id=crid,
+            budget=budget,
             **extra,
         )
         for update in handle.updates():
@@ -448,10 +487,29 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.json:
         _json_line(_result(record))
     else:
+        from .pricing import actual, format_cost
+
         _out(f"Video: {record.video_path}")
-        spent = f" (about ${record.usd_spent:.2f})" if record.usd_spent is not None else ""
-        _out(f"Credits used: {_credits(record.credits_used) or 'unknown'}{spent}")
+        cost = actual(record)
+        _out(f"Cost: {format_cost(cost)}" if cost else "Cost: not reported by the API.")
     return EXIT_OK
+
+
+def _quote(params: P.Params, ledger: Ledger, budget: Budget) -> str:
+    """Before a start: ``About $2.50 (5,000,000 credits); ...`` and what the budget leaves."""
+    from .pricing import CREDITS_PER_USD, LEDGER, estimate, format_cost
+
+    cost = estimate(params, ledger)
+    text = format_cost(cost)
+    text = text[0].upper() + text[1:]
+    if cost.source == LEDGER:
+        text += f"; the median of your past {params.resolution} {params.duration} s jobs"
+    else:
+        text += f"; from the rate card, at an assumed {CREDITS_PER_USD:,} credits per dollar"
+    if budget.limited:
+        view = budget.today(ledger, ledger.owner_of(owner_key()))
+        text += f". {view.summary()}"
+    return text + "."
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -519,41 +577,132 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    from .history import HistoryQuery, history
+
     ledger = make_ledger()
     if simulator_mode():
         _err(SIMULATOR_NOTICE)
-    records = ledger.history(ledger.owner_of(owner_key()), limit=args.limit)
+    query = HistoryQuery(
+        text=args.search,
+        state=args.state,
+        starred=True if args.starred else None,
+        resolution=args.resolution,
+    )
+    owner = ledger.owner_of(owner_key())
+    items = history(ledger, owner, query, limit=args.limit)
     if args.json:
-        _json_line([_list_entry(r) for r in records])
+        _json_line([_list_entry(item) for item in items])
         return EXIT_OK
-    if not records:
-        _out("No generations yet for this key.")
+    if not items:
+        filtered = query != HistoryQuery()
+        _out("No generations match." if filtered else "No generations yet for this key.")
         return EXIT_OK
-    from rich.console import Console
-    from rich.table import Table
+    width = shutil.get_terminal_size((LIST_WIDTH, 24)).columns
+    print(_mask(render_list(items, width=max(40, width))), flush=True)
+    budget = _env_budget()
+    if budget is not None and budget.limited:
+        _out(budget.today(ledger, owner).summary())
+    return EXIT_OK
 
-    table = Table(title=f"Generations ({len(records)}, newest first)")
-    table.add_column("Created", no_wrap=True)
-    table.add_column("ID", no_wrap=True)
-    table.add_column("State", no_wrap=True)
-    table.add_column("Prompt")
-    table.add_column("Params")
-    table.add_column("Credits", justify="right")
-    table.add_column("Video", overflow="fold")
-    for r in records:
-        table.add_row(
-            _when(r.created_at),
-            r.generation_id or r.client_request_id,
-            r.state if r.state == r.status else f"{r.state}/{r.status}",
-            _shorten(r.prompt),
-            _summary(r),
-            _credits(r.credits_used),
-            r.video_path or (_shorten(r.error, 40) if r.error else ""),
-        )
-    console = Console(markup=False, highlight=False)
-    if not console.is_terminal and not os.environ.get("COLUMNS"):
-        console = Console(markup=False, highlight=False, width=LIST_WIDTH)  # a file or a pipe
-    console.print(table)
+
+def render_list(items: Sequence[HistoryItem], *, width: int = 80) -> str:
+    """The history as text that reads at ``width`` columns: a few short lines per job."""
+    count = len(items)
+    lines = [f"{count} generation{'s' * (count != 1)}, newest first (★ starred)"]
+    for item in items:
+        state = item.state
+        if not item.finished and item.status != item.state:
+            state += f" ({item.status})"
+        star = "★" if item.starred else " "
+        lines += ["", f"{star} {item.ident}  {state}  {item.when()}"]
+        lines.append("  " + item.short_prompt(width - 2))
+        facts = [item.settings]
+        if item.cost is not None:
+            facts.append(item.cost_text())
+        if item.seconds is not None:
+            facts.append(f"took {_clock(item.seconds)}")
+        lines += _wrapped(" · ".join(facts), width)
+        if item.video_path is not None:
+            lines.append("  " + _short_path(item.video_path, width - 2))
+        elif item.error:
+            lines += _wrapped(item.error, width, limit=2)
+        if item.note:
+            lines += _wrapped(f"note: {item.note}", width, limit=2)
+    return "\n".join(lines)
+
+
+def _wrapped(text: str, width: int, *, limit: int | None = None) -> list[str]:
+    return textwrap.wrap(
+        " ".join(text.split()),
+        width=width,
+        initial_indent="  ",
+        subsequent_indent="  ",
+        max_lines=limit,
+        placeholder=" …",
+    )
+
+
+def _short_path(path: Path, width: int) -> str:
+    """``path`` with the home folder as ``~``, its middle cut with ``…`` to fit ``width``."""
+    text = str(path)
+    home = str(Path.home())
+    if home not in ("", "/") and text.startswith(home + os.sep):
+        text = "~" + text[len(home) :]
+    if len(text) <= width:
+        return text
+    name = path.name
+    if len(name) + 2 >= width:
+        return "…" + name[-(width - 1) :]
+    return text[: width - len(name) - 2] + "…" + os.sep + name
+
+
+def _env_budget() -> Budget | None:
+    """The daily budget from the environment; None (not an error) when it is malformed, for
+    commands that only show it (``generate`` refuses instead)."""
+    try:
+        return Budget.from_env()
+    except ValidationError:
+        return None
+
+
+def _owned(ledger: Ledger, ident: str) -> JobRecord | None:
+    """This key's job by id, or None after saying it is not in the history (foreign or not)."""
+    record = ledger.find(ident, owner=ledger.owner_of(owner_key()))
+    if record is None:
+        _err(f"There is no generation {ident} in this key's history (`{PROG} list` shows it).")
+    return record
+
+
+def cmd_star(args: argparse.Namespace) -> int:
+    ledger = make_ledger()
+    record = _owned(ledger, args.id)
+    if record is None:
+        return EXIT_FAILED
+    record = ledger.set_starred(args.id, record.owner, args.starred)
+    ident = record.generation_id or record.client_request_id
+    _out(f"{'Starred' if record.starred else 'Unstarred'} {ident}.")
+    return EXIT_OK
+
+
+def cmd_note(args: argparse.Namespace) -> int:
+    ledger = make_ledger()
+    record = _owned(ledger, args.id)
+    if record is None:
+        return EXIT_FAILED
+    record = ledger.set_note(args.id, record.owner, args.text)
+    ident = record.generation_id or record.client_request_id
+    _out(f"Noted on {ident}." if record.note else f"Removed the note of {ident}.")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export
+
+    ledger = make_ledger()
+    record = _owned(ledger, args.id)
+    if record is None:
+        return EXIT_FAILED
+    print(export(record, args.output_dir), flush=True)
     return EXIT_OK
 
 
@@ -604,36 +753,9 @@ def _interrupted(record: JobRecord | None, as_json: bool, *, gid: str | None = N
     return EXIT_INTERRUPTED
 
 
-def _list_entry(record: JobRecord) -> dict[str, Any]:
-    entry = _result(record)
-    entry.update(
-        created_at=datetime.fromtimestamp(record.created_at).astimezone().isoformat(),
-        prompt=record.prompt,
-        params=record.request,
-        summary=_summary(record),
-        endpoint=record.endpoint,
-        error=record.error,
-    )
-    return entry
-
-
-def _when(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M")
-
-
-def _shorten(text: str, width: int = PROMPT_WIDTH) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def _summary(record: JobRecord) -> str:
-    if record.adopted:
-        return "resumed by id (its request is not known here)"
-    body = record.request
-    try:
-        return P.validate(body.pop("prompt", "x"), let_server_decide=True, **body).summary()
-    except (ValidationError, TypeError):
-        return f"{record.aspect_ratio} · {record.resolution} · {record.duration} s"
+def _list_entry(item: HistoryItem) -> dict[str, Any]:
+    """One job of ``list --json``: the view model's fields (``summary`` is ``settings``)."""
+    return {**item.to_json(), "summary": item.settings}
 
 
 # --- entry point -------------------------------------------------------------------------------
@@ -656,7 +778,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _exit_code(exc)
     parser = build_parser()
     try:
-        args = parser.parse_args(args_in)
+        args = parser.parse_args(_ids_as_operands(args_in))
     except SystemExit as exc:
         return _exit_code(exc)
     if getattr(args, "func", None) is None:
@@ -673,6 +795,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         _err(f"{PROG}: {type(exc).__name__}: {exc}")
         return EXIT_FAILED
+
+
+#: Commands whose first operand is a generation id, and whether options may follow it.
+_ID_COMMANDS = {"star": False, "unstar": False, "note": False, "export": True, "resume": True}
+
+
+def _ids_as_operands(argv: list[str]) -> list[str]:
+    """Let an id that starts with ``-`` (ids are drawn from ``A-Za-z0-9_-``) be an id, not an
+    option: ``pixverse-ui star -GGXtXPYxx`` becomes ``star -- -GGXtXPYxx``. The hints the CLI
+    prints (``pixverse-ui resume ID``) then work for every id."""
+    if len(argv) < 2 or argv[0] not in _ID_COMMANDS:
+        return argv
+    first = argv[1]
+    if not first.startswith("-") or first.startswith("--") or first in ("-", "-h"):
+        return argv
+    if _ID_COMMANDS[argv[0]]:  # options may follow the id: put it last, after "--"
+        return [argv[0], *argv[2:], "--", first]
+    return [argv[0], "--", *argv[1:]]
 
 
 def _exit_code(exc: SystemExit) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import email.utils
+import errno
 import ipaddress
 import json
 import logging
@@ -237,8 +238,7 @@ class Client:
             payload = self._payload(response, client_request_id=crid, id_from_header=True)
         except _NotSent as exc:
             raise errors.APIConnectionError(
-                f"Could not reach the API at {self.base_url} ({exc.reason}); nothing was sent.",
-                client_request_id=crid,
+                f"{exc.reason}: nothing was sent.", client_request_id=crid
             ) from None
         except errors.APIConnectionError as exc:
             raise self._unconfirmed(exc, crid) from None
@@ -271,9 +271,7 @@ class Client:
                         timeout=self._timeout(deadline),
                     )
             except _NotSent as exc:
-                raise errors.APIConnectionError(
-                    f"Could not reach the API at {self.base_url} ({exc.reason})."
-                ) from None
+                raise errors.APIConnectionError(f"{exc.reason}.") from None
             payload = self._payload(response, generation_id=generation_id)
         except errors.PixVerseError as exc:
             exc.generation_id = exc.generation_id or generation_id
@@ -370,18 +368,26 @@ class Client:
     def _send(self, method: str, **kwargs: Any) -> requests.Response:
         """One exchange with the API; failures become ``APIConnectionError`` or ``_NotSent``."""
         kwargs.setdefault("timeout", self.timeout)
+        unreached = f"Could not reach the API at {self.base_url}"
         try:
             return self._api.request(method, self.base_url + ENDPOINT, **kwargs)
+        except requests.ConnectTimeout:
+            raise _NotSent(f"{unreached} (connect timed out)") from None
         except (
-            requests.ConnectTimeout,
             requests.exceptions.InvalidURL,
             requests.exceptions.MissingSchema,
             requests.exceptions.InvalidSchema,
         ) as exc:
-            raise _NotSent(type(exc).__name__) from None
+            raise _NotSent(f"{unreached} ({type(exc).__name__})") from None
         except requests.ConnectionError as exc:
-            if _never_connected(exc):
-                raise _NotSent("connection refused") from None
+            why = _never_connected(exc)
+            if why == _UNRESOLVED:
+                host = urlsplit(self.base_url).hostname or self.base_url
+                raise _NotSent(
+                    f"Could not find the API's host {host} (the name did not resolve)"
+                ) from None
+            if why is not None:
+                raise _NotSent(f"{unreached} ({why})") from None
             raise errors.APIConnectionError(
                 f"The connection to the API dropped ({type(exc).__name__})"
             ) from None
@@ -439,16 +445,36 @@ class Client:
 
 
 class _NotSent(Exception):
-    """The request never reached the server (connection refused or connect timeout)."""
+    """The request never reached the server; ``reason`` is the sentence that says why."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-def _never_connected(exc: requests.ConnectionError) -> bool:
+_UNRESOLVED = "the name did not resolve"
+_CONNECT_ERRNOS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ETIMEDOUT: "connect timed out",
+}
+
+
+def _never_connected(exc: requests.ConnectionError) -> str | None:
+    """What kept a request from ever reaching the server (None: it may have reached it)."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
-    return isinstance(reason, (NewConnectionError, NameResolutionError))
+    if isinstance(reason, NameResolutionError):  # before its base class, NewConnectionError
+        return _UNRESOLVED
+    if not isinstance(reason, NewConnectionError):
+        return None
+    cause = reason.__cause__ or reason.__context__
+    if isinstance(cause, OSError) and cause.errno in _CONNECT_ERRNOS:
+        return _CONNECT_ERRNOS[cause.errno]
+    if "refused" in str(reason).lower():
+        return "connection refused"
+    detail = cause.strerror if isinstance(cause, OSError) and cause.strerror else None
+    return f"could not connect: {detail}" if detail else "could not connect"
 
 
 def _check_download_url(url: str) -> None:

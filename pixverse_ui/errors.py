@@ -60,6 +60,12 @@ class ValidationError(PixVerseError, ValueError):
         self.field = field
 
 
+class BudgetError(ValidationError):
+    """A start that would take today's spending over the daily limit (``budget.py``)."""
+
+    hint = "Nothing was sent and nothing was charged."
+
+
 class APIError(PixVerseError):
     """The API answered with an HTTP error."""
 
@@ -146,6 +152,18 @@ class DownloadError(PixVerseError):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
         #: Worth another try with a fresh link (expired or interrupted), unlike a refusal.
         self.retryable = retryable
+
+
+class PosterError(PixVerseError):
+    """A still frame could not be taken from a video (missing, empty or not a video)."""
+
+    hint = "The video itself is kept as it is; nothing was sent."
+
+
+class ExportError(PixVerseError):
+    """A job could not be exported (no video yet, the file is gone, its request is unknown)."""
+
+    hint = "Nothing was written."
 
 
 #: Errors worth polling through: the job is still out there.

@@ -12,6 +12,7 @@ journal beside the ledger that ``resume`` reads back, and the person is told the
 
 from __future__ import annotations
 
+import contextvars
 import html
 import logging
 import sqlite3
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from .budget import Budget
 from .client import Client
 from .defaults import default_client, default_ledger, videos_dir
 from .params import Params, validate
@@ -36,6 +38,12 @@ ID_WRITE_ATTEMPTS = 3
 ID_WRITE_BACKOFF = 0.2
 
 log = logging.getLogger(__name__)
+
+#: The budget of the start ``submit`` is making in this thread, for ``create_job`` to check:
+#: the watchers (``jobs.Watchers.submit``) call ``create_job`` in the caller's thread without one.
+_start_budget: contextvars.ContextVar[Budget | None] = contextvars.ContextVar(
+    "pixverse_start_budget", default=None
+)
 
 
 @dataclass(frozen=True)
@@ -114,22 +122,37 @@ def create_job(
     owner: str | None = None,
     client_request_id: str | None = None,
     claim: Callable[[str], None] | None = None,
+    budget: Budget | None = None,
 ) -> JobRecord:
     """Record the job, POST it, record its id. The ledger row exists before anything is sent.
 
     ``owner`` is whose history shows the job (default: the client's key's). ``claim`` is called
     with the new generation id before the ledger marks the job running (the watchers register
-    it there, so that nothing reading the ledger starts a second watcher).
+    it there, so that nothing reading the ledger starts a second watcher). With a ``budget``
+    (default: the one ``submit`` was given in this thread), a start whose estimate would take the
+    owner's spending today over it raises ``BudgetError``: nothing is recorded or sent.
     """
     crid = client_request_id or client.new_request_id()
     payer = ledger.owner_of(client.owner_key)
+    owner = owner or payer
+    budget = budget if budget is not None else _start_budget.get()
+    check = None
+    if budget is not None and budget.limited:
+        from .pricing import estimate
+
+        cost = estimate(params, ledger)
+
+        def check() -> None:
+            budget.check(ledger, owner, cost)
+
     ledger.record(
         client_request_id=crid,
-        owner=owner or payer,
+        owner=owner,
         payer=payer,
         endpoint=client.label,
         body=params.to_body(),
         batch=batch,
+        check=check,
     )
     try:
         state = client.create(params, client_request_id=crid)
@@ -203,28 +226,34 @@ def submit(
     owner: str | None = None,
     client_request_id: str | None = None,
     params: Params | None = None,
+    budget: Budget | None = None,
     **options: Any,
 ) -> Job:
     """Start one generation and return its handle once the API has given it an id.
 
     The handle (``.id``, ``.status``, ``.updates()``, ``.wait()``) follows a watcher that runs
     in the background until the video is on disk. Bad input raises ``ValidationError`` before
-    anything is recorded or sent; a refusal by the API raises here.
+    anything is recorded or sent, and so does a start over ``budget`` (``BudgetError``, see
+    ``budget.py``); a refusal by the API raises here.
     """
     from .jobs import watchers
 
     params = params or validate(prompt, **options)
     ledger = ledger or default_ledger()
-    return watchers().submit(
-        params,
-        client or default_client(),
-        ledger,
-        download_dir or videos_dir(),
-        timeout=timeout,
-        owner=owner,
-        batch=batch,
-        client_request_id=client_request_id,
-    )
+    token = _start_budget.set(budget)
+    try:
+        return watchers().submit(
+            params,
+            client or default_client(),
+            ledger,
+            download_dir or videos_dir(),
+            timeout=timeout,
+            owner=owner,
+            batch=batch,
+            client_request_id=client_request_id,
+        )
+    finally:
+        _start_budget.reset(token)
 
 
 def job(
@@ -280,6 +309,7 @@ def stream(
     batch: str | None = None,
     params: Params | None = None,
     owner: str | None = None,
+    budget: Budget | None = None,
     **options: Any,
 ) -> Iterator[Update]:
     """Validate, submit and follow one generation, yielding every ``Update``.
@@ -296,6 +326,7 @@ def stream(
         batch=batch,
         params=params,
         owner=owner,
+        budget=budget,
         **options,
     )
     yield from handle.updates(stop=stop)

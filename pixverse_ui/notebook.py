@@ -1,8 +1,12 @@
-"""Rich display for Jupyter: live progress, videos side by side, the history, the inline app.
+"""Rich display for Jupyter: live progress, videos side by side, the history, compare, export,
+the inline app.
 
     from pixverse_ui import notebook
     video = notebook.generate("a red fox in the snow", resolution="360p", duration=5)
     video  # plays in the notebook
+    notebook.history(limit=10, starred=True)   # posters, settings, cost, stars and notes
+    notebook.compare(a.id, b.id)               # side by side, the differing parameters marked
+    notebook.export(video.id)                  # a zip that reproduces it
 
 IPython and gradio are imported only inside the functions that need them, so this module imports
 anywhere; outside a notebook the progress falls back to plain printed lines. No key is ever shown.
@@ -24,17 +28,22 @@ from .redact import redact
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
     from .generation import Generation
+    from .history import HistoryItem
     from .jobs import Job
     from .polling import Update
     from .store import JobRecord, Ledger
 
 __all__ = [
     "NotebookProgress",
+    "compare",
+    "export",
     "generate",
     "history",
     "launch_inline",
+    "note",
     "progress",
     "show_grid",
+    "star",
     "variations",
 ]
 
@@ -276,12 +285,12 @@ def _jobs_html(jobs: list[Job], axis: str) -> str:
     return _table(head, (_job_row(job, axis) for job in jobs))
 
 
-def _table(head: Sequence[str], rows: Iterable[Sequence[str]], *, raw: int | None = None) -> str:
-    """An HTML table; every cell escaped except column ``raw`` (already HTML)."""
+def _table(head: Sequence[str], rows: Iterable[Sequence[str]], *, raw: tuple[int, ...] = ()) -> str:
+    """An HTML table; every cell escaped except the columns in ``raw`` (already HTML)."""
     cell = "<td style='text-align:left;padding:2px 8px'>{}</td>"
     body = "".join(
         "<tr>"
-        + "".join(cell.format(v if i == raw else html.escape(str(v))) for i, v in enumerate(row))
+        + "".join(cell.format(v if i in raw else html.escape(str(v))) for i, v in enumerate(row))
         + "</tr>"
         for row in rows
     )
@@ -321,58 +330,220 @@ def show_grid(generations: Sequence[Generation], *, columns: int = 3) -> None:
     _show(grid, f"{len(generations)} generations")
 
 
+def _owner(ledger: Ledger, api_key: str | None) -> str:
+    """Whose history a notebook shows: ``api_key``'s, else the host's, else the simulator's
+    (the same as ``pixverse-ui list``)."""
+    from .defaults import SIMULATOR_KEY, host_key
+
+    return ledger.owner_of(api_key or host_key() or SIMULATOR_KEY)
+
+
 def history(
-    limit: int = 20, *, ledger: Ledger | None = None, api_key: str | None = None
-) -> list[JobRecord]:
-    """This key's jobs, newest first, as an HTML table; returns the ledger records."""
-    from .defaults import SIMULATOR_KEY, default_ledger, host_key
+    limit: int = 20,
+    *,
+    search: str = "",
+    starred: bool | None = None,
+    state: str | None = None,
+    resolution: str | None = None,
+    ledger: Ledger | None = None,
+    api_key: str | None = None,
+) -> list[HistoryItem]:
+    """This key's jobs, newest first, as an HTML table with a poster of each video; returns the
+    ``HistoryItem``s. ``search`` (prompt and note), ``starred``, ``state`` and ``resolution``
+    filter it."""
+    from .defaults import default_ledger
+    from .history import HistoryQuery
+    from .history import history as read_history
 
     ledger = ledger or default_ledger()
-    key = api_key or host_key() or SIMULATOR_KEY
-    records = ledger.history(ledger.owner_of(key), limit=limit)
-    rows = [_history_row(r) for r in records]
+    query = HistoryQuery(text=search, state=state, starred=starred, resolution=resolution)
+    items = read_history(ledger, _owner(ledger, api_key), query, limit=limit)
     if not in_notebook():
-        for row in rows:
-            print(" · ".join(v for v in row if v), flush=True)
-        return records
-    head = ("when", "prompt", "settings", "state", "credits", "seconds", "video")
-    if rows:
-        _show(_table(head, (_linked(row) for row in rows), raw=6), f"{len(rows)} jobs")
+        for it in items:
+            facts = (*_history_row(it), str(it.video_path or ""))
+            print(" · ".join(v for v in facts if v), flush=True)
+        return items
+    head = ("", "when", "prompt", "settings", "state", "cost", "seconds", "video")
+    if items:
+        cells = ((_poster_img(it), *_history_row(it), _video_link(it)) for it in items)
+        _show(_table(head, cells, raw=(0, 7)), f"{len(items)} jobs")
     else:
         _show("<p>No generations yet.</p>", "No generations yet.")
-    return records
+    return items
 
 
-def _history_row(record: JobRecord) -> tuple[str, str, str, str, str, str, str]:
-    body = record.request
-    settings = [record.aspect_ratio, record.resolution, f"{record.duration} s"]
-    settings += [str(body[k]) for k in ("style", "seed") if body.get(k) is not None]
-    prompt = record.prompt if len(record.prompt) <= 80 else record.prompt[:79] + "…"
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created_at))
-    seconds = record.render_seconds
-    state = record.state if record.state == record.status else f"{record.state} ({record.status})"
-    return (
-        when,
-        prompt,
-        " · ".join(settings),
-        state,
-        _credits(record.credits_used),
-        "–" if seconds is None else f"{seconds:.1f}",
-        record.video_path or "",
-    )
+def _history_row(item: HistoryItem) -> tuple[str, str, str, str, str, str]:
+    """when, prompt (starred, with its note), settings, state, cost, seconds."""
+    star = "★ " if item.starred else ""
+    prompt = star + item.short_prompt(80) + (f" — {item.note}" if item.note else "")
+    state = item.state if item.state == item.status else f"{item.state} ({item.status})"
+    seconds = "–" if item.seconds is None else f"{item.seconds:.1f}"
+    return (item.when(), prompt, item.settings, state, item.cost_text() or "–", seconds)
 
 
-def _linked(row: tuple[str, ...]) -> tuple[str, ...]:
-    """The row with its video path turned into a link (relative when under the notebook's dir)."""
-    if not row[-1]:
-        return (*row[:-1], "")
-    path = Path(row[-1])
+#: How wide posters are shown in a notebook table, in CSS pixels.
+POSTER_SHOWN_WIDTH = 120
+
+
+def _poster_img(item: HistoryItem, width: int = POSTER_SHOWN_WIDTH) -> str:
+    """A small ``<img>`` of the video's poster, inline as a data URI ("" without a video)."""
+    from base64 import b64encode
+
+    from .posters import poster_or_none
+
+    still = poster_or_none(item.video_path) if item.video_path else None
+    if still is None:
+        return ""
+    data = b64encode(still.read_bytes()).decode()
+    alt = html.escape(item.short_prompt(60), quote=True)
+    return f"<img src='data:image/jpeg;base64,{data}' width='{width}' alt='{alt}'>"
+
+
+def _video_link(item: HistoryItem) -> str:
+    """A link to the video (relative when under the notebook's folder)."""
+    if item.video_path is None:
+        return ""
+    path = item.video_path
     try:
         href = path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except ValueError:
         href = path.resolve().as_uri()
-    link = f"<a href='{html.escape(href, quote=True)}' target='_blank'>{html.escape(path.name)}</a>"
-    return (*row[:-1], link)
+    name = html.escape(path.name)
+    return f"<a href='{html.escape(href, quote=True)}' target='_blank'>{name}</a>"
+
+
+def compare(
+    *ids: str, ledger: Ledger | None = None, api_key: str | None = None, columns: int = 4
+) -> list[HistoryItem]:
+    """Show two or more generations side by side (their videos play together, muted, looping)
+    with their parameters in one table, the rows that differ highlighted; returns the items."""
+    from .defaults import default_ledger
+    from .errors import ValidationError
+    from .history import compare_params, item
+
+    if len(ids) < 2:
+        raise ValidationError("Compare needs at least two generation ids.", field="ids")
+    ledger = ledger or default_ledger()
+    owner = _owner(ledger, api_key)
+    items = []
+    for ident in ids:
+        try:
+            items.append(item(ledger, owner, ident))
+        except KeyError:
+            raise ValidationError(
+                f"There is no generation {ident} in this key's history.", field="ids"
+            ) from None
+    rows = compare_params(items)
+    if not in_notebook():
+        for row in rows:
+            mark = "≠" if row.differs else " "
+            print(f"{mark} {row.name}: " + " | ".join(map(_shown, row.values)), flush=True)
+        return items
+    _show(_compare_html(items, rows, columns), f"{len(items)} generations compared")
+    return items
+
+
+def _shown(value: Any) -> str:
+    return "–" if value is None else str(value)
+
+
+def _compare_html(items: list[HistoryItem], rows: list[Any], columns: int) -> str:
+    from base64 import b64encode
+
+    cells = []
+    for it in items:
+        if it.has_video and it.video_path is not None:
+            data = b64encode(it.video_path.read_bytes()).decode()
+            media = (
+                "<video autoplay muted loop playsinline controls style='width:100%' "
+                f"src='data:video/mp4;base64,{data}'></video>"
+            )
+        else:
+            media = f"<p><b>No video</b> ({html.escape(it.error or it.state)})</p>"
+        label = html.escape(it.ident)
+        cost = html.escape(it.cost_text())
+        cells.append(f"<div>{media}<div><small>{label}<br>{cost}</small></div></div>")
+    grid = (
+        "<div class='pixverse-compare' style='display:grid;gap:12px;grid-template-columns:"
+        f"repeat({max(1, min(columns, len(items)))}, minmax(0, 1fr))'>{''.join(cells)}</div>"
+    )
+    head = ("parameter", *(it.ident for it in items))
+    body = []
+    for row in rows:
+        style = " style='background:#fef3c7;font-weight:bold'" if row.differs else ""
+        values = "".join(
+            f"<td style='padding:2px 8px'>{html.escape(_shown(v))}</td>" for v in row.values
+        )
+        name = html.escape(row.name) + (" ≠" if row.differs else "")
+        body.append(
+            f"<tr class='{'differs' if row.differs else 'same'}'{style}>"
+            f"<td style='padding:2px 8px'>{name}</td>{values}</tr>"
+        )
+    th = "".join(f"<th style='text-align:left;padding:2px 8px'>{html.escape(h)}</th>" for h in head)
+    table = (
+        f"<table class='pixverse-table pixverse-compare-params'><thead><tr>{th}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>"
+    )
+    return grid + table
+
+
+def export(
+    generation_id: str,
+    dest_dir: str | Path | None = None,
+    *,
+    ledger: Ledger | None = None,
+    api_key: str | None = None,
+) -> Path:
+    """Zip one finished generation of this key (the MP4, its request, and scripts that redo it)
+    into ``dest_dir`` (default: ``exports`` under ``$PIXVERSE_UI_HOME``); returns its path."""
+    from .export import export as write_zip
+    from .store import default_home
+
+    ledger, record = _own(generation_id, ledger, api_key)
+    folder = Path(dest_dir) if dest_dir is not None else default_home() / "exports"
+    return write_zip(record, folder)
+
+
+def star(
+    generation_id: str,
+    starred: bool = True,
+    *,
+    ledger: Ledger | None = None,
+    api_key: str | None = None,
+) -> HistoryItem:
+    """Star (``starred=False``: unstar) one of this key's generations; returns its item."""
+    from .history import HistoryItem
+
+    ledger, record = _own(generation_id, ledger, api_key)
+    return HistoryItem.from_record(ledger.set_starred(generation_id, record.owner, starred))
+
+
+def note(
+    generation_id: str, text: str, *, ledger: Ledger | None = None, api_key: str | None = None
+) -> HistoryItem:
+    """Keep a note (at most 2000 characters; empty removes it) with one of this key's
+    generations; returns its item."""
+    from .history import HistoryItem
+
+    ledger, record = _own(generation_id, ledger, api_key)
+    return HistoryItem.from_record(ledger.set_note(generation_id, record.owner, text))
+
+
+def _own(
+    generation_id: str, ledger: Ledger | None, api_key: str | None
+) -> tuple[Ledger, JobRecord]:
+    """The ledger and this key's job by id; a ``ValidationError`` sentence if it is not there
+    (someone else's job is not there either)."""
+    from .defaults import default_ledger
+    from .errors import ValidationError
+
+    ledger = ledger or default_ledger()
+    record = ledger.find(generation_id, owner=_owner(ledger, api_key))
+    if record is None:
+        raise ValidationError(
+            f"There is no generation {generation_id} in this key's history.", field="id"
+        )
+    return ledger, record
 
 
 def launch_inline(**kwargs: Any) -> Any:

@@ -5,6 +5,9 @@ every status change after; so a killed process can list what it left unfinished 
 Two salted hashes name who a job belongs to, never a key itself: ``owner`` is whose history shows
 it (a key, a logged-in name or a browser, see ``access.py``), ``payer`` is the key that pays for
 it, so that a restarted process resumes each job with the key that started it.
+
+What a person keeps of a job (a star, a note) is changed only by its owner: a job of someone else
+is refused exactly as an unknown one is (``KeyError``), so a foreign id looks like no id at all.
 """
 
 from __future__ import annotations
@@ -16,14 +19,18 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .clock import REAL_CLOCK, Clock
+from .errors import ValidationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pricing import Cost
 
 HOME_ENV = "PIXVERSE_UI_HOME"
 LEDGER_NAME = "ledger.sqlite3"
@@ -41,6 +48,9 @@ RUNNING = "running"  # has a generation id; not yet finished and downloaded
 DONE = "done"  # finished and the video is on disk
 FAILED = "failed"  # the provider failed it
 STATES = (SUBMITTING, UNCONFIRMED, REJECTED, RUNNING, DONE, FAILED)
+
+#: The longest note a person may keep with a job.
+NOTE_MAX_CHARS = 2000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,7 +78,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     error TEXT,
     polls INTEGER NOT NULL DEFAULT 0,
     batch TEXT,
-    payer TEXT
+    payer TEXT,
+    starred INTEGER NOT NULL DEFAULT 0,
+    note TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs (owner, created_at DESC);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
@@ -111,6 +123,9 @@ class JobRecord:
     #: The salted hash of the key that pays; ledgers written before it existed leave it empty,
     #: when the owner was always the key (see :attr:`paid_by`).
     payer: str | None = None
+    #: Kept by the person: a star and a note (see :meth:`Ledger.set_starred`, ``set_note``).
+    starred: bool = False
+    note: str | None = None
 
     @property
     def paid_by(self) -> str:
@@ -152,13 +167,20 @@ class JobTiming:
 
 _COLUMNS = tuple(f.name for f in fields(JobRecord))
 #: Columns added after the first release, with their types, for :meth:`Ledger._migrate`.
-_ADDED_COLUMNS = (("payer", "TEXT"),)
+_ADDED_COLUMNS = (
+    ("payer", "TEXT"),
+    ("starred", "INTEGER NOT NULL DEFAULT 0"),
+    ("note", "TEXT"),
+)
+#: What ``update`` may change: not who a job is, nor what its owner keeps (``set_starred``...).
 _UPDATABLE = frozenset(_COLUMNS) - {
     "client_request_id",
     "owner",
     "payer",
     "created_at",
     "request_json",
+    "starred",
+    "note",
 }
 
 
@@ -197,6 +219,8 @@ class Ledger:
         if db is None:
             db = sqlite3.connect(self.path, timeout=self.busy_timeout, isolation_level=None)
             db.row_factory = sqlite3.Row
+            # case-insensitive search beyond ASCII (SQLite's lower() and LIKE fold ASCII only)
+            db.create_function("casefold", 1, _casefold, deterministic=True)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
@@ -254,10 +278,19 @@ class Ledger:
         body: Mapping[str, Any],
         batch: str | None = None,
         payer: str | None = None,
+        check: Callable[[], None] | None = None,
     ) -> JobRecord:
-        """Write a job before its POST is sent. ``payer`` defaults to ``owner``."""
+        """Write a job before its POST is sent. ``payer`` defaults to ``owner``.
+
+        ``check`` runs inside the insert's transaction, which holds the ledger's write lock: what
+        it reads (a day's spending, see ``budget.py``) cannot change before the row is in, so
+        two starts at once cannot both pass a limit only one fits under. If it raises, nothing
+        is written.
+        """
         now = self.clock.now()
         with self._conn() as db:
+            if check is not None:
+                check()
             db.execute(
                 "INSERT INTO jobs (client_request_id, owner, payer, endpoint, state, status,"
                 " request_json, resolution, duration, aspect_ratio, prompt, created_at, updated_at,"
@@ -382,6 +415,41 @@ class Ledger:
             error=None,
         )
 
+    # --- what the owner keeps: a star and a note ----------------------------------------------
+
+    def set_starred(self, job: str, owner: str, starred: bool) -> JobRecord:
+        """Star (or unstar) ``owner``'s job; ``KeyError`` if unknown or not ``owner``'s."""
+        return self._keep(job, owner, starred=1 if starred else 0)
+
+    def set_note(self, job: str, owner: str, note: str) -> JobRecord:
+        """Keep a note with ``owner``'s job (empty removes it); ``KeyError`` as for a star.
+
+        At most ``NOTE_MAX_CHARS`` characters, else ``ValidationError``.
+        """
+        if not isinstance(note, str):
+            raise ValidationError(f"A note must be text, not {type(note).__name__}.", field="note")
+        text = note.strip()
+        if "\x00" in text:
+            raise ValidationError("The note contains a NUL character; remove it.", field="note")
+        if len(text) > NOTE_MAX_CHARS:
+            raise ValidationError(
+                f"The note is {len(text)} characters long; the limit is {NOTE_MAX_CHARS}.",
+                field="note",
+            )
+        return self._keep(job, owner, note=text or None)
+
+    def _keep(self, job: str, owner: str, **changes: Any) -> JobRecord:
+        assignments = ", ".join(f"{name} = ?" for name in changes)
+        with self._conn() as db:
+            cursor = db.execute(
+                f"UPDATE jobs SET {assignments}, updated_at = ?"
+                " WHERE (client_request_id = ? OR generation_id = ?) AND owner = ?",
+                (*changes.values(), self.clock.now(), job, job, owner),
+            )
+            if cursor.rowcount == 0:
+                raise KeyError(job)
+        return self.get(job)
+
     def add_polls(self, generation_id: str, count: int = 1) -> None:
         """Count GETs made for a job."""
         with self._conn() as db:
@@ -391,12 +459,17 @@ class Ledger:
 
     # --- reading -------------------------------------------------------------------------------
 
-    def get(self, job: str) -> JobRecord:
-        """A job by generation id or client request id; ``KeyError`` if unknown."""
+    def get(self, job: str, *, owner: str | None = None) -> JobRecord:
+        """A job by generation id or client request id; ``KeyError`` if unknown.
+
+        With ``owner``, a job that is not ``owner``'s is unknown too.
+        """
         row = (
             self._connection()
             .execute(
-                "SELECT * FROM jobs WHERE generation_id = ? OR client_request_id = ?", (job, job)
+                "SELECT * FROM jobs WHERE (generation_id = ? OR client_request_id = ?)"
+                " AND (? IS NULL OR owner = ?)",
+                (job, job, owner, owner),
             )
             .fetchone()
         )
@@ -404,10 +477,10 @@ class Ledger:
             raise KeyError(job)
         return _record(row)
 
-    def find(self, job: str) -> JobRecord | None:
+    def find(self, job: str, *, owner: str | None = None) -> JobRecord | None:
         """Like :meth:`get`, but ``None`` if unknown."""
         try:
-            return self.get(job)
+            return self.get(job, owner=owner)
         except KeyError:
             return None
 
@@ -428,6 +501,72 @@ class Ledger:
         sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
         rows = self._connection().execute(sql, (*args, limit)).fetchall()
         return [_record(row) for row in rows]
+
+    def search(
+        self,
+        owner: str,
+        *,
+        text: str | None = None,
+        states: tuple[str, ...] = (),
+        starred: bool | None = None,
+        resolution: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+    ) -> list[JobRecord]:
+        """One owner's jobs, newest first, filtered in SQL (see ``history.HistoryQuery``).
+
+        ``text`` is looked for in the prompt and the note, ignoring case (Unicode-aware);
+        ``since`` and ``until`` bound ``created_at`` (epoch seconds; ``until`` excluded).
+        """
+        where, args = ["owner = ?"], [owner]
+        if text:
+            where.append("(instr(casefold(prompt), ?) > 0 OR instr(casefold(note), ?) > 0)")
+            args += [_casefold(text), _casefold(text)]
+        if states:
+            where.append(f"state IN ({', '.join('?' for _ in states)})")
+            args.extend(states)
+        if starred is not None:
+            where.append("starred = ?")
+            args.append(1 if starred else 0)
+        if resolution is not None:
+            where.append("resolution = ?")
+            args.append(resolution)
+        if since is not None:
+            where.append("created_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("created_at < ?")
+            args.append(until)
+        sql = (
+            f"SELECT * FROM jobs WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        )
+        rows = self._connection().execute(sql, (*args, limit)).fetchall()
+        return [_record(row) for row in rows]
+
+    def created_since(self, owner: str, since: float) -> list[JobRecord]:
+        """``owner``'s jobs created at or after ``since`` that the API did not refuse.
+
+        The rows a day's spending is summed over (``budget.spent_since``); read inside a
+        ``record(check=...)`` they are those of the write-locked transaction.
+        """
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT * FROM jobs WHERE owner = ? AND created_at >= ? AND state != ?",
+                (owner, since, REJECTED),
+            )
+            .fetchall()
+        )
+        return [_record(row) for row in rows]
+
+    def spent_since(self, owner: str, since: float) -> Cost:
+        """What ``owner``'s jobs created since ``since`` cost, refusals left out; jobs whose
+        cost the API has not said yet count their estimate (``pricing.charged``)."""
+        from .pricing import charged, total
+
+        return total(charged(record, self) for record in self.created_since(owner, since))
 
     def unfinished(
         self, owner: str | None = None, endpoint: str | None = None, *, payer: str | None = None
@@ -462,19 +601,32 @@ class Ledger:
         )
         return [row["took"] for row in rows if row["took"] and row["took"] > 0]
 
-    def typical_credits(self, resolution: str, duration: int) -> float | None:
-        """The median credits of finished jobs of this shape, to quote before a batch."""
+    def typical_credits(
+        self, resolution: str, duration: int, aspect_ratio: str | None = None
+    ) -> float | None:
+        """The median credits of recent jobs of this shape, to quote before a batch."""
+        typical = self.typical_cost(resolution, duration, aspect_ratio)
+        return typical[0] if typical else None
+
+    def typical_cost(
+        self, resolution: str, duration: int, aspect_ratio: str | None = None
+    ) -> tuple[float, float | None] | None:
+        """(median credits, median dollars or None) of the last 50 jobs of this shape that
+        reported credits; dollars only from the jobs whose answer gave them. None if none did."""
         rows = (
             self._connection()
             .execute(
-                "SELECT credits_used FROM jobs WHERE resolution = ? AND duration = ?"
+                "SELECT credits_used, usd_spent FROM jobs WHERE resolution = ? AND duration = ?"
+                " AND (? IS NULL OR aspect_ratio = ?)"
                 " AND credits_used IS NOT NULL ORDER BY created_at DESC LIMIT 50",
-                (resolution, duration),
+                (resolution, duration, aspect_ratio, aspect_ratio),
             )
             .fetchall()
         )
-        values = [row["credits_used"] for row in rows]
-        return median(values) if values else None
+        if not rows:
+            return None
+        dollars = [row["usd_spent"] for row in rows if row["usd_spent"] is not None]
+        return median(row["credits_used"] for row in rows), median(dollars) if dollars else None
 
     def finished_timings(self, endpoint: str | None = None, *, last: int = 50) -> list[JobTiming]:
         """How long this endpoint's recent finished jobs took, of every shape, newest first."""
@@ -498,4 +650,10 @@ class Ledger:
 
 
 def _record(row: sqlite3.Row) -> JobRecord:
-    return JobRecord(**{name: row[name] for name in _COLUMNS})
+    values = {name: row[name] for name in _COLUMNS}
+    values["starred"] = bool(values["starred"])
+    return JobRecord(**values)
+
+
+def _casefold(text: str | None) -> str | None:
+    return text.casefold() if isinstance(text, str) else None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .errors import ValidationError
 from .params import SEED_MAX, Params, shown
+from .pricing import Cost, estimate, total
 from .store import Ledger
 
 #: The most generations one batch may start.
@@ -31,6 +32,11 @@ class Plan:
         if any(c is None for c in self.credits_each):
             return None
         return float(sum(c for c in self.credits_each if c is not None))
+
+    def estimate(self, ledger: Ledger | None = None) -> Cost:
+        """The whole batch's cost in dollars and credits (``pricing.estimate`` of each variant),
+        to show before it starts or to check against a budget (``Budget.check``) as a whole."""
+        return total(estimate(variant, ledger) for variant in self.variants)
 
     def summary(self) -> str:
         """One sentence for a person, before they confirm."""

@@ -119,7 +119,12 @@ def test_generate_without_json_prints_the_path_and_credits(env, capsys, tmp_path
     )
     assert code == 0, err
     video = next(target.glob("*.mp4"))
-    assert f"Video: {video}" in out and "Credits used:" in out
+    assert f"Video: {video}" in out
+    # the cost after, in dollars and credits: the simulator reports both
+    job = env.ledger.history()[0]
+    assert f"Cost: ${job.usd_spent:.2f} ({job.credits_used:,.0f} credits)" in out
+    # the estimate before, on stderr (stdout keeps the result)
+    assert err.startswith(cli.SIMULATOR_NOTICE + "\nAbout $0.44 (888,889 credits); from the rate")
     assert frame_size(str(video)) == (360, 640)
     [body] = [job["body"] for job in env.sim.stats()["jobs"]]
     assert body["resolution"] == "360p" and body["duration"] == 8 and body["style"] == "anime"
@@ -396,3 +401,145 @@ def test_python_dash_m_generates_on_the_embedded_simulator(tmp_path):
     path = Path(result["video_path"])
     assert path.exists() and path.is_relative_to(tmp_path / "home")
     assert cli.SIMULATOR_NOTICE in proc.stderr
+
+
+# --- list at 80 columns, keep (star, note), export, budget -------------------------------------
+
+
+LONG_PROMPT = (
+    "A red fox trotting through fresh powder snow at dawn, golden light on the pine trees, "
+    "breath steaming, slow tracking shot"
+)
+
+
+def _generate(capsys, *argv: str) -> str:
+    code, out, err = run(capsys, "generate", *argv, "--resolution", "360p", "--json")
+    assert code == 0, err
+    return last_json(out)["id"]
+
+
+def test_list_reads_at_80_columns(env, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("COLUMNS", "80")
+    gid = _generate(
+        capsys,
+        LONG_PROMPT,
+        "--style",
+        "anime",
+        "--seed",
+        "3",
+        "--output-dir",
+        str(tmp_path / "a folder with a rather long name" / "and another one inside"),
+    )
+    code, out, _ = run(capsys, "list")
+    assert code == 0
+    print(out)  # shown with -s: the report pastes it
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    job = env.ledger.get(gid)
+    header = next(line for line in lines if gid in line)
+    assert "done" in header and "…" not in header  # the whole id, the state
+    prompt_line = lines[lines.index(header) + 1]
+    assert prompt_line.startswith("  A red fox trotting through fresh powder snow at dawn, golden")
+    assert prompt_line.endswith("…") and len(prompt_line) == 80
+    assert "  16:9 · 360p · 5 s · anime · seed 3 · " in out
+    assert f"${job.usd_spent:.2f} ({job.credits_used:,.0f} credits)" in out
+    [path_line] = [line for line in lines if line.strip().endswith(".mp4")]
+    assert path_line.strip().endswith(Path(job.video_path).name) and "…" in path_line
+
+
+def test_list_filters_by_star_text_and_state(env, capsys):
+    fox = _generate(capsys, "a red fox")
+    boat = _generate(capsys, "a paper boat")
+    env.sim.faults.add("fail", target="post")
+    assert run(capsys, "generate", "a failing owl", "--resolution", "360p")[0] == 1
+    code, out, err = run(capsys, "star", boat)
+    assert (code, out.strip()) == (0, f"Starred {boat}.")
+    code, out, _ = run(capsys, "note", fox, "the light on the FOX is right")
+    assert (code, out.strip()) == (0, f"Noted on {fox}.")
+
+    def listed(*argv):
+        code, out, err = run(capsys, "list", "--json", *argv)
+        assert code == 0, err
+        return [entry["prompt"] for entry in json.loads(out)]
+
+    assert listed() == ["a failing owl", "a paper boat", "a red fox"]
+    assert listed("--starred") == ["a paper boat"]
+    assert listed("--search", "light") == ["a red fox"]  # in the note
+    assert listed("--search", "PAPER") == ["a paper boat"]  # any case
+    assert listed("--state", "failed") == ["a failing owl"]
+    assert listed("--state", "done", "--search", "fox") == ["a red fox"]
+    [entry] = json.loads(run(capsys, "list", "--json", "--starred")[1])
+    assert entry["starred"] is True and entry["id"] == boat and entry["usd"] > 0
+    assert entry["summary"] == entry["settings"] == "16:9 · 360p · 5 s"
+    code, out, _ = run(capsys, "list", "--starred")
+    assert f"★ {boat}" in out and fox not in out
+    assert run(capsys, "list", "--search", "nothing like it")[1].strip() == "No generations match."
+    assert run(capsys, "list", "--state", "exploded")[0] == 2
+    assert run(capsys, "unstar", boat)[1].strip() == f"Unstarred {boat}."
+    assert listed("--starred") == []
+    assert run(capsys, "note", fox, "")[1].strip() == f"Removed the note of {fox}."
+    code, _, err = run(capsys, "note", fox, "x" * 2001)
+    assert code == 2 and "the limit is 2000" in err
+
+
+def test_another_keys_generation_is_unknown_to_star_note_and_export(env, capsys, tmp_path):
+    gid = _generate(capsys, "a red fox")
+    env.key = "sk-someone-else-entirely"
+    for argv in (["star", gid], ["note", gid, "mine"], ["export", gid], ["star", "no-such-id"]):
+        code, out, err = run(capsys, *argv)
+        assert code == 1 and out == ""
+        assert "in this key's history" in err
+    record = env.ledger.get(gid)
+    assert not record.starred and record.note is None
+
+
+def test_export_prints_the_zip_path(env, capsys, tmp_path):
+    import zipfile
+
+    gid = _generate(capsys, "a red fox")
+    code, out, err = run(capsys, "export", gid, "--output-dir", str(tmp_path / "exports"))
+    assert code == 0, err
+    path = Path(out.strip())
+    assert path == tmp_path / "exports" / f"{gid}.zip"
+    with zipfile.ZipFile(path) as archive:
+        assert len(archive.namelist()) == 4
+    env.ledger.update(gid, state=RUNNING)
+    code, out, err = run(capsys, "export", gid, "--output-dir", str(tmp_path / "other"))
+    assert code == 1 and "no video yet" in err and not (tmp_path / "other").exists()
+
+
+def test_the_daily_budget_refuses_a_start_with_exit_2(env, capsys, monkeypatch):
+    # a 360p 5 s job: 555,556 credits, $0.28 at the assumed rate; two fit under $0.60
+    monkeypatch.setenv("PIXVERSE_UI_DAILY_BUDGET", "0.60")
+    _generate(capsys, "one")
+    code, out, err = run(capsys, "generate", "two", "--resolution", "360p")
+    assert code == 0, err
+    assert "Spent today: $0.28 (555,556 credits) of $0.60; $0.32 left." in err
+    code, out, err = run(capsys, "generate", "three", "--resolution", "360p")
+    assert code == 2 and out == ""
+    assert (
+        "This start (about $0.28) would bring today's spending to $0.83, over your daily limit "
+        "of $0.60; $0.04 is left today. Nothing was sent and nothing was charged." in err
+    )
+    assert env.sim.stats()["posts"] == 2 and len(env.ledger.history()) == 2
+    code, out, _ = run(capsys, "list")
+    assert "Spent today: $0.56 (1,111,112 credits) of $0.60; $0.04 left." in out
+    monkeypatch.setenv("PIXVERSE_UI_DAILY_BUDGET", "lots")
+    code, out, err = run(capsys, "generate", "four", "--resolution", "360p", "--json")
+    assert code == 2 and "PIXVERSE_UI_DAILY_BUDGET must be an amount of dollars" in err
+    assert env.sim.stats()["posts"] == 2
+
+
+def test_an_id_that_starts_with_a_dash_is_an_id(env, capsys, tmp_path):
+    """Ids are drawn from A-Za-z0-9_-: one in 64 starts with "-", and must not read as a flag."""
+    gid = _generate(capsys, "a red fox")
+    dashed = "-" + gid[1:]
+    env.ledger.update(env.ledger.get(gid).client_request_id, generation_id=dashed)
+    assert run(capsys, "star", dashed)[1].strip() == f"Starred {dashed}."
+    assert run(capsys, "note", dashed, "-- a note that starts with dashes")[0] == 0
+    assert env.ledger.get(dashed).note == "-- a note that starts with dashes"
+    code, out, err = run(capsys, "export", dashed, "--output-dir", str(tmp_path / "x"))
+    assert code == 0, err
+    assert Path(out.strip()).name == f"{dashed}.zip"
+    code, out, err = run(capsys, "resume", dashed, "--json")
+    assert code == 0 and last_json(out)["id"] == dashed

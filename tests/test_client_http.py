@@ -267,3 +267,95 @@ def test_an_expired_link_is_a_retryable_download_error(client, http, tmp_path):
     with pytest.raises(errors.DownloadError) as caught:
         client.download("https://cdn.example.test/v.mp4", tmp_path / "v.mp4")
     assert caught.value.retryable and caught.value.provider_message == "link expired"
+
+
+# --- what kept a request from the server: a name, a refusal, a timeout ----------------------------
+
+
+def _unsent(reason: Exception) -> Exception:
+    """What requests raises when urllib3 never connected, with ``reason`` as urllib3's cause."""
+    import requests
+    from urllib3.exceptions import MaxRetryError
+
+    return requests.ConnectionError(MaxRetryError(None, URL, reason=reason))
+
+
+def _dns_failure() -> Exception:
+    import socket
+
+    from urllib3.exceptions import NameResolutionError
+
+    return _unsent(
+        NameResolutionError("api.example.test", None, socket.gaierror(-2, "Name unknown"))
+    )
+
+
+def _refused() -> Exception:
+    from urllib3.exceptions import NewConnectionError
+
+    reason = NewConnectionError(None, "Failed to establish a new connection: [Errno 111]")
+    reason.__cause__ = ConnectionRefusedError(111, "Connection refused")
+    return _unsent(reason)
+
+
+def _connect_timeout() -> Exception:
+    import requests
+
+    return requests.ConnectTimeout("timed out")
+
+
+@pytest.mark.parametrize(
+    ("failure", "sentence"),
+    [
+        (
+            _dns_failure,
+            "Could not find the API's host api.example.test (the name did not resolve): "
+            "nothing was sent.",
+        ),
+        (_refused, f"Could not reach the API at {BASE} (connection refused): nothing was sent."),
+        (
+            _connect_timeout,
+            f"Could not reach the API at {BASE} (connect timed out): nothing was sent.",
+        ),
+    ],
+    ids=["dns", "refused", "connect-timeout"],
+)
+def test_a_create_that_never_left_says_what_failed(client, http, failure, sentence):
+    http.post(URL, body=failure())
+    with pytest.raises(errors.APIConnectionError) as failed:
+        client.create(validate("a red fox"))
+    assert failed.value.message == sentence
+    assert not isinstance(failed.value, errors.SubmissionUnconfirmedError)  # nothing can exist
+    assert failed.value.client_request_id  # still named, for the ledger
+
+
+def test_a_poll_whose_host_does_not_resolve_says_so(client, http):
+    http.get(URL, body=_dns_failure())
+    with pytest.raises(errors.APIConnectionError) as failed:
+        client.retrieve("gen-1")
+    assert failed.value.message == (
+        "Could not find the API's host api.example.test (the name did not resolve)."
+    )
+    assert failed.value.generation_id == "gen-1"
+
+
+def test_a_connection_dropped_after_it_was_made_may_have_created_a_job(client, http):
+    import requests
+
+    http.post(URL, body=requests.ConnectionError("Connection aborted."))
+    with pytest.raises(errors.SubmissionUnconfirmedError):
+        client.create(validate("a red fox"))
+
+
+def test_a_real_refusal_on_loopback_is_called_a_refusal():
+    from support import free_port
+
+    base = f"http://127.0.0.1:{free_port()}"
+    with (
+        Client(api_key=KEY, base_url=base, clock=ManualClock()) as closed,
+        pytest.raises(errors.APIConnectionError) as failed,
+    ):
+        closed.create(validate("a red fox"))
+    assert failed.value.message == (
+        f"Could not reach the API at {base} (connection refused): nothing was sent."
+    )

@@ -112,6 +112,32 @@ def test_quickstart_shows_a_video_and_finished_progress(executed):
     assert len(tables) >= 2, "the variations table and the history table"
 
 
+def test_quickstart_keeps_compares_and_exports(executed):
+    nb, home = executed(QUICKSTART)
+    pages = html_outputs(nb)
+    histories = [
+        page
+        for page in pages
+        if "pixverse-table" in page and "<img src='data:image/jpeg;base64," in page
+    ]
+    assert histories, "no history with posters"
+    starred = [page for page in histories if "★" in page and "the best light of the three" in page]
+    assert starred, "the starred item and its note are not in a history"
+    [compared] = [page for page in pages if "pixverse-compare" in page]
+    assert compared.count("<video") == 2
+    # the two variations differ by their seed only: that row, and only it, is highlighted
+    assert compared.count("class='differs'") == 1 and "seed ≠" in compared
+    [zip_line] = [
+        "".join(o.get("text", "")) for o in outputs(nb) if ".zip" in "".join(o.get("text", ""))
+    ]
+    zip_path = home / "exports" / zip_line.strip()
+    assert zip_path.is_file()
+    import zipfile
+
+    with zipfile.ZipFile(zip_path) as archive:
+        assert {"request.json", "reproduce.py", "reproduce.sh"} < set(archive.namelist())
+
+
 def test_quickstart_never_shows_the_key(kernel_dirs, tmp_path):
     from pixverse_ui.simulator import SimConfig, Simulator
 

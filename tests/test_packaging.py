@@ -4,9 +4,12 @@ requirements, CI calling the README's test command, and `python app.py` answerin
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import requests
+import tomllib
 import yaml
 from support import running_app_py
 
@@ -67,3 +70,37 @@ def test_python_app_py_serves_the_page_on_the_simulator(tmp_path):
         assert answer.status_code == 200
         assert "Simulator mode" in answer.text
         assert requests.get(app.url + "/", timeout=10).status_code == 200
+
+
+def test_what_the_code_imports_is_declared_and_pinned():
+    """pyproject.toml declares every package the code imports (deptry, in `make lint`, holds
+    it so), requirements.txt pins each at the version installed, IPython is the notebook extra."""
+    from importlib.metadata import version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(requirements):
+        return {re.split(r"[<>=\[ ;]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    declared = names(project["dependencies"])
+    assert {"rich", "fastapi", "starlette", "uvicorn"} <= declared
+    assert declared <= set(pins()), "requirements.txt pins every run-time dependency"
+    assert names(project["optional-dependencies"]["notebook"]) == {"ipython"}
+    assert "ipython" not in pins() and "ipython" not in declared  # not on a Space
+    dev = pins("requirements-dev.txt")
+    for name in ("ipython", "deptry"):
+        assert version(name) == dev[name], f"{name}: installed {version(name)}, pinned {dev[name]}"
+
+
+def test_make_lint_runs_deptry_and_it_passes():
+    lint = re.search(r"^lint:.*?(?=^\S)", (ROOT / "Makefile").read_text(), re.S | re.M)
+    assert lint and "deptry ." in lint.group(0)
+    run = subprocess.run(
+        [sys.executable, "-m", "deptry", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "No dependency issues found" in run.stdout + run.stderr

@@ -45,3 +45,12 @@ def test_the_quote_comes_from_similar_jobs_in_the_ledger(tmp_path):
     assert quoted.summary() == (
         "This starts 3 generations; similar jobs in your ledger cost about 3,000 credits in all."
     )
+
+
+def test_a_plan_prices_the_whole_batch_in_dollars_and_credits():
+    from pixverse_ui.pricing import RATE_CARD, format_cost
+
+    base = validate("a red fox", resolution="540p")
+    cost = plan(base, "seed", count=4).estimate()
+    assert (cost.credits, cost.source) == (4 * 1_250_000, RATE_CARD)
+    assert format_cost(cost) == "about $2.50 (5,000,000 credits)"

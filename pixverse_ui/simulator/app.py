@@ -27,12 +27,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import params
 from ..clock import REAL_CLOCK, Clock
+from ..pricing import credits_for, usd_for
 from . import responses as R
 from . import schema
 from .config import SimConfig
 from .faults import HTTP_STATUS_KINDS, RATE_LIMIT_KINDS, FaultPlan, FaultRule
 from .keys import KeyRing
-from .state import Job, JobStore, credits_for, draw_timing, new_id, usd_for
+from .state import Job, JobStore, draw_timing, new_id
 from .video import RenderPool
 
 log = logging.getLogger("pixverse_ui.simulator")

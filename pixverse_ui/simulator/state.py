@@ -1,5 +1,8 @@
 """Jobs: what a generation is (a frozen value), how long it takes, what it costs, where it lives.
 
+What a job costs comes from ``pixverse_ui.pricing`` (``credits_for``, ``usd_for``): the library
+estimates with the same table the simulator charges by.
+
 A job's status is not stored: it follows from the clock (``queued`` until ``queued_until``,
 ``generating`` until ``done_at``, then success or failure), so a job keeps progressing across a
 simulator restart when its times are wall-clock times.
@@ -19,10 +22,6 @@ from typing import Any
 
 from .. import params
 
-#: The page's example: a 1080p, 16:9, 5 s video used 5,000,000 credits.
-REFERENCE_CREDITS = 5_000_000
-#: A guess, for the ``x-aimlapi-usd-spent`` header only: the page does not give the rate.
-CREDITS_PER_USD = 2_000_000
 #: Share of the expected time a job spends queued (the rest is generating).
 QUEUE_SHARE = 0.15
 
@@ -32,21 +31,6 @@ _ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-
 def new_id() -> str:
     """A 21-character id like the provider's (``FxkOMGP_IRjjNHfzH3LTV``); never reused."""
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(21))
-
-
-def credits_for(body: Mapping[str, Any]) -> int:
-    """Credits for a body: the page's figure scaled by pixels and by duration."""
-    width, height = params.frame_size(*_shape(body))
-    reference = params.frame_size("16:9", "1080p")
-    duration = int(body.get("duration") or params.DEFAULT_DURATION)
-    return round(
-        REFERENCE_CREDITS * (width * height) / (reference[0] * reference[1]) * duration / 5
-    )
-
-
-def usd_for(credits: int) -> float:
-    """Dollars for the ``x-aimlapi-usd-spent`` header (see ``CREDITS_PER_USD``)."""
-    return round(credits / CREDITS_PER_USD, 6)
 
 
 def draw_timing(

@@ -1,0 +1,211 @@
+"""Export one finished generation as a zip that reproduces it anywhere.
+
+    from pixverse_ui.export import export
+    path = export(ledger.get("FxkOMGP_IRjjNHfzH3LTV"), Path("exports"))  # exports/<id>.zip
+
+The zip holds exactly four files: the MP4 (``<generation id>.mp4``), ``request.json`` (the body
+that was sent, as the ledger holds it), ``reproduce.py`` (a standalone script that needs only
+``requests``: it POSTs the same body to ``$AIMLAPI_BASE_URL``, default the AI/ML API, with the key
+from ``$AIMLAPI_KEY``, polls until the job ends and downloads the video) and ``reproduce.sh`` (the
+same POST as a curl command). No key is ever written into it: both scripts read it from the
+environment when they run. Reproducing starts a new, paid generation; without a seed in the
+request the API picks one, so the new video differs.
+
+A job that has no video on disk (not done, or its file is gone) or whose request is not known here
+(adopted by id) raises ``ExportError`` with a sentence, and no zip is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pprint
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+from .client import DEFAULT_BASE_URL, ENDPOINT
+from .errors import ExportError
+from .params import FAILURE_STATUSES, SUCCESS_STATUSES
+from .store import DONE, JobRecord
+
+#: The names inside the zip, besides the video.
+REQUEST_NAME = "request.json"
+SCRIPT_NAME = "reproduce.py"
+SHELL_NAME = "reproduce.sh"
+
+_SCRIPT = '''#!/usr/bin/env python3
+"""Reproduce PixVerse generation {gid}: send the same request, wait, download the video.
+
+    AIMLAPI_KEY=... python reproduce.py
+
+The key is read from $AIMLAPI_KEY when this runs and is written nowhere. $AIMLAPI_BASE_URL names
+the API (default {default_base}). Needs only `requests` (pip install requests).
+
+This starts a NEW generation, which costs credits. Without a seed in the request the API picks
+one, so the new video differs from the original. Made by pixverse-ui.
+"""
+
+import os
+import sys
+import time
+import uuid
+
+import requests
+
+#: The exact request body of generation {gid} (request.json holds the same).
+BODY = {body}
+
+POLL_SECONDS = float(os.environ.get("REPRODUCE_POLL_SECONDS", "15"))
+TIMEOUT_SECONDS = float(os.environ.get("REPRODUCE_TIMEOUT_SECONDS", "1000"))
+SUCCESS = {success}
+FAILURE = {failure}
+
+
+def main() -> int:
+    key = os.environ.get("AIMLAPI_KEY", "").strip()
+    if not key:
+        print("Set AIMLAPI_KEY to your AI/ML API key first; nothing was sent.", file=sys.stderr)
+        return 2
+    base = (os.environ.get("AIMLAPI_BASE_URL") or "{default_base}").rstrip("/")
+    url = base + "{endpoint}"
+    headers = {{"Authorization": "Bearer " + key, "Accept": "application/json"}}
+    request_id = "reproduce-" + uuid.uuid4().hex
+    answer = requests.post(
+        url, json=BODY, headers={{**headers, "X-Client-Request-Id": request_id}}, timeout=(10, 60)
+    )
+    if answer.status_code >= 400:
+        print(f"The API refused the request (HTTP {{answer.status_code}}): {{answer.text[:500]}}",
+              file=sys.stderr)
+        return 1
+    generation_id = answer.json()["id"]
+    print(f"Started generation {{generation_id}} (client request id {{request_id}}).", flush=True)
+    deadline = time.monotonic() + TIMEOUT_SECONDS
+    last = None
+    while time.monotonic() < deadline:
+        time.sleep(POLL_SECONDS)
+        poll = requests.get(url, params={{"generation_id": generation_id}}, headers=headers,
+                            timeout=(10, 60))
+        if poll.status_code == 429 or poll.status_code >= 500:
+            continue  # busy: ask again at the next poll
+        if poll.status_code >= 400:
+            print(f"The API answered HTTP {{poll.status_code}}: {{poll.text[:500]}}",
+                  file=sys.stderr)
+            return 1
+        job = poll.json()
+        status = str(job.get("status", "")).lower()
+        if status != last:
+            print(status, flush=True)
+            last = status
+        if status in FAILURE:
+            print(f"The generation failed: {{job.get('error')}}", file=sys.stderr)
+            return 1
+        if status in SUCCESS:
+            video_url = (job.get("video") or {{}}).get("url")
+            path = generation_id + ".mp4"
+            with requests.get(video_url, stream=True, timeout=(10, 120)) as video:
+                video.raise_for_status()
+                with open(path, "wb") as out:
+                    for chunk in video.iter_content(1 << 16):
+                        out.write(chunk)
+            print(f"Saved {{path}}")
+            return 0
+    print(f"Still not done after {{TIMEOUT_SECONDS:.0f}} s; generation id {{generation_id}}.",
+          file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+_SHELL = """#!/bin/sh
+# Reproduce PixVerse generation {gid}: POST the same request (it starts a NEW, paid generation).
+# The key is read from $AIMLAPI_KEY when this runs; $AIMLAPI_BASE_URL defaults to {default_base}.
+# Then poll:  curl -H "Authorization: Bearer $AIMLAPI_KEY" \\
+#   "${{AIMLAPI_BASE_URL:-{default_base}}}{endpoint}?generation_id=ID"
+# until "status" is "completed", and download "video.url". Made by pixverse-ui.
+set -eu
+: "${{AIMLAPI_KEY:?Set AIMLAPI_KEY to your AI/ML API key first}}"
+curl -sS -X POST "${{AIMLAPI_BASE_URL:-{default_base}}}{endpoint}" \\
+  -H "Authorization: Bearer $AIMLAPI_KEY" \\
+  -H "Content-Type: application/json" \\
+  --data-binary @- <<'JSON'
+{body}
+JSON
+"""
+
+
+def export(record: JobRecord, dest_dir: Path) -> Path:
+    """Write ``<generation id>.zip`` into ``dest_dir`` (see the module docstring); its path."""
+    video = _exportable(record)
+    gid = record.generation_id
+    assert gid is not None
+    body = record.request
+    request_text = json.dumps(body, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / f"{gid}.zip"
+    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{gid}.", suffix=".part")
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            archive.write(video, f"{gid}.mp4", compress_type=zipfile.ZIP_STORED)
+            archive.writestr(REQUEST_NAME, request_text)
+            archive.writestr(_executable(SCRIPT_NAME), reproduce_script(gid, body))
+            archive.writestr(_executable(SHELL_NAME), reproduce_shell(gid, request_text))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target
+
+
+def reproduce_script(generation_id: str, body: dict) -> str:
+    """The Python script that POSTs ``body`` again, polls and downloads (no key in it)."""
+    return _SCRIPT.format(
+        gid=generation_id,
+        body=pprint.pformat(body, width=88, sort_dicts=True),
+        default_base=DEFAULT_BASE_URL,
+        endpoint=ENDPOINT,
+        success=repr(sorted(SUCCESS_STATUSES)).replace("[", "{").replace("]", "}"),
+        failure=repr(sorted(FAILURE_STATUSES)).replace("[", "{").replace("]", "}"),
+    )
+
+
+def reproduce_shell(generation_id: str, request_text: str) -> str:
+    """The curl command that POSTs the request again (no key in it)."""
+    return _SHELL.format(
+        gid=generation_id,
+        body=request_text.rstrip("\n"),
+        default_base=DEFAULT_BASE_URL,
+        endpoint=ENDPOINT,
+    )
+
+
+def _exportable(record: JobRecord) -> Path:
+    """The video to export, or ``ExportError`` saying why there is none."""
+    ident = record.generation_id or record.client_request_id
+    if record.adopted:
+        raise ExportError(
+            f"Generation {ident} was started elsewhere: its request is not known here, so "
+            "there is nothing to reproduce it from"
+        )
+    if record.state != DONE or not record.video_path or not record.generation_id:
+        raise ExportError(
+            f"Generation {ident} has no video yet (it is {record.state}): only a finished "
+            "generation can be exported"
+        )
+    video = Path(record.video_path)
+    if not video.is_file():
+        raise ExportError(f"The video of generation {ident} is no longer at {video}")
+    return video
+
+
+def _executable(name: str) -> zipfile.ZipInfo:
+    """A zip entry that unzips as an executable file (rwxr-xr-x)."""
+    info = zipfile.ZipInfo(name, date_time=time.localtime()[:6])
+    info.external_attr = 0o100755 << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info

@@ -1,0 +1,256 @@
+"""The history as people see it: one view model that the page, the CLI and the notebook render.
+
+    from pixverse_ui.history import HistoryQuery, history
+    items = history(ledger, owner, HistoryQuery(text="fox", starred=True), limit=20)
+    for item in items:
+        print(item.ident, item.state, item.short_prompt(40), item.settings, item.usd)
+
+A ``HistoryItem`` is a frozen value made from one ledger row (``HistoryItem.from_record``): what
+was asked (prompt, settings), what came of it (state, video, error), what it cost (dollars and
+credits, see ``pricing.py``) and what the person keeps with it (a star, a note). ``history`` reads
+one owner's items, newest first, filtered in SQL by ``HistoryQuery``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from . import params as P
+from .errors import ValidationError
+from .pricing import Cost, actual, format_cost
+from .store import DONE, FAILED, REJECTED, STATES, JobRecord, Ledger
+
+#: The settings of a generation known by its id alone (started elsewhere, adopted here).
+ADOPTED_SETTINGS = "Started elsewhere and resumed by its id: its request is not known here."
+
+
+@dataclass(frozen=True)
+class HistoryItem:
+    """One generation as a history shows it."""
+
+    generation_id: str | None
+    client_request_id: str
+    created_at: float
+    state: str
+    status: str
+    prompt: str
+    negative_prompt: str | None
+    #: The request body as the ledger holds it (empty for an adopted generation).
+    params: dict[str, Any]
+    #: One line: ``16:9 · 720p · 5 s · anime · seed 3`` (a sentence for an adopted one).
+    settings: str
+    credits: float | None
+    #: Dollars: the provider's figure when the ledger has one, else converted (``pricing``).
+    usd: float | None
+    #: Render time, from the create answer to the end, as we saw it.
+    seconds: float | None
+    video_path: Path | None
+    starred: bool
+    note: str
+    error: str | None
+    adopted: bool
+    resolution: str = ""
+    aspect_ratio: str = ""
+    duration: int = 0
+    batch: str | None = None
+    #: Where the job was sent (the API's address, or ``simulator``).
+    endpoint: str = ""
+    #: The cost with its source; None while the API has said nothing about it.
+    cost: Cost | None = field(default=None, compare=False)
+
+    @property
+    def ident(self) -> str:
+        """The generation id, else the client request id (a job that never got an id)."""
+        return self.generation_id or self.client_request_id
+
+    @property
+    def has_video(self) -> bool:
+        """The video is on disk."""
+        return self.video_path is not None and self.video_path.is_file()
+
+    @property
+    def finished(self) -> bool:
+        """Over: done, failed or refused."""
+        return self.state in (DONE, FAILED, REJECTED)
+
+    def short_prompt(self, width: int = 48) -> str:
+        """The prompt on one line, cut with ``…`` to ``width`` characters."""
+        text = " ".join(self.prompt.split()) or f"({self.ident})"
+        return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+
+    def when(self, local: bool = True) -> str:
+        """``2026-05-09 14:03``: local time, or UTC (with ``UTC`` after it) when not ``local``."""
+        if local:
+            return time.strftime("%Y-%m-%d %H:%M", time.localtime(self.created_at))
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.created_at))
+
+    def cost_text(self) -> str:
+        """``$0.28 (555,556 credits)``, ``about ...`` for converted figures, ``""`` if unknown."""
+        return format_cost(self.cost) if self.cost is not None else ""
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (what ``pixverse-ui list --json`` prints for each job)."""
+        return {
+            "id": self.generation_id,
+            "client_request_id": self.client_request_id,
+            "state": self.state,
+            "status": self.status,
+            "created_at": datetime.fromtimestamp(self.created_at).astimezone().isoformat(),
+            "prompt": self.prompt,
+            "negative_prompt": self.negative_prompt,
+            "params": self.params,
+            "settings": self.settings,
+            "credits_used": self.credits,
+            "usd": self.usd,
+            "cost_source": self.cost.source if self.cost else None,
+            "seconds": self.seconds,
+            "video_path": str(self.video_path) if self.video_path else None,
+            "starred": self.starred,
+            "note": self.note,
+            "error": self.error,
+            "adopted": self.adopted,
+            "batch": self.batch,
+            "endpoint": self.endpoint,
+        }
+
+    @classmethod
+    def from_record(cls, record: JobRecord) -> HistoryItem:
+        """The item for one ledger row."""
+        body = {} if record.adopted else record.request
+        cost = actual(record)
+        return cls(
+            generation_id=record.generation_id,
+            client_request_id=record.client_request_id,
+            created_at=record.created_at,
+            state=record.state,
+            status=record.status,
+            prompt=record.prompt,
+            negative_prompt=body.get("negative_prompt"),
+            params=body,
+            settings=settings_line(record),
+            credits=record.credits_used,
+            usd=cost.usd if cost is not None else None,
+            seconds=record.render_seconds,
+            video_path=Path(record.video_path) if record.video_path else None,
+            starred=record.starred,
+            note=record.note or "",
+            error=record.error,
+            adopted=record.adopted,
+            resolution=record.resolution,
+            aspect_ratio=record.aspect_ratio,
+            duration=record.duration,
+            batch=record.batch,
+            endpoint=record.endpoint,
+            cost=cost,
+        )
+
+
+def settings_line(record: JobRecord) -> str:
+    """The one-line settings of a job (``Params.summary``), or the adopted sentence."""
+    if record.adopted:
+        return ADOPTED_SETTINGS
+    body = record.request
+    try:
+        return P.validate(body.pop("prompt", "x"), let_server_decide=True, **body).summary()
+    except (ValidationError, TypeError):
+        return f"{record.aspect_ratio} · {record.resolution} · {record.duration} s"
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Which items to show. Every field left at its default means "any"."""
+
+    #: Looked for in the prompt and the note, ignoring case.
+    text: str = ""
+    #: One of ``store.STATES`` (``done``, ``failed``, ``running``...).
+    state: str | None = None
+    #: True: starred only; False: unstarred only.
+    starred: bool | None = None
+    resolution: str | None = None
+    #: Epoch seconds: created at or after ``since``, before ``until``.
+    since: float | None = None
+    until: float | None = None
+
+    def checked(self) -> HistoryQuery:
+        """This query, or a ``ValidationError`` naming what is wrong with it."""
+        if not isinstance(self.text, str):
+            raise ValidationError("The search text must be text.", field="text")
+        if self.state is not None and self.state not in STATES:
+            raise ValidationError(
+                f"State must be one of {P.join_or(STATES)}; got {P.shown(self.state)}.",
+                field="state",
+            )
+        if self.resolution is not None and self.resolution not in P.RESOLUTIONS:
+            raise ValidationError(
+                f"Resolution must be one of {P.join_or(P.RESOLUTIONS)}; "
+                f"got {P.shown(self.resolution)}.",
+                field="resolution",
+            )
+        if self.since is not None and self.until is not None and self.until < self.since:
+            raise ValidationError("The end of the dates comes before their start.", field="until")
+        return self
+
+
+def history(
+    ledger: Ledger, owner: str, query: HistoryQuery = HistoryQuery(), *, limit: int = 100
+) -> list[HistoryItem]:
+    """``owner``'s items, newest first, as ``query`` filters them (in SQL); ``limit`` at most."""
+    query.checked()
+    records = ledger.search(
+        owner,
+        text=query.text.strip() or None,
+        states=(query.state,) if query.state else (),
+        starred=query.starred,
+        resolution=query.resolution,
+        since=query.since,
+        until=query.until,
+        limit=limit,
+    )
+    return [HistoryItem.from_record(r) for r in records]
+
+
+def item(ledger: Ledger, owner: str, ident: str) -> HistoryItem:
+    """One of ``owner``'s items by generation id or client request id; ``KeyError`` if it is
+    unknown or someone else's (the same answer for both)."""
+    return HistoryItem.from_record(ledger.get(ident, owner=owner))
+
+
+#: The order parameters are compared in (then any others, by name).
+COMPARED = (
+    "prompt",
+    "negative_prompt",
+    "aspect_ratio",
+    "resolution",
+    "duration",
+    "style",
+    "seed",
+    "generate_audio_switch",
+    "generate_multi_clip_switch",
+    "thinking_type",
+    "model",
+)
+
+
+@dataclass(frozen=True)
+class ParamRow:
+    """One parameter across the items being compared."""
+
+    name: str
+    #: Each item's value, in the items' order (None where an item did not set it).
+    values: tuple[Any, ...]
+
+    @property
+    def differs(self) -> bool:
+        return len({repr(v) for v in self.values}) > 1
+
+
+def compare_params(items: list[HistoryItem]) -> list[ParamRow]:
+    """The request parameters of ``items`` side by side, one row per parameter any of them set;
+    ``differs`` marks the rows to highlight."""
+    names = [n for n in COMPARED if any(n in i.params for i in items)]
+    names += sorted({n for i in items for n in i.params} - set(names))
+    return [ParamRow(n, tuple(i.params.get(n) for i in items)) for n in names]

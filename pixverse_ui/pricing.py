@@ -1,0 +1,141 @@
+"""Money: what a generation costs, in credits and in dollars, and where each figure comes from.
+
+The API charges credits (``meta.usage.credits_used``) and sometimes says the dollars too (the
+``x-aimlapi-usd-spent`` header, kept in the ledger as ``usd_spent``). When it does not, dollars are
+credits divided by ``CREDITS_PER_USD``, an assumption: the provider's page gives no rate (see
+docs/provider-contract.md, *Money*). Before a start, the cost is the median of this shape's past
+jobs in the ledger when it has some, else the rate card below, the page's one example scaled by
+pixels and duration. The simulator charges by the same table, so its figures and ours agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import params as P
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import JobRecord, Ledger
+
+#: The page's example: a 1080p, 16:9, 5 s video used 5,000,000 credits.
+REFERENCE_CREDITS = 5_000_000
+#: Credits per dollar when the provider gives no dollar figure. An assumption: the page gives no
+#: rate; the provider's ``x-aimlapi-usd-spent`` header, when sent, wins over it.
+CREDITS_PER_USD = 2_000_000
+
+#: Where a figure comes from.
+PROVIDER = "provider"  # the API's own dollars (and credits)
+LEDGER = "ledger"  # the median of this shape's past jobs in the ledger
+RATE_CARD = "rate card"  # the formula below
+CONVERTED = "converted"  # the API's credits; dollars at the assumed rate
+MIXED = "mixed"  # a sum of figures from several sources
+
+
+@dataclass(frozen=True)
+class Cost:
+    """A cost in credits and dollars; ``source`` says where the figure comes from."""
+
+    credits: float
+    usd: float
+    source: str
+
+    @property
+    def estimated(self) -> bool:
+        """Whether the dollars are anything but the provider's own figure."""
+        return self.source != PROVIDER
+
+    def __add__(self, other: Cost) -> Cost:
+        source = self.source if self.source == other.source else MIXED
+        return Cost(self.credits + other.credits, self.usd + other.usd, source)
+
+
+#: Nothing spent.
+ZERO = Cost(0.0, 0.0, PROVIDER)
+
+
+def total(costs: Iterable[Cost]) -> Cost:
+    """The sum of ``costs`` (``ZERO`` for none)."""
+    result: Cost | None = None
+    for cost in costs:
+        result = cost if result is None else result + cost
+    return result or ZERO
+
+
+def credits_for(body: Mapping[str, Any] | P.Params) -> int:
+    """The rate card: the page's figure scaled by pixels and by duration."""
+    body = _body(body)
+    width, height = P.frame_size(*_shape(body))
+    reference = P.frame_size("16:9", "1080p")
+    duration = int(body.get("duration") or P.DEFAULT_DURATION)
+    return round(
+        REFERENCE_CREDITS * (width * height) / (reference[0] * reference[1]) * duration / 5
+    )
+
+
+def usd_for(credits: float) -> float:
+    """Dollars for ``credits`` at the assumed rate (``CREDITS_PER_USD``)."""
+    return round(credits / CREDITS_PER_USD, 6)
+
+
+def estimate(params: P.Params | Mapping[str, Any], ledger: Ledger | None = None) -> Cost:
+    """What a start would cost: this shape's median in ``ledger`` if any, else the rate card."""
+    body = _body(params)
+    aspect_ratio, resolution = _shape(body)
+    duration = int(body.get("duration") or P.DEFAULT_DURATION)
+    typical = ledger.typical_cost(resolution, duration, aspect_ratio) if ledger else None
+    if typical is not None:
+        credits, usd = typical
+        return Cost(credits, usd if usd is not None else usd_for(credits), LEDGER)
+    credits = credits_for(body)
+    return Cost(credits, usd_for(credits), RATE_CARD)
+
+
+def actual(record: JobRecord) -> Cost | None:
+    """What a job cost, as the API said (None while it has said nothing)."""
+    credits, usd = record.credits_used, record.usd_spent
+    if usd is not None:
+        return Cost(credits if credits is not None else usd * CREDITS_PER_USD, usd, PROVIDER)
+    if credits is not None:
+        return Cost(credits, usd_for(credits), CONVERTED)
+    return None
+
+
+def charged(record: JobRecord, ledger: Ledger | None = None) -> Cost:
+    """What a job counts for in a day's spending: what the API said it cost; else, while that
+    may still come (sending, unconfirmed, running) or for a video made without a figure, its
+    estimate; else (refused, failed without a figure, adopted without one) nothing."""
+    from .store import FAILED, REJECTED
+
+    spent = actual(record)
+    if spent is not None:
+        return spent
+    if record.adopted or record.state in (REJECTED, FAILED):
+        return ZERO
+    return estimate(record.request, ledger)
+
+
+def dollars(usd: float) -> str:
+    """``$2.50``; ``<$0.01`` for a fraction of a cent."""
+    if 0 < usd < 0.005:
+        return "<$0.01"
+    return f"${usd:,.2f}"
+
+
+def format_cost(cost: Cost) -> str:
+    """``$2.50 (5,000,000 credits)``, with ``about`` before an estimate."""
+    credits = f"{cost.credits:,.0f}"
+    text = f"{dollars(cost.usd)} ({credits} credits)"
+    return f"about {text}" if cost.estimated else text
+
+
+def _body(params: P.Params | Mapping[str, Any]) -> Mapping[str, Any]:
+    return params.to_body() if isinstance(params, P.Params) else params
+
+
+def _shape(body: Mapping[str, Any]) -> tuple[str, str]:
+    return (
+        body.get("aspect_ratio") or P.DEFAULT_ASPECT_RATIO,
+        body.get("resolution") or P.DEFAULT_RESOLUTION,
+    )

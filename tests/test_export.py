@@ -1,0 +1,138 @@
+"""Export: the zip holds the video, the exact request and two scripts that send it again; the
+scripts are run against the simulator over loopback, which must receive exactly that request."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import av
+import pytest
+from conftest import TEST_KEY
+
+from pixverse_ui import generation
+from pixverse_ui.client import Client
+from pixverse_ui.errors import ExportError
+from pixverse_ui.export import export
+from pixverse_ui.store import Ledger
+
+PROMPT = "A lighthouse at dusk, 'quoted' and \"double-quoted\"\nJSON\non its own line; $HOME `x`"
+
+
+@pytest.fixture
+def finished(make_live_sim, tmp_path):
+    """A real finished generation on a live simulator: (simulator, ledger, its record)."""
+    sim = make_live_sim(api_keys=frozenset({TEST_KEY}))
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    with Client(api_key=TEST_KEY, base_url=sim.url, timeout=(2.0, 10.0)) as client:
+        video = generation.generate(
+            PROMPT,
+            resolution="360p",
+            seed=7,
+            style="clay",
+            negative_prompt="blur",
+            client=client,
+            ledger=ledger,
+            download_dir=tmp_path / "videos",
+            timeout=120,
+        )
+    return sim, ledger, ledger.get(video.id)
+
+
+def _child_env(sim) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "PIXVERSE_UI_"))}
+    env.update(
+        AIMLAPI_BASE_URL=sim.url,
+        AIMLAPI_KEY=TEST_KEY,
+        REPRODUCE_POLL_SECONDS="0.2",
+        REPRODUCE_TIMEOUT_SECONDS="120",
+    )
+    return env
+
+
+def test_the_zip_holds_four_files_and_its_scripts_send_the_same_request(finished, tmp_path):
+    sim, _, record = finished
+    gid = record.generation_id
+    path = export(record, tmp_path / "exports")
+    assert path == tmp_path / "exports" / f"{gid}.zip"
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            [f"{gid}.mp4", "request.json", "reproduce.py", "reproduce.sh"]
+        )
+        raw = b"".join(archive.read(name) for name in archive.namelist())
+        archive.extractall(tmp_path / "unzipped")
+    folder = tmp_path / "unzipped"
+    for needle in (TEST_KEY, TEST_KEY[8:24], "Bearer sk-"):
+        assert needle.encode() not in raw and needle.encode() not in path.read_bytes()
+    assert (folder / f"{gid}.mp4").read_bytes() == Path(record.video_path).read_bytes()
+    request = json.loads((folder / "request.json").read_text("utf-8"))
+    assert request == record.request and request["prompt"] == PROMPT
+
+    # reproduce.py, standalone, against the simulator: the same body arrives, a video comes back
+    run = subprocess.run(
+        [sys.executable, "reproduce.py"],
+        cwd=folder,
+        env=_child_env(sim),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert run.returncode == 0, run.stderr
+    jobs = sim.stats()["jobs"]
+    assert len(jobs) == 2 and jobs[1]["body"] == request
+    new_id = jobs[1]["id"]
+    assert f"Saved {new_id}.mp4" in run.stdout
+    with av.open(str(folder / f"{new_id}.mp4")) as container:
+        assert container.streams.video[0].codec_context.height == 360
+
+    # reproduce.sh: curl sends the same body too
+    shell = subprocess.run(
+        ["sh", "reproduce.sh"],
+        cwd=folder,
+        env=_child_env(sim),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert '"status":"queued"' in shell.stdout.replace(" ", "")
+    jobs = sim.stats()["jobs"]
+    assert len(jobs) == 3 and jobs[2]["body"] == request
+
+
+def test_reproduce_py_without_a_key_sends_nothing(finished, tmp_path):
+    sim, _, record = finished
+    with zipfile.ZipFile(export(record, tmp_path)) as archive:
+        archive.extractall(tmp_path / "unzipped")
+    env = _child_env(sim)
+    del env["AIMLAPI_KEY"]
+    run = subprocess.run(
+        [sys.executable, "reproduce.py"],
+        cwd=tmp_path / "unzipped",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 2 and "Set AIMLAPI_KEY" in run.stderr
+    assert sim.stats()["posts"] == 1
+
+
+def test_a_job_without_a_video_is_a_sentence_and_no_zip(finished, tmp_path):
+    _, ledger, record = finished
+    ledger.record(client_request_id="c-running", owner="o", endpoint="e", body=record.request)
+    ledger.update("c-running", generation_id="g-running", state="running", status="generating")
+    with pytest.raises(ExportError, match="has no video yet \\(it is running\\)") as refused:
+        export(ledger.get("g-running"), tmp_path / "out")
+    assert "Nothing was written" in refused.value.user_message
+    ledger.adopt("g-far", owner="o", endpoint="e")
+    with pytest.raises(ExportError, match="its request is not known here"):
+        export(ledger.get("g-far"), tmp_path / "out")
+    os.unlink(record.video_path)
+    with pytest.raises(ExportError, match="is no longer at"):
+        export(record, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before any folder or file is made
