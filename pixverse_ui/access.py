@@ -7,7 +7,8 @@
 
 Who sees which history (:meth:`App.caller`): a logged-in person sees their login name's, whoever
 pays; otherwise a key sees its own, and people without a key see their browser's on a public
-page, the host's on a private one. Keys are held in memory only (in the clients), never written
+page, the host's on a private one (the same history ``pixverse-ui list`` shows on that machine,
+simulator mode included). Keys are held in memory only (in the clients), never written
 anywhere.
 """
 
@@ -98,10 +99,15 @@ class Mode:
     def banner(self) -> str:
         """The sentence at the top of the page."""
         if self.simulator:
+            shared = (
+                " Each browser has its own history here."
+                if self.public
+                else " The history below is this machine's, the same as `pixverse-ui list`."
+            )
             return (
                 "**Simulator mode.** No `AIMLAPI_KEY` is set, so videos come from the built-in "
                 "simulator: nothing is sent to PixVerse and nothing costs money. Set "
-                "`AIMLAPI_KEY` on the host to make real videos."
+                "`AIMLAPI_KEY` on the host to make real videos." + shared
             )
         if self.visitors_need_own_key:
             return (
@@ -200,10 +206,10 @@ class App:
             identity = f"user:{user}"
         elif own is not None:
             identity = own
-        elif self.mode.public or self.mode.simulator:
+        elif self.mode.public:
             identity = f"visitor:{visitor}"
-        else:
-            identity = client.owner_key  # a private page: the host's history, as the CLI's
+        else:  # a private page is one person's: the host's history, the one `pixverse-ui list`
+            identity = client.owner_key  # shows (the host key's, or the simulator key's)
         return Caller(client, self.ledger.owner_of(identity))
 
     def _client(self, key: str, *, simulator: bool) -> Client:

@@ -12,7 +12,6 @@ journal beside the ledger that ``resume`` reads back, and the person is told the
 
 from __future__ import annotations
 
-import contextvars
 import html
 import logging
 import sqlite3
@@ -38,12 +37,6 @@ ID_WRITE_ATTEMPTS = 3
 ID_WRITE_BACKOFF = 0.2
 
 log = logging.getLogger(__name__)
-
-#: The budget of the start ``submit`` is making in this thread, for ``create_job`` to check:
-#: the watchers (``jobs.Watchers.submit``) call ``create_job`` in the caller's thread without one.
-_start_budget: contextvars.ContextVar[Budget | None] = contextvars.ContextVar(
-    "pixverse_start_budget", default=None
-)
 
 
 @dataclass(frozen=True)
@@ -135,7 +128,6 @@ def create_job(
     crid = client_request_id or client.new_request_id()
     payer = ledger.owner_of(client.owner_key)
     owner = owner or payer
-    budget = budget if budget is not None else _start_budget.get()
     check = None
     if budget is not None and budget.limited:
         from .pricing import estimate
@@ -240,20 +232,17 @@ def submit(
 
     params = params or validate(prompt, **options)
     ledger = ledger or default_ledger()
-    token = _start_budget.set(budget)
-    try:
-        return watchers().submit(
-            params,
-            client or default_client(),
-            ledger,
-            download_dir or videos_dir(),
-            timeout=timeout,
-            owner=owner,
-            batch=batch,
-            client_request_id=client_request_id,
-        )
-    finally:
-        _start_budget.reset(token)
+    return watchers().submit(
+        params,
+        client or default_client(),
+        ledger,
+        download_dir or videos_dir(),
+        timeout=timeout,
+        owner=owner,
+        batch=batch,
+        client_request_id=client_request_id,
+        budget=budget,
+    )
 
 
 def job(

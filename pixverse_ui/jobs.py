@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import errors
+from .budget import Budget
 from .client import Client
 from .params import Params, validate
 from .polling import DEFAULT_TIMEOUT, Update, watch
@@ -237,13 +238,14 @@ class Watchers:
         owner: str | None = None,
         batch: str | None = None,
         client_request_id: str | None = None,
+        budget: Budget | None = None,
     ) -> Job:
         """Record and POST ``params`` in this thread, then watch in the background.
 
-        Returns once the API has answered with an id; its refusals raise here.
+        Returns once the API has answered with an id; its refusals (and ``budget``'s) raise here.
         """
         job = self._new_job(params, client, ledger, owner, batch, client_request_id)
-        self._create(job, client)
+        self._create(job, client, budget)
         self._start_watching(job, client, download_dir, timeout)
         return job
 
@@ -257,13 +259,14 @@ class Watchers:
         timeout: float = DEFAULT_TIMEOUT,
         owner: str | None = None,
         batch: str | None = None,
+        budget: Budget | None = None,
     ) -> Job:
         """``submit`` in the background: returns at once; a refusal ends the ``Job``."""
         job = self._new_job(params, client, ledger, owner, batch, None)
 
         def run() -> None:
             try:
-                self._create(job, client)
+                self._create(job, client, budget)
             except Exception:  # noqa: BLE001 - the job has ended with a sentence; nothing to add
                 return
             self._follow_watch(job, client, download_dir, timeout)
@@ -339,7 +342,7 @@ class Watchers:
             client_request_id=client_request_id or client.new_request_id(),
         )
 
-    def _create(self, job: Job, client: Client) -> None:
+    def _create(self, job: Job, client: Client, budget: Budget | None = None) -> None:
         """Record and POST ``job``'s request; a failure ends the job (and is raised)."""
         from .generation import create_job
 
@@ -353,6 +356,7 @@ class Watchers:
                 owner=job.owner,
                 client_request_id=job.client_request_id,
                 claim=lambda gid: self._claim(gid, job),
+                budget=budget,
             )
         except errors.PixVerseError as exc:
             job._finish(exc)
@@ -445,11 +449,18 @@ class JobRunner:
         self.hub = hub or watchers()
 
     def start(
-        self, params: Params, client: Client, *, batch: str | None = None, owner: str | None = None
+        self,
+        params: Params,
+        client: Client,
+        *,
+        batch: str | None = None,
+        owner: str | None = None,
+        budget: Budget | None = None,
     ) -> Job:
         """Submit and watch ``params`` in the background; returns at once.
 
-        ``owner`` is whose history shows the job (default: the client's key's).
+        ``owner`` is whose history shows the job (default: the client's key's); a start over
+        ``budget`` ends the job with a ``BudgetError`` before anything is sent.
         """
         return self.hub.start(
             params,
@@ -459,6 +470,7 @@ class JobRunner:
             timeout=self.timeout,
             owner=owner,
             batch=batch,
+            budget=budget,
         )
 
     def resume(self, generation_id: str, client: Client, *, again: bool = True) -> Job:

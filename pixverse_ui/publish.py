@@ -48,7 +48,7 @@ class Publisher:
             if known is not None and known.exists():
                 self._memo.move_to_end(key)
                 return str(known)
-        target = self._fresh_folder() / source.name
+        target = self.folder() / source.name
         try:
             os.link(source, target)
         except OSError:  # another file system, or links not allowed
@@ -61,11 +61,13 @@ class Publisher:
 
     def json(self, name: str, value: Any) -> str:
         """``value`` as an indented JSON file named ``name``, for one download."""
-        target = self._fresh_folder() / name
+        target = self.folder() / name
         target.write_text(json.dumps(value, indent=2, ensure_ascii=False) + "\n", "utf-8")
         return str(target)
 
-    def _fresh_folder(self) -> Path:
+    def folder(self) -> Path:
+        """A new empty folder whose files Gradio may serve, named so nobody can guess it: where
+        a file made for one answer (an export, a contact sheet) is written."""
         folder = self.cache_dir / f"pxui-{secrets.token_hex(16)}"
         folder.mkdir(parents=True, mode=0o700)
         return folder

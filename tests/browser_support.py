@@ -13,6 +13,11 @@ from urllib.parse import urlsplit
 
 import pytest
 
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:  # pragma: no cover - chromium() says so under CI
+    Page = expect = None
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM_ENV = "PIXVERSE_UI_CHROMIUM"
@@ -25,6 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
+VISITOR_STORAGE = "pixverse-ui-visitor"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
 
 #: Every distinct text of the status panel, in order, recorded in the page itself (polling from
@@ -112,3 +118,151 @@ def status_words(texts: list[str]) -> list[str]:
 def elapsed_clocks(text: str) -> list[str]:
     """The elapsed column of the status panel's table (``0:03``)."""
     return re.findall(r"^(\d+:\d\d)\t", text, flags=re.MULTILINE)
+
+
+# --- fixtures (import them into a browser test module: pytest finds them there) ----------------
+
+#: Generous bounds: the machine is shared; a 360p job at these speeds takes 2 to 6 s.
+JOB_TIMEOUT = 60_000
+DROPDOWNS = ("aspect-ratio", "resolution", "duration", "style")
+DESKTOP = (1280, 1000)
+PHONE = (390, 844)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def open_page(browser, request):
+    """``open_page(url)``: a fresh context and page that records every request it makes.
+
+    At teardown: a screenshot and the page text if the test failed, and a check that nothing was
+    asked of another host.
+    """
+    opened: list[tuple[Page, list[str]]] = []
+    failures_before = request.session.testsfailed  # the call's report is counted before teardown
+
+    def open_(url: str, *, viewport: tuple[int, int] = DESKTOP, phone: bool = False) -> Page:
+        width, height = viewport
+        context = browser.new_context(
+            viewport={"width": width, "height": height},
+            is_mobile=phone,
+            has_touch=phone,
+            device_scale_factor=3 if phone else 1,
+        )
+        context.set_default_timeout(20_000)
+        context.add_init_script(STATUS_RECORDER)
+        seen: list[str] = []
+        context.on("request", lambda r: seen.append(r.url))
+        page = context.new_page()
+        page.on("websocket", lambda ws: seen.append(ws.url))
+        page.requests_seen = seen  # type: ignore[attr-defined]
+        opened.append((page, seen))
+        page.goto(url)
+        expect(page.locator("#generate")).to_be_visible()
+        # the page is ready once the load event has given this browser a visitor id
+        page.wait_for_function(f"() => !!localStorage.getItem('{VISITOR_STORAGE}')")
+        expect(page.locator("#history-table")).to_contain_text("No generations yet")
+        expect(page.locator("#cost-note")).to_contain_text("credits")  # the load's chain ran
+        return page
+
+    yield open_
+    failed = request.session.testsfailed > failures_before
+    for page, seen in opened:
+        if failed and not page.is_closed():
+            try:
+                page.screenshot(path=artifact_path(request.node, ".png"), full_page=True)
+                artifact_path(request.node, ".txt").write_text(page.inner_text("body"), "utf-8")
+            except Exception as exc:  # a broken page must not hide the test's own failure
+                print(f"could not save the failure screenshot: {exc}")
+        page.context.close()
+        assert not foreign(seen), f"the page asked other hosts: {foreign(seen)}"
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def pick(page: Page, elem_id: str, value: str) -> None:
+    """Choose ``value`` in a Gradio dropdown the way a person does: open it, click the option."""
+    box = page.locator(f"#{elem_id} input")
+    if box.input_value() == value:
+        return
+    box.click()
+    options = page.locator(f"#{box.get_attribute('aria-controls')}")
+    option = options.get_by_role("option", name=value, exact=True)
+    if elem_id == "resolution":  # the duration choices follow; wait for them before going on
+        with page.expect_response(lambda r: "/gradio_api/run/predict" in r.url):
+            option.click()
+    else:
+        option.click()
+    expect(box).to_have_value(value)
+
+
+def offered(page: Page, elem_id: str) -> list[str]:
+    """The options a dropdown offers (it is opened, read and closed again)."""
+    box = page.locator(f"#{elem_id} input")
+    box.click()
+    options = page.locator(f"#{box.get_attribute('aria-controls')}").get_by_role("option")
+    expect(options.first).to_be_visible()
+    labels = [o.get_attribute("aria-label") or "" for o in options.all()]
+    box.press("Escape")
+    page.locator("#prompt textarea").click()  # move the focus away: the list closes
+    return labels
+
+
+def values(page: Page) -> dict[str, str]:
+    """What the form shows."""
+    fields = {f: page.locator(f"#{f} input").input_value() for f in DROPDOWNS}
+    fields["prompt"] = page.locator("#prompt textarea").input_value()
+    fields["negative-prompt"] = page.locator("#negative-prompt textarea").input_value()
+    return fields
+
+
+def fill_form(page: Page, prompt: str, *, negative: str = "", **dropdowns: str) -> None:
+    """Type the prompt and choose the settings (resolution before duration, as a person would)."""
+    page.locator("#prompt textarea").fill(prompt)
+    if negative:
+        page.locator("#negative-prompt textarea").fill(negative)
+    for field in ("resolution", "aspect_ratio", "style", "duration"):
+        if field in dropdowns:
+            pick(page, field.replace("_", "-"), dropdowns[field])
+
+
+def status_log(page: Page) -> list[str]:
+    return page.evaluate("() => window.__statusLog")
+
+
+def toast(page: Page):
+    return page.get_by_test_id("toast-text")
+
+
+def video_facts(page: Page) -> dict:
+    """Wait until the player has decoded enough to play through; then its size and length."""
+    page.wait_for_function(
+        "() => (document.querySelector('#video video') || {}).readyState === 4",
+        timeout=20_000,
+    )
+    return page.evaluate(
+        """() => { const v = document.querySelector('#video video');
+        return {width: v.videoWidth, height: v.videoHeight, duration: v.duration,
+                error: v.error && v.error.message, src: v.currentSrc}; }"""
+    )
+
+
+def plays(page: Page) -> bool:
+    """Press play (muted, as autoplay rules allow) and wait until the picture moves on."""
+    page.evaluate(
+        "() => { const v = document.querySelector('#video video'); v.muted = true; v.play(); }"
+    )
+    page.wait_for_function(
+        "() => document.querySelector('#video video').currentTime > 0.5", timeout=10_000
+    )
+    return True
+
+
+def no_traceback(page: Page) -> None:
+    text = page.inner_text("body")
+    assert "Traceback" not in text and 'File "' not in text

@@ -17,6 +17,9 @@ os.environ.pop("AIMLAPI_BASE_URL", None)
 
 import pytest  # noqa: E402
 
+#: The browser suites' fixtures (``browser``, ``open_page``) live with their helpers.
+pytest_plugins = ["browser_support"]
+
 from pixverse_ui.client import Client  # noqa: E402
 from pixverse_ui.clock import REAL_CLOCK, ManualClock  # noqa: E402
 from pixverse_ui.store import Ledger  # noqa: E402

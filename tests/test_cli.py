@@ -543,3 +543,27 @@ def test_an_id_that_starts_with_a_dash_is_an_id(env, capsys, tmp_path):
     assert Path(out.strip()).name == f"{dashed}.zip"
     code, out, err = run(capsys, "resume", dashed, "--json")
     assert code == 0 and last_json(out)["id"] == dashed
+
+
+def test_the_page_and_the_cli_share_one_history_in_simulator_mode(tmp_path):
+    """One person, one machine: what the page made, ``pixverse-ui list`` lists."""
+    from gradio_client import Client as GradioClient
+    from support import form, running_app_py
+
+    home = tmp_path / "home"
+    with running_app_py(home, PIXVERSE_UI_SIM_SPEED="40") as app:
+        page = GradioClient(app.url, verbose=False, download_files=str(tmp_path / "dl"))
+        status, _video, _body = page.predict(
+            *form(prompt="a fox made on the page", visitor="some-browser"), api_name="/generate"
+        )
+        assert "Your video is ready" in status
+    listed = subprocess.run(
+        [sys.executable, "-m", "pixverse_ui", "list", "--json"],
+        env=child_env(home),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert listed.returncode == 0, listed.stderr
+    [entry] = json.loads(listed.stdout)
+    assert entry["prompt"] == "a fox made on the page" and entry["state"] == DONE

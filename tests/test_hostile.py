@@ -162,9 +162,10 @@ def test_a_visitor_gets_their_video_by_a_link_nobody_else_can_derive(space: Spac
     assert answer.status_code == 200
     assert answer.content == Path(space.alice.video_path).read_bytes()
     # Bob's history holds his own video only, by a link of its own
-    gallery, ids, table = _final_data(space.call("list_history", [BOB, "bob-browser"]))
+    gallery, ids, table = _final_data(space.call("list_history", [BOB, "bob-browser", *FILTERS]))
     assert ids == [space.bob.client_request_id]
-    assert len(gallery) == 1 and gallery[0]["video"]["url"] != space.alice_video_url
+    [(preview, _caption)] = [(g["image"], g["caption"]) for g in gallery]  # a still, not the MP4
+    assert preview["path"].endswith(".poster.jpg") and "/pxui-" in preview["path"]
     assert BOB_PROMPT[:30] in table and ALICE_PROMPT[:30] not in table
     assert space.alice.generation_id not in json.dumps([gallery, ids, table])
 
@@ -186,7 +187,15 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "variations": "Could not generate: The prompt must be text, not dict.",
     "js_fn": GENERIC,  # runs in the browser only
     "idle": "buttons",  # after a run: Generate enabled, Stop disabled, for anyone
+    "price": "",  # the form's cost: nothing to say of a form that is not one
+    "set_star": "❌ The API key must be text, not dict.",
+    "set_note": "❌ The API key must be text, not dict.",
+    "export": "❌ The API key must be text, not dict.",
+    "offer": "nothing offered",  # Compare's choices: none for a caller who is not one
+    "compare": "<p>❌ The API key must be text, not dict.",
 }
+#: The History filters' defaults, after the key and the visitor id in ``list_history``'s inputs.
+FILTERS = ["", "any", False, "any", "any time"]
 
 
 def test_every_function_refuses_malformed_calls(space: Space) -> None:
@@ -206,6 +215,11 @@ def test_every_function_refuses_malformed_calls(space: Space) -> None:
             refused = _refusal(garbage)
             assert refused["error"].startswith(expected), refused
             assert refused["title"] == "Could not generate"
+        elif expected == "nothing offered":
+            [offered] = _final_data(garbage)
+            assert offered.get("choices") == [] and offered.get("value") == [], offered
+        elif expected == "":
+            assert _final_data(garbage) == [""], name
         elif expected == "stop":
             panel, go, stop = _final_data(garbage)
             assert "Stopped watching." in panel and stop["interactive"] is False, name

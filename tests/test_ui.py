@@ -8,6 +8,7 @@ import re
 import av
 import pytest
 import requests
+from PIL import Image
 from support import form, sim_posts, wait_for
 
 from pixverse_ui.store import DONE
@@ -94,8 +95,20 @@ def test_two_visitors_never_see_each_others_keys_or_history(launch_app):
         assert key not in shown and key not in page and key not in config
 
 
-def test_visitors_without_a_key_in_simulator_mode_have_their_own_histories(launch_app):
-    _, client, _ = launch_app()
+def test_a_private_simulator_page_is_one_persons_history_the_clis_too(launch_app):
+    from pixverse_ui.defaults import SIMULATOR_KEY
+
+    _, client, ledger = launch_app()
+    client.predict(*form(prompt="first visitor", visitor="v-one"), api_name="/generate")
+    other_browser = client.predict("", "v-two", api_name="/list_history")[-1]
+    assert "first visitor" in other_browser
+    # what `pixverse-ui list` reads on this machine: the simulator key's history
+    [record] = ledger.history(ledger.owner_of(SIMULATOR_KEY))
+    assert record.prompt == "first visitor"
+
+
+def test_visitors_without_a_key_on_a_public_simulator_page_have_their_own_histories(launch_app):
+    _, client, _ = launch_app(SPACE_ID="someone/pixverse-ui")  # a Space with no key: public
     client.predict(*form(prompt="first visitor", visitor="v-one"), api_name="/generate")
     mine = client.predict("", "v-one", api_name="/list_history")[-1]
     theirs = client.predict("", "v-two", api_name="/list_history")[-1]
@@ -147,9 +160,11 @@ def test_variations_ask_for_confirmation_and_show_results_side_by_side(launch_ap
     with pytest.raises(Exception) as caught:
         client.predict(*fields, "seeds", 5, [], [], False, "", "v", api_name="/variations")
     assert "Tick" in str(caught.value) and ledger.history() == []
-    gallery, note = client.predict(
+    gallery, note, sheet = client.predict(
         *fields, "styles", 2, ["anime", "clay"], [], False, "", "v", api_name="/variations"
     )
     assert len(gallery) == 2 and "This starts 2 generations" in note
+    with Image.open(sheet) as contact:  # a still of each, captioned with its style
+        assert contact.format == "PNG" and contact.width >= 2 * 160
     assert {r.request.get("style") for r in ledger.history()} == {"anime", "clay"}
     assert len({r.batch for r in ledger.history()}) == 1

@@ -12,7 +12,9 @@ import gradio as gr
 
 from .. import errors, params
 from ..access import App, Caller
+from ..budget import Budget
 from ..polling import Update
+from ..pricing import Cost, format_cost, usd_for
 from ..publish import Publisher
 
 NO_STYLE = "none"
@@ -27,11 +29,12 @@ ADOPTED_WORDS = "started elsewhere; resumed by its id"
 
 @dataclass(frozen=True)
 class Page:
-    """The state one page's handlers share: the app (mode, ledger, watchers, clients) and the
-    publisher that hands files to the page."""
+    """The state one page's handlers share: the app (mode, ledger, watchers, clients), the
+    publisher that hands files to the page, and the daily budget (``PIXVERSE_UI_DAILY_BUDGET``)."""
 
     app: App
     publisher: Publisher
+    budget: Budget = Budget()
 
 
 def strict_input(component: Any) -> Any:
@@ -126,13 +129,16 @@ def status_html(update: Update | None, *, note: str = "") -> str:
     """The live status panel: status, elapsed, estimate, credits, generation id.
 
     The elapsed time and the estimate carry their values in ``data-elapsed``/``data-left``; the
-    page's script (``CLOCK_JS``) moves them on every second, so the server sends a new panel only
+    page's script (``PAGE_JS``) moves them on every second, so the server sends a new panel only
     when something happens, not a tick a second.
     """
     if update is None:
         text = note or "Ready. Type a prompt and press <b>Generate</b>."
         return f'<div class="pxui-status"><p>{text}</p></div>'
-    credits = f"{update.credits_used:,.0f}" if update.credits_used is not None else "—"
+    credits = "—"
+    if update.credits_used is not None:  # the provider's credits; dollars at the assumed rate
+        cost = Cost(update.credits_used, usd_for(update.credits_used), "converted")
+        credits = html.escape(format_cost(cost))
     icon = "✅" if update.done else ("⚠️" if update.transient else "⏳")
     live = not (update.done or update.stopped)
     elapsed = clock(update.elapsed)
@@ -150,7 +156,7 @@ def status_html(update: Update | None, *, note: str = "") -> str:
     return (
         f'<div class="pxui-status" data-status="{html.escape(update.status)}">'
         f"<p>{icon} <b>{html.escape(update.status)}</b> — {html.escape(update.message)}</p>"
-        "<table><thead><tr><th>elapsed</th><th>estimate left</th><th>credits used</th>"
+        "<table><thead><tr><th>elapsed</th><th>estimate left</th><th>cost (credits used)</th>"
         "<th>generation id</th></tr></thead><tbody><tr>"
         f"{elapsed_cell}{left_cell}<td>{credits}</td>"
         f"<td><code>{html.escape(update.generation_id)}</code></td></tr></tbody></table>{extra}"
@@ -163,8 +169,9 @@ def refused_html(exc: errors.PixVerseError) -> str:
     return f'<div class="pxui-status pxui-refused"><p>❌ {html.escape(exc.user_message)}</p></div>'
 
 
-#: Runs once in the page: moves every live clock on, between the server's updates.
-CLOCK_JS = """() => {
+#: Runs once in the page: moves every live clock on between the server's updates, and makes the
+#: videos of a comparison play, pause and seek together.
+PAGE_JS = """() => {
   const fmt = (s) => { s = Math.max(0, Math.round(s));
     return Math.floor(s / 60) + ':' + String(s % 60).padStart(2, '0'); };
   setInterval(() => {
@@ -178,4 +185,29 @@ CLOCK_JS = """() => {
       el.textContent = left > 0 ? fmt(left) : 'any moment now';
     }
   }, 1000);
+  const peers = (video) => {
+    const box = video.closest && video.closest('.pxui-compare');
+    return box ? [...box.querySelectorAll('video')].filter((v) => v !== video) : [];
+  };
+  let echoing = false;  // a change made to follow another video is not followed again
+  const follow = (kind) => document.addEventListener(kind, (event) => {
+    if (echoing || !(event.target instanceof HTMLVideoElement)) return;
+    const others = peers(event.target);
+    if (!others.length) return;
+    echoing = true;
+    for (const other of others) {
+      if (kind === 'seeked') other.currentTime = event.target.currentTime;
+      else if (kind === 'play') other.play();
+      else other.pause();
+    }
+    setTimeout(() => { echoing = false; }, 50);
+  }, true);
+  ['play', 'pause', 'seeked'].forEach(follow);
+  document.addEventListener('click', (event) => {
+    const button = event.target.closest && event.target.closest('.pxui-play-all');
+    if (!button) return;
+    for (const video of button.closest('.pxui-compare').querySelectorAll('video')) {
+      video.muted = true; video.currentTime = 0; video.play();
+    }
+  });
 }"""

@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from .. import errors, params
+from .. import errors, params, pricing
 from ..polling import Update
 from .common import (
     KEY_STORAGE,
@@ -111,6 +111,7 @@ class GeneratePart:
                 elem_id="style",
                 min_width=120,
             )
+        self.cost_note = gr.Markdown(elem_id="cost-note")
         with gr.Accordion("Advanced", open=False):
             with gr.Row():
                 self.seed = gr.Number(
@@ -171,7 +172,7 @@ class GeneratePart:
         """Connect the part's events; returns the generate event (others follow its end)."""
         checked = self.go.click(
             self.check,
-            inputs=self.form,
+            inputs=[*self.form, self.api_key, visitor],
             outputs=[self.status, self.go, self.stop],
             api_visibility="private",
             concurrency_limit=None,
@@ -186,6 +187,9 @@ class GeneratePart:
         # Gradio's frontend skips ``.then`` after an error; a failure also follows Stop
         for ended in (run.success, run.failure):
             ended(self.idle, outputs=[self.go, self.stop], api_visibility="private", queue=False)
+            self.quote_after(ended, visitor)
+        for source in (self.aspect, self.resolution, self.duration):
+            self.quote_after(source.change, visitor)
         self.stop.click(
             self.stopped,
             outputs=[self.status, self.go, self.stop],
@@ -206,6 +210,16 @@ class GeneratePart:
         self.api_key.change(None, inputs=[self.api_key, self.remember], js=_JS_REMEMBER)
         return run
 
+    def quote_after(self, event: Any, visitor: gr.Textbox) -> None:
+        """Say again what the form would cost, and what is left today, after ``event``."""
+        event(
+            self.price,
+            inputs=[self.aspect, self.resolution, self.duration, self.api_key, visitor],
+            outputs=[self.cost_note],
+            api_visibility="private",
+            queue=False,
+        )
+
     def follow_up(self, loaded: Any) -> None:
         """After ``loaded`` set the form (an example, a history item): offer the durations its
         resolution has."""
@@ -219,11 +233,32 @@ class GeneratePart:
 
     # --- handlers -----------------------------------------------------------------------------
 
-    def check(self, *fields: Any) -> Iterator[tuple[Any, Any, Any]]:
-        """Before anything starts: the form's refusal, said in the status panel and a toast,
-        leaving the last video as it was; or the buttons set for a run."""
+    def check(
+        self,
+        prompt: Any,
+        negative_prompt: Any,
+        aspect_ratio: Any,
+        resolution: Any,
+        duration: Any,
+        style: Any,
+        seed: Any,
+        audio: Any,
+        multi_clip: Any,
+        thinking: Any,
+        api_key: Any,
+        visitor: Any,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> Iterator[tuple[Any, Any, Any]]:
+        """Before anything starts: the form's refusal (or the budget's), said in the status panel
+        and a toast, leaving the last video as it was; or the buttons set for a run."""
+        page = self.page
         try:
-            form_params(*fields)
+            form = form_params(
+                prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed,
+                audio, multi_clip, thinking,
+            )  # fmt: skip
+            who = caller(page, api_key, None, visitor, request)
+            page.budget.check(page.app.ledger, who.owner, pricing.estimate(form, page.app.ledger))
         except errors.PixVerseError as exc:
             yield refused_html(exc), gr.update(), gr.update()
             raise refusal(exc) from None
@@ -280,7 +315,7 @@ class GeneratePart:
         except errors.PixVerseError as exc:
             raise refusal(exc) from None
         body = request_json(form.to_body())
-        job = page.app.runner.start(form, who.client, owner=who.owner)
+        job = page.app.runner.start(form, who.client, owner=who.owner, budget=page.budget)
         yield status_html(None, note=SENDING), None, body
         shown = None
         try:
@@ -295,6 +330,31 @@ class GeneratePart:
         except errors.PixVerseError as exc:
             yield refused_html(exc), None, body
             raise refusal(exc) from None
+
+    def price(
+        self,
+        aspect_ratio: Any,
+        resolution: Any,
+        duration: Any,
+        api_key: Any,
+        visitor: Any,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> str:
+        """What this video would cost, in dollars and credits, and today's spending."""
+        page = self.page
+        try:
+            form = params.validate(
+                "x", aspect_ratio=aspect_ratio, resolution=resolution, duration=duration
+            )
+        except errors.PixVerseError:
+            return ""
+        text = f"This video: {pricing.format_cost(pricing.estimate(form, page.app.ledger))}."
+        try:
+            who = caller(page, api_key, None, visitor, request)
+        except errors.PixVerseError:
+            return text
+        today = page.budget.today(page.app.ledger, who.owner)
+        return f"{text} {today.summary()}"
 
     def stopped(self) -> tuple[str, Any, Any]:
         return status_html(None, note=STOPPED), *self.idle()

@@ -1,34 +1,43 @@
-"""The History tab: the caller's generations, and picking one back into the form.
+"""The History tab: the caller's generations, found, kept and taken out.
 
-``list_history`` (an API endpoint and MCP tool) also resumes the caller's unfinished jobs. Picking
-an item answers only for the caller's own items: a foreign id gets the same sentence as an
-unknown one, and nothing is written.
+``list_history`` (an API endpoint and MCP tool) shows the caller's items, newest first, filtered by
+text (prompt and note), state, star, resolution and date, each with a still frame as its preview;
+it also resumes the caller's unfinished jobs. Picking an item loads it back (its settings into
+the form, its video and state into the result) and selects it for starring, a note and an export
+(a zip of the MP4, its request, and a script and a curl command that make it again). Every
+handler that takes an id answers only for the caller's own: a foreign id gets the same sentence
+as an unknown one, and nothing is written.
 """
 
 from __future__ import annotations
 
 import html
-from datetime import datetime, timezone
-from pathlib import Path
+import time
 from typing import Any
 
 import gradio as gr
 
-from .. import errors
+from .. import errors, params
 from ..access import Caller
-from ..store import DONE, FAILED, RUNNING, JobRecord
+from ..budget import day_start
+from ..export import export
+from ..history import HistoryItem, HistoryQuery, history
+from ..posters import poster_or_none
+from ..store import DONE, FAILED, RUNNING, STATES
 from .common import (
-    ADOPTED_WORDS,
     NOT_YOURS,
     Page,
     caller,
     error_markdown,
     request_json,
     status_html,
+    strict_input,
 )
 from .generate import GeneratePart, loaded_form
 
 HISTORY_LIMIT = 60
+ANY = "any"
+PERIODS = {"any time": None, "today": 0, "last 7 days": 7, "last 30 days": 30}
 
 _STATE_WORDS = {
     DONE: "✅ done",
@@ -40,58 +49,67 @@ _STATE_WORDS = {
 }
 
 
-def caption(record: JobRecord) -> str:
-    """A history item's one-line description."""
-    if record.adopted:
-        return f"{record.generation_id} · {ADOPTED_WORDS}"
-    p = record.request
-    bits = [p["aspect_ratio"], p["resolution"], f"{p['duration']} s"]
-    if p.get("style"):
-        bits.append(p["style"])
-    if p.get("seed") is not None:
-        bits.append(f"seed {p['seed']}")
-    if record.credits_used is not None:
-        bits.append(f"{record.credits_used:,.0f} credits")
-    if record.render_seconds is not None:
-        bits.append(f"took {record.render_seconds:.0f} s")
-    prompt = p["prompt"] if len(p["prompt"]) <= 60 else p["prompt"][:57] + "…"
-    return f"{prompt} · " + " · ".join(bits)
+def caption(item: HistoryItem) -> str:
+    """A history item's one line under its preview."""
+    bits = [item.short_prompt(60), item.settings]
+    if item.cost is not None:
+        bits.append(item.cost_text())
+    if item.seconds is not None:
+        bits.append(f"took {item.seconds:.0f} s")
+    return ("★ " if item.starred else "") + " · ".join(bits)
 
 
-def history_table(records: list[JobRecord]) -> str:
-    """Every job of this visitor, finished or not, as a Markdown table."""
-    if not records:
+def history_table(items: list[HistoryItem]) -> str:
+    """Every item, finished or not, as a Markdown table."""
+    if not items:
         return "No generations yet."
-    rows = ["| when (UTC) | state | prompt | settings | credits |", "|---|---|---|---|---|"]
-    for record in records:
-        when = datetime.fromtimestamp(record.created_at, tz=timezone.utc).strftime("%m-%d %H:%M")
-        p = record.request
-        prompt = p.get("prompt", f"`{record.generation_id}`").replace("|", "/")
-        prompt = prompt if len(prompt) <= 40 else prompt[:37] + "…"
-        settings = ADOPTED_WORDS
-        if not record.adopted:
-            settings = f"{p['aspect_ratio']} {p['resolution']} {p['duration']} s"
-            settings += f" {p.get('style') or ''}"
-        credits = f"{record.credits_used:,.0f}" if record.credits_used is not None else "—"
-        state = _STATE_WORDS.get(record.state, record.state)
-        rows.append(f"| {when} | {state} | {prompt} | {settings.strip()} | {credits} |")
+    rows = [
+        "| ★ | when (UTC) | state | prompt | settings | cost | note |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for item in items:
+        cells = (
+            "★" if item.starred else "",
+            item.when(local=False).removesuffix(" UTC")[5:],
+            _STATE_WORDS.get(item.state, item.state),
+            item.short_prompt(40),
+            item.settings,
+            item.cost_text() or "—",
+            item.note[:40] + ("…" if len(item.note) > 40 else ""),
+        )
+        rows.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
     return "\n".join(rows)
 
 
-def own_record(page: Page, who: Caller, ids: Any, index: Any) -> JobRecord | None:
-    """The ledger row at ``ids[index]`` if it is ``who``'s; else None, whatever the reason."""
-    if not isinstance(ids, list) or isinstance(index, bool) or not isinstance(index, int):
-        return None
-    if not 0 <= index < len(ids) or not isinstance(ids[index], str):
-        return None
-    record = page.app.ledger.find(ids[index])
-    return record if record is not None and record.owner == who.owner else None
+def query_of(search: Any, state: Any, starred: Any, resolution: Any, period: Any) -> HistoryQuery:
+    """The filters as a ``HistoryQuery``; a sentence for a value that is not on offer."""
+    if not isinstance(period, str) or period not in PERIODS:
+        raise errors.ValidationError(f"When must be {params.join_or(list(PERIODS))}.")
+    days = PERIODS[period]
+    since = None if days is None else day_start(time.time()) - days * 86400
+    return HistoryQuery(
+        text=search if isinstance(search, str) else "",
+        state=None if state in (None, "", ANY) else state,
+        starred=True if starred is True else None,
+        resolution=None if resolution in (None, "", ANY) else resolution,
+        since=since,
+    ).checked()
 
 
-def download_name(record: JobRecord) -> str:
+def own_item(page: Page, who: Caller, ident: Any) -> HistoryItem | None:
+    """The caller's item named ``ident``; None for anything else, whatever the reason."""
+    if not isinstance(ident, str) or not ident:
+        return None
+    record = page.app.ledger.find(ident)
+    if record is None or record.owner != who.owner:
+        return None
+    return HistoryItem.from_record(record)
+
+
+def download_name(item: HistoryItem) -> str:
     """``request-<id>.json``, with only safe characters."""
-    ident = record.generation_id or record.client_request_id
-    return "request-" + "".join(c if c.isalnum() or c in "-_." else "_" for c in ident) + ".json"
+    ident = "".join(c if c.isalnum() or c in "-_." else "_" for c in item.ident)
+    return f"request-{ident}.json"
 
 
 class HistoryPart:
@@ -102,6 +120,32 @@ class HistoryPart:
         self.generate = generate
 
     def layout(self) -> None:
+        with gr.Row(equal_height=True):
+            self.search = gr.Textbox(
+                "",  # an initial value makes it optional in the API and the MCP tool
+                label="Search",
+                placeholder="Words in prompts and notes",
+                elem_id="history-search",
+                scale=3,
+                min_width=160,
+            )
+            self.state = gr.Dropdown(
+                [ANY, *STATES], value=ANY, label="State", elem_id="history-state", min_width=110
+            )
+            self.resolution = gr.Dropdown(
+                [ANY, *params.RESOLUTIONS],
+                value=ANY,
+                label="Resolution",
+                elem_id="history-resolution",
+                min_width=110,
+            )
+            self.period = gr.Dropdown(
+                list(PERIODS), value="any time", label="When", elem_id="history-period",
+                min_width=120,
+            )  # fmt: skip
+            self.starred_only = gr.Checkbox(
+                label="★ starred only", elem_id="history-starred", min_width=110
+            )
         self.refresh = gr.Button("Refresh history", elem_id="refresh-history", size="sm")
         self.picked_note = gr.Markdown("", elem_id="picked-note")
         self.gallery = gr.Gallery(
@@ -111,37 +155,89 @@ class HistoryPart:
             elem_id="history-gallery",
             allow_preview=False,
         )
+        with gr.Row(equal_height=True, elem_id="history-selected"):
+            self.selected = gr.Textbox(visible=False, elem_id="history-selected-id")
+            self.star = gr.Checkbox(label="★ Star", elem_id="star-toggle", min_width=80)
+            self.note = gr.Textbox(
+                label="Note", placeholder="Pick a video, then note what you learnt",
+                elem_id="note", scale=4,
+            )  # fmt: skip
+            self.save_note = gr.Button("Save note", size="sm", elem_id="save-note")
+            self.export_button = gr.Button("Export (zip)", size="sm", elem_id="export")
+        self.export_file = gr.File(label="Export", visible=False, elem_id="export-file")
         self.table = gr.Markdown("No generations yet.", elem_id="history-table")
         # The ids of the gallery's videos. Not gr.State: Gradio's MCP tools fail on State
         # outputs ("pop index out of range"), and API callers may use the ids.
         self.ids = gr.JSON([], visible=False)
+        for component in (
+            self.search, self.state, self.resolution, self.period, self.starred_only,
+            self.selected, self.star, self.note,
+        ):  # fmt: skip
+            strict_input(component)
 
     @property
     def outputs(self) -> list[Any]:
         return [self.gallery, self.ids, self.table]
 
+    def inputs(self, visitor: gr.Textbox) -> list[Any]:
+        return [
+            self.generate.api_key,
+            visitor,
+            self.search,
+            self.state,
+            self.starred_only,
+            self.resolution,
+            self.period,
+        ]
+
     def wire(self, visitor: gr.Textbox) -> None:
         g = self.generate
         self.refresh.click(
             self.list_history,
-            inputs=[g.api_key, visitor],
+            inputs=self.inputs(visitor),
             outputs=self.outputs,
             api_name="list_history",
             concurrency_limit=None,
         )
+        for source in (self.state, self.resolution, self.period, self.starred_only):
+            self.refresh_after(source.input, visitor)
+        self.refresh_after(self.search.submit, visitor)
         picked = self.gallery.select(
             self.pick,
             inputs=[self.ids, g.api_key, visitor],
-            outputs=[*g.form, g.body, g.body_file, g.video, g.status, self.picked_note],
+            outputs=[
+                *g.form, g.body, g.body_file, g.video, g.status, self.selected, self.star,
+                self.note, self.picked_note,
+            ],
+            api_visibility="private",
+        )  # fmt: skip
+        g.follow_up(picked)
+        kept = self.star.input(
+            self.set_star,
+            inputs=[self.selected, self.star, g.api_key, visitor],
+            outputs=[self.picked_note],
             api_visibility="private",
         )
-        g.follow_up(picked)
+        noted = self.save_note.click(
+            self.set_note,
+            inputs=[self.selected, self.note, g.api_key, visitor],
+            outputs=[self.picked_note],
+            api_visibility="private",
+        )
+        for changed in (kept, noted):
+            self.refresh_after(changed.then, visitor)
+        self.export_button.click(
+            self.export,
+            inputs=[self.selected, g.api_key, visitor],
+            outputs=[self.export_file, self.picked_note],
+            api_visibility="private",
+        )
 
     def refresh_after(self, event: Any, visitor: gr.Textbox) -> None:
-        """Show the history again after ``event`` (a page load, a generation's end)."""
+        """Show the history again after ``event`` (a page load, a generation's end, a filter)."""
         event(
             self.list_history,
-            inputs=[self.generate.api_key, visitor],
+            inputs=self.inputs(visitor),
             outputs=self.outputs,
             api_visibility="private",
         )
@@ -152,33 +248,46 @@ class HistoryPart:
         self,
         api_key: str | None = None,
         visitor: str | None = None,
+        search: str = "",
+        state: str = ANY,
+        starred_only: bool = False,
+        resolution: str = ANY,
+        period: str = "any time",
         request: gr.Request = None,  # type: ignore[assignment]
         x_aimlapi_key: gr.Header | None = None,
     ) -> tuple[Any, list[str], str]:
-        """Your past generations, newest first, with their state, settings and credits.
+        """Your past generations, newest first, with their state, settings, cost and notes.
 
         Also resumes watching any of your generations left unfinished.
 
         Args:
             api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
             visitor: The name you gave generate, when you gave no key (on the simulator).
+            search: Words to find in prompts and notes; empty for all.
+            state: "any", or one of submitting, unconfirmed, rejected, running, done, failed.
+            starred_only: True for starred generations only.
+            resolution: "any", or 360p, 540p, 720p or 1080p.
+            period: "any time", "today", "last 7 days" or "last 30 days".
 
         Returns:
-            Your finished videos, their ids, and a table of every job.
+            Your finished videos (a still of each), their ids, and a table of every job.
         """
         page = self.page
         try:
             who = caller(page, api_key, x_aimlapi_key, visitor, request)
+            query = query_of(search, state, starred_only, resolution, period)
         except errors.PixVerseError as exc:
             return [], [], error_markdown(exc)
         page.app.resume_for(who)
-        records = page.app.ledger.history(who.owner, limit=HISTORY_LIMIT)
-        items, ids = [], []
-        for record in records:
-            if record.state == DONE and record.video_path and Path(record.video_path).exists():
-                items.append((page.publisher.file(record.video_path), caption(record)))
-                ids.append(record.client_request_id)
-        return items, ids, history_table(records)
+        items = history(page.app.ledger, who.owner, query, limit=HISTORY_LIMIT)
+        previews, ids = [], []
+        for item in items:
+            if item.state == DONE and item.has_video:
+                assert item.video_path is not None
+                still = poster_or_none(item.video_path) or item.video_path
+                previews.append((page.publisher.file(still), caption(item)))
+                ids.append(item.client_request_id)
+        return previews, ids, history_table(items)
 
     def pick(
         self,
@@ -188,30 +297,95 @@ class HistoryPart:
         evt: gr.SelectData,
         request: gr.Request,
     ) -> tuple[Any, ...]:
-        """Load a history item back: its settings into the form, its video and status into the
-        result; only the caller's own items."""
+        """Load a history item back: its settings into the form, its video and state into the
+        result, and select it for a star, a note or an export; only the caller's own items."""
         page = self.page
-        unchanged = (gr.update(),) * 14
+        unchanged = (gr.update(),) * 17
         try:
             who = caller(page, api_key, None, visitor, request)
         except errors.PixVerseError as exc:
             return (*unchanged, error_markdown(exc))
-        record = own_record(page, who, ids, getattr(evt, "index", None))
-        if record is None:
+        index = getattr(evt, "index", None)
+        ident = None
+        if isinstance(ids, list) and isinstance(index, int) and not isinstance(index, bool):
+            ident = ids[index] if 0 <= index < len(ids) else None
+        item = own_item(page, who, ident)
+        if item is None:
             return (*unchanged, NOT_YOURS)
-        body = record.request
-        video = None
-        if record.video_path and Path(record.video_path).exists():
-            video = page.publisher.file(record.video_path)
+        video = page.publisher.file(item.video_path) if item.has_video else None
+        summary = f"{_STATE_WORDS.get(item.state, item.state)} · {caption(item)} · id {item.ident}"
         return (
-            *loaded_form(body),
-            request_json(body),
-            gr.update(value=page.publisher.json(download_name(record), body), visible=True),
+            *loaded_form(item.params),
+            request_json(item.params),
+            gr.update(value=page.publisher.json(download_name(item), item.params), visible=True),
             video,
-            status_html(None, note=html.escape(
-                f"{_STATE_WORDS.get(record.state, record.state)} · {caption(record)} · "
-                f"id {record.generation_id}"
-            )),
-            f"Loaded `{record.generation_id}` ({caption(record)}). "
-            "Press **Generate** to run it again.",
-        )  # fmt: skip
+            status_html(None, note=html.escape(summary)),
+            item.client_request_id,
+            item.starred,
+            item.note,
+            f"Loaded `{item.ident}` ({caption(item)}). Press **Generate** to run it again.",
+        )
+
+    def set_star(
+        self,
+        selected: Any,
+        starred: Any,
+        api_key: Any,
+        visitor: Any,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> str:
+        """Star or unstar the selected item (the caller's own only)."""
+        try:
+            who = caller(self.page, api_key, None, visitor, request)
+            if not isinstance(selected, str) or not selected:
+                return "Pick a video first, then star it."
+            self.page.app.ledger.set_starred(selected, who.owner, starred is True)
+        except KeyError:
+            return NOT_YOURS
+        except errors.PixVerseError as exc:
+            return error_markdown(exc)
+        return "★ Starred." if starred is True else "Star removed."
+
+    def set_note(
+        self,
+        selected: Any,
+        note: Any,
+        api_key: Any,
+        visitor: Any,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> str:
+        """Keep a note with the selected item (the caller's own only)."""
+        try:
+            who = caller(self.page, api_key, None, visitor, request)
+            if not isinstance(selected, str) or not selected:
+                return "Pick a video first, then write its note."
+            self.page.app.ledger.set_note(selected, who.owner, note)
+        except KeyError:
+            return NOT_YOURS
+        except errors.PixVerseError as exc:
+            return error_markdown(exc)
+        return "Note saved." if note else "Note removed."
+
+    def export(
+        self,
+        selected: Any,
+        api_key: Any,
+        visitor: Any,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> tuple[Any, str]:
+        """A zip of the selected item: its MP4, its request, a script and a curl command."""
+        page = self.page
+        hidden = gr.update(visible=False)
+        try:
+            who = caller(page, api_key, None, visitor, request)
+            item = own_item(page, who, selected)
+            if item is None:
+                return hidden, NOT_YOURS
+            record = page.app.ledger.get(item.client_request_id)
+            made = export(record, page.publisher.folder())
+        except errors.PixVerseError as exc:
+            return hidden, error_markdown(exc)
+        return gr.update(value=str(made), visible=True), (
+            f"Exported `{item.ident}`: the video, its request, `reproduce.py` and "
+            "`reproduce.sh` (they read your key from `AIMLAPI_KEY`; none is written)."
+        )

@@ -11,12 +11,14 @@ from typing import Any
 import gradio as gr
 
 from ..access import App, Mode, auth_from_env
+from ..budget import Budget
 from ..client import is_loopback
 from ..defaults import default_ledger, videos_dir
 from ..publish import Publisher
 from ..redact import install_output_redaction
 from ..store import Ledger
-from .common import CLOCK_JS, KEY_STORAGE, NO_STYLE, VISITOR_STORAGE, Page, strict_input
+from .common import KEY_STORAGE, NO_STYLE, PAGE_JS, VISITOR_STORAGE, Page, strict_input
+from .compare import ComparePart
 from .generate import GeneratePart
 from .history import HistoryPart
 from .variations import VariationsPart
@@ -53,6 +55,14 @@ CSS = """
 /* the examples wrap on a phone instead of scrolling sideways */
 #examples table {table-layout: fixed; width: 100%}
 #examples td, #examples th {white-space: normal !important; overflow-wrap: anywhere}
+.pxui-compare-grid {display: grid; gap: 8px;
+  grid-template-columns: repeat(auto-fit, minmax(min(100%, 240px), 1fr))}
+.pxui-compare-cell {margin: 0}
+.pxui-compare-cell video {width: 100%; border-radius: 6px; background: #000}
+.pxui-compare-params {width: 100%; margin-top: .5em; font-size: .9em}
+.pxui-compare-params tr.pxui-differs {background: var(--color-accent-soft, #fef3c7);
+  font-weight: 600}
+.pxui-play-all {margin-bottom: .5em}
 @media (max-width: 640px) {
   .pxui-title p {display: none}
   .pxui-banner {font-size: .85em; padding: .3em .6em}
@@ -78,9 +88,10 @@ def build_demo(
         Path(download_dir or videos_dir()),
     )
     app.resume_host_jobs()
-    page = Page(app, Publisher())
+    page = Page(app, Publisher(), Budget.from_env())
     generate = GeneratePart(page)
     history = HistoryPart(page, generate)
+    compare = ComparePart(page)
     batch = VariationsPart(page, generate)
 
     with gr.Blocks(title="pixverse-ui · PixVerse v5.5 text-to-video") as demo:
@@ -99,6 +110,8 @@ def build_demo(
         with gr.Tabs():
             with gr.Tab("History", id="history"):
                 history.layout()
+            with gr.Tab("Compare", id="compare") as compare_tab:
+                compare.layout()
             with gr.Tab("Variations", id="variations"):
                 batch.layout()
         examples = gr.Examples(
@@ -116,12 +129,14 @@ def build_demo(
         history.wire(visitor)
         for ended in (run.success, run.failure):
             history.refresh_after(ended, visitor)
+        compare.wire(compare_tab, generate.api_key, visitor)
         batch.wire(visitor)
         generate.follow_up(examples.load_input_event)
         loaded = demo.load(
             None, outputs=[generate.api_key, generate.remember, visitor], js=_JS_RESTORE
         )
         history.refresh_after(loaded.then, visitor)
+        generate.quote_after(loaded.then, visitor)
     demo.queue(default_concurrency_limit=None)
     return demo
 
@@ -201,7 +216,7 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
         "show_error": False,
         "run_history": False,
         "css": CSS,
-        "js": CLOCK_JS,
+        "js": PAGE_JS,
     }
     options.update(overrides)
     return options

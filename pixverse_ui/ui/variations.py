@@ -15,6 +15,7 @@ import gradio as gr
 
 from .. import errors, params, variations
 from ..jobs import Job
+from ..posters import contact_sheet, poster_or_none
 from ..publish import Publisher
 from .common import (
     NO_STYLE,
@@ -55,7 +56,7 @@ def plan(
 
 
 def batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, str]], str]:
-    """The videos that are ready, and a table of every variant's state."""
+    """The videos that are ready (a still of each), and a table of every variant's state."""
     items, rows = [], ["| # | settings | status | elapsed |", "|---|---|---|---|"]
     for i, job in enumerate(jobs, 1):
         last = job.last
@@ -69,8 +70,22 @@ def batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, s
         elapsed = clock(last.elapsed) if last else "—"
         rows.append(f"| {i} | {job.params.summary()} | {state} | {elapsed} |")
         if last is not None and last.done and last.video_path:
-            items.append((publisher.file(last.video_path), job.params.summary()))
+            still = poster_or_none(last.video_path) or last.video_path
+            items.append((publisher.file(still), job.params.summary()))
     return items, "\n".join(rows)
+
+
+def sheet(jobs: list[Job], axis: str, publisher: Publisher) -> str | None:
+    """A contact sheet (PNG) of the batch's videos, each captioned with what varied."""
+    name = AXIS_LABELS.get(axis, "seed")
+    items = [
+        (job.last.video_path, f"{name.replace('_', ' ')} {getattr(job.params, name)}")
+        for job in jobs
+        if job.last is not None and job.last.done and job.last.video_path is not None
+    ]
+    if not items:
+        return None
+    return str(contact_sheet(items, publisher.folder() / "contact-sheet.png"))
 
 
 class VariationsPart:
@@ -94,7 +109,10 @@ class VariationsPart:
         self.plan_note = gr.Markdown("", elem_id="batch-plan")
         self.confirmed = gr.Checkbox(label="I understand this starts several paid generations")
         self.run_all = gr.Button("Run variations", variant="primary", elem_id="run-variations")
-        self.gallery = gr.Gallery(label="Variations", columns=4, height="auto")
+        self.gallery = gr.Gallery(
+            label="Variations", columns=4, height="auto", elem_id="batch-gallery"
+        )
+        self.sheet = gr.File(label="Contact sheet (PNG)", elem_id="contact-sheet")
         for component in (self.axis, self.count, self.styles, self.ratios, self.confirmed):
             strict_input(component)
 
@@ -117,7 +135,7 @@ class VariationsPart:
         self.run_all.click(
             self.variations,
             inputs=[*inputs, self.confirmed, g.api_key, visitor],
-            outputs=[self.gallery, self.plan_note],
+            outputs=[self.gallery, self.plan_note, self.sheet],
             api_name="variations",
             concurrency_limit=None,
         )
@@ -157,7 +175,7 @@ class VariationsPart:
         visitor: str | None = None,
         request: gr.Request = None,  # type: ignore[assignment]
         x_aimlapi_key: gr.Header | None = None,
-    ) -> AsyncIterator[tuple[Any, str]]:
+    ) -> AsyncIterator[tuple[Any, str, Any]]:
         """Run one prompt several times at once, varying seeds, styles or aspect ratios.
 
         Every variant is a paid generation; more than 4 need confirmed=true.
@@ -173,7 +191,8 @@ class VariationsPart:
             visitor: As for generate.
 
         Returns:
-            The videos side by side, and a table of each variant's state.
+            The videos side by side, a table of each variant's state, and, once all are done,
+            a contact sheet of the batch.
         """
         page = self.page
         fields = (prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed, audio,
@@ -191,12 +210,19 @@ class VariationsPart:
                 title="Please confirm",
             )
         tag = f"batch-{os.urandom(6).hex()}"
+        try:
+            page.budget.check(page.app.ledger, who.owner, batch.estimate(page.app.ledger))
+        except errors.PixVerseError as exc:
+            raise refusal(exc) from None
         jobs = [
-            page.app.runner.start(v, who.client, batch=tag, owner=who.owner) for v in batch.variants
+            page.app.runner.start(v, who.client, batch=tag, owner=who.owner, budget=page.budget)
+            for v in batch.variants
         ]
         while True:
             items, table = batch_view(jobs, page.publisher)
-            yield items, f"{batch.summary()}\n\n{table}"
+            text = f"{batch.summary()}\n\n{table}"
             if all(job.finished for job in jobs):
+                yield items, text, sheet(jobs, axis, page.publisher)
                 return
+            yield items, text, gr.skip()
             await asyncio.sleep(REDRAW_SECONDS)

@@ -1,0 +1,283 @@
+"""The page as a prototyping workspace, in a real Chromium, at desktop and phone sizes.
+
+A refusal that leaves the last video playing, Stop only while watching, the cost before and after
+in dollars and credits, the budget that refuses the start that crosses it, posters, keeping
+(star, note, search), comparing two generations playing together, exporting a zip whose script
+makes the same request, and a phone's first screen with the prompt and Generate on it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import requests
+from browser_support import (
+    JOB_TIMEOUT,
+    PHONE,
+    fill_form,
+    no_traceback,
+    plays,
+    status_log,
+    video_facts,
+)
+from support import sim_posts
+
+try:
+    from playwright.sync_api import Page, expect
+except ImportError:  # pragma: no cover - browser_support.chromium() says so under CI
+    Page = expect = None
+
+pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
+
+
+def make_video(page: Page, prompt: str, **settings: str) -> None:
+    """Generate one 360p video from the page and wait until *it* is ready (the panel may still
+    say so of the last one when the button is pressed)."""
+    fill_form(page, prompt, resolution="360p", **settings)
+    before = len(status_log(page))
+    page.locator("#generate").click()
+    page.wait_for_function(
+        """(n) => window.__statusLog.slice(n).some((t) => t.includes('Sending'))
+        && window.__statusLog[window.__statusLog.length - 1].includes('Your video is ready')""",
+        arg=before,
+        timeout=JOB_TIMEOUT,
+    )
+
+
+def history_tab(page: Page, name: str = "History") -> None:
+    page.get_by_role("tab", name=name).click()
+
+
+# --- the form and the result ------------------------------------------------------------------
+
+
+def test_a_refused_input_says_why_and_leaves_the_last_video_playing(launch_app, open_page):
+    demo, _, ledger = launch_app(speed="30")
+    page = open_page(demo.local_url)
+    make_video(page, "A heron lifting off a misty lake")
+    before = video_facts(page)
+    posts = sim_posts()
+
+    page.locator("#prompt textarea").fill("")
+    page.locator("#generate").click()
+    panel = page.locator("#status-panel")
+    expect(panel).to_contain_text("The prompt is empty")
+    expect(panel).to_contain_text("Nothing was sent")
+    toast = page.get_by_test_id("toast-body").first
+    expect(toast).to_contain_text("Could not generate: The prompt is empty")  # its own title
+    # the last result is as it was: the same video, still playing, no error badge over it
+    after = video_facts(page)
+    assert after["src"] == before["src"] and after["error"] is None
+    assert plays(page)
+    expect(page.locator("#video")).not_to_contain_text("Error")
+    assert sim_posts() == posts and len(ledger.history()) == 1
+    no_traceback(page)
+
+
+def test_stop_is_enabled_only_while_watching_and_generate_says_it_is_busy(launch_app, open_page):
+    demo, _, _ = launch_app(speed="8")
+    page = open_page(demo.local_url)
+    go, stop = page.locator("#generate"), page.locator("#stop")
+    expect(stop).to_be_disabled()
+    expect(go).to_be_enabled()
+    fill_form(page, "A lighthouse at dusk", resolution="360p")
+    go.click()
+    expect(page.locator("#status-panel")).to_contain_text("generating", timeout=JOB_TIMEOUT)
+    expect(go).to_be_disabled()
+    expect(go).to_have_text("Generating…")  # a second click is not silently ignored: it says so
+    expect(stop).to_be_enabled()
+    stop.click()
+    expect(page.locator("#status-panel")).to_contain_text("Stopped watching")
+    expect(stop).to_be_disabled()
+    expect(go).to_be_enabled()
+    expect(go).to_have_text("Generate")
+
+
+def test_the_cost_is_shown_before_and_after_in_dollars_and_credits(launch_app, open_page):
+    demo, _, ledger = launch_app(speed="30")
+    page = open_page(demo.local_url)
+    fill_form(page, "A paper boat in the rain", resolution="360p")
+    note = page.locator("#cost-note")
+    expect(note).to_contain_text("This video: about $0.28 (555,556 credits)")
+    make_video(page, "A paper boat in the rain")
+    panel = page.locator("#status-panel")
+    expect(panel).to_contain_text(re.compile(r"about \$0\.28 \(555,556 credits\)"))
+    expect(note).to_contain_text("Spent today: $0.28 (555,556 credits)")  # the provider's dollars
+    [record] = ledger.history()
+    assert record.credits_used == 555_556
+
+
+def test_the_daily_budget_refuses_the_start_that_crosses_it(launch_app, open_page):
+    demo, _, ledger = launch_app(speed="30", PIXVERSE_UI_DAILY_BUDGET="0.50")
+    page = open_page(demo.local_url)
+    make_video(page, "First of the day")
+    note = page.locator("#cost-note")
+    expect(note).to_contain_text("of $0.50; $0.22 left.")
+    posts = sim_posts()
+    page.locator("#prompt textarea").fill("Second of the day")
+    page.locator("#generate").click()
+    panel = page.locator("#status-panel")
+    expect(panel).to_contain_text("would bring today's spending to $0.56")
+    expect(panel).to_contain_text("over your daily limit of $0.50")
+    assert sim_posts() == posts and len(ledger.history()) == 1
+    no_traceback(page)
+
+
+# --- the history: posters, keep, export --------------------------------------------------------
+
+
+def test_history_shows_stills_and_finds_by_text_star_and_note(launch_app, open_page):
+    demo, _, ledger = launch_app(speed="30")
+    page = open_page(demo.local_url)
+    make_video(page, "A red fox in the snow")
+    make_video(page, "A blue whale under the ice")
+    gallery = page.locator("#history-gallery")
+    expect(gallery.locator("img")).to_have_count(2)  # stills, not blank players
+    assert gallery.locator("video").count() == 0
+    src = gallery.locator("img").first.get_attribute("src") or ""
+    assert ".poster.jpg" in src
+
+    gallery.locator("button.thumbnail-item", has_text="red fox").click()
+    expect(page.locator("#picked-note")).to_contain_text("Loaded")
+    page.locator("#star-toggle input").check()
+    expect(page.locator("#picked-note")).to_contain_text("Starred")
+    page.locator("#note textarea").fill("the light is right; try seed 4")
+    page.locator("#save-note").click()
+    expect(page.locator("#picked-note")).to_contain_text("Note saved")
+    expect(page.locator("#history-table")).to_contain_text("try seed 4")
+
+    page.locator("#history-starred input").check()
+    expect(gallery.locator("img")).to_have_count(1)
+    expect(gallery).to_contain_text("red fox")
+    page.locator("#history-starred input").uncheck()
+    expect(gallery.locator("img")).to_have_count(2)
+    search = page.locator("#history-search textarea")
+    search.fill("seed 4")  # words of the note find it too
+    search.press("Enter")
+    expect(gallery.locator("img")).to_have_count(1)
+    search.fill("whale")
+    search.press("Enter")
+    expect(gallery.locator("img")).to_have_count(1)
+    expect(gallery).to_contain_text("blue whale")
+    starred = [r for r in ledger.history() if r.starred]
+    assert [r.prompt for r in starred] == ["A red fox in the snow"]
+    assert starred[0].note == "the light is right; try seed 4"
+
+
+def test_export_gives_a_zip_whose_script_makes_the_same_request(launch_app, open_page, tmp_path):
+    from pixverse_ui.simulator import embedded
+
+    demo, _, _ = launch_app(speed="30")
+    page = open_page(demo.local_url)
+    make_video(page, "An export of a kite festival", style="clay")
+    page.locator("#history-gallery button.thumbnail-item").first.click()
+    page.locator("#export").click()
+    link = page.locator("#export-file a").first
+    expect(link).to_be_visible()
+    href = link.get_attribute("href") or ""
+    answer = requests.get(requests.compat.urljoin(demo.local_url, href), timeout=30)
+    assert answer.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(answer.content)) as archive:
+        names = sorted(archive.namelist())
+        assert len(names) == 4 and {"request.json", "reproduce.py", "reproduce.sh"} < set(names)
+        [mp4] = [n for n in names if n.endswith(".mp4")]
+        archive.extractall(tmp_path)
+    body = json.loads((tmp_path / "request.json").read_text())
+    assert body["prompt"] == "An export of a kite festival" and body["style"] == "clay"
+    assert (tmp_path / mp4).read_bytes()[4:8] == b"ftyp"
+
+    sim = embedded()  # the script makes the request again, against the simulator
+    key = "sk-export-reproduce-0123456789"
+    sim.allow_key(key)
+    env = {"AIMLAPI_KEY": key, "AIMLAPI_BASE_URL": sim.url, "PATH": "/usr/bin:/bin"}
+    run = subprocess.run(
+        [sys.executable, "reproduce.py"], cwd=tmp_path, env=env, capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert sim.stats()["jobs"][-1]["body"] == body
+    assert key not in (tmp_path / "reproduce.py").read_text() + run.stdout + run.stderr
+
+
+# --- compare --------------------------------------------------------------------------------------
+
+
+def test_two_generations_compare_side_by_side_playing_together(launch_app, open_page):
+    demo, _, _ = launch_app(speed="30")
+    page = open_page(demo.local_url)
+    make_video(page, "A kite over the dunes", style="anime")
+    make_video(page, "A kite over the dunes", style="clay")
+    history_tab(page, "Compare")
+    choices = page.locator("#compare-choices label")
+    expect(choices).to_have_count(2)
+    for i in range(2):
+        choices.nth(i).click()
+    page.locator("#compare").click()
+    view = page.locator("#compare-view")
+    expect(view.locator("video")).to_have_count(2)
+    differs = view.locator("tr.pxui-differs")
+    expect(differs).to_have_count(1)  # only the style differs
+    expect(differs).to_contain_text("style")
+    view.locator(".pxui-play-all").click()
+    page.wait_for_function(
+        """() => { const v = [...document.querySelectorAll('#compare-view video')];
+        return v.length === 2 && v.every((x) => x.currentTime > 0.5 && !x.paused); }""",
+        timeout=15_000,
+    )
+    view.locator("video").first.evaluate("(v) => v.pause()")  # one pauses: both pause
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#compare-view video')].every((x) => x.paused)"
+    )
+
+
+# --- variations: posters and a contact sheet ----------------------------------------------------
+
+
+def test_variations_show_stills_and_offer_a_contact_sheet(launch_app, open_page):
+    demo, _, _ = launch_app(speed="30")
+    page = open_page(demo.local_url)
+    fill_form(page, "A teapot spinning", resolution="360p")
+    history_tab(page, "Variations")
+    page.get_by_label("styles", exact=True).check()
+    for style in ("anime", "clay"):
+        page.locator("label", has_text=style).last.click()
+    page.locator("#run-variations").click()
+    gallery = page.locator("#batch-gallery")
+    expect(gallery.locator("img")).to_have_count(2, timeout=JOB_TIMEOUT)
+    link = page.locator("#contact-sheet a").first
+    expect(link).to_be_visible(timeout=JOB_TIMEOUT)
+    sheet = requests.get(requests.compat.urljoin(demo.local_url, link.get_attribute("href")))
+    assert sheet.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- a phone's first screen -------------------------------------------------------------------
+
+
+def test_on_a_phone_the_prompt_and_generate_are_on_the_first_screen(launch_app, open_page):
+    demo, _, _ = launch_app(speed="30")
+    page = open_page(demo.local_url, viewport=PHONE, phone=True)
+    width, height = PHONE
+    for selector in ("#prompt textarea", "#generate"):
+        box = page.locator(selector).bounding_box()
+        assert box is not None and box["y"] + box["height"] <= height, (selector, box)
+    # nothing scrolls sideways: the examples wrap
+    wide = page.evaluate(
+        """() => [...document.querySelectorAll('#examples, #examples table')]
+        .some((el) => el.scrollWidth > el.clientWidth + 1)"""
+    )
+    assert not wide
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width + 1
+    # the workspace (History, Compare, Variations) comes before the examples
+    tabs = page.get_by_role("tab", name="History").bounding_box()
+    examples = page.locator("#examples").bounding_box()
+    assert tabs and examples and tabs["y"] < examples["y"]
+    make_video(page, "A phone-sized fox")
+    facts = video_facts(page)
+    assert facts["error"] is None and facts["width"] == 640
+    expect(page.locator("#mode-banner")).to_contain_text("the same as pixverse-ui list")
