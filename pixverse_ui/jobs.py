@@ -15,6 +15,7 @@ as fal's and replicate's clients do: ``.id``, ``.status``, ``.updates()``, ``.wa
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -36,8 +37,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-#: How often a follower looks for new updates (in-memory, so cheap).
-FOLLOW_STEP = 0.1
+#: The longest an event-loop follower waits before looking again (it is woken on news anyway).
+FOLLOW_STEP = 5.0
 #: How often a follower with a stop event looks at it.
 STOP_CHECK = 0.25
 #: Finished jobs remembered for late followers, beyond which the oldest are forgotten.
@@ -58,6 +59,10 @@ class Job:
     error: errors.PixVerseError | None = None
     finished: bool = False
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
+    #: The event loops following in ``aupdates``, and the events that wake them.
+    _waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(
+        default_factory=list, repr=False
+    )
 
     @property
     def id(self) -> str | None:
@@ -110,19 +115,30 @@ class Job:
                 return
 
     async def aupdates(self, step: float = FOLLOW_STEP) -> AsyncIterator[Update]:
-        """``updates`` for event loops: no thread is held while waiting."""
+        """``updates`` for event loops: no thread is held while waiting, and the loop is woken
+        when news comes (``step`` bounds each wait all the same)."""
         seen = 0
-        while True:
-            fresh, finished, error = self.history[seen:], self.finished, self.error
-            seen += len(fresh)
-            for update in fresh:
-                yield update
-            if finished and seen == len(self.history):
-                if error is not None:
-                    raise error
-                return
-            if not fresh:
-                await asyncio.sleep(step)
+        news = asyncio.Event()
+        waiter = (asyncio.get_running_loop(), news)
+        with self._changed:
+            self._waiters.append(waiter)
+        try:
+            while True:
+                news.clear()
+                fresh, finished, error = self.history[seen:], self.finished, self.error
+                seen += len(fresh)
+                for update in fresh:
+                    yield update
+                if finished and seen == len(self.history):
+                    if error is not None:
+                        raise error
+                    return
+                if not fresh:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(news.wait(), step)
+        finally:
+            with self._changed:
+                self._waiters.remove(waiter)
 
     def wait(
         self,
@@ -208,13 +224,20 @@ class Job:
     def _push(self, update: Update) -> None:
         with self._changed:
             self.history.append(update)
-            self._changed.notify_all()
+            self._notify()
 
     def _finish(self, error: errors.PixVerseError | None = None) -> None:
         with self._changed:
             self.error = error
             self.finished = True
-            self._changed.notify_all()
+            self._notify()
+
+    def _notify(self) -> None:
+        """Wake the followers: threads on the condition, event loops through their events."""
+        self._changed.notify_all()
+        for loop, news in self._waiters:
+            with contextlib.suppress(RuntimeError):  # that loop has closed
+                loop.call_soon_threadsafe(news.set)
 
 
 class Watchers:

@@ -217,6 +217,8 @@ class _Loop:
         #: When the watch gives up, on ``clock.monotonic()``.
         self.deadline = deadline
         self.polls = 0
+        #: GETs made since the ledger last counted them.
+        self.unsaved_polls = 0
         self.faults = 0
         #: Whether this watch has read the ledger's journal back already.
         self.healed = False
@@ -229,6 +231,7 @@ class _Loop:
     def poll_until_terminal(self, schedule: PollSchedule, rng: random.Random) -> Iterator[Update]:
         while True:
             if self._stopped():
+                self._record()
                 yield self._update(
                     "Stopped watching. The job goes on; resume it any time.", stopped=True
                 )
@@ -245,6 +248,7 @@ class _Loop:
                 wait = hint if hint else schedule.interval(self._elapsed(), self.estimate, rng)
             remaining = self._left()
             if remaining <= 0:  # the last poll was at the deadline: the job is still running
+                self._record()
                 raise errors.GenerationTimeoutError(
                     f"Stopped waiting after {self._elapsed():.0f} s; the job was still "
                     f"{self.state.status if self.state else 'unreachable'}.",
@@ -256,11 +260,7 @@ class _Loop:
     def _poll(self) -> errors.PixVerseError | None:
         """One GET. Returns a transient fault to report, or None; raises what is not transient."""
         self.polls += 1
-        if self.ledger is not None:
-            try:
-                self.ledger.add_polls(self.gid)
-            except sqlite3.Error as exc:
-                log.warning("could not count a poll of %s in the ledger (%s)", self.gid, exc)
+        self.unsaved_polls += 1  # counted in the ledger with the next write, not one write each
         try:
             state = self.client.retrieve(self.gid, deadline=self.deadline)
         except errors.TRANSIENT_ERRORS as exc:
@@ -368,7 +368,8 @@ class _Loop:
         if self.ledger is None:
             return
         try:
-            self.ledger.update(self.gid, **changes)
+            self.ledger.update(self.gid, polls_added=self.unsaved_polls, **changes)
+            self.unsaved_polls = 0
         except KeyError:
             # a new id the ledger could not take when it came is in its journal: once the ledger
             # takes writes again, write it from there (else: a job this ledger never saw)

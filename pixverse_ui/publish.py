@@ -42,7 +42,7 @@ class Publisher:
         """A path for ``path``'s content that Gradio may serve and nobody can derive."""
         source = Path(path)
         stat = source.stat()
-        key = (str(source.resolve()), stat.st_size, stat.st_mtime_ns)
+        key = (os.path.abspath(source), stat.st_size, stat.st_mtime_ns)
         with self._lock:
             known = self._memo.get(key)
             if known is not None and known.exists():

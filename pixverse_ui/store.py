@@ -314,8 +314,9 @@ class Ledger:
             )
         return self.get(client_request_id)
 
-    def update(self, job: str, **changes: Any) -> JobRecord:
-        """Change some columns of a job named by generation id or client request id."""
+    def update(self, job: str, *, polls_added: int = 0, **changes: Any) -> JobRecord:
+        """Change some columns of a job named by generation id or client request id, and count
+        ``polls_added`` more GETs for it, in one transaction."""
         bad = set(changes) - _UPDATABLE
         if bad:
             raise ValueError(f"not ledger columns: {sorted(bad)}")
@@ -325,8 +326,9 @@ class Ledger:
         assignments = ", ".join(f"{name} = ?" for name in changes)
         with self._conn() as db:
             cursor = db.execute(
-                f"UPDATE jobs SET {assignments} WHERE client_request_id = ? OR generation_id = ?",
-                (*changes.values(), job, job),
+                f"UPDATE jobs SET {assignments}, polls = polls + ?"
+                " WHERE client_request_id = ? OR generation_id = ?",
+                (*changes.values(), polls_added, job, job),
             )
             if cursor.rowcount == 0:
                 raise KeyError(job)

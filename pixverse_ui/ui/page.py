@@ -177,8 +177,7 @@ def launch(
             auth=auth,
             mcp_server=mcp,
             prevent_thread_lock=True,
-            quiet=True,
-            **kwargs,
+            **{"quiet": True, **kwargs},
         )
     )
     where = demo.share_url or demo.local_url
