@@ -59,10 +59,16 @@ print(json.dumps({"seconds": took, "rss": rss}))
 """
 
 
+#: The start of an MP4 file (its ``ftyp`` box): ``Client.download`` keeps only what is a video.
+MP4_HEAD = b"\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2"
+
+
 def write_random(path: Path, size: int) -> None:
-    """``size`` random bytes (whole MB) at ``path``: nothing on the way can compress them."""
+    """``size`` bytes (whole MB) at ``path``, an MP4's first box then random bytes: nothing on
+    the way can compress them, and the download's check takes them for a video."""
     with path.open("wb") as out:
-        for _ in range(size // MB):
+        out.write(MP4_HEAD + os.urandom(MB - len(MP4_HEAD)))
+        for _ in range(size // MB - 1):
             out.write(os.urandom(MB))
 
 

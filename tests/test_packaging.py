@@ -70,6 +70,9 @@ def test_python_app_py_serves_the_page_on_the_simulator(tmp_path):
         assert answer.status_code == 200
         assert "Simulator mode" in answer.text
         assert requests.get(app.url + "/", timeout=10).status_code == 200
+    # it says where it serves, and this app's way to a public link, not Gradio's launch() hint
+    assert f"serving at {app.url}" in app.output
+    assert "--share" in app.output and "share=True" not in app.output
 
 
 def test_what_the_code_imports_is_declared_and_pinned():

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import time
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -335,16 +336,12 @@ class HistoryPart:
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> str:
         """Star or unstar the selected item (the caller's own only)."""
-        try:
-            who = caller(self.page, api_key, None, visitor, request)
-            if not isinstance(selected, str) or not selected:
-                return "Pick a video first, then star it."
-            self.page.app.ledger.set_starred(selected, who.owner, starred is True)
-        except KeyError:
-            return NOT_YOURS
-        except errors.PixVerseError as exc:
-            return error_markdown(exc)
-        return "★ Starred." if starred is True else "Star removed."
+
+        def keep(ident: str, owner: str) -> str:
+            self.page.app.ledger.set_starred(ident, owner, starred is True)
+            return "★ Starred." if starred is True else "Star removed."
+
+        return self._on_selected(selected, api_key, visitor, request, "star it", keep)
 
     def set_note(
         self,
@@ -355,16 +352,33 @@ class HistoryPart:
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> str:
         """Keep a note with the selected item (the caller's own only)."""
+
+        def keep(ident: str, owner: str) -> str:
+            self.page.app.ledger.set_note(ident, owner, note)
+            return "Note saved." if note else "Note removed."
+
+        return self._on_selected(selected, api_key, visitor, request, "write its note", keep)
+
+    def _on_selected(
+        self,
+        selected: Any,
+        api_key: Any,
+        visitor: Any,
+        request: gr.Request | None,
+        doing: str,
+        change: Callable[[str, str], str],
+    ) -> str:
+        """Apply ``change(id, owner)`` to the selected item for its owner; a sentence otherwise
+        (a foreign id gets the same one as an unknown id, and nothing is written)."""
         try:
             who = caller(self.page, api_key, None, visitor, request)
             if not isinstance(selected, str) or not selected:
-                return "Pick a video first, then write its note."
-            self.page.app.ledger.set_note(selected, who.owner, note)
+                return f"Pick a video first, then {doing}."
+            return change(selected, who.owner)
         except KeyError:
             return NOT_YOURS
         except errors.PixVerseError as exc:
             return error_markdown(exc)
-        return "Note saved." if note else "Note removed."
 
     def export(
         self,
