@@ -452,13 +452,6 @@ class Ledger:
                 raise KeyError(job)
         return self.get(job)
 
-    def add_polls(self, generation_id: str, count: int = 1) -> None:
-        """Count GETs made for a job."""
-        with self._conn() as db:
-            db.execute(
-                "UPDATE jobs SET polls = polls + ? WHERE generation_id = ?", (count, generation_id)
-            )
-
     # --- reading -------------------------------------------------------------------------------
 
     def get(self, job: str, *, owner: str | None = None) -> JobRecord:

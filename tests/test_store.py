@@ -35,7 +35,7 @@ def test_the_generation_id_and_status_changes_are_kept(ledger):
     _record(ledger, "crid-1")
     ledger.update("crid-1", generation_id="gen-1", state=RUNNING, status="queued", submitted_at=5)
     ledger.update("gen-1", status="generating")
-    ledger.add_polls("gen-1", 3)
+    ledger.update("gen-1", polls_added=3)
     job = ledger.get("gen-1")
     assert (job.client_request_id, job.status, job.polls) == ("crid-1", "generating", 3)
     assert [j.generation_id for j in ledger.unfinished()] == ["gen-1"]
@@ -96,7 +96,7 @@ def test_many_threads_write_at_once(ledger):
         for i in range(25):
             _record(ledger, f"t{n}-{i}")
             ledger.update(f"t{n}-{i}", generation_id=f"g{n}-{i}", state=RUNNING, status="queued")
-            ledger.add_polls(f"g{n}-{i}")
+            ledger.update(f"g{n}-{i}", polls_added=1)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for t in threads:
