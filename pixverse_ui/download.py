@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,12 @@ SIGNATURE = b"ftyp"
 #: ``.part-*`` files older than this are left over from a killed process, and removed.
 STALE_PART_SECONDS = 3600.0
 PART_PREFIX = ".part-"
+#: A folder is swept for stale ``.part-*`` files at most this often: a sweep lists the whole
+#: folder, every video in it, which was a tenth of a download's CPU with a thousand videos.
+SWEEP_EVERY = 600.0
+
+_swept: dict[Path, float] = {}
+_swept_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,8 @@ def save(
     ``DownloadError`` (``retryable`` when a new attempt may do better) and leaves nothing behind.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(dest.parent)
+    if _sweep_due(dest.parent):
+        remove_stale_parts(dest.parent)
     declared = _declared_length(response)
     if declared is not None and declared > max_bytes:
         response.close()
@@ -162,6 +170,16 @@ def remove_stale_parts(folder: Path, *, older_than: float = STALE_PART_SECONDS) 
         except OSError:
             pass  # another process took it first
     return removed
+
+
+def _sweep_due(folder: Path) -> bool:
+    """Whether ``folder`` has not been swept in this process for ``SWEEP_EVERY`` seconds."""
+    now = time.monotonic()
+    with _swept_lock:
+        if now - _swept.get(folder, -SWEEP_EVERY) < SWEEP_EVERY:
+            return False
+        _swept[folder] = now
+        return True
 
 
 def _declared_length(response: requests.Response) -> int | None:

@@ -1,7 +1,9 @@
 """Generations watched in the background: one watcher per generation id in the process.
 
-``Watchers`` (the process's one is :func:`watchers`) runs each generation's poll loop
-(``polling.watch``) in a thread of its own and keeps every ``Update`` in a ``Job``. Whoever asks
+``Watchers`` (the process's one is :func:`watchers`) runs each generation's poll loop on the
+process's pollers (``pollers.py``: one scheduler and a few workers for every job, not a thread
+each; a loop on an injected clock runs ``polling.watch`` in a thread of its own) and keeps every
+``Update`` in a ``Job``. Whoever asks
 for the same id, the page, a history refresh, ``resume``, an MCP agent or a notebook, gets that
 ``Job`` instead of a second loop: looking an id up and registering it happen under one lock, and a
 new generation is registered under its id *before* the ledger marks it running, so nothing that
@@ -23,13 +25,15 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import errors
 from .budget import Budget
-from .client import Client
+from .client import Client, JobState
+from .clock import RealClock
 from .params import Params, validate
-from .polling import DEFAULT_TIMEOUT, Update, watch
+from .pollers import pollers
+from .polling import DEFAULT_TIMEOUT, Update, watch, watch_steps
 from .store import DONE, FAILED, JobRecord, Ledger
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,10 +63,8 @@ class Job:
     error: errors.PixVerseError | None = None
     finished: bool = False
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    #: The event loops following in ``aupdates``, and the events that wake them.
-    _waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(
-        default_factory=list, repr=False
-    )
+    #: The event loops following in ``aupdates``.
+    _waiters: list[_Waiter] = field(default_factory=list, repr=False)
 
     @property
     def id(self) -> str | None:
@@ -114,17 +116,22 @@ class Job:
                 yield self._stopped()
                 return
 
-    async def aupdates(self, step: float = FOLLOW_STEP) -> AsyncIterator[Update]:
+    async def aupdates(
+        self, step: float = FOLLOW_STEP, *, news: Callable[[Update], object] | None = None
+    ) -> AsyncIterator[Update]:
         """``updates`` for event loops: no thread is held while waiting, and the loop is woken
-        when news comes (``step`` bounds each wait all the same)."""
+        when news comes (``step`` bounds each wait all the same).
+
+        ``news``: what the follower shows of an update. The loop is then woken only when that
+        changes (and at the end); the updates in between still come, with the next.
+        """
         seen = 0
-        news = asyncio.Event()
-        waiter = (asyncio.get_running_loop(), news)
+        waiter = _Waiter(asyncio.get_running_loop(), asyncio.Event(), news)
         with self._changed:
             self._waiters.append(waiter)
         try:
             while True:
-                news.clear()
+                waiter.event.clear()
                 fresh, finished, error = self.history[seen:], self.finished, self.error
                 seen += len(fresh)
                 for update in fresh:
@@ -135,7 +142,7 @@ class Job:
                     return
                 if not fresh:
                     with contextlib.suppress(asyncio.TimeoutError):
-                        await asyncio.wait_for(news.wait(), step)
+                        await asyncio.wait_for(waiter.event.wait(), step)
         finally:
             with self._changed:
                 self._waiters.remove(waiter)
@@ -233,11 +240,27 @@ class Job:
             self._notify()
 
     def _notify(self) -> None:
-        """Wake the followers: threads on the condition, event loops through their events."""
+        """Wake the followers: threads on the condition, event loops through their events (only
+        for news: each wake-up of a loop is a system call and a turn of it)."""
         self._changed.notify_all()
-        for loop, news in self._waiters:
+        for waiter in self._waiters:
+            if waiter.news is not None and not self.finished and self.history:
+                shown = waiter.news(self.history[-1])
+                if shown == waiter.shown:
+                    continue
+                waiter.shown = shown
             with contextlib.suppress(RuntimeError):  # that loop has closed
-                loop.call_soon_threadsafe(news.set)
+                waiter.loop.call_soon_threadsafe(waiter.event.set)
+
+
+@dataclass(eq=False)
+class _Waiter:
+    """An event loop following a job, and what it was last woken for."""
+
+    loop: asyncio.AbstractEventLoop
+    event: asyncio.Event
+    news: Callable[[Update], object] | None = None
+    shown: object = None
 
 
 class Watchers:
@@ -268,8 +291,8 @@ class Watchers:
         Returns once the API has answered with an id; its refusals (and ``budget``'s) raise here.
         """
         job = self._new_job(params, client, ledger, owner, batch, client_request_id)
-        self._create(job, client, budget)
-        self._start_watching(job, client, download_dir, timeout)
+        created = self._create(job, client, budget)
+        self._start_watching(job, client, download_dir, timeout, created)
         return job
 
     def start(
@@ -289,12 +312,15 @@ class Watchers:
 
         def run() -> None:
             try:
-                self._create(job, client, budget)
+                created = self._create(job, client, budget)
             except Exception:  # noqa: BLE001 - the job has ended with a sentence; nothing to add
                 return
-            self._follow_watch(job, client, download_dir, timeout)
+            self._start_watching(job, client, download_dir, timeout, created)
 
-        threading.Thread(target=run, name="pixverse-submit", daemon=True).start()
+        if _on_pollers(client):
+            pollers().call(run)
+        else:
+            threading.Thread(target=run, name="pixverse-submit", daemon=True).start()
         return job
 
     def attach(
@@ -365,8 +391,9 @@ class Watchers:
             client_request_id=client_request_id or client.new_request_id(),
         )
 
-    def _create(self, job: Job, client: Client, budget: Budget | None = None) -> None:
-        """Record and POST ``job``'s request; a failure ends the job (and is raised)."""
+    def _create(self, job: Job, client: Client, budget: Budget | None = None) -> JobState:
+        """Record and POST ``job``'s request; a failure ends the job (and is raised). Returns
+        the create request's answer, as the ledger has it."""
         from .generation import create_job
 
         assert job.params is not None
@@ -389,6 +416,8 @@ class Watchers:
             raise
         if record.error:  # the ledger could not take the id: say where it is kept
             job._push(_note(record, client, record.error))
+        assert record.generation_id is not None
+        return JobState(record.generation_id, record.status, credits_used=record.credits_used)
 
     def _claim(self, generation_id: str, job: Job) -> None:
         """Register a new generation under its id, before the ledger shows it as running."""
@@ -405,46 +434,69 @@ class Watchers:
                 del self._jobs[old]
 
     def _start_watching(
-        self, job: Job, client: Client, download_dir: str | Path, timeout: float
+        self,
+        job: Job,
+        client: Client,
+        download_dir: str | Path,
+        timeout: float,
+        created: JobState | None = None,
     ) -> None:
+        """Watch ``job``: on the process's pollers, or (an injected clock) in a thread.
+        ``created``: the create request's answer, when the job was made just now."""
+        assert job.generation_id is not None
+        how: dict[str, Any] = {
+            "client": client,
+            "ledger": job.ledger,
+            "download_dir": download_dir,
+            "timeout": timeout,
+            "created": created,
+        }
+        if _on_pollers(client):
+            steps = watch_steps(job.generation_id, **how)
+            pollers().run(steps, job._push, lambda exc: _ended(job, exc))
+            return
         threading.Thread(
-            target=self._follow_watch,
-            args=(job, client, download_dir, timeout),
-            name="pixverse-watch",
-            daemon=True,
+            target=self._follow_watch, args=(job, how), name="pixverse-watch", daemon=True
         ).start()
 
-    def _follow_watch(
-        self, job: Job, client: Client, download_dir: str | Path, timeout: float
-    ) -> None:
-        """Run the poll loop for ``job`` in this thread, keeping every update in it."""
+    def _follow_watch(self, job: Job, how: dict[str, Any]) -> None:
+        """Run the poll loop for ``job`` in this thread (``how``: ``watch``'s arguments),
+        keeping every update in it."""
         assert job.generation_id is not None
         try:
-            for update in watch(
-                job.generation_id,
-                client=client,
-                ledger=job.ledger,
-                download_dir=download_dir,
-                timeout=timeout,
-            ):
+            for update in watch(job.generation_id, **how):
                 job._push(update)
-        except errors.PixVerseError as exc:
-            job._finish(exc)
-        except Exception as exc:  # noqa: BLE001 - a bug must still end the job with a sentence
-            log.exception("the watcher of %s failed", job.generation_id)
-            job._finish(errors.PixVerseError(f"Unexpected failure: {type(exc).__name__}"))
+        except BaseException as exc:
+            _ended(job, exc)
+            if not isinstance(exc, Exception):
+                raise
         else:
-            job._finish()
-        finally:
-            if not job.finished:  # an interrupt in this thread: followers must not wait for ever
-                job._finish(
-                    errors.PixVerseError(
-                        "Stopped watching: the watcher was interrupted.",
-                        generation_id=job.generation_id,
-                        hint=f"The job goes on; `pixverse-ui resume {job.generation_id}` "
-                        "watches it again.",
-                    )
-                )
+            _ended(job, None)
+
+
+def _on_pollers(client: Client) -> bool:
+    """Whether ``client``'s jobs are watched on the shared pollers: those on the real clock."""
+    return isinstance(client.clock, RealClock)
+
+
+def _ended(job: Job, exc: BaseException | None) -> None:
+    """End ``job`` as its poll loop ended: done, with its error, or with a sentence for a bug
+    or an interrupt (followers must never wait for ever)."""
+    if exc is None:
+        job._finish()
+    elif isinstance(exc, errors.PixVerseError):
+        job._finish(exc)
+    elif isinstance(exc, Exception):
+        log.error("the watcher of %s failed", job.generation_id, exc_info=exc)
+        job._finish(errors.PixVerseError(f"Unexpected failure: {type(exc).__name__}"))
+    else:
+        job._finish(
+            errors.PixVerseError(
+                "Stopped watching: the watcher was interrupted.",
+                generation_id=job.generation_id,
+                hint=f"The job goes on; `pixverse-ui resume {job.generation_id}` watches it again.",
+            )
+        )
 
 
 _watchers = Watchers()

@@ -21,7 +21,13 @@ from . import errors
 from .client import LAST_LOOK, Client, JobState
 from .clock import Clock
 from .estimates import Estimate, estimate_for
-from .params import FAILURE_STATUSES, RESOLUTIONS, RUNNING_STATUSES, SUCCESS_STATUSES
+from .params import (
+    FAILURE_STATUSES,
+    RESOLUTIONS,
+    RUNNING_STATUSES,
+    SUCCESS_STATUSES,
+    TERMINAL_STATUSES,
+)
 from .store import DONE, FAILED, Ledger
 
 log = logging.getLogger(__name__)
@@ -139,6 +145,13 @@ def video_filename(generation_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", generation_id)[:120] + ".mp4"
 
 
+@dataclass(frozen=True)
+class Pause:
+    """A wait the poll loop asks for between two steps (see ``watch_steps``)."""
+
+    seconds: float
+
+
 def watch(
     generation_id: str,
     *,
@@ -153,44 +166,47 @@ def watch(
     rng: random.Random | None = None,
     stop: threading.Event | None = None,
     on_update: Callable[[Update], None] | None = None,
+    created: JobState | None = None,
 ) -> Iterator[Update]:
     """Poll a generation until its video is on disk, yielding an ``Update`` at every step.
 
     Raises ``GenerationFailedError`` when the provider fails the job, ``GenerationTimeoutError``
     at the deadline (after one last look, so a finished job is never thrown away), and the
     client's non-transient errors (a bad key, an unknown id). With ``stop`` set, the watching
-    ends with a ``stopped`` update; the job itself goes on and stays resumable.
+    ends with a ``stopped`` update; the job itself goes on and stays resumable. ``created`` is
+    the create request's answer when the job was made just now: its status is the first update,
+    and the first GET waits for the schedule instead of asking again at once.
     """
-    clock = clock or client.clock
-    rng = rng or random.Random()
-    deadline = clock.monotonic() + timeout
-    record = ledger.find(generation_id) if ledger is not None else None
-    if estimate is None:
-        known = record is not None and record.resolution in RESOLUTIONS  # not an adopted id
-        shape = (record.resolution, record.duration) if known else ("720p", 5)  # type: ignore
-        estimate = estimate_for(
-            *shape,
-            ledger,
-            endpoint=client.label,
-            time_scale=client.time_scale,
-            aspect_ratio=record.aspect_ratio if known else "16:9",  # type: ignore[union-attr]
-        )
-    schedule = schedule.scaled(client.time_scale)
-    if created_at is None:
-        created_at = (record.submitted_at or record.created_at) if record else clock.now()
-    loop = _Loop(generation_id, client, ledger, estimate, created_at, clock, stop, deadline)
-    loop.credits = record.credits_used if record else None
-
-    for update in loop.poll_until_terminal(schedule, rng):
+    loop = _Loop.start(generation_id, client, ledger, estimate, created_at, timeout, clock, stop)
+    steps = loop.steps(Path(download_dir), schedule, rng or random.Random(), created)
+    for step in steps:
+        if isinstance(step, Pause):
+            loop.pause(step.seconds)
+            continue
         if on_update:
-            on_update(update)
-        yield update
-        if update.stopped:
+            on_update(step)
+        yield step
+        if step.stopped:
             return
-    for update in loop.fetch_video(Path(download_dir), schedule, rng):
-        if on_update:
-            on_update(update)
-        yield update
+
+
+def watch_steps(
+    generation_id: str,
+    *,
+    client: Client,
+    download_dir: str | Path,
+    ledger: Ledger | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    schedule: PollSchedule = PollSchedule(),
+    rng: random.Random | None = None,
+    created: JobState | None = None,
+) -> Iterator[Update | Pause]:
+    """``watch`` as steps, for a driver of many loops (``pollers.Pollers``): the ``Update``s,
+    and a ``Pause`` wherever ``watch`` would sleep. Its driver lets each pause pass on the
+    client's clock before asking for the next step, from whichever thread; nothing is read or
+    sent before the first step."""
+    loop = _Loop.start(generation_id, client, ledger, None, None, timeout, None, None)
+    yield from loop.steps(Path(download_dir), schedule, rng or random.Random(), created)
 
 
 class _Loop:
@@ -219,6 +235,8 @@ class _Loop:
         self.polls = 0
         #: GETs made since the ledger last counted them.
         self.unsaved_polls = 0
+        #: Changes seen but not written yet: they go with the next write (one transaction a poll).
+        self.unsaved: dict[str, object] = {}
         self.faults = 0
         #: Whether this watch has read the ledger's journal back already.
         self.healed = False
@@ -226,9 +244,66 @@ class _Loop:
         #: The last credits figure the API gave, on create or on any poll.
         self.credits: float | None = None
 
+    @classmethod
+    def start(
+        cls,
+        generation_id: str,
+        client: Client,
+        ledger: Ledger | None,
+        estimate: Estimate | None,
+        created_at: float | None,
+        timeout: float,
+        clock: Clock | None,
+        stop: threading.Event | None,
+    ) -> _Loop:
+        """A watch of ``generation_id`` from now, its estimate and start read from the ledger."""
+        clock = clock or client.clock
+        deadline = clock.monotonic() + timeout
+        record = ledger.find(generation_id) if ledger is not None else None
+        if estimate is None:
+            known = record is not None and record.resolution in RESOLUTIONS  # not an adopted id
+            shape = (record.resolution, record.duration) if known else ("720p", 5)  # type: ignore
+            estimate = estimate_for(
+                *shape,
+                ledger,
+                endpoint=client.label,
+                time_scale=client.time_scale,
+                aspect_ratio=record.aspect_ratio if known else "16:9",  # type: ignore[union-attr]
+            )
+        if created_at is None:
+            created_at = (record.submitted_at or record.created_at) if record else clock.now()
+        loop = cls(generation_id, client, ledger, estimate, created_at, clock, stop, deadline)
+        loop.credits = record.credits_used if record else None
+        return loop
+
+    def steps(
+        self,
+        folder: Path,
+        schedule: PollSchedule,
+        rng: random.Random,
+        created: JobState | None = None,
+    ) -> Iterator[Update | Pause]:
+        """The whole watch: poll to a terminal status, then download; a stop ends it early.
+
+        With ``created`` (the create request's answer, just now), its status is the first update
+        and the first GET waits for the schedule: asking at once would only hear it again.
+        """
+        schedule = schedule.scaled(self.client.time_scale)
+        if created is not None and created.status not in TERMINAL_STATUSES:
+            self.state = created
+            yield self._update(_describe(created.status))
+            yield Pause(schedule.interval(self._elapsed(), self.estimate, rng))
+        for step in self.poll_until_terminal(schedule, rng):
+            yield step
+            if isinstance(step, Update) and step.stopped:
+                return
+        yield from self.fetch_video(folder, schedule, rng)
+
     # --- phase 1: poll until a terminal status --------------------------------------------------
 
-    def poll_until_terminal(self, schedule: PollSchedule, rng: random.Random) -> Iterator[Update]:
+    def poll_until_terminal(
+        self, schedule: PollSchedule, rng: random.Random
+    ) -> Iterator[Update | Pause]:
         while True:
             if self._stopped():
                 self._record()
@@ -255,7 +330,7 @@ class _Loop:
                     generation_id=self.gid,
                 )
             # sleeping no further than the deadline makes the next poll a last look at it
-            self._pause(min(wait, remaining))
+            yield Pause(min(wait, remaining))
 
     def _poll(self) -> errors.PixVerseError | None:
         """One GET. Returns a transient fault to report, or None; raises what is not transient."""
@@ -273,13 +348,16 @@ class _Loop:
         self.faults = 0
         previous = self.state.status if self.state else None
         self.state = state
+        changes: dict[str, object] = {}
         if state.credits_used is not None and state.credits_used != self.credits:
-            self.credits = state.credits_used
-            self._record(credits_used=state.credits_used)
+            self.credits = changes["credits_used"] = state.credits_used
         if state.status != previous:
-            changes: dict[str, object] = {"status": state.status}
+            changes["status"] = state.status
             if state.status in RUNNING_STATUSES - {"queued", "waiting"}:
                 changes["started_at"] = self.clock.now()
+        if state.status in TERMINAL_STATUSES:
+            self.unsaved.update(changes)  # written with the job's end, which comes next
+        elif changes:
             self._record(**changes)
         return None
 
@@ -302,7 +380,7 @@ class _Loop:
 
     def fetch_video(
         self, folder: Path, schedule: PollSchedule, rng: random.Random
-    ) -> Iterator[Update]:
+    ) -> Iterator[Update | Pause]:
         dest = folder / video_filename(self.gid)
         attempt = 0
         while True:
@@ -335,7 +413,7 @@ class _Loop:
                     hint="It is kept in the ledger; `pixverse-ui resume` asks again.",
                 )
             pause = schedule.floor * (1.0 + rng.random())
-            self._pause(min(pause, max(0.0, self._left())))
+            yield Pause(min(pause, max(0.0, self._left())))
             fault = self._poll()
             if fault is not None:
                 yield self._update(f"{_sentence(fault)} Still trying.", transient=True)
@@ -352,7 +430,7 @@ class _Loop:
     def _stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
-    def _pause(self, seconds: float) -> None:
+    def pause(self, seconds: float) -> None:
         """Wait, in short steps when a stop can come, so Stop answers within a quarter second."""
         if self.stop is None:
             self.clock.sleep(seconds)
@@ -368,8 +446,11 @@ class _Loop:
         if self.ledger is None:
             return
         try:
-            self.ledger.update(self.gid, polls_added=self.unsaved_polls, **changes)
+            self.ledger.write(
+                self.gid, polls_added=self.unsaved_polls, **{**self.unsaved, **changes}
+            )
             self.unsaved_polls = 0
+            self.unsaved = {}
         except KeyError:
             # a new id the ledger could not take when it came is in its journal: once the ledger
             # takes writes again, write it from there (else: a job this ledger never saw)
@@ -378,6 +459,7 @@ class _Loop:
                 self.healed = True
                 self._record(**changes)
         except sqlite3.Error as exc:  # the ledger is locked or broken: the watching goes on
+            self.unsaved.update(changes)  # to be written with the next write that can be
             log.warning("could not write generation %s to the ledger (%s)", self.gid, exc)
 
     def _update(self, message: str, **extra: object) -> Update:

@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_owner_created ON jobs (owner, created_at DESC);
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_shape ON jobs (resolution, duration, state);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at);
 """
 
 
@@ -316,7 +317,14 @@ class Ledger:
 
     def update(self, job: str, *, polls_added: int = 0, **changes: Any) -> JobRecord:
         """Change some columns of a job named by generation id or client request id, and count
-        ``polls_added`` more GETs for it, in one transaction."""
+        ``polls_added`` more GETs for it, in one transaction; returns the job as it is now."""
+        self.write(job, polls_added=polls_added, **changes)
+        return self.get(job)
+
+    def write(self, job: str, *, polls_added: int = 0, **changes: Any) -> None:
+        """``update`` without reading the job back (the poll loop's writes need nothing back).
+
+        Raises ``KeyError`` when no job has that name."""
         bad = set(changes) - _UPDATABLE
         if bad:
             raise ValueError(f"not ledger columns: {sorted(bad)}")
@@ -332,7 +340,6 @@ class Ledger:
             )
             if cursor.rowcount == 0:
                 raise KeyError(job)
-        return self.get(job)
 
     def adopt(
         self, generation_id: str, *, owner: str, endpoint: str, payer: str | None = None
@@ -624,17 +631,15 @@ class Ledger:
         return median(row["credits_used"] for row in rows), median(dollars) if dollars else None
 
     def finished_timings(self, endpoint: str | None = None, *, last: int = 50) -> list[JobTiming]:
-        """How long this endpoint's recent finished jobs took, of every shape, newest first."""
+        """How long this endpoint's recent finished jobs took, of every shape, newest first.
+
+        Read at every watch's start, so it walks the ``finished_at`` index from the newest and
+        stops at ``last``: the same cost with 3,000 jobs as with 50 (``+state`` keeps SQLite
+        from choosing the state index, which meant sorting every finished job).
+        """
         rows = (
             self._connection()
-            .execute(
-                "SELECT resolution, aspect_ratio, duration, finished_at - submitted_at AS took"
-                " FROM jobs WHERE state IN (?, ?)"
-                " AND submitted_at IS NOT NULL AND finished_at IS NOT NULL"
-                " AND (? IS NULL OR endpoint = ?)"
-                " ORDER BY finished_at DESC, rowid DESC LIMIT ?",
-                (DONE, RUNNING, endpoint, endpoint, last),
-            )
+            .execute(RECENT_TIMINGS, (DONE, RUNNING, endpoint, endpoint, last))
             .fetchall()
         )
         return [
@@ -642,6 +647,16 @@ class Ledger:
             for row in rows
             if row["took"] and row["took"] > 0
         ]
+
+
+#: The query behind ``Ledger.finished_timings`` (its plan is tested: see there).
+RECENT_TIMINGS = (
+    "SELECT resolution, aspect_ratio, duration, finished_at - submitted_at AS took"
+    " FROM jobs WHERE +state IN (?, ?)"
+    " AND submitted_at IS NOT NULL AND finished_at IS NOT NULL"
+    " AND (? IS NULL OR endpoint = ?)"
+    " ORDER BY finished_at DESC, rowid DESC LIMIT ?"
+)
 
 
 def _record(row: sqlite3.Row) -> JobRecord:

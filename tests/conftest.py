@@ -41,6 +41,7 @@ SUITE_KEYS = frozenset(
         "sk-canary-COMMAND-0a9b8c7d6e5f4a3b",  # test_security
         "sk-host-key-000111222333",  # test_ui: a host key pointed at a local simulator
         "sk-integrity-KEY-0123456789abcdef",  # test_integrity
+        "sk-pollers-KEY-0123456789abcdef",  # test_pollers
     }
 )
 

@@ -8,7 +8,7 @@ import pytest
 
 from pixverse_ui import validate
 from pixverse_ui.clock import ManualClock
-from pixverse_ui.store import _SCHEMA, DONE, RUNNING, SUBMITTING, Ledger
+from pixverse_ui.store import _SCHEMA, DONE, RECENT_TIMINGS, RUNNING, SUBMITTING, Ledger
 
 KEY = "sk-live-LEDGER-SECRET-987654321"
 
@@ -52,6 +52,32 @@ def test_unknown_jobs_and_columns_are_refused(ledger):
         ledger.update("c", owner="someone else")
     with pytest.raises(ValueError):
         ledger.update("c", state="exploded")
+
+
+def test_write_changes_a_job_without_reading_it_back_and_refuses_what_update_refuses(ledger):
+    _record(ledger, "c")
+    assert ledger.write("c", polls_added=2, status="generating") is None
+    assert (ledger.get("c").status, ledger.get("c").polls) == ("generating", 2)
+    with pytest.raises(KeyError):
+        ledger.write("nope", status="x")
+    with pytest.raises(ValueError):
+        ledger.write("c", owner="someone else")
+
+
+def test_recent_timings_are_read_from_the_newest_without_sorting_the_whole_history(ledger):
+    """Every watch reads them when it starts: their cost must not grow with the history."""
+    for i in range(60):
+        _record(ledger, f"c{i}")
+        ledger.update(f"c{i}", state=DONE, submitted_at=i, finished_at=i + 10.0 + i % 3)
+    timings = ledger.finished_timings("e", last=50)
+    assert len(timings) == 50 and timings[0].seconds == 10.0 + 59 % 3  # the newest first
+    plan = " ".join(
+        row[3]
+        for row in ledger._connection().execute(
+            "EXPLAIN QUERY PLAN " + RECENT_TIMINGS, (DONE, RUNNING, "e", "e", 50)
+        )
+    )
+    assert "jobs_finished" in plan and "TEMP B-TREE" not in plan
 
 
 def test_owner_is_a_salted_hash_and_the_key_is_stored_nowhere(ledger, tmp_path):

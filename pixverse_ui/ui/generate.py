@@ -319,7 +319,7 @@ class GeneratePart:
         yield status_html(None, note=SENDING), None, body
         shown = None
         try:
-            async for update in job.aupdates():
+            async for update in job.aupdates(news=_news):
                 if _news(update) == shown:
                     continue  # nothing a person would see: the page's clock moves on its own
                 shown = _news(update)

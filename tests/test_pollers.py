@@ -1,0 +1,184 @@
+"""Many generations watched on a few threads (``pollers.Pollers``), and the poll loop's steps.
+
+The driver is tested with small generators of steps (no HTTP: a step is what a poll would
+yield); the whole path against the simulator on the real clock, where it is used.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+from support import wait_for
+
+from pixverse_ui import errors
+from pixverse_ui.client import Client, JobState
+from pixverse_ui.jobs import JobRunner
+from pixverse_ui.params import validate
+from pixverse_ui.pollers import WORKERS, Pollers
+from pixverse_ui.polling import Pause, Update, watch, watch_steps
+from pixverse_ui.store import DONE, Ledger
+
+KEY = "sk-pollers-KEY-0123456789abcdef"
+
+
+def _update(gid: str, n: int) -> Update:
+    return Update(gid, "generating", float(n), None, None, f"step {n}", polls=n)
+
+
+class _Ends:
+    """What a driven loop reported: its updates and its end, with a way to wait for the end."""
+
+    def __init__(self) -> None:
+        self.updates: list[Update] = []
+        self.ended: list[BaseException | None] = []
+        self.done = threading.Event()
+
+    def on_update(self, update: Update) -> None:
+        self.updates.append(update)
+
+    def on_end(self, exc: BaseException | None) -> None:
+        self.ended.append(exc)
+        self.done.set()
+
+
+def test_a_driven_loop_gets_every_update_in_order_and_one_end():
+    pollers, seen = Pollers(workers=2), _Ends()
+
+    def steps() -> Iterator[Update | Pause]:
+        for n in range(5):
+            yield _update("a", n)
+            yield Pause(0.001)
+
+    pollers.run(steps(), seen.on_update, seen.on_end)
+    assert seen.done.wait(10)
+    assert [u.polls for u in seen.updates] == [0, 1, 2, 3, 4]
+    assert seen.ended == [None]
+
+
+def test_a_shorter_pause_is_served_first_whatever_the_order_of_arrival():
+    pollers, order = Pollers(workers=1), []
+    slow, fast = _Ends(), _Ends()
+
+    def steps(name: str, wait: float) -> Iterator[Update | Pause]:
+        yield Pause(wait)
+        order.append(name)
+
+    pollers.run(steps("slow", 0.5), slow.on_update, slow.on_end)
+    pollers.run(steps("fast", 0.01), fast.on_update, fast.on_end)
+    assert slow.done.wait(10) and fast.done.wait(10)
+    assert order == ["fast", "slow"]
+
+
+def test_a_loop_that_breaks_reports_its_exception_and_the_others_go_on():
+    pollers, broken, fine = Pollers(workers=2), _Ends(), _Ends()
+
+    def bad() -> Iterator[Update | Pause]:
+        yield _update("bad", 0)
+        yield Pause(0.001)
+        raise RuntimeError("a bug")
+
+    def good() -> Iterator[Update | Pause]:
+        for n in range(3):
+            yield Pause(0.001)
+            yield _update("good", n)
+
+    pollers.run(bad(), broken.on_update, broken.on_end)
+    pollers.run(good(), fine.on_update, fine.on_end)
+    assert broken.done.wait(10) and fine.done.wait(10)
+    assert len(broken.updates) == 1 and isinstance(broken.ended[0], RuntimeError)
+    assert len(fine.updates) == 3 and fine.ended == [None]
+
+
+def test_a_bug_in_a_watched_job_ends_it_with_a_sentence(make_live_sim, tmp_path, monkeypatch):
+    """A job on the pollers whose loop breaks ends with "Unexpected failure", not a hang."""
+    sim = make_live_sim(speed=40)
+    client = Client(api_key=KEY, base_url=sim.url, timeout=(2.0, 10.0))
+    runner = JobRunner(Ledger(tmp_path / "ledger.sqlite3"), tmp_path / "videos")
+
+    def broken(*_args, **_kwargs):
+        raise ZeroDivisionError
+
+    monkeypatch.setattr("pixverse_ui.polling.PollSchedule.interval", broken)
+    handle = runner.start(validate("a fox", resolution="360p"), client)
+    with pytest.raises(errors.PixVerseError, match="Unexpected failure: ZeroDivisionError"):
+        handle.wait(timeout=30)
+
+
+def test_fifty_jobs_at_once_are_watched_without_a_thread_each(make_live_sim, tmp_path):
+    sim = make_live_sim(speed=40)
+    client = Client(api_key=KEY, base_url=sim.url, timeout=(2.0, 10.0))
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    runner = JobRunner(ledger, tmp_path / "videos")
+    before = set(threading.enumerate())  # earlier tests' pollers among them
+    form = validate("a fox", resolution="360p")
+    jobs = [runner.start(form, client) for _ in range(50)]
+    most: set[threading.Thread] = set()
+    while not all(job.finished for job in jobs):
+        now = {t for t in threading.enumerate() if t.name.startswith("pixverse")} - before
+        most = now if len(now) > len(most) else most
+        threading.Event().wait(0.02)
+    assert all(job.outcome().state == DONE for job in jobs)
+    assert all(job.outcome().video_path.exists() for job in jobs)
+    # the workers and one scheduler, however many jobs: not 50 threads more
+    assert len(most) <= WORKERS + 1, sorted(t.name for t in most)
+
+
+def test_a_job_just_created_shows_the_create_answer_first_and_is_not_asked_again_at_once(
+    sim, client, ledger, clock, tmp_path
+):
+    from pixverse_ui.generation import create_job
+
+    record = create_job(validate("a fox", resolution="360p"), client=client, ledger=ledger)
+    gets_before = sim.stats()["gets"]
+    created = JobState(record.generation_id, record.status, credits_used=record.credits_used)
+    slept_before = len(clock.slept)
+    updates = watch(
+        record.generation_id, client=client, ledger=ledger, download_dir=tmp_path, created=created
+    )
+    first = next(updates)
+    assert (first.status, first.polls) == (record.status, 0)  # said before any GET
+    assert sim.stats()["gets"] == gets_before
+    second = next(updates)  # the first GET comes after the schedule's first wait, not at once
+    assert second.polls == 1 and len(clock.slept) > slept_before and clock.slept[-1] > 0
+    *_, last = updates
+    assert last.done and ledger.get(record.generation_id).state == DONE
+
+
+def test_steps_read_and_send_nothing_before_the_first_is_asked_for(sim, client, ledger, tmp_path):
+    from pixverse_ui.generation import create_job
+
+    record = create_job(validate("a fox", resolution="360p"), client=client, ledger=ledger)
+    gets = sim.stats()["gets"]
+    steps = watch_steps(record.generation_id, client=client, ledger=ledger, download_dir=tmp_path)
+    assert sim.stats()["gets"] == gets
+    assert isinstance(next(steps), Update) and sim.stats()["gets"] == gets + 1
+
+
+def test_a_follower_that_wants_news_only_still_gets_every_update_in_order(ledger):
+    import asyncio
+
+    from pixverse_ui.jobs import Job
+
+    job = Job(params=None, owner="o", ledger=ledger, generation_id="g")
+
+    def feed() -> None:
+        for n in range(6):
+            job._push(Update("g", "generating" if n < 5 else "completed", n, None, None, "", n))
+        job._finish()
+
+    async def follow() -> list[int]:
+        got = []
+        async for update in job.aupdates(step=5.0, news=lambda u: u.status):
+            got.append(update.polls)
+        return got
+
+    async def main() -> list[int]:
+        task = asyncio.create_task(follow())
+        await asyncio.sleep(0)
+        await asyncio.to_thread(feed)
+        return await asyncio.wait_for(task, 10)
+
+    assert asyncio.run(main()) == [0, 1, 2, 3, 4, 5]
+    wait_for(lambda: not job._waiters, timeout=5)
