@@ -7,7 +7,8 @@ generation as a bare Gradio app's (measured in ``benchmarks/RESULTS.md``, "CPU p
 Here the pauses wait in one heap: the scheduler hands each loop whose pause is over to a worker,
 which runs it to its next pause. A worker blocks only for an exchange with the API, which the
 client's timeouts and the loop's deadline bound, so a loop waits for a worker no longer than
-another's exchange takes.
+another's exchange takes; a download (which the loop announces with ``Apart``) runs on a thread
+of its own, so a slow video link never holds the others' polls.
 
 Pauses are measured on the real monotonic clock: a loop on an injected clock (a test's
 ``ManualClock``) is driven by ``polling.watch`` in a thread of its own instead. The threads are
@@ -26,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from .polling import Pause, Update
+from .polling import Apart, Pause, Update
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ IDLE_CHECK = 60.0
 
 @dataclass(eq=False)
 class _Loop:
-    steps: Iterator[Update | Pause]
+    steps: Iterator[Update | Pause | Apart]
     on_update: Callable[[Update], None]
     on_end: Callable[[BaseException | None], None]
 
@@ -67,7 +68,7 @@ class Pollers:
 
     def run(
         self,
-        steps: Iterator[Update | Pause],
+        steps: Iterator[Update | Pause | Apart],
         on_update: Callable[[Update], None],
         on_end: Callable[[BaseException | None], None],
     ) -> None:
@@ -134,6 +135,11 @@ class Pollers:
             for step in loop.steps:
                 if isinstance(step, Pause):
                     self._later(step.seconds, loop)
+                    return
+                if isinstance(step, Apart):  # a download: its own thread, not a poll worker's
+                    threading.Thread(
+                        target=self._step, args=(loop,), name="pixverse-download", daemon=True
+                    ).start()
                     return
                 loop.on_update(step)
         except BaseException as exc:  # noqa: BLE001 - the loop's end, whatever it is, is reported

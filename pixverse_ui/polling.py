@@ -152,6 +152,11 @@ class Pause:
     seconds: float
 
 
+class Apart:
+    """Said by the poll loop before a step that may hold its thread long (the download): a
+    driver of many loops runs it on a thread of its own, so other loops' polls do not wait."""
+
+
 def watch(
     generation_id: str,
     *,
@@ -183,6 +188,8 @@ def watch(
         if isinstance(step, Pause):
             loop.pause(step.seconds)
             continue
+        if isinstance(step, Apart):  # this thread is the loop's own already
+            continue
         if on_update:
             on_update(step)
         yield step
@@ -200,13 +207,16 @@ def watch_steps(
     schedule: PollSchedule = PollSchedule(),
     rng: random.Random | None = None,
     created: JobState | None = None,
-) -> Iterator[Update | Pause]:
+) -> Iterator[Update | Pause | Apart]:
     """``watch`` as steps, for a driver of many loops (``pollers.Pollers``): the ``Update``s,
-    and a ``Pause`` wherever ``watch`` would sleep. Its driver lets each pause pass on the
-    client's clock before asking for the next step, from whichever thread; nothing is read or
-    sent before the first step."""
+    a ``Pause`` wherever ``watch`` would sleep, and ``Apart`` before the download. Its driver
+    lets each pause pass on the client's clock before asking for the next step, from whichever
+    thread; nothing is read or sent before the first step."""
     loop = _Loop.start(generation_id, client, ledger, None, None, timeout, None, None)
     yield from loop.steps(Path(download_dir), schedule, rng or random.Random(), created)
+
+
+APART = Apart()
 
 
 class _Loop:
@@ -282,7 +292,7 @@ class _Loop:
         schedule: PollSchedule,
         rng: random.Random,
         created: JobState | None = None,
-    ) -> Iterator[Update | Pause]:
+    ) -> Iterator[Update | Pause | Apart]:
         """The whole watch: poll to a terminal status, then download; a stop ends it early.
 
         With ``created`` (the create request's answer, just now), its status is the first update
@@ -303,7 +313,7 @@ class _Loop:
 
     def poll_until_terminal(
         self, schedule: PollSchedule, rng: random.Random
-    ) -> Iterator[Update | Pause]:
+    ) -> Iterator[Update | Pause | Apart]:
         while True:
             if self._stopped():
                 self._record()
@@ -380,7 +390,7 @@ class _Loop:
 
     def fetch_video(
         self, folder: Path, schedule: PollSchedule, rng: random.Random
-    ) -> Iterator[Update | Pause]:
+    ) -> Iterator[Update | Pause | Apart]:
         dest = folder / video_filename(self.gid)
         attempt = 0
         while True:
@@ -389,6 +399,7 @@ class _Loop:
             attempt += 1
             if url:
                 yield self._update("Downloading the video")
+                yield APART
                 try:
                     # a video that is ready at the deadline still gets the last look's moment
                     until = max(self.deadline, self.clock.monotonic() + LAST_LOOK)

@@ -17,7 +17,7 @@ from pixverse_ui.client import Client, JobState
 from pixverse_ui.jobs import JobRunner
 from pixverse_ui.params import validate
 from pixverse_ui.pollers import WORKERS, Pollers
-from pixverse_ui.polling import Pause, Update, watch, watch_steps
+from pixverse_ui.polling import Apart, Pause, Update, watch, watch_steps
 from pixverse_ui.store import DONE, Ledger
 
 KEY = "sk-pollers-KEY-0123456789abcdef"
@@ -91,6 +91,31 @@ def test_a_loop_that_breaks_reports_its_exception_and_the_others_go_on():
     assert len(fine.updates) == 3 and fine.ended == [None]
 
 
+def test_a_long_step_said_apart_does_not_hold_the_other_loops_polls():
+    """A slow download (announced with ``Apart``) runs on its own thread: with one worker, the
+    other loop's polls all come while it is still going."""
+    pollers, slow, quick = Pollers(workers=1), _Ends(), _Ends()
+    release = threading.Event()
+
+    def download() -> Iterator[Update | Pause | Apart]:
+        yield _update("slow", 0)
+        yield Apart()
+        release.wait(10)  # the download, still going
+        yield _update("slow", 1)
+
+    def polls() -> Iterator[Update | Pause | Apart]:
+        for n in range(5):
+            yield Pause(0.001)
+            yield _update("quick", n)
+
+    pollers.run(download(), slow.on_update, slow.on_end)
+    pollers.run(polls(), quick.on_update, quick.on_end)
+    assert quick.done.wait(10) and len(quick.updates) == 5
+    assert not slow.done.is_set()
+    release.set()
+    assert slow.done.wait(10) and [u.polls for u in slow.updates] == [0, 1]
+
+
 def test_a_bug_in_a_watched_job_ends_it_with_a_sentence(make_live_sim, tmp_path, monkeypatch):
     """A job on the pollers whose loop breaks ends with "Unexpected failure", not a hang."""
     sim = make_live_sim(speed=40)
@@ -116,7 +141,9 @@ def test_fifty_jobs_at_once_are_watched_without_a_thread_each(make_live_sim, tmp
     jobs = [runner.start(form, client) for _ in range(50)]
     most: set[threading.Thread] = set()
     while not all(job.finished for job in jobs):
-        now = {t for t in threading.enumerate() if t.name.startswith("pixverse")} - before
+        ours = {t for t in threading.enumerate() if t.name.startswith("pixverse")}
+        # downloads run apart, a thread each while they last; the polls do not
+        now = {t for t in ours - before if t.name != "pixverse-download"}
         most = now if len(now) > len(most) else most
         threading.Event().wait(0.02)
     assert all(job.outcome().state == DONE for job in jobs)
