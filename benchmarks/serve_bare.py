@@ -76,28 +76,28 @@ def _with_exchanges(api: str, key: str, gets: int, count: int, length: float):  
     import gradio as gr
     import requests
 
+    from pixverse_ui.client import ENDPOINT
+    from pixverse_ui.params import validate
+
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"
-    endpoint = api.rstrip("/") + "/v2/video/generations"
-    body = {"model": "pixverse/v5.5/text-to-video", "prompt": "a red fox in the snow",
-            "aspect_ratio": "16:9", "resolution": "360p", "duration": 5}  # fmt: skip
+    endpoint = api.rstrip("/") + ENDPOINT
+    # the body the app sends for the benchmark's form (its model id, its defaults)
+    body = validate("a red fox in the snow", resolution="360p").to_body()
 
     def generate(*_inputs: str) -> Iterator[tuple[object, object, object]]:
         job = session.post(endpoint, json=body, timeout=30).json()
         state: dict = {}
+        url = None
         every = max(1, gets // max(1, count - 1))
-        for n in range(gets):
-            time.sleep(length / gets)
-            state = session.get(endpoint, params={"generation_id": job["id"]}, timeout=30).json()
-            if n % every == 0:
-                yield f"<p><b>{state.get('status')}</b> — poll {n}</p>", gr.skip(), gr.skip()
-        url = (state.get("video") or {}).get("url")
-        for _ in range(10 * gets):  # the job outlived the GETs given: ask until it is done
-            if url:
+        for n in range(11 * gets):  # as many GETs as ours made; more only while not done
+            if n >= gets and url:
                 break
             time.sleep(length / gets)
             state = session.get(endpoint, params={"generation_id": job["id"]}, timeout=30).json()
             url = (state.get("video") or {}).get("url")
+            if n < gets and n % every == 0:
+                yield f"<p><b>{state.get('status')}</b> — poll {n}</p>", gr.skip(), gr.skip()
         if not url:
             raise RuntimeError(f"the job never finished: {state}")
         with (

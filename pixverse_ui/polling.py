@@ -152,6 +152,7 @@ class Pause:
     seconds: float
 
 
+@dataclass(frozen=True)
 class Apart:
     """Said by the poll loop before a step that may hold its thread long (the download): a
     driver of many loops runs it on a thread of its own, so other loops' polls do not wait."""
@@ -193,8 +194,6 @@ def watch(
         if on_update:
             on_update(step)
         yield step
-        if step.stopped:
-            return
 
 
 def watch_steps(
@@ -214,9 +213,6 @@ def watch_steps(
     thread; nothing is read or sent before the first step."""
     loop = _Loop.start(generation_id, client, ledger, None, None, timeout, None, None)
     yield from loop.steps(Path(download_dir), schedule, rng or random.Random(), created)
-
-
-APART = Apart()
 
 
 class _Loop:
@@ -399,7 +395,7 @@ class _Loop:
             attempt += 1
             if url:
                 yield self._update("Downloading the video")
-                yield APART
+                yield Apart()
                 try:
                     # a video that is ready at the deadline still gets the last look's moment
                     until = max(self.deadline, self.clock.monotonic() + LAST_LOOK)
