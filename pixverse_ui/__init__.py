@@ -29,6 +29,7 @@ from .errors import (
     RateLimitError,
     ServerError,
     SubmissionUnconfirmedError,
+    TooManyStartsError,
     ValidationError,
 )
 from .params import Params, validate
@@ -76,6 +77,7 @@ __all__ = [
     "RateLimitError",
     "ServerError",
     "SubmissionUnconfirmedError",
+    "TooManyStartsError",
     "ValidationError",
     "validate",
     "Client",

@@ -8,28 +8,49 @@
 Who sees which history (:meth:`App.caller`): a logged-in person sees their login name's, whoever
 pays; otherwise a key sees its own, and people without a key see their browser's on a public
 page, the host's on a private one (the same history ``pixverse-ui list`` shows on that machine,
-simulator mode included). Keys are held in memory only (in the clients), never written
-anywhere.
+simulator mode included). A caller on a public page with no key, no login and no browser id (an
+API or MCP call) is anonymous: its history is its own call's alone, and it may not spend a
+shared key. Keys are held in memory only (in the clients), never written anywhere.
+
+What a shared host key may spend (:meth:`App.start`): the host's daily ceiling for everyone
+(``budget.host_ceiling``), each owner's daily budget, and per client a few jobs at once and a
+few starts a minute (``ratelimit.py``), counted by identity and by network address.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import errors
+from .budget import (
+    DEFAULT_HOST_CEILING_USD,
+    HOST_BUDGET_ENV,
+    Budget,
+    day_start,
+    parse_dollars,
+    spent_since,
+)
 from .client import Client
+from .clock import REAL_CLOCK, Clock
 from .defaults import SIMULATOR_KEY, host_key, simulator_client
-from .jobs import JobRunner
+from .jobs import Job, JobRunner
+from .params import Params
+from .pricing import dollars, total
+from .ratelimit import RateLimiter, RateRule
 from .redact import register_secret
 from .store import JobRecord, Ledger, default_home
 
 SHARE_HOST_KEY_ENV = "PIXVERSE_UI_SHARE_HOST_KEY"
 AUTH_ENV = "PIXVERSE_UI_AUTH"
+#: How many proxies stand in front of the app and append to ``X-Forwarded-For`` (a Space: 1).
+PROXY_HOPS_ENV = "PIXVERSE_UI_PROXY_HOPS"
 #: What a key may look like: RFC 6750's token characters, 8 to 256 of them. A key with a space or
 #: a quote in it is a paste gone wrong, and refusing it keeps keys findable by redaction.
 KEY_SHAPE = re.compile(r"[A-Za-z0-9._~+/=-]{8,256}\Z")
@@ -71,19 +92,37 @@ class Mode:
     share_host_key: bool
     has_auth: bool
     public: bool = False
+    #: ``PIXVERSE_UI_HOST_DAILY_BUDGET``: None when unset (see :attr:`host_ceiling_usd`).
+    host_budget_usd: float | None = None
+    #: What one client may start on a shared key (``PIXVERSE_UI_MAX_RUNNING`` and
+    #: ``PIXVERSE_UI_STARTS_PER_MINUTE``).
+    rate: RateRule = field(default_factory=RateRule)
+    #: Proxies in front of the app (``PIXVERSE_UI_PROXY_HOPS``; on a Space 1, else 0).
+    proxy_hops: int = 0
 
     @classmethod
     def from_env(cls, *, has_auth: bool = False, public: bool = False) -> Mode:
-        """Read the mode from the environment (``public`` as the launch says, or on a Space)."""
+        """Read the mode from the environment (``public`` as the launch says, or on a Space).
+
+        A malformed setting is a ``ValidationError`` with a sentence, before anything serves."""
         on_space = bool(os.environ.get("SPACE_ID"))
         key = host_key()
         register_secret(key, pin=True)
+        hops = os.environ.get(PROXY_HOPS_ENV, "").strip() or ("1" if on_space else "0")
+        if not hops.isdigit():
+            raise errors.ValidationError(
+                f"{PROXY_HOPS_ENV} must be a whole number (0: no proxy); got {hops[:12]!r}.",
+                field=PROXY_HOPS_ENV,
+            )
         return cls(
             host_key=key,
             on_space=on_space,
             share_host_key=_truthy(os.environ.get(SHARE_HOST_KEY_ENV)),
             has_auth=has_auth,
             public=public or on_space,
+            host_budget_usd=parse_dollars(HOST_BUDGET_ENV, os.environ.get(HOST_BUDGET_ENV)),
+            rate=RateRule.from_env(),
+            proxy_hops=int(hops),
         )
 
     @property
@@ -94,6 +133,36 @@ class Mode:
     def visitors_need_own_key(self) -> bool:
         return (
             not self.simulator and self.on_space and not self.share_host_key and not self.has_auth
+        )
+
+    @property
+    def host_key_shared(self) -> bool:
+        """Whether strangers may spend the host's key: a public page that does not ask them
+        for their own (a Space that shares it or has a login, ``--share``, a public address)."""
+        return not self.simulator and self.public and not self.visitors_need_own_key
+
+    @property
+    def host_ceiling_usd(self) -> float | None:
+        """What the host key may pay in a day for everyone: the setting, else on a shared key
+        ``DEFAULT_HOST_CEILING_USD``; None for no ceiling (the host alone spends it)."""
+        if self.host_budget_usd is not None:
+            return self.host_budget_usd
+        return DEFAULT_HOST_CEILING_USD if self.host_key_shared else None
+
+    def ceiling_words(self) -> str:
+        """What the shared key allows, for the banner and the start-up lines ("" if not shared)."""
+        if not self.host_key_shared:
+            return ""
+        ceiling = self.host_ceiling_usd
+        spend = (
+            f"up to {dollars(ceiling)} a day in all"
+            + ("" if self.host_budget_usd is not None else f" (the default; set {HOST_BUDGET_ENV})")
+            if ceiling is not None
+            else "with no daily ceiling"
+        )
+        return (
+            f"Everyone here shares the host's key, {spend}; each visitor may run "
+            f"{self.rate.max_running} at once and start {self.rate.starts_per_minute} a minute."
         )
 
     def banner(self) -> str:
@@ -115,9 +184,10 @@ class Mode:
                 "enter yours under *Your AI/ML API key*. It is used for your requests only and, if "
                 "you tick *remember*, kept in this browser; never on the server."
             )
+        shared = f" {self.ceiling_words()}" if self.host_key_shared else ""
         return (
             "**Live mode.** Generations use the AI/ML API and cost credits. Enter your own key "
-            "under *Your AI/ML API key*, or the host's key is used."
+            "under *Your AI/ML API key*, or the host's key is used." + shared
         )
 
 
@@ -128,6 +198,14 @@ class Caller:
     client: Client
     #: The ledger's name for them: a salted hash of their key, login name or browser id.
     owner: str
+    #: The ledger's name for the key that pays (a salted hash).
+    payer: str = ""
+    #: They spend the host's key on a page that shares it: ceilinged and rate-limited.
+    shared: bool = False
+    #: No key, no login, no browser id, on a public page: an identity of this call alone.
+    anonymous: bool = False
+    #: Their network address, as the socket or the proxy in front of the app says.
+    address: str | None = None
 
 
 def clean_key(value: object) -> str | None:
@@ -165,13 +243,23 @@ class App:
     """What every visitor shares: the mode, the ledger, the background runner, their clients."""
 
     def __init__(
-        self, mode: Mode, ledger: Ledger, download_dir: Path, *, max_clients: int = MAX_CLIENTS
+        self,
+        mode: Mode,
+        ledger: Ledger,
+        download_dir: Path,
+        *,
+        max_clients: int = MAX_CLIENTS,
+        budget: Budget | None = None,
+        clock: Clock = REAL_CLOCK,
     ) -> None:
         self.mode = mode
         self.ledger = ledger
         self.download_dir = download_dir
         self.runner = JobRunner(ledger, download_dir)
         self.max_clients = max_clients
+        #: Each owner's daily budget (``PIXVERSE_UI_DAILY_BUDGET``).
+        self.budget = budget or Budget()
+        self.limiter = RateLimiter(mode.rate, clock=clock)
         self._clients: OrderedDict[str, Client] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -180,15 +268,23 @@ class App:
         paths = {default_home(), self.ledger.path.parent, self.download_dir}
         return sorted(path.expanduser().resolve() for path in paths)
 
-    def caller(self, key: object, visitor_id: object = None, username: object = None) -> Caller:
+    def caller(
+        self,
+        key: object,
+        visitor_id: object = None,
+        username: object = None,
+        *,
+        address: str | None = None,
+    ) -> Caller:
         """Who is asking, and with which key; a sentence (``PixVerseError``) if they may not.
 
         - their own key: they spend it; their history is that key's (the login name's, if any);
         - no key: the host's key (or the simulator) where allowed; their history is their login
-          name's, else on a public page their browser's, else (a private page) the host's.
+          name's, else on a public page their browser's, else (a private page) the host's. With
+          no browser id either, on a public page, they are anonymous (see the module's text).
         """
         own = clean_key(key)
-        visitor = clean_name(visitor_id, "The visitor id") or "anonymous"
+        visitor = clean_name(visitor_id, "The visitor id")
         user = clean_name(username, "The login name")
         if own is not None:
             client = self._client(own, simulator=self.mode.simulator)
@@ -202,15 +298,93 @@ class App:
         else:
             assert self.mode.host_key is not None
             client = self._client(self.mode.host_key, simulator=False)
+        anonymous = False
         if user is not None:
             identity = f"user:{user}"
         elif own is not None:
             identity = own
-        elif self.mode.public:
+        elif self.mode.public and visitor is not None:
             identity = f"visitor:{visitor}"
+        elif self.mode.public:  # an API or MCP call with nothing to know it by: this call alone
+            identity, anonymous = f"anonymous:{secrets.token_hex(16)}", True
         else:  # a private page is one person's: the host's history, the one `pixverse-ui list`
             identity = client.owner_key  # shows (the host key's, or the simulator key's)
-        return Caller(client, self.ledger.owner_of(identity))
+        return Caller(
+            client,
+            self.ledger.owner_of(identity),
+            payer=self.ledger.owner_of(client.owner_key),
+            shared=own is None and self.mode.host_key_shared,
+            anonymous=anonymous,
+            address=address,
+        )
+
+    # --- starting: what a caller may spend --------------------------------------------------------
+
+    def budget_for(self, caller: Caller) -> Budget:
+        """The limits a caller's starts meet: their owner's budget, and on a shared host key the
+        host's ceiling on what that key pays for everyone."""
+        if caller.shared:
+            return self.budget.for_payer(self.mode.host_ceiling_usd)
+        return self.budget
+
+    def ceiling_today(self) -> str:
+        """``The shared key has $3.20 of its $5.00 a day left for everyone.`` ("" if no ceiling)."""
+        ceiling = self.mode.host_ceiling_usd
+        if ceiling is None or self.mode.host_key is None:
+            return ""
+        payer = self.ledger.owner_of(self.mode.host_key)
+        since = day_start(self.ledger.clock.now())
+        left = max(0.0, ceiling - spent_since(self.ledger, since, payer=payer).usd)
+        return (
+            f"The shared key has {dollars(left)} of its {dollars(ceiling)} a day left for everyone."
+        )
+
+    def check_start(self, caller: Caller, variants: Sequence[Params]) -> None:
+        """Say before anything starts what :meth:`start` would refuse for money: an anonymous
+        caller on a shared key, or a cost (at the safe price) over a budget or the ceiling."""
+        self._refuse_anonymous(caller)
+        budget = self.budget_for(caller)
+        if budget.limited:
+            cost = total(budget.quote(variant, self.ledger) for variant in variants)
+            budget.check(self.ledger, caller.owner, cost, payer=caller.payer)
+
+    def start(
+        self, caller: Caller, variants: Sequence[Params], *, batch: str | None = None
+    ) -> list[Job]:
+        """Start ``variants`` in the background for ``caller``; returns their jobs at once.
+
+        On a shared key the caller's rate is checked first, for all of them together
+        (``TooManyStartsError``); each job's own start is checked against the budgets in the
+        ledger's insert transaction and ends with a ``BudgetError`` if it does not fit.
+        """
+        self._refuse_anonymous(caller)
+        budget = self.budget_for(caller)
+        if not caller.shared:
+            return [self._start(variant, caller, budget, batch) for variant in variants]
+        names = [(f"owner:{caller.owner}", "by you")]
+        if caller.address:
+            names.append((f"address:{caller.address}", "from your network address"))
+        with self.limiter.admit(names, len(variants)) as ticket:
+            jobs = []
+            for variant in variants:
+                job = self._start(variant, caller, budget, batch)
+                ticket.hold(job)
+                jobs.append(job)
+            return jobs
+
+    def _start(self, variant: Params, caller: Caller, budget: Budget, batch: str | None) -> Job:
+        return self.runner.start(
+            variant, caller.client, batch=batch, owner=caller.owner, budget=budget
+        )
+
+    def _refuse_anonymous(self, caller: Caller) -> None:
+        if caller.anonymous and caller.shared:
+            raise errors.AuthenticationError(
+                "A call with no key, no visitor id and no sign-in cannot spend this Space's "
+                "shared key",
+                hint="Send your own AI/ML API key in the X-AIMLAPI-Key header, or use the page. "
+                "Nothing was sent.",
+            )
 
     def _client(self, key: str, *, simulator: bool) -> Client:
         """One client per key, the least recently used dropped past ``max_clients``.

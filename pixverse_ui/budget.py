@@ -1,33 +1,92 @@
-"""A daily spending limit per owner, in dollars, checked before anything is recorded or sent.
+"""Daily spending limits in dollars, checked before anything is recorded or sent.
 
-``PIXVERSE_UI_DAILY_BUDGET=5`` (or ``5.00``) allows each owner (a key, a logged-in name, see
-``access.py``) to start at most $5.00 of generations a day; unset means no limit. "A day" is the
-local calendar day of the machine that runs pixverse-ui: it starts at local midnight.
+Two limits, each optional:
 
-What a day has cost is ``Ledger.spent_since`` (``pricing.charged``): the API's figures, and the
-estimates of jobs whose cost it has not said yet. A start is refused when its estimate would take
-that over the limit (``BudgetError``, a ``ValidationError``: nothing is sent). The check runs in
-the ledger's insert transaction (``Ledger.record(check=...)``), so two starts at once cannot both
-pass a limit only one of them fits under, across threads and processes alike.
+- **per owner**: ``PIXVERSE_UI_DAILY_BUDGET=5`` (or ``5.00``) allows each owner (a key, a
+  logged-in name, a browser, see ``access.py``) to start at most $5.00 of generations a day;
+- **per payer**, the ceiling on a shared key: ``PIXVERSE_UI_HOST_DAILY_BUDGET`` caps what the
+  host's key pays in a day across every owner. An owner is whoever the caller says they are (a
+  fresh browser id is a fresh owner), so only a limit on the payer bounds what strangers can
+  spend; when the host key is shared and this is unset, ``DEFAULT_HOST_CEILING_USD`` applies.
+
+"A day" is the local calendar day of the machine that runs pixverse-ui: it starts at local
+midnight. What a day has cost is :func:`spent_since`: the API's figures, and for jobs whose cost
+it has not said yet their safe price (``pricing.safe_price``: the rate card times the highest
+multiple of it the ledger has seen). A start is refused when its safe price would take either sum
+over its limit (``BudgetError``, a ``ValidationError``: nothing is sent). The check runs in the
+ledger's insert transaction (``Ledger.record(check=...)``), so starts at once cannot both pass a
+limit only one of them fits under, across threads and processes alike.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .errors import BudgetError, ValidationError
-from .pricing import Cost, dollars, format_cost
+from .pricing import (
+    Cost,
+    actual,
+    charged,
+    dollars,
+    format_cost,
+    price_multiple,
+    safe_price,
+    total,
+)
+from .store import RUNNING, SUBMITTING, UNCONFIRMED
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .store import Ledger
+    from .params import Params
+    from .store import JobRecord, Ledger
 
 BUDGET_ENV = "PIXVERSE_UI_DAILY_BUDGET"
+HOST_BUDGET_ENV = "PIXVERSE_UI_HOST_DAILY_BUDGET"
+#: The ceiling on a shared host key when ``PIXVERSE_UI_HOST_DAILY_BUDGET`` is not set.
+DEFAULT_HOST_CEILING_USD = 5.0
+#: Jobs the API may still charge for without having said what.
+IN_FLIGHT = (SUBMITTING, UNCONFIRMED, RUNNING)
 #: Slack for float sums of cents: a start that lands exactly on the limit is allowed.
 _EPSILON = 1e-9
+
+
+def spent_since(
+    ledger: Ledger, since: float, *, owner: str | None = None, payer: str | None = None
+) -> Cost:
+    """What the jobs created since ``since`` cost (``owner``'s, or those ``payer`` pays for),
+    refusals left out; a job whose cost the API has not said yet counts its safe price."""
+    return _sum(ledger, ledger.created_since(owner, since, payer=payer))
+
+
+def parse_dollars(name: str, text: str | None) -> float | None:
+    """A setting in dollars (``"5"``, ``"5.00"``, ``"$5"``); None when empty, else a sentence."""
+    raw = (text or "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw.removeprefix("$").replace(",", "").strip())
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise ValidationError(
+            f"{name} must be an amount of dollars such as 5 or 5.00; got {raw[:12]!r}. "
+            "Unset it for no limit.",
+            field="budget",
+        )
+    return value
+
+
+def host_ceiling(shared: bool, environ: Mapping[str, str] | None = None) -> float | None:
+    """The daily ceiling on the host key: ``PIXVERSE_UI_HOST_DAILY_BUDGET``, else, when the key
+    is shared with visitors, ``DEFAULT_HOST_CEILING_USD``; None for no ceiling."""
+    env = os.environ if environ is None else environ
+    value = parse_dollars(HOST_BUDGET_ENV, env.get(HOST_BUDGET_ENV))
+    if value is None and shared:
+        return DEFAULT_HOST_CEILING_USD
+    return value
 
 
 def day_start(now: float) -> float:
@@ -63,27 +122,17 @@ class BudgetView:
 
 @dataclass(frozen=True)
 class Budget:
-    """An optional daily limit in dollars (None: no limit)."""
+    """Optional daily limits in dollars (None: no limit): ``limit_usd`` on each owner's
+    spending, ``payer_limit_usd`` on what the paying key spends for everyone (the host's
+    ceiling; :meth:`for_payer` sets it for the starts that key pays for)."""
 
     limit_usd: float | None = None
+    payer_limit_usd: float | None = None
 
     @classmethod
     def parse(cls, text: str | None) -> Budget:
         """``"5"`` or ``"5.00"`` (a ``$`` is allowed); empty means no limit. Else a sentence."""
-        raw = (text or "").strip()
-        if not raw:
-            return cls(None)
-        try:
-            value = float(raw.removeprefix("$").replace(",", "").strip())
-        except ValueError:
-            value = float("nan")
-        if not value >= 0 or value == float("inf"):
-            raise ValidationError(
-                f"{BUDGET_ENV} must be an amount of dollars such as 5 or 5.00; got "
-                f"{raw[:12]!r}. Unset it for no limit.",
-                field="budget",
-            )
-        return cls(value)
+        return cls(parse_dollars(BUDGET_ENV, text))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Budget:
@@ -91,30 +140,86 @@ class Budget:
         env = os.environ if environ is None else environ
         return cls.parse(env.get(BUDGET_ENV))
 
+    def for_payer(self, limit_usd: float | None) -> Budget:
+        """This budget, with a ceiling on what the paying key spends today for everyone."""
+        return replace(self, payer_limit_usd=limit_usd)
+
     @property
     def limited(self) -> bool:
-        return self.limit_usd is not None
+        return self.limit_usd is not None or self.payer_limit_usd is not None
 
     def today(self, ledger: Ledger, owner: str, now: float | None = None) -> BudgetView:
         """``owner``'s spending since local midnight, against the limit."""
         now = ledger.clock.now() if now is None else now
         since = day_start(now)
-        return BudgetView(ledger.spent_since(owner, since), self.limit_usd, since)
+        return BudgetView(spent_since(ledger, since, owner=owner), self.limit_usd, since)
 
-    def check(self, ledger: Ledger, owner: str, cost: Cost, now: float | None = None) -> None:
+    def quote(self, params: Params | Mapping[str, object], ledger: Ledger) -> Cost:
+        """What a start counts for against these limits (its safe price)."""
+        return safe_price(params, price_multiple(ledger))
+
+    def check(
+        self,
+        ledger: Ledger,
+        owner: str,
+        cost: Cost,
+        now: float | None = None,
+        *,
+        payer: str | None = None,
+    ) -> None:
         """Raise ``BudgetError`` if starting something that costs ``cost`` now would take
-        ``owner``'s spending today over the limit. Run it inside ``Ledger.record(check=...)``."""
+        ``owner``'s spending today over the owner limit, or what ``payer`` paid today over the
+        payer limit. Run it inside ``Ledger.record(check=...)``.
+
+        Before the ledger holds any job the API has priced, the safe price is only the rate
+        card, which the provider may exceed: then a limited scope may have one unpriced job in
+        flight at a time, so that starts at once overshoot a limit by one job at most.
+        """
+        if not self.limited:
+            return
+        now = ledger.clock.now() if now is None else now
+        since = day_start(now)
+        start = format_cost(cost).split(" (")[0]
+        prices_known = bool(ledger.highest_costs())
+        if self.payer_limit_usd is not None and payer is not None:
+            records = ledger.created_since(None, since, payer=payer)
+            _refuse_while_unpriced(records, prices_known)
+            paid = _sum(ledger, records).usd
+            if paid + cost.usd > self.payer_limit_usd + _EPSILON:
+                raise BudgetError(
+                    f"This start ({start}) would take the shared key past its daily limit of "
+                    f"{dollars(self.payer_limit_usd)} for everyone using it "
+                    f"({dollars(min(paid, self.payer_limit_usd))} is spent or running today). "
+                    "Try again tomorrow, or enter your own AI/ML API key"
+                )
         if self.limit_usd is None:
             return
-        view = self.today(ledger, owner, now)
+        records = ledger.created_since(owner, since)
+        _refuse_while_unpriced(records, prices_known)
+        view = BudgetView(_sum(ledger, records), self.limit_usd, since)
         after = view.spent.usd + cost.usd
         if after <= self.limit_usd + _EPSILON:
             return
         left = view.left_usd or 0.0
-        start = format_cost(cost).split(" (")[0]
         raise BudgetError(
             f"This start ({start}) would bring today's spending to {dollars(after)}, over your "
             f"daily limit of {dollars(self.limit_usd)}; {dollars(left)} is left today"
+        )
+
+
+def _sum(ledger: Ledger, records: list[JobRecord]) -> Cost:
+    multiple = price_multiple(ledger) if any(r.credits_used is None for r in records) else 1.0
+    return total(charged(record, multiple) for record in records)
+
+
+def _refuse_while_unpriced(records: list[JobRecord], prices_known: bool) -> None:
+    if prices_known:
+        return
+    if any(r.state in IN_FLIGHT and actual(r) is None and not r.adopted for r in records):
+        raise BudgetError(
+            "Another start is waiting for the API to say what it costs, and this ledger has "
+            "never seen the provider's prices, so a second one could cross the daily limit. "
+            "Try again in a few seconds",
         )
 
 

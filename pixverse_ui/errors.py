@@ -66,6 +66,15 @@ class BudgetError(ValidationError):
     hint = "Nothing was sent and nothing was charged."
 
 
+class TooManyStartsError(ValidationError):
+    """A client over its rate on a shared key: too many running or started this minute
+    (``ratelimit.py``). ``retry_after``: seconds until a start fits, when that is known."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
 class APIError(PixVerseError):
     """The API answered with an HTTP error."""
 

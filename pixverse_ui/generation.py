@@ -121,21 +121,18 @@ def create_job(
 
     ``owner`` is whose history shows the job (default: the client's key's). ``claim`` is called
     with the new generation id before the ledger marks the job running (the watchers register
-    it there, so that nothing reading the ledger starts a second watcher). With a ``budget``
-    (default: the one ``submit`` was given in this thread), a start whose estimate would take the
-    owner's spending today over it raises ``BudgetError``: nothing is recorded or sent.
+    it there, so that nothing reading the ledger starts a second watcher). With a ``budget``, a
+    start whose safe price would take the owner's spending today, or the paying key's, over its
+    limit raises ``BudgetError``: nothing is recorded or sent.
     """
     crid = client_request_id or client.new_request_id()
     payer = ledger.owner_of(client.owner_key)
     owner = owner or payer
     check = None
     if budget is not None and budget.limited:
-        from .pricing import estimate
 
-        cost = estimate(params, ledger)
-
-        def check() -> None:
-            budget.check(ledger, owner, cost)
+        def check() -> None:  # in the insert's transaction: what it reads cannot change
+            budget.check(ledger, owner, budget.quote(params, ledger), payer=payer)
 
     ledger.record(
         client_request_id=crid,

@@ -6,6 +6,13 @@ credits divided by ``CREDITS_PER_USD``, an assumption: the provider's page gives
 docs/provider-contract.md, *Money*). Before a start, the cost is the median of this shape's past
 jobs in the ledger when it has some, else the rate card below, the page's one example scaled by
 pixels and duration. The simulator charges by the same table, so its figures and ours agree.
+
+Money a limit protects is counted at a *safe* price (:func:`safe_price`) until the API says what
+a job cost: the rate card times the highest multiple of it any job in the ledger has cost. The
+median would let starts made in parallel each count as a typical job and pass together; the
+most a shape has cost protects only that shape, so a caller could pick a shape never priced here.
+One multiple for every shape means that once the provider's real prices show in any job, every
+unpriced start counts at least at that price.
 """
 
 from __future__ import annotations
@@ -92,6 +99,27 @@ def estimate(params: P.Params | Mapping[str, Any], ledger: Ledger | None = None)
     return Cost(credits, usd_for(credits), RATE_CARD)
 
 
+def price_multiple(ledger: Ledger | None) -> float:
+    """The highest cost any job in ``ledger`` had, as a multiple of its rate card (at least 1)."""
+    highest = 1.0
+    priced = ledger.highest_costs() if ledger else []
+    for resolution, duration, aspect_ratio, credits, usd in priced:
+        body = {"resolution": resolution, "duration": duration, "aspect_ratio": aspect_ratio}
+        card = credits_for(body)
+        if card <= 0:
+            continue
+        paid = max(usd * CREDITS_PER_USD if usd is not None else 0.0, credits or 0.0)
+        highest = max(highest, paid / card)
+    return highest
+
+
+def safe_price(params: P.Params | Mapping[str, Any], multiple: float = 1.0) -> Cost:
+    """What an unpriced start counts for against a limit: the rate card times ``multiple``
+    (:func:`price_multiple`), never less than the rate card."""
+    credits = credits_for(params) * max(1.0, multiple)
+    return Cost(credits, usd_for(credits), LEDGER if multiple > 1.0 else RATE_CARD)
+
+
 def actual(record: JobRecord) -> Cost | None:
     """What a job cost, as the API said (None while it has said nothing)."""
     credits, usd = record.credits_used, record.usd_spent
@@ -102,10 +130,11 @@ def actual(record: JobRecord) -> Cost | None:
     return None
 
 
-def charged(record: JobRecord, ledger: Ledger | None = None) -> Cost:
+def charged(record: JobRecord, multiple: float = 1.0) -> Cost:
     """What a job counts for in a day's spending: what the API said it cost; else, while that
     may still come (sending, unconfirmed, running) or for a video made without a figure, its
-    estimate; else (refused, failed without a figure, adopted without one) nothing."""
+    safe price (:func:`safe_price` with ``multiple``); else (refused, failed without a figure,
+    adopted without one) nothing."""
     from .store import FAILED, REJECTED
 
     spent = actual(record)
@@ -113,7 +142,7 @@ def charged(record: JobRecord, ledger: Ledger | None = None) -> Cost:
         return spent
     if record.adopted or record.state in (REJECTED, FAILED):
         return ZERO
-    return estimate(record.request, ledger)
+    return safe_price(record.request, multiple)
 
 
 def dollars(usd: float) -> str:

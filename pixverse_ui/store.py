@@ -24,13 +24,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from statistics import median
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .clock import REAL_CLOCK, Clock
 from .errors import ValidationError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .pricing import Cost
 
 HOME_ENV = "PIXVERSE_UI_HOME"
 LEDGER_NAME = "ledger.sqlite3"
@@ -250,6 +247,8 @@ class Ledger:
                 except sqlite3.OperationalError as exc:  # another process added it first
                     if "duplicate column" not in str(exc):
                         raise
+        # what a key paid today, summed at every start on a shared key (``budget.py``)
+        db.execute("CREATE INDEX IF NOT EXISTS jobs_payer_created ON jobs (payer, created_at)")
 
     def _meta(self, key: str) -> str:
         row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -547,28 +546,42 @@ class Ledger:
         rows = self._connection().execute(sql, (*args, limit)).fetchall()
         return [_record(row) for row in rows]
 
-    def created_since(self, owner: str, since: float) -> list[JobRecord]:
-        """``owner``'s jobs created at or after ``since`` that the API did not refuse.
+    def created_since(
+        self, owner: str | None, since: float, *, payer: str | None = None
+    ) -> list[JobRecord]:
+        """Jobs created at or after ``since`` that the API did not refuse: ``owner``'s, or (with
+        ``payer``) those that key pays for, whoever owns them; both given, both must hold.
 
         The rows a day's spending is summed over (``budget.spent_since``); read inside a
         ``record(check=...)`` they are those of the write-locked transaction.
         """
+        if owner is None and payer is None:
+            raise ValueError("created_since needs an owner or a payer")
         rows = (
             self._connection()
             .execute(
-                "SELECT * FROM jobs WHERE owner = ? AND created_at >= ? AND state != ?",
-                (owner, since, REJECTED),
+                "SELECT * FROM jobs WHERE created_at >= ? AND state != ?"
+                " AND (? IS NULL OR owner = ?) AND (? IS NULL OR payer = ?)",
+                (since, REJECTED, owner, owner, payer, payer),
             )
             .fetchall()
         )
         return [_record(row) for row in rows]
 
-    def spent_since(self, owner: str, since: float) -> Cost:
-        """What ``owner``'s jobs created since ``since`` cost, refusals left out; jobs whose
-        cost the API has not said yet count their estimate (``pricing.charged``)."""
-        from .pricing import charged, total
-
-        return total(charged(record, self) for record in self.created_since(owner, since))
+    def highest_costs(self) -> list[tuple[str, int, str, float | None, float | None]]:
+        """For every shape the API has priced here: (resolution, duration, aspect ratio, the
+        most credits, the most dollars) a job of it cost (``pricing.price_multiple``)."""
+        rows = (
+            self._connection()
+            .execute(
+                "SELECT resolution, duration, aspect_ratio, MAX(credits_used) AS credits,"
+                " MAX(usd_spent) AS usd FROM jobs"
+                " WHERE credits_used IS NOT NULL OR usd_spent IS NOT NULL"
+                " GROUP BY resolution, duration, aspect_ratio"
+            )
+            .fetchall()
+        )
+        return [tuple(row) for row in rows]  # type: ignore[misc]
 
     def unfinished(
         self, owner: str | None = None, endpoint: str | None = None, *, payer: str | None = None

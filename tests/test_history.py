@@ -8,6 +8,7 @@ import time
 import pytest
 
 from pixverse_ui import validate
+from pixverse_ui.budget import spent_since
 from pixverse_ui.clock import ManualClock
 from pixverse_ui.errors import ValidationError
 from pixverse_ui.history import (
@@ -28,6 +29,8 @@ from pixverse_ui.pricing import (
     credits_for,
     estimate,
     format_cost,
+    price_multiple,
+    safe_price,
 )
 from pixverse_ui.store import _SCHEMA, DONE, FAILED, NOTE_MAX_CHARS, RUNNING, Ledger
 
@@ -267,10 +270,18 @@ def test_spent_since_counts_estimates_of_pending_jobs_and_leaves_out_refusals(le
     add(ledger, "running")
     ledger.update("running", generation_id="g-run", state=RUNNING, status="queued")
     add(ledger, "bob's", owner="bob", resolution="1080p")
-    spent = ledger.spent_since("alice", since)
-    pending = estimate(validate("x", resolution="1080p"), ledger).usd
-    running = estimate(validate("x", resolution="540p"), ledger).usd
+    spent = spent_since(ledger, since, owner="alice")
+    # jobs with no figure yet count at the safe price: the rate card times the highest multiple
+    # of it a job here has cost ($1.00 for a shape the card says $0.625: 1.6 times)
+    multiple = price_multiple(ledger)
+    assert multiple == pytest.approx(1.0 / 0.625)
+    pending = safe_price(validate("x", resolution="1080p"), multiple).usd
+    running = safe_price(validate("x", resolution="540p"), multiple).usd
+    assert running == pytest.approx(1.0)
+    assert pending > estimate(validate("x", resolution="1080p")).usd
     assert spent.usd == pytest.approx(1.0 + pending + running)
     assert spent.estimated
-    assert ledger.spent_since("alice", start).usd == pytest.approx(spent.usd + 1.0)
-    assert ledger.spent_since("carol", start).usd == 0
+    assert spent_since(ledger, start, owner="alice").usd == pytest.approx(spent.usd + 1.0)
+    assert spent_since(ledger, start, owner="carol").usd == 0
+    # what a key paid, whoever owned the jobs: bob's job is paid by his own key here
+    assert spent_since(ledger, start, payer="alice").usd == pytest.approx(spent.usd + 1.0)

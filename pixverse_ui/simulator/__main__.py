@@ -61,6 +61,13 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "is refused with the page's 400); lets a client that leaves the pair to the server "
         "be tried both ways",
     )
+    parser.add_argument(
+        "--price-multiple",
+        type=float,
+        default=1.0,
+        help="charge this many times the rate card (default 1): the provider's real prices may "
+        "differ from pixverse-ui's card, and its budgets must hold when they do",
+    )
     return parser
 
 
@@ -74,6 +81,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         "cache_dir": args.cache_dir,
         "state_path": args.state,
         "enforce_combo_rules": not args.allow_1080p_8s,
+        "price_multiple": args.price_multiple,
     }
     if args.speed is not None:
         overrides["speed"] = args.speed

@@ -87,7 +87,7 @@ class SimCore:
             created_at=now,
             queued_until=now + queued,
             done_at=now + queued + generating,
-            credits=credits_for(body),
+            credits=round(credits_for(body) * self.config.price_multiple),
             fail_shape=fail_shape,
         )
         self.jobs.put(job)

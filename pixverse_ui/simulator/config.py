@@ -29,6 +29,8 @@ class SimConfig:
     that keeps jobs across restarts (None: memory only). ``enforce_combo_rules``: refuse the
     resolution/duration pairs the page calls unsupported (1080p + 8 s). ``prerender``: start
     rendering a job's video when it is created (False: on its first download).
+    ``price_multiple``: what a job costs as a multiple of the rate card (``pricing.credits_for``);
+    the provider's real prices may differ from the card, and budgets must hold when they do.
     """
 
     speed: float = DEFAULT_SPEED
@@ -47,6 +49,7 @@ class SimConfig:
     faults: str = ""
     render_workers: int = 2
     prerender: bool = True
+    price_multiple: float = 1.0
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
@@ -57,6 +60,8 @@ class SimConfig:
             raise ValueError(f"failure_status must be one of {sorted(params.FAILURE_STATUSES)}")
         if self.fail_shape not in FAIL_SHAPES:
             raise ValueError(f"fail_shape must be one of {FAIL_SHAPES}")
+        if not self.price_multiple > 0:
+            raise ValueError(f"price_multiple must be positive, got {self.price_multiple}")
         if self.sigma < 0 or self.slow_seconds < 0 or self.url_ttl <= 0 or self.fps < 1:
             raise ValueError("sigma and slow_seconds must be >= 0; url_ttl and fps positive")
         if self.api_keys is not None:

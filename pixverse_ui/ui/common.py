@@ -12,7 +12,6 @@ import gradio as gr
 
 from .. import errors, params
 from ..access import App, Caller
-from ..budget import Budget
 from ..polling import Update
 from ..pricing import Cost, format_cost, usd_for
 from ..publish import Publisher
@@ -29,12 +28,11 @@ ADOPTED_WORDS = "started elsewhere; resumed by its id"
 
 @dataclass(frozen=True)
 class Page:
-    """The state one page's handlers share: the app (mode, ledger, watchers, clients), the
-    publisher that hands files to the page, and the daily budget (``PIXVERSE_UI_DAILY_BUDGET``)."""
+    """The state one page's handlers share: the app (mode, ledger, watchers, clients, budgets)
+    and the publisher that hands files to the page."""
 
     app: App
     publisher: Publisher
-    budget: Budget = Budget()
 
 
 def strict_input(component: Any) -> Any:
@@ -66,10 +64,31 @@ def with_integer_schema(dropdown: gr.Dropdown) -> gr.Dropdown:
 
 def caller(page: Page, key: Any, header: Any, visitor: Any, request: gr.Request | None) -> Caller:
     """Who is calling (see ``App.caller``): their key from the form or the MCP header, their
-    browser's id (else their session's), their login name."""
-    session = getattr(request, "session_hash", None)
+    browser's id, their login name, their network address.
+
+    Gradio's session hash is not an identity: the caller chooses it, and every queued MCP call
+    goes through one process-wide client with the same one.
+    """
     username = getattr(request, "username", None)
-    return page.app.caller(key or header, visitor or session, username)
+    address = client_address(request, page.app.mode.proxy_hops)
+    return page.app.caller(key or header, visitor, username, address=address)
+
+
+def client_address(request: gr.Request | None, hops: int) -> str | None:
+    """The caller's network address: with ``hops`` proxies in front of the app, the entry the
+    outermost trusted one appended to ``X-Forwarded-For`` (entries before it are the caller's
+    to write); with none, the socket's peer."""
+    if request is None:
+        return None
+    if hops > 0:
+        headers = getattr(request, "headers", None) or {}
+        forwarded = [part.strip() for part in str(headers.get("x-forwarded-for", "")).split(",")]
+        forwarded = [part for part in forwarded if part]
+        if forwarded:
+            return forwarded[-min(hops, len(forwarded))][:64]
+    peer = getattr(request, "client", None)
+    host = getattr(peer, "host", None)
+    return str(host)[:64] if host else None
 
 
 def form_params(

@@ -258,7 +258,7 @@ class GeneratePart:
                 audio, multi_clip, thinking,
             )  # fmt: skip
             who = caller(page, api_key, None, visitor, request)
-            page.budget.check(page.app.ledger, who.owner, pricing.estimate(form, page.app.ledger))
+            page.app.check_start(who, [form])
         except errors.PixVerseError as exc:
             yield refused_html(exc), gr.update(), gr.update()
             raise refusal(exc) from None
@@ -312,10 +312,10 @@ class GeneratePart:
                 audio, multi_clip, thinking,
             )  # fmt: skip
             who = caller(page, api_key, x_aimlapi_key, visitor, request)
+            (job,) = page.app.start(who, [form])
         except errors.PixVerseError as exc:
             raise refusal(exc) from None
         body = request_json(form.to_body())
-        job = page.app.runner.start(form, who.client, owner=who.owner, budget=page.budget)
         yield status_html(None, note=SENDING), None, body
         shown = None
         try:
@@ -353,8 +353,11 @@ class GeneratePart:
             who = caller(page, api_key, None, visitor, request)
         except errors.PixVerseError:
             return text
-        today = page.budget.today(page.app.ledger, who.owner)
-        return f"{text} {today.summary()}"
+        today = page.app.budget.today(page.app.ledger, who.owner)
+        text = f"{text} {today.summary()}"
+        if who.shared and page.app.mode.host_ceiling_usd is not None:
+            text += f" {page.app.ceiling_today()}"
+        return text
 
     def stopped(self) -> tuple[str, Any, Any]:
         return status_html(None, note=STOPPED), *self.idle()

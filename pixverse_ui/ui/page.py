@@ -86,9 +86,10 @@ def build_demo(
         Mode.from_env(has_auth=has_auth, public=public),
         ledger or default_ledger(),
         Path(download_dir or videos_dir()),
+        budget=Budget.from_env(),
     )
     app.resume_host_jobs()
-    page = Page(app, Publisher(), Budget.from_env())
+    page = Page(app, Publisher())
     generate = GeneratePart(page)
     history = HistoryPart(page, generate)
     compare = ComparePart(page)
@@ -182,6 +183,9 @@ def launch(
     )
     where = demo.share_url or demo.local_url
     print(f"pixverse-ui is serving at {where}", file=sys.stderr, flush=True)
+    ceiling = demo.pixverse_app.mode.ceiling_words()  # type: ignore[attr-defined]
+    if ceiling:
+        print(ceiling, file=sys.stderr, flush=True)
     if share and not demo.share_url:
         print(
             "Could not make a share link (is there internet?); serving locally only.",

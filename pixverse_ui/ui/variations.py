@@ -211,13 +211,10 @@ class VariationsPart:
             )
         tag = f"batch-{os.urandom(6).hex()}"
         try:
-            page.budget.check(page.app.ledger, who.owner, batch.estimate(page.app.ledger))
+            page.app.check_start(who, batch.variants)
+            jobs = page.app.start(who, batch.variants, batch=tag)
         except errors.PixVerseError as exc:
             raise refusal(exc) from None
-        jobs = [
-            page.app.runner.start(v, who.client, batch=tag, owner=who.owner, budget=page.budget)
-            for v in batch.variants
-        ]
         while True:
             items, table = batch_view(jobs, page.publisher)
             text = f"{batch.summary()}\n\n{table}"

@@ -1,0 +1,326 @@
+"""A shared key has a ceiling: what the host pays in a day for everyone, jobs in flight counted at
+a safe price, a rate per client, and no shared identity for anonymous callers (issue 20).
+
+The library-level tests run on a simulator that charges four times the rate card ($2.50 for a
+540p 16:9 5 s job the card prices at $0.625), as a provider whose prices moved would.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import TEST_KEY
+
+from pixverse_ui import errors, generation, validate
+from pixverse_ui.access import App, Mode
+from pixverse_ui.budget import (
+    DEFAULT_HOST_CEILING_USD,
+    HOST_BUDGET_ENV,
+    Budget,
+    host_ceiling,
+    spent_since,
+)
+from pixverse_ui.client import Client
+from pixverse_ui.clock import ManualClock
+from pixverse_ui.errors import BudgetError, TooManyStartsError, ValidationError
+from pixverse_ui.pricing import credits_for, price_multiple, safe_price, usd_for
+from pixverse_ui.ratelimit import RateLimiter, RateRule
+from pixverse_ui.store import Ledger
+
+HOST = "sk-ceiling-HOST-00112233445566"
+#: 540p 16:9 5 s: $0.625 on the rate card.
+SMALL = validate("a red fox", resolution="540p")
+CARD_USD = usd_for(credits_for(SMALL))
+PRICE = 4.0  # the stand-in charges four times the card: $2.50 a job
+
+
+class _Done:
+    """A started job as the limiter sees it."""
+
+    def __init__(self) -> None:
+        self.finished = False
+
+
+# --- the rate per client ---------------------------------------------------------------------
+
+
+def test_a_client_runs_a_few_at_once_and_hears_when_to_try_again():
+    clock = ManualClock()
+    limiter = RateLimiter(RateRule(max_running=2, starts_per_minute=3), clock=clock)
+    me = [("owner:alice", "by you")]
+    first, second = _Done(), _Done()
+    limiter.admit(me).hold(first)
+    limiter.admit(me).hold(second)
+    with pytest.raises(TooManyStartsError) as busy:
+        limiter.admit(me)
+    assert busy.value.user_message == (
+        "2 videos are already running by you on this Space's shared key, the most at once is 2. "
+        "Try again when one of them ends, or enter your own key. "
+        "Nothing was sent and nothing was charged."
+    )
+    first.finished = True  # one ends: a slot is free, and the minute allows a third start
+    clock.advance(10)
+    limiter.admit(me).hold(_Done())
+    second.finished = True
+    clock.advance(5)
+    with pytest.raises(TooManyStartsError) as hurried:
+        limiter.admit(me)
+    # three starts at t=0, 0 and 10: the first leaves the minute at t=60, 45 s from now
+    assert "3 videos were started by you in the last minute" in hurried.value.user_message
+    assert "Try again in 45 s" in hurried.value.user_message and hurried.value.retry_after == 45
+    clock.advance(45)
+    limiter.admit(me).hold(_Done())
+
+
+def test_a_fresh_visitor_id_does_not_reset_the_count_of_its_address():
+    limiter = RateLimiter(RateRule(max_running=10, starts_per_minute=2), clock=ManualClock())
+    for visitor in ("v1", "v2"):
+        limiter.admit([(f"owner:{visitor}", "by you"), ("address:203.0.113.9", "from it")])
+    with pytest.raises(TooManyStartsError, match="2 videos were started from it"):
+        limiter.admit([("owner:v3", "by you"), ("address:203.0.113.9", "from it")])
+    limiter.admit([("owner:v3", "by you"), ("address:198.51.100.7", "from it")])  # elsewhere
+
+
+def test_a_batch_larger_than_the_rule_is_refused_whole_and_a_failed_start_frees_its_slot():
+    limiter = RateLimiter(RateRule(max_running=2, starts_per_minute=10), clock=ManualClock())
+    with pytest.raises(TooManyStartsError, match="This starts 3 videos at once; .* at most 2"):
+        limiter.admit([("owner:a", "by you")], 3)
+    with limiter.admit([("owner:a", "by you")], 2) as ticket:
+        ticket.hold(_Done())  # the second never started (a refusal before its job existed)
+    limiter.admit([("owner:a", "by you")]).hold(_Done())  # so one slot is free again
+    with pytest.raises(TooManyStartsError, match="already running"):
+        limiter.admit([("owner:a", "by you")])
+
+
+def test_many_threads_at_once_never_pass_more_than_the_rule():
+    limiter = RateLimiter(RateRule(max_running=3, starts_per_minute=100), clock=ManualClock())
+    barrier = threading.Barrier(40)
+    admitted, refused = [], []
+
+    def start() -> None:
+        barrier.wait(timeout=30)
+        try:
+            limiter.admit([("address:192.0.2.1", "from it")]).hold(_Done())
+            admitted.append(1)
+        except TooManyStartsError:
+            refused.append(1)
+
+    threads = [threading.Thread(target=start) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(admitted) == 3 and len(refused) == 37
+
+
+def test_idle_clients_are_forgotten():
+    clock = ManualClock()
+    limiter = RateLimiter(RateRule(max_running=5, starts_per_minute=5), clock=clock)
+    for i in range(1100):
+        limiter.admit([(f"owner:{i}", "by you")]).hold(_Done())
+    for job in [j for c in limiter._clients.values() for j in c.running]:
+        job.finished = True  # type: ignore[misc]
+    clock.advance(61)
+    limiter.admit([("owner:late", "by you")])
+    assert limiter.size() == 1
+
+
+def test_the_rule_comes_from_the_environment_with_a_sentence_for_a_bad_value():
+    assert RateRule.from_env({}) == RateRule(2, 4)
+    rule = RateRule.from_env({"PIXVERSE_UI_MAX_RUNNING": "5", "PIXVERSE_UI_STARTS_PER_MINUTE": "9"})
+    assert rule == RateRule(5, 9)
+    for bad in ("0", "-1", "two", "1.5"):
+        with pytest.raises(ValidationError, match="PIXVERSE_UI_MAX_RUNNING must be a whole"):
+            RateRule.from_env({"PIXVERSE_UI_MAX_RUNNING": bad})
+
+
+# --- the ceiling on the payer ----------------------------------------------------------------
+
+
+def test_the_host_ceiling_defaults_to_five_dollars_only_when_the_key_is_shared():
+    assert host_ceiling(shared=True, environ={}) == DEFAULT_HOST_CEILING_USD == 5.0
+    assert host_ceiling(shared=False, environ={}) is None
+    assert host_ceiling(shared=False, environ={HOST_BUDGET_ENV: "20"}) == 20.0
+    with pytest.raises(ValidationError, match=f"{HOST_BUDGET_ENV} must be an amount of dollars"):
+        host_ceiling(shared=True, environ={HOST_BUDGET_ENV: "lots"})
+    space = Mode(host_key=HOST, on_space=True, share_host_key=True, has_auth=False, public=True)
+    assert space.host_key_shared and space.host_ceiling_usd == 5.0
+    assert "up to $5.00 a day in all (the default; set PIXVERSE_UI_HOST_DAILY_BUDGET)" in (
+        space.banner()
+    )
+    mine = Mode(host_key=HOST, on_space=False, share_host_key=False, has_auth=False)
+    assert not mine.host_key_shared and mine.host_ceiling_usd is None  # a private page
+    own_keys = Mode(host_key=HOST, on_space=True, share_host_key=False, has_auth=False, public=True)
+    assert not own_keys.host_key_shared  # visitors bring their own keys there
+
+
+def _priced(ledger: Ledger, crid: str, owner: str, payer: str, usd: float) -> None:
+    ledger.record(
+        client_request_id=crid, owner=owner, payer=payer, endpoint="e", body=SMALL.to_body()
+    )
+    ledger.update(crid, state="done", status="completed", credits_used=usd * 2e6, usd_spent=usd)
+
+
+def test_the_payer_ceiling_counts_every_owner_and_says_so(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    for i in range(3):
+        _priced(ledger, f"c{i}", owner=f"visitor-{i}", payer="host", usd=1.5)
+    _priced(ledger, "own", owner="visitor-9", payer="visitors-own-key", usd=1.0)
+    budget = Budget().for_payer(5.0)
+    cost = budget.quote(SMALL, ledger)
+    assert cost.usd == pytest.approx(1.5)  # the most this ledger has seen the card multiplied
+    with pytest.raises(BudgetError) as refused:
+        budget.check(ledger, "a-fresh-visitor", cost, payer="host")
+    assert refused.value.user_message.startswith(
+        "This start (about $1.50) would take the shared key past its daily limit of $5.00 for "
+        "everyone using it ($4.50 is spent or running today). Try again tomorrow, or enter your "
+        "own AI/ML API key."
+    )
+    budget.check(ledger, "a-fresh-visitor", cost, payer="visitors-own-key")  # not the host's
+
+
+def test_jobs_in_flight_count_at_the_highest_price_multiple_seen(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    assert price_multiple(ledger) == 1.0
+    assert safe_price(SMALL, price_multiple(ledger)).usd == pytest.approx(CARD_USD)
+    _priced(ledger, "seen", owner="a", payer="a", usd=CARD_USD * PRICE)  # 540p at 4x
+    big = validate("x", resolution="1080p", duration=10)
+    assert price_multiple(ledger) == pytest.approx(PRICE)
+    # a shape never priced here counts at its card times the same multiple
+    assert safe_price(big, price_multiple(ledger)).usd == pytest.approx(
+        usd_for(credits_for(big)) * PRICE
+    )
+    ledger.record(client_request_id="flying", owner="a", endpoint="e", body=big.to_body())
+    spent = spent_since(ledger, 0, owner="a")
+    assert spent.usd == pytest.approx(CARD_USD * PRICE + usd_for(credits_for(big)) * PRICE)
+
+
+def _parallel_starts(
+    path: Path, sim_url: str, budget: Budget, count: int, params=SMALL, owner="alice"
+) -> list[str]:
+    barrier = threading.Barrier(count)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def start() -> None:
+        ledger = Ledger(path)
+        with Client(api_key=TEST_KEY, base_url=sim_url, timeout=(2.0, 10.0)) as client:
+            barrier.wait(timeout=30)
+            try:
+                generation.create_job(
+                    params, client=client, ledger=ledger, owner=owner, budget=budget
+                )
+                result = "started"
+            except BudgetError:
+                result = "refused"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=start) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=90)
+    return outcomes
+
+
+def test_fifteen_parallel_starts_overshoot_a_limit_by_one_job_at_most(tmp_path, make_sim):
+    """$5.00 a day; each job really costs four times the card ($2.50 for this shape, which the
+    card prices at $0.625). Someone's 720p job already ran, so the ledger has seen the provider's
+    prices, though never for this shape: the 15 starts count at the card times four."""
+    sim = make_sim(price_multiple=PRICE)
+    path = tmp_path / "ledger.sqlite3"
+    other = validate("a heron", resolution="720p")
+    assert _parallel_starts(path, sim.url, Budget(), 1, other, "bob") == ["started"]
+    outcomes = _parallel_starts(path, sim.url, Budget(5.0), 15)
+    spent = spent_since(Ledger(path), 0, owner="alice").usd
+    # counted at the card, eight would pass ($20.00 spent); at the safe price, two ($5.00)
+    assert outcomes.count("started") == 2 and sim.stats()["posts"] == 3
+    assert spent == pytest.approx(5.0)
+
+
+def test_before_any_price_is_known_one_unpriced_start_at_a_time(tmp_path, make_sim):
+    """A fresh ledger knows only the card ($0.625); the provider charges $2.50. Starts at once
+    cannot all count at the card: one is let through until the API has priced it."""
+    sim = make_sim(price_multiple=PRICE)
+    path = tmp_path / "ledger.sqlite3"
+    outcomes = _parallel_starts(path, sim.url, Budget(5.0), 15)
+    started = outcomes.count("started")
+    # at the card, eight would pass ($20.00); a start that comes after the first was priced
+    # counts at $2.50 and may fit ($5.00 in all)
+    assert started in (1, 2) and sim.stats()["posts"] == started
+    assert spent_since(Ledger(path), 0, owner="alice").usd <= 5.0 + CARD_USD * PRICE
+
+
+# --- the whole app: a shared key on a public page --------------------------------------------
+
+
+@pytest.fixture
+def shared_app(tmp_path, make_live_sim, monkeypatch):
+    """An App as on a Space that shares its key, in front of a simulator that charges $2.50 a
+    540p job; the rate per client opened wide so that only the ceiling stops a burst."""
+    sim = make_live_sim(price_multiple=PRICE, api_keys=frozenset({HOST}))
+    monkeypatch.setenv("AIMLAPI_BASE_URL", sim.url)
+    mode = Mode(
+        host_key=HOST,
+        on_space=True,
+        share_host_key=True,
+        has_auth=False,
+        public=True,
+        rate=RateRule(max_running=1000, starts_per_minute=1000),
+    )
+    app = App(mode, Ledger(tmp_path / "ledger.sqlite3"), tmp_path / "videos")
+    yield app, sim
+
+
+def _first_news(job) -> None:
+    try:
+        for _ in job.updates(timeout=30):
+            return
+    except BudgetError:
+        return
+
+
+def test_a_burst_of_fresh_visitor_ids_stops_at_the_host_ceiling(shared_app):
+    app, sim = shared_app
+    jobs = []
+    for i in range(30):  # one after another, each a new browser id: each a fresh owner budget
+        (job,) = app.start(app.caller(None, f"fresh-{i}", address="203.0.113.5"), [SMALL])
+        jobs.append(job)
+        _first_news(job)  # its create answered (priced) or refused, before the next starts
+    refused = [job for job in jobs if isinstance(job.error, BudgetError)]
+    assert sim.stats()["posts"] == 2  # $2.50 each: two fit under the default $5.00
+    assert len(refused) == 28
+    assert "past its daily limit of $5.00 for everyone" in refused[0].error.user_message
+    assert app.ceiling_today() == "The shared key has $0.00 of its $5.00 a day left for everyone."
+    # a visitor with their own key is not the host's to limit
+    own = app.caller(TEST_KEY, "fresh-own", address="203.0.113.5")
+    assert not own.shared and app.budget_for(own).payer_limit_usd is None
+
+
+def test_the_rate_per_client_applies_on_the_shared_key_only(shared_app, monkeypatch):
+    app, sim = shared_app
+    app.limiter.rule = RateRule(max_running=1, starts_per_minute=10)
+    caller = app.caller(None, "one-browser", address="203.0.113.7")
+    (job,) = app.start(caller, [SMALL])
+    with pytest.raises(TooManyStartsError, match="1 video is already running by you"):
+        app.start(app.caller(None, "one-browser", address="198.51.100.1"), [SMALL])
+    with pytest.raises(TooManyStartsError, match="already running from your network address"):
+        app.start(app.caller(None, "another-browser", address="203.0.113.7"), [SMALL])
+    job.wait(timeout=60)
+    assert sim.stats()["posts"] == 1
+
+
+def test_an_anonymous_call_has_no_history_and_cannot_spend_the_shared_key(shared_app):
+    app, sim = shared_app
+    one, two = app.caller(None), app.caller(None)
+    assert one.anonymous and two.anonymous and one.owner != two.owner
+    with pytest.raises(errors.AuthenticationError, match="cannot spend this Space's shared key"):
+        app.start(one, [SMALL])
+    with pytest.raises(errors.AuthenticationError, match="cannot spend"):
+        app.check_start(one, [SMALL])
+    assert sim.stats()["posts"] == 0
+    # with their own key the same caller is welcome: the key is theirs to spend
+    assert not app.caller(TEST_KEY).anonymous
