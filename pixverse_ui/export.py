@@ -11,6 +11,12 @@ same POST as a curl command). No key is ever written into it: both scripts read 
 environment when they run. Reproducing starts a new, paid generation; without a seed in the
 request the API picks one, so the new video differs.
 
+The generation id comes from the API, so it is treated as data: file names use
+``names.safe_name(id)`` (the id itself for every real one), and the scripts hold it only as a
+quoted value (``GENERATION_ID``: ``repr`` in Python, ``shlex.quote`` in sh), never in a comment or
+a docstring. ``export_key`` names what an export depends on (the id and the video's version), so
+a page can make one zip per version and hand it out again.
+
 A job that has no video on disk (not done, or its file is gone) or whose request is not known here
 (adopted by id) raises ``ExportError`` with a sentence, and no zip is written.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import pprint
+import shlex
 import tempfile
 import time
 import zipfile
@@ -27,6 +34,7 @@ from pathlib import Path
 
 from .client import DEFAULT_BASE_URL, ENDPOINT
 from .errors import ExportError
+from .names import safe_name
 from .params import FAILURE_STATUSES, SUCCESS_STATUSES
 from .store import DONE, JobRecord
 
@@ -36,7 +44,7 @@ SCRIPT_NAME = "reproduce.py"
 SHELL_NAME = "reproduce.sh"
 
 _SCRIPT = '''#!/usr/bin/env python3
-"""Reproduce PixVerse generation {gid}: send the same request, wait, download the video.
+"""Reproduce a PixVerse generation (GENERATION_ID below): send the same request, wait, download.
 
     AIMLAPI_KEY=... python reproduce.py
 
@@ -48,19 +56,28 @@ one, so the new video differs from the original. Made by pixverse-ui.
 """
 
 import os
+import re
 import sys
 import time
 import uuid
 
 import requests
 
-#: The exact request body of generation {gid} (request.json holds the same).
+#: The generation this reproduces, as the API named it.
+GENERATION_ID = {gid}
+#: Its exact request body (request.json holds the same).
 BODY = {body}
 
 POLL_SECONDS = float(os.environ.get("REPRODUCE_POLL_SECONDS", "15"))
 TIMEOUT_SECONDS = float(os.environ.get("REPRODUCE_TIMEOUT_SECONDS", "1000"))
 SUCCESS = {success}
 FAILURE = {failure}
+
+
+def video_name(generation_id: str) -> str:
+    """A plain file name for a video: the API's id is data, never a path."""
+    stem = re.sub(r"[^A-Za-z0-9_-]", "_", str(generation_id))[:100].lstrip("-")
+    return (stem or "video") + ".mp4"
 
 
 def main() -> int:
@@ -103,7 +120,7 @@ def main() -> int:
             return 1
         if status in SUCCESS:
             video_url = (job.get("video") or {{}}).get("url")
-            path = generation_id + ".mp4"
+            path = video_name(generation_id)
             with requests.get(video_url, stream=True, timeout=(10, 120)) as video:
                 video.raise_for_status()
                 with open(path, "wb") as out:
@@ -121,12 +138,15 @@ if __name__ == "__main__":
 '''
 
 _SHELL = """#!/bin/sh
-# Reproduce PixVerse generation {gid}: POST the same request (it starts a NEW, paid generation).
+# Reproduce a PixVerse generation (GENERATION_ID below): POST the same request again; it starts
+# a NEW, paid generation.
 # The key is read from $AIMLAPI_KEY when this runs; $AIMLAPI_BASE_URL defaults to {default_base}.
 # Then poll:  curl -H "Authorization: Bearer $AIMLAPI_KEY" \\
 #   "${{AIMLAPI_BASE_URL:-{default_base}}}{endpoint}?generation_id=ID"
 # until "status" is "completed", and download "video.url". Made by pixverse-ui.
 set -eu
+# The generation this reproduces, as the API named it.
+GENERATION_ID={gid}
 : "${{AIMLAPI_KEY:?Set AIMLAPI_KEY to your AI/ML API key first}}"
 curl -sS -X POST "${{AIMLAPI_BASE_URL:-{default_base}}}{endpoint}" \\
   -H "Authorization: Bearer $AIMLAPI_KEY" \\
@@ -142,16 +162,17 @@ def export(record: JobRecord, dest_dir: Path) -> Path:
     video = _exportable(record)
     gid = record.generation_id
     assert gid is not None
+    stem = safe_name(gid)
     body = record.request
     request_text = json.dumps(body, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
-    target = dest_dir / f"{gid}.zip"
-    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{gid}.", suffix=".part")
+    target = dest_dir / f"{stem}.zip"
+    fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=f".{stem}.", suffix=".part")
     os.close(fd)
     try:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.write(video, f"{gid}.mp4", compress_type=zipfile.ZIP_STORED)
+            archive.write(video, f"{stem}.mp4", compress_type=zipfile.ZIP_STORED)
             archive.writestr(REQUEST_NAME, request_text)
             archive.writestr(_executable(SCRIPT_NAME), reproduce_script(gid, body))
             archive.writestr(_executable(SHELL_NAME), reproduce_shell(gid, request_text))
@@ -162,10 +183,25 @@ def export(record: JobRecord, dest_dir: Path) -> Path:
     return target
 
 
+def export_key(record: JobRecord) -> tuple[str, ...]:
+    """What an export of ``record`` depends on: its generation id and its video's version (path,
+    size, change time), so an unchanged generation is exported once. ``ExportError`` when there
+    is nothing to export, as :func:`export` would say."""
+    video = _exportable(record)
+    stat = video.stat()
+    return (
+        "export",
+        str(record.generation_id),
+        str(video.resolve()),
+        str(stat.st_size),
+        str(stat.st_mtime_ns),
+    )
+
+
 def reproduce_script(generation_id: str, body: dict) -> str:
     """The Python script that POSTs ``body`` again, polls and downloads (no key in it)."""
     return _SCRIPT.format(
-        gid=generation_id,
+        gid=repr(str(generation_id)),
         body=pprint.pformat(body, width=88, sort_dicts=True),
         default_base=DEFAULT_BASE_URL,
         endpoint=ENDPOINT,
@@ -177,7 +213,7 @@ def reproduce_script(generation_id: str, body: dict) -> str:
 def reproduce_shell(generation_id: str, request_text: str) -> str:
     """The curl command that POSTs the request again (no key in it)."""
     return _SHELL.format(
-        gid=generation_id,
+        gid=shlex.quote(str(generation_id)),
         body=request_text.rstrip("\n"),
         default_base=DEFAULT_BASE_URL,
         endpoint=ENDPOINT,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from . import errors
 from .client import LAST_LOOK, Client, JobState
 from .clock import Clock
 from .estimates import Estimate, estimate_for
+from .names import safe_name
 from .params import (
     FAILURE_STATUSES,
     RESOLUTIONS,
@@ -141,8 +141,8 @@ class Update:
 
 
 def video_filename(generation_id: str) -> str:
-    """A safe file name for a generation's video."""
-    return re.sub(r"[^A-Za-z0-9._-]", "_", generation_id)[:120] + ".mp4"
+    """The file name of a generation's video: its id made a plain name (``names.safe_name``)."""
+    return safe_name(generation_id) + ".mp4"
 
 
 @dataclass(frozen=True)

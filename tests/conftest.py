@@ -212,10 +212,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if not _FIGURES and not _PEAKS:
         return
     terminalreporter.section("resilience figures")
-    width = max(len(name) for name in FIGURE_NAMES + PEAK_NAMES)
+    others = sorted(set(_FIGURES) - set(FIGURE_NAMES))  # a suite's own figures, after these
+    width = max(len(name) for name in FIGURE_NAMES + PEAK_NAMES + tuple(others))
     terminalreporter.write_line(f"| {'figure'.ljust(width)} | value |")
     terminalreporter.write_line(f"|{'-' * (width + 2)}|-------|")
-    for name in FIGURE_NAMES:
+    for name in (*FIGURE_NAMES, *others):
         terminalreporter.write_line(f"| {name.ljust(width)} | {_FIGURES[name]:>5} |")
     for name in PEAK_NAMES:
         value = _PEAKS.get(name)

@@ -6,7 +6,9 @@ it also resumes the caller's unfinished jobs. Picking an item loads it back (its
 the form, its video and state into the result) and selects it for starring, a note and an export
 (a zip of the MP4, its request, and a script and a curl command that make it again). Every
 handler that takes an id answers only for the caller's own: a foreign id gets the same sentence
-as an unknown one, and nothing is written.
+as an unknown one, and nothing is written. What a pick or an export hands the page (the request
+file, the video, the zip) is published once per version (``Publisher.derived``): picking or
+exporting the same item again adds nothing to the disk.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ import gradio as gr
 from .. import errors, params
 from ..access import Caller
 from ..budget import day_start
-from ..export import export
+from ..export import export, export_key
 from ..history import HistoryItem, HistoryQuery, history
+from ..names import safe_name
 from ..posters import poster_or_none
 from ..store import DONE, FAILED, RUNNING, STATES
 from .common import (
@@ -108,9 +111,8 @@ def own_item(page: Page, who: Caller, ident: Any) -> HistoryItem | None:
 
 
 def download_name(item: HistoryItem) -> str:
-    """``request-<id>.json``, with only safe characters."""
-    ident = "".join(c if c.isalnum() or c in "-_." else "_" for c in item.ident)
-    return f"request-{ident}.json"
+    """``request-<id>.json``, the id made a plain name (``names.safe_name``)."""
+    return f"request-{safe_name(item.ident)}.json"
 
 
 class HistoryPart:
@@ -396,7 +398,7 @@ class HistoryPart:
             if item is None:
                 return hidden, NOT_YOURS
             record = page.app.ledger.get(item.client_request_id)
-            made = export(record, page.publisher.folder())
+            made = page.publisher.derived(export_key(record), lambda folder: export(record, folder))
         except errors.PixVerseError as exc:
             return hidden, error_markdown(exc)
         return gr.update(value=str(made), visible=True), (

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..access import App, Mode, auth_from_env
 from ..budget import Budget
@@ -207,14 +209,22 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
       browser's storage.
     - Errors that are not our sentences reach the caller as Gradio's generic "Error": their text
       may quote the call's inputs. Our own sentences (``gr.Error``) are always shown.
+    - Uploads are refused: the page has no upload component, and Gradio would otherwise keep and
+      serve back any file anyone posts. :class:`NoUploads` answers Gradio's upload routes with
+      403 before reading a byte of the body, and ``max_file_size`` 0 refuses a file in any other
+      form Gradio parses. (What the app itself publishes is bounded by ``publish.Publisher``.)
 
     Call ``demo.queue(default_concurrency_limit=None)`` before launching; ``build_demo`` does.
     """
     app: App = demo.pixverse_app  # type: ignore[attr-defined]
     blocked = [str(path) for path in app.private_paths()]
     blocked += [str(path) for path in overrides.pop("blocked_paths", None) or ()]
+    app_kwargs = dict(overrides.pop("app_kwargs", None) or {})
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", ()), Middleware(NoUploads)]
     options: dict[str, Any] = {
         "blocked_paths": blocked,
+        "max_file_size": 0,
+        "app_kwargs": app_kwargs,
         "max_threads": MAX_EVENTS,
         "show_error": False,
         "run_history": False,
@@ -223,6 +233,34 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
     }
     options.update(overrides)
     return options
+
+
+class NoUploads:
+    """ASGI middleware: refuse Gradio's routes that take files (``/upload``,
+    ``/process_recording``) with 403 and a sentence, before reading the body."""
+
+    REFUSED = ("/gradio_api/upload", "/gradio_api/process_recording")
+    ANSWER = b"This app takes no uploads."
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].rstrip("/").endswith(self.REFUSED):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 403,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", str(len(self.ANSWER)).encode()),
+                        (b"connection", b"close"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": self.ANSWER})
+            return
+        await self.app(scope, receive, send)
 
 
 def mcp_available() -> bool:

@@ -16,7 +16,7 @@ import gradio as gr
 from .. import errors, params, variations
 from ..jobs import Job
 from ..posters import contact_sheet, poster_or_none
-from ..publish import Publisher
+from ..publish import Publisher, version
 from .common import (
     NO_STYLE,
     THINKING_DEFAULT,
@@ -76,7 +76,8 @@ def batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, s
 
 
 def sheet(jobs: list[Job], axis: str, publisher: Publisher) -> str | None:
-    """A contact sheet (PNG) of the batch's videos, each captioned with what varied."""
+    """A contact sheet (PNG) of the batch's videos, each captioned with what varied; made once
+    for the same videos and captions."""
     name = AXIS_LABELS.get(axis, "seed")
     items = [
         (job.last.video_path, f"{name.replace('_', ' ')} {getattr(job.params, name)}")
@@ -85,7 +86,8 @@ def sheet(jobs: list[Job], axis: str, publisher: Publisher) -> str | None:
     ]
     if not items:
         return None
-    return str(contact_sheet(items, publisher.folder() / "contact-sheet.png"))
+    key = ("sheet", *((version(path), caption) for path, caption in items))
+    return publisher.derived(key, lambda folder: contact_sheet(items, folder / "contact-sheet.png"))
 
 
 class VariationsPart:
