@@ -16,6 +16,7 @@ from ..budget import Budget
 from ..polling import Update
 from ..pricing import Cost, format_cost, usd_for
 from ..publish import Publisher
+from .signin import signed_in_username
 
 NO_STYLE = "none"
 THINKING_DEFAULT = "model default"
@@ -66,10 +67,11 @@ def with_integer_schema(dropdown: gr.Dropdown) -> gr.Dropdown:
 
 def caller(page: Page, key: Any, header: Any, visitor: Any, request: gr.Request | None) -> Caller:
     """Who is calling (see ``App.caller``): their key from the form or the MCP header, their
-    browser's id (else their session's), their login name."""
+    browser's id (else their session's), their login name, their Hugging Face sign-in."""
     session = getattr(request, "session_hash", None)
     username = getattr(request, "username", None)
-    return page.app.caller(key or header, visitor or session, username)
+    signed_in = signed_in_username(request) if page.app.mode.sign_in else None
+    return page.app.caller(key or header, visitor or session, username, signed_in=signed_in)
 
 
 def form_params(
