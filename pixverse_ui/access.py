@@ -4,13 +4,17 @@
 - A host key, run locally: visitors may use it, or their own.
 - A host key on a Hugging Face Space (``SPACE_ID``): visitors bring their own key, unless the
   host opts in (``PIXVERSE_UI_SHARE_HOST_KEY=1``) or the app is behind Gradio auth.
+- ``PIXVERSE_UI_HOST_KEY_SIGNED_IN_ONLY=1``: on a public page where the host key would be shared,
+  only people signed in (with Hugging Face, or through the login) may spend it; others bring
+  their own key.
 
-Who sees which history (:meth:`App.caller`): a logged-in person sees their login name's, whoever
-pays; otherwise a key sees its own, and people without a key see their browser's on a public
-page, the host's on a private one (the same history ``pixverse-ui list`` shows on that machine,
-simulator mode included). A caller on a public page with no key, no login and no browser id (an
-API or MCP call) is anonymous: its history is its own call's alone, and it may not spend a
-shared key. Keys are held in memory only (in the clients), never written anywhere.
+Who sees which history (:meth:`App.caller`): a logged-in person sees their login name's, and a
+person signed in with Hugging Face their username's, whoever pays; otherwise a key sees its own,
+and people without a key see their browser's on a public page, the host's on a private one (the
+same history ``pixverse-ui list`` shows on that machine, simulator mode included). A caller on a
+public page with no key, no login and no browser id (an API or MCP call) is anonymous: its
+history is its own call's alone, and it may not spend a shared key. Keys are held in memory only
+(in the clients), never written anywhere.
 
 What a shared host key may spend (:meth:`App.start`): the host's daily ceiling for everyone
 (``budget.host_ceiling``), each owner's daily budget, and per client a few jobs at once and a
@@ -51,6 +55,18 @@ SHARE_HOST_KEY_ENV = "PIXVERSE_UI_SHARE_HOST_KEY"
 AUTH_ENV = "PIXVERSE_UI_AUTH"
 #: How many proxies stand in front of the app and append to ``X-Forwarded-For`` (a Space: 1).
 PROXY_HOPS_ENV = "PIXVERSE_UI_PROXY_HOPS"
+SIGNED_IN_ONLY_ENV = "PIXVERSE_UI_HOST_KEY_SIGNED_IN_ONLY"
+#: What Gradio's Hugging Face sign-in needs: a Space (``SYSTEM=spaces``, ``SPACE_ID``) and the OAuth
+#: app the Space makes for ``hf_oauth: true``. Without them Gradio would fake the sign-in with the
+#: machine's own Hugging Face account, asking huggingface.co, so the button is left off.
+OAUTH_ENV = ("OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_SCOPES", "OPENID_PROVIDER_URL")
+SIGN_IN_TO_SHARE = (
+    "Sign in with Hugging Face to use this Space's key, or enter your own AI/ML API key"
+)
+NO_SIGN_IN_HERE = (
+    "This app's key is kept for people signed in with Hugging Face, and sign-in is not set up "
+    "here (a Space needs hf_oauth: true in its README): enter your own AI/ML API key"
+)
 #: What a key may look like: RFC 6750's token characters, 8 to 256 of them. A key with a space or
 #: a quote in it is a paste gone wrong, and refusing it keeps keys findable by redaction.
 KEY_SHAPE = re.compile(r"[A-Za-z0-9._~+/=-]{8,256}\Z")
@@ -85,6 +101,9 @@ class Mode:
     ``public``: strangers can reach the page (a Space, ``--share``, or listening beyond loopback).
     There, people who spend the host's key (or the simulator) without logging in each get their
     own history, per browser; on a private page the host is the one person using it.
+    ``sign_in``: Hugging Face sign-in works here (a Space with ``hf_oauth: true``).
+    ``signed_in_only``: on a public page, the host's key is for signed-in (or logged-in) people
+    only.
     """
 
     host_key: str | None
@@ -99,6 +118,8 @@ class Mode:
     rate: RateRule = field(default_factory=RateRule)
     #: Proxies in front of the app (``PIXVERSE_UI_PROXY_HOPS``; on a Space 1, else 0).
     proxy_hops: int = 0
+    sign_in: bool = False
+    signed_in_only: bool = False
 
     @classmethod
     def from_env(cls, *, has_auth: bool = False, public: bool = False) -> Mode:
@@ -123,6 +144,10 @@ class Mode:
             host_budget_usd=parse_dollars(HOST_BUDGET_ENV, os.environ.get(HOST_BUDGET_ENV)),
             rate=RateRule.from_env(),
             proxy_hops=int(hops),
+            sign_in=on_space
+            and os.environ.get("SYSTEM") == "spaces"
+            and all(os.environ.get(name) for name in OAUTH_ENV),
+            signed_in_only=_truthy(os.environ.get(SIGNED_IN_ONLY_ENV)),
         )
 
     @property
@@ -165,6 +190,20 @@ class Mode:
             f"{self.rate.max_running} at once and start {self.rate.starts_per_minute} a minute."
         )
 
+    @property
+    def host_key_needs_sign_in(self) -> bool:
+        """The host's key would be shared with strangers, but only with people who signed in."""
+        return (
+            self.signed_in_only
+            and self.public
+            and not self.simulator
+            and not self.visitors_need_own_key
+        )
+
+    def sign_in_refusal(self) -> str:
+        """What an anonymous visitor without a key hears when the key is for signed-in people."""
+        return SIGN_IN_TO_SHARE if self.sign_in else NO_SIGN_IN_HERE
+
     def banner(self) -> str:
         """The sentence at the top of the page."""
         if self.simulator:
@@ -184,11 +223,23 @@ class Mode:
                 "enter yours under *Your AI/ML API key*. It is used for your requests only and, if "
                 "you tick *remember*, kept in this browser; never on the server."
             )
+        if self.host_key_needs_sign_in and not self.has_auth:
+            if not self.sign_in:
+                return f"**Bring your own key.** {NO_SIGN_IN_HERE}, under *Your AI/ML API key*."
+            return (
+                "**Sign in to use this Space's key.** Generations use the AI/ML API and cost "
+                "credits. The owner's key is for people signed in with Hugging Face, each with "
+                "their own history and daily budget: sign in, or enter your own key under *Your "
+                "AI/ML API key*."
+            )
         shared = f" {self.ceiling_words()}" if self.host_key_shared else ""
-        return (
+        live = (
             "**Live mode.** Generations use the AI/ML API and cost credits. Enter your own key "
             "under *Your AI/ML API key*, or the host's key is used." + shared
         )
+        if self.sign_in and not self.has_auth:
+            return live + " Sign in with Hugging Face to keep your history across browsers."
+        return live
 
 
 @dataclass(frozen=True)
@@ -196,7 +247,8 @@ class Caller:
     """Who is asking: the client that spends their key, and whose history they see."""
 
     client: Client
-    #: The ledger's name for them: a salted hash of their key, login name or browser id.
+    #: The ledger's name for them: a salted hash of their key, login name, Hugging Face username
+    #: or browser id.
     owner: str
     #: The ledger's name for the key that pays (a salted hash).
     payer: str = ""
@@ -275,17 +327,23 @@ class App:
         username: object = None,
         *,
         address: str | None = None,
+        signed_in: object = None,
     ) -> Caller:
         """Who is asking, and with which key; a sentence (``PixVerseError``) if they may not.
 
-        - their own key: they spend it; their history is that key's (the login name's, if any);
+        ``signed_in`` is a Hugging Face username (Gradio's OAuth), ``username`` a login name.
+
+        - their own key: they spend it; their history is that key's (the login name's or the
+          Hugging Face username's, if any);
         - no key: the host's key (or the simulator) where allowed; their history is their login
-          name's, else on a public page their browser's, else (a private page) the host's. With
-          no browser id either, on a public page, they are anonymous (see the module's text).
+          name's, else their Hugging Face username's, else on a public page their browser's, else
+          (a private page) the host's. With no browser id either, on a public page, they are
+          anonymous (see the module's text).
         """
         own = clean_key(key)
         visitor = clean_name(visitor_id, "The visitor id")
         user = clean_name(username, "The login name")
+        person = clean_name(signed_in, "The Hugging Face username")
         if own is not None:
             client = self._client(own, simulator=self.mode.simulator)
         elif self.mode.simulator:
@@ -295,12 +353,16 @@ class App:
                 "This Space needs your own AI/ML API key",
                 hint="Enter it under “Your AI/ML API key”; it is used for your requests only.",
             )
+        elif self.mode.host_key_needs_sign_in and user is None and person is None:
+            raise errors.AuthenticationError(self.mode.sign_in_refusal(), hint="Nothing was sent.")
         else:
             assert self.mode.host_key is not None
             client = self._client(self.mode.host_key, simulator=False)
         anonymous = False
         if user is not None:
             identity = f"user:{user}"
+        elif person is not None:
+            identity = f"hf:{person}"
         elif own is not None:
             identity = own
         elif self.mode.public and visitor is not None:

@@ -4,9 +4,10 @@ The page is in parts, each a small class whose methods are its events' handlers,
 the components they serve: ``generate`` (the form, Generate and Stop, the status panel and the
 video), ``history`` (the History tab) and ``variations`` (the Variations tab); ``page`` puts them
 together (``build_demo``) and serves them (``launch``, ``launch_options``); ``common`` holds what
-they share. Handlers are methods rather than module-level functions because the state they work
-on (the ledger, the watchers, the visitors' clients) belongs to one page, and a process may serve
-several (the tests do).
+they share, and ``signin`` reads who signed in with Hugging Face from a request's session.
+Handlers are methods rather than module-level functions because the state they work on (the
+ledger, the watchers, the visitors' clients) belongs to one page, and a process may serve several
+(the tests do).
 
 Nothing here polls: handlers follow background jobs (``jobs.Watchers``) whose one poll loop is
 ``polling.watch``. A visitor's key travels only *into* handlers (and, if they tick *remember*,

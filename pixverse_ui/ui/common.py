@@ -15,6 +15,7 @@ from ..access import App, Caller
 from ..polling import Update
 from ..pricing import Cost, format_cost, usd_for
 from ..publish import Publisher
+from .signin import signed_in_username
 
 NO_STYLE = "none"
 THINKING_DEFAULT = "model default"
@@ -64,14 +65,15 @@ def with_integer_schema(dropdown: gr.Dropdown) -> gr.Dropdown:
 
 def caller(page: Page, key: Any, header: Any, visitor: Any, request: gr.Request | None) -> Caller:
     """Who is calling (see ``App.caller``): their key from the form or the MCP header, their
-    browser's id, their login name, their network address.
+    browser's id, their login name, their Hugging Face sign-in, their network address.
 
     Gradio's session hash is not an identity: the caller chooses it, and every queued MCP call
     goes through one process-wide client with the same one.
     """
     username = getattr(request, "username", None)
+    signed_in = signed_in_username(request) if page.app.mode.sign_in else None
     address = client_address(request, page.app.mode.proxy_hops)
-    return page.app.caller(key or header, visitor, username, address=address)
+    return page.app.caller(key or header, visitor, username, signed_in=signed_in, address=address)
 
 
 def client_address(request: gr.Request | None, hops: int) -> str | None:

@@ -12,7 +12,7 @@ import gradio as gr
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..access import App, Mode, auth_from_env
+from ..access import SIGNED_IN_ONLY_ENV, App, Mode, auth_from_env
 from ..budget import Budget
 from ..client import is_loopback
 from ..defaults import default_ledger, videos_dir
@@ -32,6 +32,10 @@ MCP_ENV = "GRADIO_MCP_SERVER"
 MCP_MISSING = (
     "The MCP server needs Gradio's MCP extra, which is not installed: "
     "pip install -r requirements-mcp.txt (or 'gradio[mcp]'). Serving the page without it."
+)
+SIGN_IN_MISSING = (
+    f"{SIGNED_IN_ONLY_ENV} is set but Hugging Face sign-in is not (it needs a Space with "
+    "hf_oauth: true in its README): visitors without their own key are refused."
 )
 
 EXAMPLES = [
@@ -104,6 +108,8 @@ def build_demo(
             elem_classes="pxui-title",
         )
         gr.Markdown(app.mode.banner(), elem_classes="pxui-banner", elem_id="mode-banner")
+        if app.mode.sign_in:  # only where Gradio's sign-in is real (see access.OAUTH_ENV)
+            gr.LoginButton(size="sm", elem_id="sign-in")
         visitor = strict_input(gr.Textbox(visible=False, elem_id="visitor-id"))
         with gr.Row():
             with gr.Column(scale=5, min_width=320):
@@ -165,6 +171,9 @@ def launch(
     _no_matplotlib_lookups()
     auth = auth_from_env()
     demo = build_demo(has_auth=auth is not None, public=share or not is_loopback(host))
+    mode = demo.pixverse_app.mode  # type: ignore[attr-defined]
+    if mode.host_key_needs_sign_in and not mode.sign_in:
+        print(SIGN_IN_MISSING, file=sys.stderr)
     if mcp is None:
         mcp = os.environ.get(MCP_ENV, "").strip().lower() == "true"  # Gradio's own reading
     if mcp and not mcp_available():
