@@ -100,7 +100,9 @@ def test_the_page_and_the_start_up_lines_say_the_ceiling(defaults: SharedSpace) 
     assert words in defaults.app.output
 
 
-def test_a_burst_of_fresh_visitor_ids_stops_at_the_host_ceiling(wide_open: SharedSpace) -> None:
+def test_a_burst_of_fresh_visitor_ids_stops_at_the_host_ceiling(
+    wide_open: SharedSpace, figures: Any
+) -> None:
     """30 callers at once, each a new browser id and session (a fresh owner budget each)."""
     outcomes: list[str] = []
     lock = threading.Lock()
@@ -126,6 +128,7 @@ def test_a_burst_of_fresh_visitor_ids_stops_at_the_host_ceiling(wide_open: Share
     late = _outcome(wide_open.generate("last"))
     assert "past its daily limit of $5.00 for everyone using it" in late, late
     assert wide_open.sim.stats()["posts"] == 2 and wide_open.host_spent() == pytest.approx(5.0)
+    figures["host-paid jobs in a burst of fresh-id starts, $5 ceiling"] += 2
 
 
 def test_one_address_gets_a_few_starts_whatever_its_ids(defaults: SharedSpace) -> None:
