@@ -312,8 +312,12 @@ class GeneratePart:
                 audio, multi_clip, thinking,
             )  # fmt: skip
             who = caller(page, api_key, x_aimlapi_key, visitor, request)
-            (job,) = page.app.start(who, [form])
         except errors.PixVerseError as exc:
+            raise refusal(exc) from None
+        try:
+            (job,) = page.app.start(who, [form])
+        except errors.PixVerseError as exc:  # the rate on a shared key: said where one looks
+            yield refused_html(exc), gr.skip(), gr.skip()
             raise refusal(exc) from None
         body = request_json(form.to_body())
         yield status_html(None, note=SENDING), None, body
