@@ -81,10 +81,13 @@ def free_port() -> int:
 
 def child_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment for a child process: no key, no settings of ours but ``home`` and ``extra``
-    (so it runs on its own embedded simulator unless told otherwise), this checkout importable."""
+    (so it runs on its own embedded simulator unless told otherwise), Gradio's cache in a folder
+    of its own beside ``home`` (not under it: the home is never served), this checkout
+    importable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "PIXVERSE_UI_"))}
     env.update(
         PIXVERSE_UI_HOME=str(home),
+        GRADIO_TEMP_DIR=str(home.parent / f"{home.name}-gradio-cache"),
         GRADIO_ANALYTICS_ENABLED="False",
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     )
