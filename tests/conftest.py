@@ -63,7 +63,8 @@ def _isolated_home(tmp_path, monkeypatch):
     apps, simulators and child processes it starts inherit them)."""
     home = tmp_path / "home"
     monkeypatch.setenv("PIXVERSE_UI_HOME", str(home))
-    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio-cache"))
+    # beside tmp_path, not in it: the ledgers tests make in tmp_path make it a blocked path
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path.parent / f"{tmp_path.name}-gradio-cache"))
     monkeypatch.delenv("AIMLAPI_KEY", raising=False)
     monkeypatch.delenv("PIXVERSE_UI_SIM_FAULTS", raising=False)
     yield home

@@ -65,6 +65,22 @@ def wait_for(predicate: Callable[[], T], timeout: float = 60.0, step: float = 0.
     raise AssertionError(f"timed out after {timeout:.0f} s waiting")
 
 
+def advance_until(sim: Any, clock: Any, status: str, *, step: float = 0.05) -> None:
+    """Move the simulator's ManualClock until each of its jobs reports ``status``: between two
+    calls a job stays where it is, however slow the machine (``queued``, ``generating``, or the
+    simulator's success word, ``completed``)."""
+    order = ("queued", "generating", status)
+    for _ in range(100_000):  # 5000 s of the simulator's time at most
+        jobs = sim.stats()["jobs"]
+        assert jobs, "the simulator holds no job yet"
+        seen = {job["status"] for job in jobs}
+        assert seen <= set(order), f"a job went elsewhere: {seen}"
+        if seen == {status}:
+            return
+        clock.advance(step)
+    raise AssertionError(f"the jobs never reached {status}")
+
+
 def sim_posts() -> int:
     """How many create requests the embedded simulator has answered."""
     from pixverse_ui.simulator import embedded
