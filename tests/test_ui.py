@@ -76,13 +76,19 @@ def test_bad_input_is_refused_with_a_sentence_before_any_request(launch_app, cha
     assert sim_posts() == before and ledger.history() == []
 
 
-def test_stop_ends_the_watching_and_the_job_completes_into_the_history(launch_app):
-    demo, client, ledger = launch_app(speed="15")
+def test_stop_ends_the_watching_and_the_job_completes_into_the_history(
+    launch_app, make_sim, clock
+):
+    api = make_sim(speed=40)  # on the test's manual clock: the job waits for the test
+    demo, client, ledger = launch_app(AIMLAPI_KEY=TEST_KEY, AIMLAPI_BASE_URL=api.url)
     job = client.submit(*form(visitor="stopper"), api_name="/generate")
-    wait_for(lambda: any("generating" in (o[0] or "") for o in job.outputs()), timeout=60)
+    wait_for(lambda: "queued" in statuses(job.outputs()), timeout=60)
+    advance_until(api, clock, "generating")
+    wait_for(lambda: "generating" in statuses(job.outputs()), timeout=60)
     job.cancel()
-    record = wait_for(lambda: (ledger.history() or [None])[0], timeout=10)
+    [record] = ledger.history()
     assert record.state != DONE  # still running when we stopped watching
+    advance_until(api, clock, "completed")
     done = wait_for(lambda: ledger.get(record.client_request_id).state == DONE, timeout=90)
     assert done
     items, ids, table = client.predict("", "stopper", api_name="/list_history")
