@@ -221,7 +221,7 @@ def test_stop_leaves_the_job_running_and_it_lands_in_the_history(
 
 
 def test_clicking_a_past_video_loads_its_settings(launch_app, open_page):
-    demo, _, _ = launch_app()
+    demo, _, _ = launch_app(speed="100")  # what is checked is the page, not the wait
     page = open_page(demo.local_url)
     first = {
         "prompt": "A lighthouse keeper climbing the stairs at dusk",

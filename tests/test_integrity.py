@@ -55,6 +55,7 @@ def live(make_live_sim, tmp_path):
 # --- one watcher per generation id ---------------------------------------------------------------
 
 
+@pytest.mark.slow  # a race under load: `make faults`
 def test_200_concurrent_refresh_and_resume_pairs_start_one_watcher_and_one_download(
     live, figures, peak
 ):
