@@ -1,41 +1,55 @@
 # `make run` and `make test` are the whole set-up: each makes .venv and installs what it needs.
+# `make run` installs what the app needs (requirements.txt); the test, lint and benchmark targets
+# add the dev tools (requirements-dev.txt). Each half has its own stamp in .venv.
 PYTHON ?= python3
+#: The oldest Python pixverse-ui runs on: pyproject.toml, ruff and the README say the same (a test checks).
+PYTHON_FLOOR := 3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 export GRADIO_ANALYTICS_ENABLED := False
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: run test bench faults screenshot lint format clean
 
-$(STAMP): requirements.txt requirements-mcp.txt requirements-dev.txt pyproject.toml
+# The interpreter is checked before a venv or pip sees it: a sentence, not a resolver error.
+$(RUN_STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c "import sys; sys.exit(sys.version_info[:2] < tuple(map(int, '$(PYTHON_FLOOR)'.split('.'))))" 2>/dev/null || { \
+	  found=$$($(PYTHON) -c "import platform; print('Python ' + platform.python_version())" 2>/dev/null); \
+	  echo "pixverse-ui needs Python $(PYTHON_FLOOR) or newer, and $(PYTHON) is $${found:-not a Python that runs}: run make with PYTHON=python$(PYTHON_FLOOR) (or newer)."; \
+	  exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps -e .
-	touch $(STAMP)
+	touch $(RUN_STAMP)
 
-run: $(STAMP)  ## serve the app (on the built-in simulator when AIMLAPI_KEY is unset)
+$(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt requirements-mcp.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $(DEV_STAMP)
+
+run: $(RUN_STAMP)  ## serve the app (on the built-in simulator when AIMLAPI_KEY is unset)
 	$(PY) app.py $(ARGS)
 
-test: $(STAMP)  ## every test: unit, simulator end-to-end, notebooks, browser
+test: $(DEV_STAMP)  ## unit, simulator end-to-end, notebooks, browser (not the slow runs: make faults)
 	$(PY) -m pytest $(ARGS)
 
-bench: $(STAMP)  ## benchmarks as ratios against baselines measured in the same run
+bench: $(DEV_STAMP)  ## benchmarks as ratios against baselines measured in the same run
 	$(PY) -m benchmarks $(ARGS)
 
-faults: $(STAMP)  ## the fault, kill-and-resume, load, fuzz, key, integrity, hostile-visitor, disk and contract suite, long runs included, with its figures
-	$(PY) -m pytest -m "" -p no:cacheprovider tests/test_faults.py tests/test_resilience.py tests/test_fuzz.py tests/test_security.py tests/test_integrity.py tests/test_hostile.py tests/test_hostile_shared.py tests/test_ceiling.py tests/test_disk_bounds.py tests/test_contract_long.py $(ARGS)
+faults: $(DEV_STAMP)  ## the fault, kill-and-resume, load, race, fuzz, key, integrity, hostile-visitor, shared-key, disk and contract suite, long runs included, with its figures
+	$(PY) -m pytest -m "" -p no:cacheprovider tests/test_faults.py tests/test_load.py tests/test_resilience.py tests/test_fuzz.py tests/test_security.py tests/test_integrity.py tests/test_hostile.py tests/test_hostile_shared.py tests/test_ceiling.py tests/test_disk_bounds.py tests/test_contract_long.py $(ARGS)
 
-screenshot: $(STAMP)  ## retake docs/screenshot.png (the README's picture) in the browser suite
+screenshot: $(DEV_STAMP)  ## retake docs/screenshot.png (the README's picture) in the browser suite
 	UPDATE_SCREENSHOT=1 $(PY) -m pytest tests/test_browser.py -k "plays and landscape" $(ARGS)
 
-lint: $(STAMP)  ## ruff, and deptry: what the code imports is what pyproject.toml declares
+lint: $(DEV_STAMP)  ## ruff, and deptry: what the code imports is what pyproject.toml declares
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/deptry .
 
-format: $(STAMP)
+format: $(DEV_STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 

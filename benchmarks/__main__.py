@@ -13,7 +13,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
 
@@ -41,7 +41,7 @@ def run_one(name: str, quick: bool) -> tuple[list[Row], bool]:
 
 def heading(quick: bool, names: list[str], load_before: str, took: float) -> str:
     """Where, when and how the table was made."""
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     mode = "quick" if quick else "full"
     return (
         f"{mode} run of {', '.join(names)} on {when}, took {took / 60:.1f} min; "

@@ -115,9 +115,10 @@ def status_words(texts: list[str]) -> list[str]:
     return words
 
 
-def elapsed_clocks(text: str) -> list[str]:
-    """The elapsed column of the status panel's table (``0:03``)."""
-    return re.findall(r"^(\d+:\d\d)\t", text, flags=re.MULTILINE)
+#: True once the status panel has shown two elapsed times (``0:03``) while generating.
+ELAPSED_MOVED = """() => new Set(window.__statusLog
+    .filter(text => text.includes('generating'))
+    .flatMap(text => [...text.matchAll(/^(\\d+:\\d\\d)\\t/gm)].map(m => m[1]))).size >= 2"""
 
 
 # --- fixtures (import them into a browser test module: pytest finds them there) ----------------

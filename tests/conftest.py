@@ -8,12 +8,19 @@ code under test sleeps, so no test really waits for a job.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections import Counter
 from contextlib import contextmanager
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.pop("AIMLAPI_KEY", None)  # tests never see a real key
 os.environ.pop("AIMLAPI_BASE_URL", None)
+#: Gradio's cache for this run, never the machine-wide <tmp>/gradio another app writes to. Some
+#: Gradio modules read GRADIO_TEMP_DIR once, at import, so it is set before any imports them;
+#: each test then gets a folder of its own (``_isolated_home``).
+SESSION_GRADIO_TEMP = tempfile.mkdtemp(prefix="pxui-suite-gradio-")
+os.environ["GRADIO_TEMP_DIR"] = SESSION_GRADIO_TEMP
 
 import pytest  # noqa: E402
 
@@ -46,11 +53,18 @@ SUITE_KEYS = frozenset(
 )
 
 
+def pytest_unconfigure(config):
+    shutil.rmtree(SESSION_GRADIO_TEMP, ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_home(tmp_path, monkeypatch):
-    """Every test gets its own PIXVERSE_UI_HOME and no key from the host."""
+    """Every test gets its own PIXVERSE_UI_HOME and Gradio cache, and no key from the host (the
+    apps, simulators and child processes it starts inherit them)."""
     home = tmp_path / "home"
     monkeypatch.setenv("PIXVERSE_UI_HOME", str(home))
+    # beside tmp_path, not in it: the ledgers tests make in tmp_path make it a blocked path
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path.parent / f"{tmp_path.name}-gradio-cache"))
     monkeypatch.delenv("AIMLAPI_KEY", raising=False)
     monkeypatch.delenv("PIXVERSE_UI_SIM_FAULTS", raising=False)
     yield home
@@ -131,6 +145,7 @@ def launch_app(tmp_path, monkeypatch):
     Gradio's login (the client logs in with the first). All demos are closed at the end.
     """
     from gradio_client import Client as GradioClient
+    from support import free_port
 
     from pixverse_ui.ui import build_demo, launch_options
 
@@ -147,6 +162,7 @@ def launch_app(tmp_path, monkeypatch):
                 demo,
                 prevent_thread_lock=True,
                 server_name="127.0.0.1",
+                server_port=free_port(),
                 quiet=True,
                 mcp_server=mcp,
                 auth=auth,

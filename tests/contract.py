@@ -269,6 +269,7 @@ def run(
             "request-timeout": 10,
             "auth": {"openapi": {"access-token": {"bearer": key}}},
             "checks": {"enabled": True},
+            "cache": {"enabled": False},  # no .schemathesis/ folder left in the checkout
             "generation": {"max-examples": max_examples, "database": "none"},
             "phases": {
                 name: {"enabled": name in phases}

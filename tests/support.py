@@ -65,6 +65,22 @@ def wait_for(predicate: Callable[[], T], timeout: float = 60.0, step: float = 0.
     raise AssertionError(f"timed out after {timeout:.0f} s waiting")
 
 
+def advance_until(sim: Any, clock: Any, status: str, *, step: float = 0.05) -> None:
+    """Move the simulator's ManualClock until each of its jobs reports ``status``: between two
+    calls a job stays where it is, however slow the machine (``queued``, ``generating``, or the
+    simulator's success word, ``completed``)."""
+    order = ("queued", "generating", status)
+    for _ in range(100_000):  # 5000 s of the simulator's time at most
+        jobs = sim.stats()["jobs"]
+        assert jobs, "the simulator holds no job yet"
+        seen = {job["status"] for job in jobs}
+        assert seen <= set(order), f"a job went elsewhere: {seen}"
+        if seen == {status}:
+            return
+        clock.advance(step)
+    raise AssertionError(f"the jobs never reached {status}")
+
+
 def sim_posts() -> int:
     """How many create requests the embedded simulator has answered."""
     from pixverse_ui.simulator import embedded
@@ -81,10 +97,13 @@ def free_port() -> int:
 
 def child_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment for a child process: no key, no settings of ours but ``home`` and ``extra``
-    (so it runs on its own embedded simulator unless told otherwise), this checkout importable."""
+    (so it runs on its own embedded simulator unless told otherwise), Gradio's cache in a folder
+    of its own beside ``home`` (not under it: the home is never served), this checkout
+    importable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "PIXVERSE_UI_"))}
     env.update(
         PIXVERSE_UI_HOME=str(home),
+        GRADIO_TEMP_DIR=str(home.parent / f"{home.name}-gradio-cache"),
         GRADIO_ANALYTICS_ENABLED="False",
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
     )

@@ -11,9 +11,9 @@ import os
 import pytest
 from browser_support import (
     DROPDOWNS,
+    ELAPSED_MOVED,
     JOB_TIMEOUT,
     ROOT,
-    elapsed_clocks,
     fill_form,
     foreign,
     no_traceback,
@@ -26,7 +26,8 @@ from browser_support import (
     values,
     video_facts,
 )
-from support import sim_posts, wait_for
+from conftest import TEST_KEY
+from support import advance_until, sim_posts, wait_for
 
 from pixverse_ui.store import DONE
 
@@ -72,11 +73,10 @@ def test_a_prompt_becomes_a_video_that_plays(launch_app, open_page, aspect, dura
     expect(status).to_contain_text("completed", timeout=JOB_TIMEOUT)
     expect(status).to_contain_text("Your video is ready")
 
+    # the states come in order (a short one may fall between two polls on a busy machine: the
+    # stop test below holds each state on a manual clock and sees every one)
     log = status_log(page)
-    assert status_words(log) == ["queued", "generating", "completed"], log
-    generating = [text for text in log if "generating" in text]
-    clocks = {clock for text in generating for clock in elapsed_clocks(text)}
-    assert len(clocks) >= 2, f"the elapsed time never moved while generating: {generating}"
+    assert status_words(log) in (["queued", "generating", "completed"], ["queued", "completed"])
 
     facts = video_facts(page)
     assert facts["error"] is None
@@ -171,23 +171,33 @@ def test_1080p_never_offers_8_seconds_and_switching_sends_nothing(launch_app, op
 # --- 3: stop watching; the job still lands in the history --------------------------------------
 
 
-def test_stop_leaves_the_job_running_and_it_lands_in_the_history(launch_app, open_page):
-    demo, _, ledger = launch_app(speed="12")
+def test_stop_leaves_the_job_running_and_it_lands_in_the_history(
+    launch_app, open_page, make_sim, clock
+):
+    # the API is a simulator on the test's manual clock: the job stays queued, then generating,
+    # until the test moves it on, however busy the machine is
+    api = make_sim(speed=40)
+    demo, _, ledger = launch_app(AIMLAPI_KEY=TEST_KEY, AIMLAPI_BASE_URL=api.url)
     page = open_page(demo.local_url)
     prompt = "A paper boat in a rainy gutter"  # short: the table cuts at 40
     fill_form(page, prompt, resolution="360p")
     page.locator("#generate").click()
     status = page.locator("#status-panel")
+    expect(status).to_contain_text("queued", timeout=JOB_TIMEOUT)
+    advance_until(api, clock, "generating")
     expect(status).to_contain_text("generating", timeout=JOB_TIMEOUT)
+    # no news comes from the server while the job is generating: the page's own clock moves
+    page.wait_for_function(ELAPSED_MOVED, timeout=JOB_TIMEOUT)
 
     page.locator("#stop").click()
     expect(status).to_contain_text("Stopped watching")
     [record] = ledger.history()
-    assert record.state != DONE, "the job finished before Stop was pressed: slow the simulator"
+    assert record.state != DONE
     table = page.locator("#history-table")
     expect(table).to_contain_text("running")
     expect(table).to_contain_text(prompt)
 
+    advance_until(api, clock, "completed")
     wait_for(lambda: ledger.get(record.client_request_id).state == DONE, timeout=60)
     # the page really stopped watching: the panel never went on to the finished job
     log = status_log(page)
@@ -211,7 +221,7 @@ def test_stop_leaves_the_job_running_and_it_lands_in_the_history(launch_app, ope
 
 
 def test_clicking_a_past_video_loads_its_settings(launch_app, open_page):
-    demo, _, _ = launch_app()
+    demo, _, _ = launch_app(speed="100")  # what is checked is the page, not the wait
     page = open_page(demo.local_url)
     first = {
         "prompt": "A lighthouse keeper climbing the stairs at dusk",
@@ -297,8 +307,10 @@ def test_a_key_the_api_refuses_shows_the_providers_words(launch_app, open_page, 
     fill_form(page, "A lighthouse at night", resolution="360p")
     page.locator("#generate").click()
 
-    expect(toast(page)).to_contain_text("The API did not accept the key")
-    expect(toast(page)).to_contain_text("Unauthorized: the API key is not valid")
+    # the refusal is a job's outcome (a POST and its answer), like a failed generation's: the
+    # same bound; and the toast is found by its words, whatever other toast a busy page shows
+    refused = toast(page).filter(has_text="The API did not accept the key")
+    expect(refused).to_contain_text("Unauthorized: the API key is not valid", timeout=JOB_TIMEOUT)
     expect(page.locator("#status-panel")).to_contain_text("Unauthorized")
     assert api.stats()["posts"] == 1  # refused once, not retried with the host's key
     text = page.inner_text("body")

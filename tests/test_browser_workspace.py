@@ -11,8 +11,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import subprocess
-import sys
 import zipfile
 
 import pytest
@@ -170,7 +168,7 @@ def test_history_shows_stills_and_finds_by_text_star_and_note(launch_app, open_p
     assert starred[0].note == "the light is right; try seed 4"
 
 
-def test_export_gives_a_zip_whose_script_makes_the_same_request(launch_app, open_page, tmp_path):
+def test_export_gives_a_zip_of_the_video_and_the_request_it_sent(launch_app, open_page, tmp_path):
     from pixverse_ui.simulator import embedded
 
     demo, _, _ = launch_app(speed="30")
@@ -190,26 +188,17 @@ def test_export_gives_a_zip_whose_script_makes_the_same_request(launch_app, open
         archive.extractall(tmp_path)
     body = json.loads((tmp_path / "request.json").read_text())
     assert body["prompt"] == "An export of a kite festival" and body["style"] == "clay"
+    assert body == embedded().stats()["jobs"][-1]["body"]  # exactly what the page sent
     assert (tmp_path / mp4).read_bytes()[4:8] == b"ftyp"
-
-    sim = embedded()  # the script makes the request again, against the simulator
-    key = "sk-export-reproduce-0123456789"
-    sim.allow_key(key)
-    env = {"AIMLAPI_KEY": key, "AIMLAPI_BASE_URL": sim.url, "PATH": "/usr/bin:/bin"}
-    run = subprocess.run(
-        [sys.executable, "reproduce.py"], cwd=tmp_path, env=env, capture_output=True,
-        text=True, timeout=120,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stderr
-    assert sim.stats()["jobs"][-1]["body"] == body
-    assert key not in (tmp_path / "reproduce.py").read_text() + run.stdout + run.stderr
+    # running reproduce.py and reproduce.sh against the simulator: tests/test_export.py
+    assert '"AIMLAPI_KEY"' in (tmp_path / "reproduce.py").read_text()
 
 
 # --- compare --------------------------------------------------------------------------------------
 
 
 def test_two_generations_compare_side_by_side_playing_together(launch_app, open_page):
-    demo, _, _ = launch_app(speed="30")
+    demo, _, _ = launch_app(speed="100")
     page = open_page(demo.local_url)
     make_video(page, "A kite over the dunes", style="anime")
     make_video(page, "A kite over the dunes", style="clay")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from support import form
+from support import form, free_port
 
 from pixverse_ui import cli, errors, params
 from pixverse_ui.generation import generate
@@ -184,14 +184,18 @@ def fuzz_app(tmp_path_factory):
     from pixverse_ui.ui import build_demo, launch_options
 
     home = tmp_path_factory.mktemp("fuzz-home")
-    saved = {k: os.environ.get(k) for k in ("PIXVERSE_UI_HOME", "PIXVERSE_UI_SIM_FAULTS")}
-    os.environ.update(PIXVERSE_UI_HOME=str(home), PIXVERSE_UI_SIM_FAULTS=ACCEPTED_THEN_500)
+    names = ("PIXVERSE_UI_HOME", "PIXVERSE_UI_SIM_FAULTS", "GRADIO_TEMP_DIR")
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ.update(
+        PIXVERSE_UI_HOME=str(home),
+        PIXVERSE_UI_SIM_FAULTS=ACCEPTED_THEN_500,
+        GRADIO_TEMP_DIR=str(tmp_path_factory.mktemp("fuzz-gradio-cache")),
+    )
     stop_embedded()
     ledger = Ledger(home / "ledger.sqlite3")
     demo = build_demo(ledger=ledger, download_dir=home / "videos")
-    demo.launch(
-        **launch_options(demo, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True)
-    )
+    options = {"prevent_thread_lock": True, "server_name": "127.0.0.1", "quiet": True}
+    demo.launch(**launch_options(demo, server_port=free_port(), **options))
     sim = embedded()
     try:
         yield GradioClient(demo.local_url, verbose=False), sim, ledger

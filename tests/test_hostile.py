@@ -60,6 +60,8 @@ EVIDENCE = Evidence()
 class Space:
     url: str
     home: Path
+    #: This app's own Gradio cache (GRADIO_TEMP_DIR), where it publishes copies of videos.
+    cache: Path
     sim: Simulator
     deps: list[dict[str, Any]]
     alice: JobRecord
@@ -97,15 +99,17 @@ def _refusal(call: RawCall) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
     root = tmp_path_factory.mktemp("hostile")
-    home = root / "home"
+    home, cache = root / "home", root / "gradio-cache"
     sim = Simulator(
         SimConfig(speed=40, seed=11, api_keys=frozenset(KEYS), cache_dir=root / "sim-videos")
     ).start()
     try:
-        with running_app_py(home, "--mcp", AIMLAPI_BASE_URL=sim.url, **SPACE_ENV) as app:
+        with running_app_py(
+            home, "--mcp", AIMLAPI_BASE_URL=sim.url, GRADIO_TEMP_DIR=str(cache), **SPACE_ENV
+        ) as app:
             EVIDENCE.logs.append(app)
             deps = requests.get(app.url + "/config", timeout=10).json()["dependencies"]
-            partial = Space(app.url, home, sim, deps, None, None, "")  # type: ignore[arg-type]
+            partial = Space(app.url, home, cache, sim, deps, None, None, "")  # type: ignore[arg-type]
             made = {}
             for who, key, prompt in (("alice", ALICE, ALICE_PROMPT), ("bob", BOB, BOB_PROMPT)):
                 call = partial.call(
@@ -120,6 +124,7 @@ def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
             yield Space(
                 app.url,
                 home,
+                cache,
                 sim,
                 deps,
                 by_prompt[ALICE_PROMPT],
@@ -273,7 +278,8 @@ def _unchanged(item: Any) -> bool:
 
 def test_a_foreign_id_gets_the_unknown_ids_sentence_and_nothing_is_written(space: Space) -> None:
     pick = space.index("pick")
-    cache = Path(space.alice_video_url.split("file=", 1)[1]).parent.parent
+    cache = space.cache  # the app's own: no other app on the machine writes here
+    assert Path(space.alice_video_url.split("file=", 1)[1]).parent.parent == cache
     before_home, before_cache = _snapshot(space.home), sorted(cache.glob("pxui-*"))
     for ident in (
         space.alice.client_request_id,

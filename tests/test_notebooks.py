@@ -18,6 +18,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from support import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -41,7 +42,8 @@ def kernel_dirs(tmp_path_factory) -> list[str]:
 
 
 def kernel_env(home: Path, **extra: str) -> dict[str, str]:
-    """The kernel's environment: a fresh home, a fast simulator, no key unless given."""
+    """The kernel's environment: a fresh home, a fast simulator, no key unless given, and for the
+    app a notebook serves inline, a free port and a Gradio cache of its own beside the home."""
     env = {k: v for k, v in os.environ.items() if k not in {"AIMLAPI_KEY", "AIMLAPI_BASE_URL"}}
     env.pop("PIXVERSE_UI_SIM_FAULTS", None)
     env.update(
@@ -50,6 +52,8 @@ def kernel_env(home: Path, **extra: str) -> dict[str, str]:
         GRADIO_ANALYTICS_ENABLED="False",
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         PYDEVD_DISABLE_FILE_VALIDATION="1",
+        GRADIO_SERVER_PORT=str(free_port()),
+        GRADIO_TEMP_DIR=str(home.parent / f"{home.name}-gradio-cache"),
     )
     env.update(extra)
     return env
@@ -178,7 +182,7 @@ def test_the_inline_app_follows_the_apps_launch_rules(_isolated_home, monkeypatc
     monkeypatch.setattr("sys.stdout", sys.stdout)  # installing output redaction wraps these
     monkeypatch.setattr("sys.stderr", sys.stderr)
     Ledger(_isolated_home / "ledger.sqlite3")  # what the page would write first
-    demo = notebook.launch_inline(inline=False)
+    demo = notebook.launch_inline(inline=False, server_port=free_port())
     try:
         base = demo.local_url.rstrip("/")
         ledger_file = _isolated_home / "ledger.sqlite3"

@@ -1,15 +1,16 @@
 """What a newcomer and a Hugging Face Space rely on: the README's front matter and commands, pinned
-requirements, CI calling the README's test command, and `python app.py` answering on its port."""
+requirements, CI calling the README's test command, `python app.py` answering on its port, and
+installs that match their purpose (`make run` the app's requirements only, one Python floor)."""
 
 from __future__ import annotations
 
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import requests
-import tomllib
 import yaml
 from support import running_app_py
 
@@ -107,3 +108,128 @@ def test_make_lint_runs_deptry_and_it_passes():
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "No dependency issues found" in run.stdout + run.stderr
+
+
+# --- installs that match their purpose: `make run` gets the app, `make test` the dev tools too ---
+
+#: Installed only for tests, lint and benchmarks; a run-only venv must not have one of them.
+DEV_TOOLS = {"pytest", "playwright", "schemathesis", "hypothesis", "ruff", "deptry", "ipykernel"}
+DEV_TOOLS |= {"nbclient", "ipython", "responses", "pytest-timeout", "jupyter-client", "mcp"}
+
+
+def normalized(name: str) -> str:
+    """A distribution's name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def make_copy(tmp_path: Path) -> Path:
+    """The Makefile and what its install rules depend on, in a folder with no .venv."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    for name in ("Makefile", "pyproject.toml", *(p.name for p in ROOT.glob("requirements*.txt"))):
+        (tmp_path / name).write_bytes((ROOT / name).read_bytes())
+    return tmp_path
+
+
+def installs(folder: Path, target: str) -> list[str]:
+    """What ``make -n <target>`` (print, do not run) would hand to ``pip install``."""
+    dry = subprocess.run(
+        ["make", "-n", target], cwd=folder, capture_output=True, text=True, timeout=60
+    )
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    return [
+        line.split("pip install", 1)[1].replace("--quiet", "").strip()
+        for line in dry.stdout.splitlines()
+        if "pip install" in line
+    ]
+
+
+def test_make_run_installs_requirements_txt_only_and_make_test_adds_the_dev_tools(tmp_path):
+    """``make -n`` prints the very commands a fresh checkout would run, without running them (a
+    real install would need the network); what requirements.txt brings is read from the installed
+    packages' own metadata, every marker taken as true (so it can only over-count)."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    folder = make_copy(tmp_path)
+    assert installs(folder, "run") == ["--upgrade pip", "-r requirements.txt", "--no-deps -e ."]
+    assert installs(folder, "test") == [
+        "--upgrade pip",
+        "-r requirements.txt",
+        "--no-deps -e .",
+        "-r requirements-dev.txt",
+    ]
+    for target in ("faults", "bench", "lint"):
+        assert "-r requirements-dev.txt" in installs(folder, target), target
+
+    brought, todo = set(), [normalized(name) for name in pins()]
+    while todo:
+        name = todo.pop()
+        if name in brought:
+            continue
+        brought.add(name)
+        try:
+            needs = requires(name) or []
+        except PackageNotFoundError:
+            continue  # only platform-marked requirements are not installed here
+        for need in needs:
+            if "extra ==" not in need:
+                todo.append(normalized(re.split(r"[<>=!~\[ ;(]", need, maxsplit=1)[0]))
+    assert "gradio" in brought and "uvicorn" in brought
+    assert not brought & DEV_TOOLS, f"make run would install {sorted(brought & DEV_TOOLS)}"
+
+
+def test_an_old_python_gets_a_sentence_before_a_venv_or_pip(tmp_path):
+    folder = make_copy(tmp_path / "checkout")
+    old = tmp_path / "python3.10"  # answers as Python 3.10 does to the Makefile's two questions
+    old.write_text(
+        '#!/bin/sh\ncase "$2" in *python_version*) echo "Python 3.10.12";; *) exit 1;; esac\n'
+    )
+    old.chmod(0o755)
+    run = subprocess.run(
+        ["make", "run", f"PYTHON={old}"], cwd=folder, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode != 0
+    assert f"pixverse-ui needs Python 3.11 or newer, and {old} is Python 3.10.12" in run.stdout
+    assert "pip" not in run.stdout + run.stderr.replace(".installed-run", "")
+    assert not (folder / ".venv").exists()
+
+
+def test_the_python_floor_is_one_number_everywhere():
+    makefile = (ROOT / "Makefile").read_text()
+    floor = re.search(r"^PYTHON_FLOOR := (3\.\d+)$", makefile, re.M).group(1)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert pyproject["project"]["requires-python"] == f">={floor}"
+    assert pyproject["tool"]["ruff"]["target-version"] == "py" + floor.replace(".", "")
+    readme = (ROOT / "README.md").read_text("utf-8")
+    assert set(re.findall(r"Python (3\.\d+)\+", readme)) == {floor}
+    assert tuple(map(int, str(front_matter()["python_version"]).split("."))) >= (3, 11)
+    assert sys.version_info[:2] >= tuple(map(int, floor.split(".")))
+
+
+def test_every_import_in_tests_and_benchmarks_is_pinned():
+    """deptry checks the package against pyproject.toml but leaves tests/ out: here every module
+    tests/ and benchmarks/ import (at any depth) must come from a distribution that one of the
+    requirements files pins by name, not one that happens to arrive with another."""
+    import ast
+    from importlib.metadata import packages_distributions
+
+    pinned = {normalized(name) for f in ROOT.glob("requirements*.txt") for name in pins(f.name)}
+    ours = {"pixverse_ui", "benchmarks", "tests"}
+    ours |= {p.stem for folder in ("tests", "benchmarks") for p in (ROOT / folder).glob("*.py")}
+    providers = packages_distributions()
+    undeclared = []
+    for path in sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                modules = [node.module]
+            else:
+                continue
+            for top in {m.split(".")[0] for m in modules} - ours - set(sys.stdlib_module_names):
+                names = {normalized(d) for d in providers.get(top, [])}
+                if not names & pinned:
+                    where = path.relative_to(ROOT)
+                    undeclared.append(f"{top} ({', '.join(sorted(names)) or '?'}) in {where}")
+    assert not undeclared, "imported but not pinned in requirements*.txt: " + "; ".join(
+        sorted(set(undeclared))
+    )

@@ -208,4 +208,4 @@ def test_a_follower_that_wants_news_only_still_gets_every_update_in_order(ledger
         return await asyncio.wait_for(task, 10)
 
     assert asyncio.run(main()) == [0, 1, 2, 3, 4, 5]
-    wait_for(lambda: not job._waiters, timeout=5)
+    wait_for(lambda: not job._waiters, timeout=30)

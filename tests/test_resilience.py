@@ -178,7 +178,8 @@ def _connect(factory, url):
         return None
 
 
-@pytest.mark.parametrize("crowd", [40, pytest.param(200, marks=pytest.mark.slow)], ids=str)
+@pytest.mark.slow  # a load test: `make faults`
+@pytest.mark.parametrize("crowd", [40, 200], ids=str)
 def test_a_crowd_under_faults_ends_with_every_job_accounted_for(launch_app, figures, crowd):
     from pixverse_ui.simulator import embedded
 

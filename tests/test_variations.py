@@ -54,3 +54,36 @@ def test_a_plan_prices_the_whole_batch_in_dollars_and_credits():
     cost = plan(base, "seed", count=4).estimate()
     assert (cost.credits, cost.source) == (4 * 1_250_000, RATE_CARD)
     assert format_cost(cost) == "about $2.50 (5,000,000 credits)"
+
+
+def test_a_job_that_ends_while_the_batch_is_drawn_is_in_the_last_answer(tmp_path, video_cache):
+    """The Variations handler answers until ``batch_answer`` says the batch is over; that last
+    answer (what an API caller gets) holds every video, even when a job ends while another's
+    still is being published (this publisher ends the first job then, as a busy machine may)."""
+    from pixverse_ui.jobs import Job
+    from pixverse_ui.polling import Update
+    from pixverse_ui.publish import Publisher
+    from pixverse_ui.simulator.video import ensure_mp4
+    from pixverse_ui.ui.variations import batch_answer
+
+    base = validate("a red fox", resolution="360p")
+    video, _ = ensure_mp4(base.to_body(), video_cache)
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=ManualClock())
+    jobs = [Job(params=v, owner="o", ledger=ledger) for v in plan(base, "seed", count=2).variants]
+
+    def end(job: Job) -> None:
+        job._push(Update("g", "completed", 5.0, None, 1.0, "ready", 3, None, video, done=True))
+        job._finish()
+
+    class EndsTheFirstJobWhilePublishing(Publisher):
+        def file(self, path):
+            if not jobs[0].finished:
+                end(jobs[0])
+            return super().file(path)
+
+    publisher = EndsTheFirstJobWhilePublishing(tmp_path / "cache")
+    end(jobs[1])
+    items, _, over = batch_answer(jobs, publisher)
+    assert (len(items), over) == (1, False)  # the first ended while this view was drawn
+    items, table, over = batch_answer(jobs, publisher)
+    assert (len(items), over) == (2, True) and table.count("✅ ready") == 2

@@ -13,7 +13,7 @@ import logging
 import math
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
@@ -33,7 +33,7 @@ MALFORMED_BODY = (
 
 def timestamp(now: float) -> str:
     """ISO 8601 in UTC with milliseconds, as the provider writes it."""
-    moment = datetime.fromtimestamp(now, tz=timezone.utc)
+    moment = datetime.fromtimestamp(now, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -167,7 +167,7 @@ class DripResponse(Response):
                 try:
                     await asyncio.wait_for(gone.wait(), self.every)
                     return
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 more = i + 1 < len(self.body)
                 await send(

@@ -75,6 +75,14 @@ def batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, s
     return items, "\n".join(rows)
 
 
+def batch_answer(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, str]], str, bool]:
+    """``batch_view`` and whether the batch is over. Whether every job has ended is read first:
+    a job that ends while the view is drawn shows in the next one, never missing from the last."""
+    over = all(job.finished for job in jobs)
+    items, table = batch_view(jobs, publisher)
+    return items, table, over
+
+
 def sheet(jobs: list[Job], axis: str, publisher: Publisher) -> str | None:
     """A contact sheet (PNG) of the batch's videos, each captioned with what varied; made once
     for the same videos and captions."""
@@ -218,9 +226,9 @@ class VariationsPart:
         except errors.PixVerseError as exc:
             raise refusal(exc) from None
         while True:
-            items, table = batch_view(jobs, page.publisher)
+            items, table, over = batch_answer(jobs, page.publisher)
             text = f"{batch.summary()}\n\n{table}"
-            if all(job.finished for job in jobs):
+            if over:
                 yield items, text, sheet(jobs, axis, page.publisher)
                 return
             yield items, text, gr.skip()
