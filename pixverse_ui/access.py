@@ -25,7 +25,7 @@ from . import errors
 from .client import Client
 from .defaults import SIMULATOR_KEY, host_key, simulator_client
 from .jobs import JobRunner
-from .redact import register_secret
+from .redact import register_secret, register_sent_key
 from .store import JobRecord, Ledger, default_home
 
 SHARE_HOST_KEY_ENV = "PIXVERSE_UI_SHARE_HOST_KEY"
@@ -148,7 +148,7 @@ def clean_key(value: object) -> str | None:
             "the signs . _ ~ + / = -, with no spaces.",
             hint="Copy the key again from your AI/ML API dashboard. Nothing was sent.",
         )
-    register_secret(key)
+    register_sent_key(key)
     return key
 
 
