@@ -24,8 +24,8 @@ test: $(STAMP)  ## every test: unit, simulator end-to-end, notebooks, browser
 bench: $(STAMP)  ## benchmarks as ratios against baselines measured in the same run
 	$(PY) -m benchmarks $(ARGS)
 
-faults: $(STAMP)  ## the fault, kill-and-resume, load, fuzz, key, integrity, hostile-visitor and contract suite, long runs included, with its figures
-	$(PY) -m pytest -m "" -p no:cacheprovider tests/test_faults.py tests/test_resilience.py tests/test_fuzz.py tests/test_security.py tests/test_integrity.py tests/test_hostile.py tests/test_contract_long.py $(ARGS)
+faults: $(STAMP)  ## the fault, kill-and-resume, load, fuzz, key, integrity, hostile-visitor, session and contract suite, long runs included, with its figures
+	$(PY) -m pytest -m "" -p no:cacheprovider tests/test_faults.py tests/test_resilience.py tests/test_fuzz.py tests/test_security.py tests/test_integrity.py tests/test_hostile.py tests/test_masking.py tests/test_sessions.py tests/test_contract_long.py $(ARGS)
 
 screenshot: $(STAMP)  ## retake docs/screenshot.png (the README's picture) in the browser suite
 	UPDATE_SCREENSHOT=1 $(PY) -m pytest tests/test_browser.py -k "plays and landscape" $(ARGS)
