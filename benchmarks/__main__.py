@@ -19,7 +19,16 @@ from pathlib import Path
 
 from .common import Row, load_average, markdown_table, say
 
-NAMES = ("polling", "concurrency", "startup", "download", "render", "redact", "posters")
+NAMES = (
+    "polling",
+    "concurrency",
+    "startup",
+    "download",
+    "render",
+    "redact",
+    "posters",
+    "sessions",
+)
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 

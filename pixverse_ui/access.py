@@ -48,7 +48,7 @@ from .jobs import Job, JobRunner
 from .params import Params
 from .pricing import dollars, total
 from .ratelimit import RateLimiter, RateRule
-from .redact import register_secret
+from .redact import register_secret, register_sent_key
 from .store import JobRecord, Ledger, default_home
 
 SHARE_HOST_KEY_ENV = "PIXVERSE_UI_SHARE_HOST_KEY"
@@ -278,7 +278,7 @@ def clean_key(value: object) -> str | None:
             "the signs . _ ~ + / = -, with no spaces.",
             hint="Copy the key again from your AI/ML API dashboard. Nothing was sent.",
         )
-    register_secret(key)
+    register_sent_key(key)
     return key
 
 

@@ -31,7 +31,7 @@ from . import download as downloads
 from . import errors
 from .clock import REAL_CLOCK, Clock
 from .params import Params
-from .redact import install_log_redaction, redact, register_secret
+from .redact import install_log_redaction, redact, register_secret, register_sent_key
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +160,11 @@ class Client:
         label: str | None = None,
         time_scale: float = 1.0,
         request_id_factory: Callable[[], str] = new_client_request_id,
+        confirms_key: bool = True,
     ) -> None:
+        """``confirms_key``: whether an answer from this endpoint proves the key real, so that
+        it is masked from then on whatever its shape (False for the embedded simulator, which
+        accepts any key the app hands it)."""
         key = api_key if api_key is not None else os.environ.get("AIMLAPI_KEY", "")
         key = key.strip()
         if not key:
@@ -169,7 +173,8 @@ class Client:
                 hint="Set AIMLAPI_KEY, pass api_key=..., or run without a key on the simulator.",
             )
         self._key = key
-        register_secret(key)
+        self.confirms_key = confirms_key
+        register_sent_key(key, holder=self)  # masked while this client lives, if key-shaped
         install_log_redaction()
         self.base_url = base_url or os.environ.get("AIMLAPI_BASE_URL") or DEFAULT_BASE_URL
         self.base_url = self.base_url.rstrip("/")
@@ -438,6 +443,10 @@ class Client:
             self.time_scale = speed
         if response.status_code >= 400:
             raise _http_error(response, body, self._key, ids, self.clock)
+        if self.confirms_key:
+            # only a success proves the key: a gateway or a body check in front of the key's
+            # may answer 4xx or 5xx to anything
+            register_secret(self._key)
         if not isinstance(body, dict):
             header_id = response.headers.get("x-inference-id") if id_from_header else None
             if header_id:  # the provider names the job in a header even when the body is broken

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from .client import Client
+from .redact import register_secret
 from .store import Ledger, default_home
 
 KEY_ENV = "AIMLAPI_KEY"
@@ -41,7 +42,11 @@ def simulator_client(api_key: str = SIMULATOR_KEY) -> Client:
     sim = embedded()
     sim.allow_key(api_key)
     return Client(
-        api_key=api_key, base_url=sim.url, label=SIMULATOR_LABEL, time_scale=sim.config.speed
+        api_key=api_key,
+        base_url=sim.url,
+        label=SIMULATOR_LABEL,
+        time_scale=sim.config.speed,
+        confirms_key=False,
     )
 
 
@@ -50,6 +55,7 @@ def default_client(api_key: str | None = None) -> Client:
     key = api_key or host_key()
     if key is None:
         return simulator_client()
+    register_secret(key, pin=True)  # the user's own key, whatever its shape
     return Client(api_key=key, base_url=os.environ.get(BASE_URL_ENV) or None)
 
 

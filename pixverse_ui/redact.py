@@ -2,9 +2,12 @@
 
 Three nets, applied together by :func:`redact`:
 
-- keys this process was given (:func:`register_secret`), found by looking up each key-shaped token
-  of the text in a bounded table, so the cost of masking a line does not grow with the number of
-  visitors a public app has seen;
+- keys this process holds, found by looking up each key-shaped token of the text in bounded
+  tables, so the cost of masking a line does not grow with the number of visitors a public app
+  has seen: the host's key and keys the API accepted (:func:`register_secret`), and values
+  visitors sent as keys (:func:`register_sent_key`) if they look like keys, kept apart so that
+  a flood of sent values cannot push an accepted key out, and masked for as long as a client
+  uses them;
 - anything that looks like a credential by its context: a bearer token, ``api_key=...``, an
   ``X-AIMLAPI-Key`` header;
 - Gradio's own dumps of an event's raw inputs (a malformed call makes it print "Received inputs:
@@ -22,20 +25,29 @@ import logging
 import re
 import sys
 import threading
-from collections import OrderedDict
+import weakref
+from collections import Counter, OrderedDict, deque
 from typing import Any, TextIO
 
 MASK = "***"
-#: How many keys are remembered besides the pinned ones (the host's); the least recently used
-#: go first. A client touches its key at every request, so a key in use is never forgotten.
+#: How many keys each table remembers besides the pinned ones (the host's); the least recently
+#: used go first. A client touches its key at every answer the API accepts.
 MAX_KEYS = 4096
-#: The shortest string treated as a key; shorter ones would mask ordinary words.
+#: The shortest string ever masked as a key; shorter ones would mask ordinary words.
 MIN_KEY_LENGTH = 6
+#: The shortest value a visitor sends that is masked before the API has accepted it (see
+#: :func:`looks_like_key`).
+MIN_SENT_KEY_LENGTH = 24
 
 #: Runs of the characters keys are made of. ``+ / =`` (base64) are left out because they also
-#: join words ("api_key=..."); a key holding them is matched by substring instead (rare).
+#: join words ("api_key=..."); a key holding them is looked up by its longest run of these.
 _TOKEN = re.compile(r"[A-Za-z0-9._~-]+")
-_TOKEN_ONLY = re.compile(r"[A-Za-z0-9._~-]+\Z")
+#: What a key sent by a visitor must look like to be masked before the API accepts it.
+_KEY_LIKE = re.compile(rf"[A-Za-z0-9._~+/=-]{{{MIN_SENT_KEY_LENGTH},256}}\Z")
+_LETTER = re.compile(r"[A-Za-z]")
+_DIGIT = re.compile(r"[0-9]")
+#: A dotted name (``urllib3.exceptions.ReadTimeoutError``): code, never a key.
+_DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
 #: Credentials recognised by what stands before them.
 _CONTEXT_PATTERNS = (
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
@@ -71,41 +83,130 @@ _CONTEXT_WORDS = ("bearer", "key")
 
 
 class _Secrets:
-    """The keys to mask: pinned ones, and a bounded least-recently-used table of the others."""
+    """The keys to mask, in four places:
+
+    - pinned, for the life of the process (the host's key);
+    - confirmed: keys the API accepted, the ``capacity`` most recently used;
+    - sent: values sent as keys that the API has not accepted (yet), the ``capacity`` most
+      recent. A flood of them evicts only its own kind, never a confirmed key;
+    - held: the keys of the clients alive now, whatever the tables, until the client is gone.
+
+    A key is looked up by its anchor, its longest run of ``_TOKEN`` characters (most keys are
+    one run, their own anchor): a line holds a key standing as a word of its own only if it holds
+    the anchor as a token, so finding the keys in a line is a set intersection with the line's
+    tokens, whose cost does not grow with the number of keys.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._lock = threading.Lock()
         self._pinned: set[str] = set()
-        self._recent: OrderedDict[str, None] = OrderedDict()
-        #: Keys with characters outside ``_TOKEN`` (matched by substring; kept small).
-        self._odd: OrderedDict[str, None] = OrderedDict()
+        self._confirmed: OrderedDict[str, None] = OrderedDict()
+        self._sent: OrderedDict[str, None] = OrderedDict()
+        self._held: Counter[str] = Counter()
+        #: Holds whose client is gone, applied under the lock later: a finalizer runs whenever
+        #: the garbage collector does, possibly in this very thread while it holds the lock.
+        self._released: deque[str] = deque()
+        #: In how many places each key is (once per place, once per hold): 0 is not at all.
+        self._places: Counter[str] = Counter()
+        self._anchors: dict[str, set[str]] = {}
 
     def add(self, secret: str, *, pin: bool = False) -> None:
+        """Pin a key, or keep it among the confirmed ones."""
         with self._lock:
+            self._settle()
             if pin:
-                self._pinned.add(secret)
-                return
-            table = self._recent if _TOKEN_ONLY.match(secret) else self._odd
-            table[secret] = None
-            table.move_to_end(secret)
-            while len(table) > self.capacity:
-                table.popitem(last=False)
+                if secret not in self._pinned:
+                    self._pinned.add(secret)
+                    self._enter(secret)
+            else:
+                self._touch(self._confirmed, secret)
 
-    def __contains__(self, token: str) -> bool:
-        return token in self._pinned or token in self._recent  # dict reads are atomic
+    def saw(self, secret: str) -> None:
+        """Keep a value sent as a key among the sent ones."""
+        with self._lock:
+            self._settle()
+            self._touch(self._sent, secret)
+
+    def hold(self, secret: str, holder: object) -> None:
+        """Keep ``secret`` for as long as ``holder`` lives."""
+        with self._lock:
+            self._settle()
+            self._held[secret] += 1
+            self._enter(secret)
+        weakref.finalize(holder, self._released.append, secret)
 
     def among(self, tokens: set[str]) -> list[str]:
-        """The keys that are among ``tokens`` (set operations in C: no loop over the keys)."""
+        """The keys whose anchor is among ``tokens`` (set operations in C: no loop over keys)."""
         with self._lock:
-            return [*(tokens & self._pinned), *(self._recent.keys() & tokens)]
+            self._settle()
+            anchors = self._anchors
+            return [secret for anchor in tokens & anchors.keys() for secret in anchors[anchor]]
 
-    def odd(self) -> list[str]:
+    def sizes(self) -> dict[str, int]:
+        """How many keys each place holds (``held``: distinct keys of live clients)."""
         with self._lock:
-            return [*self._odd, *(s for s in self._pinned if not _TOKEN_ONLY.match(s))]
+            self._settle()
+            return {
+                "pinned": len(self._pinned),
+                "confirmed": len(self._confirmed),
+                "sent": len(self._sent),
+                "held": len(self._held),
+            }
+
+    def __contains__(self, secret: str) -> bool:
+        with self._lock:
+            self._settle()
+            return secret in self._places
 
     def __len__(self) -> int:
-        return len(self._pinned) + len(self._recent) + len(self._odd)
+        with self._lock:
+            self._settle()
+            return len(self._places)
+
+    # --- under the lock ---------------------------------------------------------------------
+
+    def _touch(self, table: OrderedDict[str, None], secret: str) -> None:
+        if secret in table:
+            table.move_to_end(secret)
+            return
+        table[secret] = None
+        self._enter(secret)
+        while len(table) > self.capacity:
+            old, _ = table.popitem(last=False)
+            self._leave(old)
+
+    def _settle(self) -> None:
+        while self._released:
+            secret = self._released.popleft()
+            self._held[secret] -= 1
+            if self._held[secret] <= 0:
+                del self._held[secret]
+            self._leave(secret)
+
+    def _enter(self, secret: str) -> None:
+        self._places[secret] += 1
+        if self._places[secret] == 1:
+            self._anchors.setdefault(_anchor(secret), set()).add(secret)
+
+    def _leave(self, secret: str) -> None:
+        self._places[secret] -= 1
+        if self._places[secret] > 0:
+            return
+        del self._places[secret]
+        anchor = _anchor(secret)
+        self._anchors[anchor].discard(secret)
+        if not self._anchors[anchor]:
+            del self._anchors[anchor]
+
+
+def _anchor(secret: str) -> str:
+    """The token a line must hold for ``secret`` to be in it: its longest ``_TOKEN`` run.
+
+    A key without any (made of ``+ / =`` alone: no real key) is its own anchor, which a line's
+    tokens never hold: it is masked by its context alone.
+    """
+    return max(_TOKEN.findall(secret), key=len, default=secret)
 
 
 _secrets = _Secrets(MAX_KEYS)
@@ -113,14 +214,49 @@ _install_lock = threading.Lock()
 _logs_installed = False
 
 
-def register_secret(secret: str | None, *, pin: bool = False) -> None:
-    """Remember a key so that it is masked wherever it would appear.
+def looks_like_key(value: str) -> bool:
+    """Whether a value sent as a key is shaped like one, and so masked before the API accepts it.
 
-    ``pin`` keeps it for the life of the process (the host's key); other keys are remembered
-    while they are among the ``MAX_KEYS`` most recently registered.
+    24 to 256 of the characters keys are made of, letters and digits both among them, and not
+    a dotted name. Keys drawn at random are (a 32-character hex key lacks a letter once in three
+    million; the simulator's ``sim-`` keys lack a digit once in 250, and are masked from their
+    first accepted answer on); the words and names a log is written with are not: "Traceback",
+    "generate", "urllib3.exceptions.ReadTimeoutError", nor the provider's 21-character
+    generation ids. So a visitor cannot make the operator's log lose words by sending them as
+    keys.
+    """
+    return bool(
+        _KEY_LIKE.match(value)
+        and _LETTER.search(value)
+        and _DIGIT.search(value)
+        and not _DOTTED_NAME.match(value)
+    )
+
+
+def register_secret(secret: str | None, *, pin: bool = False) -> None:
+    """Mask a key known to be one, whatever its shape, wherever it would appear.
+
+    ``pin`` keeps it for the life of the process (the host's key, the library user's own);
+    otherwise it is a key the API accepted, remembered while among the ``MAX_KEYS`` most
+    recently used such keys. Values merely sent as keys never evict it.
     """
     if secret and len(secret) >= MIN_KEY_LENGTH:
         _secrets.add(secret, pin=pin)
+
+
+def register_sent_key(secret: str | None, holder: object | None = None) -> None:
+    """Mask a value sent as a key that the API has not accepted yet, if it looks like a key.
+
+    It is remembered while among the ``MAX_KEYS`` most recently sent such values, and, given a
+    ``holder`` (the client using it), for as long as the holder lives, however many values are
+    sent meanwhile. Values that do not look like keys (:func:`looks_like_key`) are not masked:
+    a visitor could otherwise mask any word out of the operator's log.
+    """
+    if not secret or not looks_like_key(secret):
+        return
+    _secrets.saw(secret)
+    if holder is not None:
+        _secrets.hold(secret, holder)
 
 
 def redact(text: str, *secrets: str | None) -> str:
@@ -137,7 +273,6 @@ def redact(text: str, *secrets: str | None) -> str:
     tokens |= {token.strip("._~-") for token in tokens}
     found = _secrets.among(tokens)
     found += [s for s in secrets if s and len(s) >= 4]
-    found += _secrets.odd()
     for secret in sorted(found, key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)

@@ -196,6 +196,8 @@ FIGURE_NAMES = (
     "tracebacks shown",
     "key sightings",
     "bytes verified",
+    "sessions left of 1,000 closed",
+    "kB grown over 1,000 sessions",
 )
 #: Figures that are the worst case seen rather than a count (the most, over every test).
 PEAK_NAMES = (

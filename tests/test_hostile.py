@@ -198,6 +198,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "export": "❌ The API key must be text, not dict.",
     "offer": "nothing offered",  # Compare's choices: none for a caller who is not one
     "compare": "<p>❌ The API key must be text, not dict.",
+    "session_ended": [],  # the page's unload: frees the caller's own session, says nothing
 }
 #: The History filters' defaults, after the key and the visitor id in ``list_history``'s inputs.
 FILTERS = ["", "any", False, "any", "any time"]
@@ -233,6 +234,8 @@ def test_every_function_refuses_malformed_calls(space: Space) -> None:
             assert (go["interactive"], stop["interactive"]) == (True, False), name
         elif isinstance(expected, dict):
             assert _final_data(garbage) == [expected], name
+        elif isinstance(expected, list):
+            assert _final_data(garbage) == expected, name
         else:
             assert str(_final_data(garbage)[-1]).startswith(expected), (name, garbage.final)
     assert set(names) == set(GARBAGE_ANSWERS), "a new event needs a row in GARBAGE_ANSWERS"

@@ -23,6 +23,7 @@ from .common import KEY_STORAGE, NO_STYLE, PAGE_JS, VISITOR_STORAGE, Page, stric
 from .compare import ComparePart
 from .generate import GeneratePart
 from .history import HistoryPart
+from .sessions import SESSIONS_KEPT, free_on_close
 from .variations import VariationsPart
 
 #: Gradio runs at most ``max_threads`` events at once across the whole queue, whatever each
@@ -146,6 +147,7 @@ def build_demo(
         )
         history.refresh_after(loaded.then, visitor)
         generate.quote_after(loaded.then, visitor)
+        free_on_close(demo)
     demo.queue(default_concurrency_limit=None)
     return demo
 
@@ -222,6 +224,8 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
       serve back any file anyone posts. :class:`NoUploads` answers Gradio's upload routes with
       403 before reading a byte of the body, and ``max_file_size`` 0 refuses a file in any other
       form Gradio parses. (What the app itself publishes is bounded by ``publish.Publisher``.)
+    - At most ``sessions.SESSIONS_KEPT`` sessions' state is kept (a page's is freed when it
+      closes).
 
     Call ``demo.queue(default_concurrency_limit=None)`` before launching; ``build_demo`` does.
     """
@@ -237,6 +241,7 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
         "max_threads": MAX_EVENTS,
         "show_error": False,
         "run_history": False,
+        "state_session_capacity": SESSIONS_KEPT,
         "css": CSS,
         "js": PAGE_JS,
     }
