@@ -175,13 +175,17 @@ class RateLimiter:
 
     def _refuse_if_full(self, client: _Client, words: str, count: int, now: float) -> None:
         rule = self.rule
+        for limit, allows in (
+            (rule.max_running, f"runs at most {rule.max_running} at once"),
+            (rule.starts_per_minute, f"allows {rule.starts_per_minute} starts a minute"),
+        ):
+            if count > limit:
+                raise TooManyStartsError(
+                    f"This starts {count} videos at once; this Space's shared key {allows} for "
+                    "anyone. Start fewer, or enter your own key"
+                )
         running = len(client.running)
         if running + count > rule.max_running:
-            if count > rule.max_running:
-                raise TooManyStartsError(
-                    f"This starts {count} videos at once; this Space's shared key runs at most "
-                    f"{rule.max_running} at once for anyone. Start fewer, or enter your own key"
-                )
             raise TooManyStartsError(
                 f"{_count(running, 'video')} {'is' if running == 1 else 'are'} already running "
                 f"{words} on this Space's shared key, the most at once is {rule.max_running}. "
@@ -189,11 +193,6 @@ class RateLimiter:
             )
         recent = len(client.starts)
         if recent + count > rule.starts_per_minute:
-            if count > rule.starts_per_minute:
-                raise TooManyStartsError(
-                    f"This starts {count} videos at once; this Space's shared key allows "
-                    f"{rule.starts_per_minute} starts a minute. Start fewer, or enter your own key"
-                )
             frees = client.starts[recent + count - rule.starts_per_minute - 1] + WINDOW
             wait = max(1, math.ceil(frees - now))
             raise TooManyStartsError(

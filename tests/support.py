@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -79,6 +80,32 @@ def advance_until(sim: Any, clock: Any, status: str, *, step: float = 0.05) -> N
             return
         clock.advance(step)
     raise AssertionError(f"the jobs never reached {status}")
+
+
+def at_once(work: Callable[[int], T], count: int, *, timeout: float = 120.0) -> list[T]:
+    """Run ``work(0)`` ... ``work(count - 1)`` in as many threads, released together; their
+    results in that order. A thread's exception is raised here; every wait is bounded."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+    failures: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=timeout)
+            results[i] = work(i)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    end = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(timeout=max(0.0, end - time.monotonic()))
+    assert not any(thread.is_alive() for thread in threads), f"threads still busy after {timeout} s"
+    if failures:
+        raise failures[0]
+    return results
 
 
 def sim_posts() -> int:

@@ -3,11 +3,11 @@ that crosses it before anything is recorded or sent, also when several start at 
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime
 
 import pytest
 from conftest import TEST_KEY
+from support import at_once
 
 from pixverse_ui import generation, validate
 from pixverse_ui.budget import BUDGET_ENV, Budget, day_start
@@ -103,27 +103,17 @@ def test_two_starts_at_once_cannot_both_pass_a_limit_only_one_fits_under(tmp_pat
     budget = Budget(1.0)
     assert estimate(SMALL).usd == 0.625
     threads = 8
-    barrier = threading.Barrier(threads)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def start() -> None:
+    def start(_: int) -> str:
         ledger = Ledger(path)  # a ledger object (and connection) per thread, as processes have
         with Client(api_key=TEST_KEY, base_url=sim.url, timeout=(2.0, 10.0)) as client:
-            barrier.wait(timeout=30)
             try:
                 generation.create_job(SMALL, client=client, ledger=ledger, budget=budget)
-                result = "started"
             except BudgetError:
-                result = "refused"
-        with lock:
-            outcomes.append(result)
+                return "refused"
+            return "started"
 
-    workers = [threading.Thread(target=start) for _ in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
+    outcomes = at_once(start, threads)
     assert sorted(outcomes) == ["refused"] * (threads - 1) + ["started"]
     assert len(Ledger(path).history()) == 1 and sim.stats()["posts"] == 1
 
@@ -134,12 +124,9 @@ def test_the_check_runs_inside_the_insert_transaction(tmp_path):
     Ledger(path)
     budget = Budget(1.0)
     cost = estimate(SMALL)
-    barrier = threading.Barrier(12)
-    refused = []
 
-    def start(i: int) -> None:
+    def start(i: int) -> bool:
         ledger = Ledger(path)
-        barrier.wait(timeout=30)
         try:
             ledger.record(
                 client_request_id=f"c{i}",
@@ -149,11 +136,7 @@ def test_the_check_runs_inside_the_insert_transaction(tmp_path):
                 check=lambda: budget.check(ledger, "alice", cost),
             )
         except BudgetError:
-            refused.append(i)
+            return False
+        return True
 
-    workers = [threading.Thread(target=start, args=(i,)) for i in range(12)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join(timeout=60)
-    assert len(refused) == 11 and len(Ledger(path).history()) == 1
+    assert at_once(start, 12).count(False) == 11 and len(Ledger(path).history()) == 1

@@ -7,11 +7,11 @@ The library-level tests run on a simulator that charges four times the rate card
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 from conftest import TEST_KEY
+from support import at_once
 
 from pixverse_ui import errors, generation, validate
 from pixverse_ui.access import App, Mode
@@ -96,23 +96,15 @@ def test_a_batch_larger_than_the_rule_is_refused_whole_and_a_failed_start_frees_
 
 def test_many_threads_at_once_never_pass_more_than_the_rule():
     limiter = RateLimiter(RateRule(max_running=3, starts_per_minute=100), clock=ManualClock())
-    barrier = threading.Barrier(40)
-    admitted, refused = [], []
 
-    def start() -> None:
-        barrier.wait(timeout=30)
+    def start(_: int) -> bool:
         try:
             limiter.admit([("address:192.0.2.1", "from it")]).hold(_Done())
-            admitted.append(1)
         except TooManyStartsError:
-            refused.append(1)
+            return False
+        return True
 
-    threads = [threading.Thread(target=start) for _ in range(40)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert len(admitted) == 3 and len(refused) == 37
+    assert at_once(start, 40).count(True) == 3
 
 
 def test_idle_clients_are_forgotten():
@@ -200,30 +192,19 @@ def test_jobs_in_flight_count_at_the_highest_price_multiple_seen(tmp_path):
 def _parallel_starts(
     path: Path, sim_url: str, budget: Budget, count: int, params=SMALL, owner="alice"
 ) -> list[str]:
-    barrier = threading.Barrier(count)
-    outcomes: list[str] = []
-    lock = threading.Lock()
 
-    def start() -> None:
-        ledger = Ledger(path)
+    def start(_: int) -> str:
+        ledger = Ledger(path)  # a ledger object (and connection) per thread, as processes have
         with Client(api_key=TEST_KEY, base_url=sim_url, timeout=(2.0, 10.0)) as client:
-            barrier.wait(timeout=30)
             try:
                 generation.create_job(
                     params, client=client, ledger=ledger, owner=owner, budget=budget
                 )
-                result = "started"
             except BudgetError:
-                result = "refused"
-        with lock:
-            outcomes.append(result)
+                return "refused"
+            return "started"
 
-    threads = [threading.Thread(target=start) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=90)
-    return outcomes
+    return at_once(start, count)
 
 
 def test_fifteen_parallel_starts_overshoot_a_limit_by_one_job_at_most(tmp_path, make_sim, figures):

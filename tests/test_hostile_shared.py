@@ -9,7 +9,6 @@ two official MCP clients without keys.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import pytest
 import requests
-from support import RawCall, ServedApp, form, queue_call, running_app_py, with_mcp
+from support import RawCall, ServedApp, at_once, form, queue_call, running_app_py, with_mcp
 
 from pixverse_ui.budget import spent_since
 from pixverse_ui.simulator import SimConfig, Simulator
@@ -104,19 +103,7 @@ def test_a_burst_of_fresh_visitor_ids_stops_at_the_host_ceiling(
     wide_open: SharedSpace, figures: Any
 ) -> None:
     """30 callers at once, each a new browser id and session (a fresh owner budget each)."""
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def one(i: int) -> None:
-        outcome = _outcome(wide_open.generate(f"fresh-{i}"))
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=one, args=(i,)) for i in range(30)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
+    outcomes = at_once(lambda i: _outcome(wide_open.generate(f"fresh-{i}")), 30, timeout=180)
     posts = wide_open.sim.stats()["posts"]
     assert len(outcomes) == 30 and 1 <= posts <= 2, outcomes
     assert outcomes.count("started") == posts and wide_open.host_spent() <= 5.0
