@@ -25,6 +25,7 @@ from . import errors
 from .budget import Budget
 from .client import Client
 from .defaults import default_client, default_ledger, videos_dir
+from .lifecycle import Status
 from .params import Params, validate
 from .polling import DEFAULT_TIMEOUT, Update
 from .store import REJECTED, RUNNING, UNCONFIRMED, JobRecord, Ledger
@@ -45,7 +46,8 @@ class Generation:
 
     id: str | None
     client_request_id: str
-    state: str
+    state: Status
+    #: What the API last said of the job (its provider status).
     status: str
     #: None for a generation known by its id alone (adopted by ``job(id)`` or ``resume(id)``).
     params: Params | None
@@ -98,7 +100,7 @@ class Generation:
                 f'src="data:video/mp4;base64,{data}"></video>'
             )
         else:
-            media = f"<p><b>No video yet</b> ({html.escape(self.error or self.state)})</p>"
+            media = f"<p><b>No video yet</b> ({html.escape(self.error or self.state.word)})</p>"
         ident = html.escape(self.id or self.client_request_id)
         return (
             f'<div class="pixverse-generation">{media}<p>“{prompt}”</p>'

@@ -31,6 +31,7 @@ from . import errors
 from .budget import Budget
 from .client import Client, JobState
 from .clock import RealClock
+from .lifecycle import READY, STOPPED, Status
 from .params import Params, validate
 from .pollers import pollers
 from .polling import DEFAULT_TIMEOUT, Update, watch, watch_steps
@@ -78,10 +79,11 @@ class Job:
 
     @property
     def status(self) -> str:
-        """The latest status word: ``submitting`` until the API answers, then the provider's."""
+        """The latest status word: ``submitting`` until the API answers, then the provider's
+        (``rejected`` for a start refused before any)."""
         if self.error is not None and self.last is None:
-            return "refused"
-        return self.last.status if self.last else "submitting"
+            return Status.REJECTED.value
+        return self.last.status if self.last else Status.SUBMITTING.value
 
     def updates(
         self, *, timeout: float | None = None, stop: threading.Event | None = None
@@ -163,7 +165,9 @@ class Job:
         return self.outcome()
 
     def outcome(self) -> Generation:
-        """What the ledger says of the job now, with the video the watcher saved, if any."""
+        """What the ledger says of the job now, with the video the watcher saved, if any (its
+        state is the ledger's: a video saved that the ledger could not record yet stays
+        ``running`` there, and here, until a resume records it)."""
         from .generation import Generation
 
         ident = self.generation_id or self.client_request_id
@@ -173,7 +177,7 @@ class Job:
             return Generation(
                 id=self.generation_id,
                 client_request_id=self.client_request_id or "",
-                state="unknown",
+                state=Status.REJECTED if self.error is not None else Status.SUBMITTING,
                 status=last.status if last else "unknown",
                 params=self.params,
                 video_path=last.video_path if last else None,
@@ -184,22 +188,20 @@ class Job:
             )
         generation = Generation.from_record(record)
         if last is not None and last.done and generation.video_path is None:
-            generation = replace(generation, video_path=last.video_path, state="done")
+            generation = replace(generation, video_path=last.video_path)
         return generation
 
     def _stopped(self) -> Update:
         base = self.last or Update(
             generation_id=self.generation_id or "",
-            status="submitting",
+            status=Status.SUBMITTING.value,
             elapsed=0.0,
             eta=None,
             credits_used=None,
             message="",
             polls=0,
         )
-        return replace(
-            base, message="Stopped watching. The job goes on; resume it any time.", stopped=True
-        )
+        return replace(base, message=STOPPED, stopped=True)
 
     def _settle(self, record: JobRecord) -> None:
         """End this job as the ledger says it ended (done or failed), with no watcher."""
@@ -211,7 +213,7 @@ class Job:
                     elapsed=record.render_seconds or 0.0,
                     eta=None,
                     credits_used=record.credits_used,
-                    message="Your video is ready.",
+                    message=READY,
                     polls=record.polls,
                     video_url=record.video_url,
                     video_path=Path(record.video_path) if record.video_path else None,

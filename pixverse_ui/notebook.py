@@ -89,9 +89,9 @@ def _credits(value: float | None) -> str:
 
 
 def _phase(update: Update) -> str:
-    """One word for where the job is."""
+    """One word for where the job is: ``done`` once it is, else what the API says of it."""
     if update.done:
-        return "done"
+        return update.state.word
     if update.stopped:
         return "stopped"
     return update.status
@@ -318,7 +318,7 @@ def show_grid(generations: Sequence[Generation], *, columns: int = 3) -> None:
     """Display generations side by side (printed paths outside a notebook)."""
     if not in_notebook():
         for g in generations:
-            outcome = g.video_path or g.error or g.state
+            outcome = g.video_path or g.error or g.state.word
             print(f"{g.params.summary()}: {outcome}", flush=True)
         return
     cells = "".join(f"<div>{g._repr_html_()}</div>" for g in generations)
@@ -376,7 +376,9 @@ def _history_row(item: HistoryItem) -> tuple[str, str, str, str, str, str]:
     """when, prompt (starred, with its note), settings, state, cost, seconds."""
     star = "★ " if item.starred else ""
     prompt = star + item.short_prompt(80) + (f" — {item.note}" if item.note else "")
-    state = item.state if item.state == item.status else f"{item.state} ({item.status})"
+    state = str(item.state.label)
+    if item.status != item.state:
+        state += f" ({item.status})"
     seconds = "–" if item.seconds is None else f"{item.seconds:.1f}"
     return (item.when(), prompt, item.settings, state, item.cost_text() or "–", seconds)
 
@@ -459,7 +461,7 @@ def _compare_html(items: list[HistoryItem], rows: list[Any], columns: int) -> st
                 f"src='data:video/mp4;base64,{data}'></video>"
             )
         else:
-            media = f"<p><b>No video</b> ({html.escape(it.error or it.state)})</p>"
+            media = f"<p><b>No video</b> ({html.escape(it.error or it.state.word)})</p>"
         label = html.escape(it.ident)
         cost = html.escape(it.cost_text())
         cells.append(f"<div>{media}<div><small>{label}<br>{cost}</small></div></div>")

@@ -160,6 +160,7 @@ def _priced(ledger: Ledger, crid: str, owner: str, payer: str, usd: float) -> No
     ledger.record(
         client_request_id=crid, owner=owner, payer=payer, endpoint="e", body=SMALL.to_body()
     )
+    ledger.update(crid, state="running")
     ledger.update(crid, state="done", status="completed", credits_used=usd * 2e6, usd_spent=usd)
 
 

@@ -15,6 +15,7 @@ import gradio as gr
 
 from .. import errors, params, variations
 from ..jobs import Job
+from ..lifecycle import Status
 from ..posters import contact_sheet, poster_or_none
 from ..publish import Publisher, version
 from .common import (
@@ -62,11 +63,12 @@ def batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, s
         last = job.last
         assert job.params is not None
         if job.error is not None:
-            state = f"❌ {job.error.message}"
+            ended = Status.REJECTED if last is None else Status.FAILED
+            state = f"{ended.icon} {job.error.message}"
         elif last is None:
-            state = "sending…"
-        else:
-            state = "✅ ready" if last.done else f"⏳ {last.status}"
+            state = str(Status.SUBMITTING.label)
+        else:  # done, or running as the API says
+            state = str(last.state.label) if last.done else f"{last.state.icon} {last.status}"
         elapsed = clock(last.elapsed) if last else "—"
         rows.append(f"| {i} | {job.params.summary()} | {state} | {elapsed} |")
         if last is not None and last.done and last.video_path:
