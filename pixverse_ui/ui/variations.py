@@ -15,7 +15,6 @@ import gradio as gr
 
 from .. import errors, params, variations
 from ..jobs import Job
-from ..lifecycle import Status
 from ..posters import contact_sheet, poster_or_none
 from ..publish import Publisher, version
 from .common import (
@@ -62,11 +61,10 @@ def batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, s
     for i, job in enumerate(jobs, 1):
         last = job.last
         assert job.params is not None
-        if job.error is not None:
-            ended = Status.REJECTED if last is None else Status.FAILED
-            state = f"{ended.icon} {job.error.message}"
+        if job.error is not None:  # its watcher ended without a video: failed, or gave up
+            state = f"{job.status.icon} {job.error.message}"
         elif last is None:
-            state = str(Status.SUBMITTING.label)
+            state = str(job.status.label)
         else:  # done, or running as the API says
             state = str(last.state.label) if last.done else f"{last.state.icon} {last.status}"
         elapsed = clock(last.elapsed) if last else "—"
@@ -216,7 +214,7 @@ class VariationsPart:
         tag = f"batch-{os.urandom(6).hex()}"
         try:
             page.app.check_start(who, batch.variants)
-            jobs = page.app.start(who, batch.variants, batch=tag)
+            jobs = await asyncio.to_thread(page.app.start, who, batch.variants, batch=tag)
         except errors.PixVerseError as exc:
             raise refusal(exc) from None
         while True:
