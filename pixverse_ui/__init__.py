@@ -31,6 +31,7 @@ from .errors import (
     SubmissionUnconfirmedError,
     TooManyStartsError,
     ValidationError,
+    WaitTimeoutError,
 )
 from .params import Params, validate
 
@@ -52,6 +53,8 @@ _LAZY = {
     "submit": "generation",
     "job": "generation",
     "Job": "jobs",
+    "Jobs": "jobs",
+    "Status": "lifecycle",
     "default_client": "defaults",
     "Cost": "pricing",
     "Budget": "budget",
@@ -79,6 +82,7 @@ __all__ = [
     "SubmissionUnconfirmedError",
     "TooManyStartsError",
     "ValidationError",
+    "WaitTimeoutError",
     "validate",
     "Client",
     "JobState",
@@ -95,6 +99,8 @@ __all__ = [
     "submit",
     "job",
     "Job",
+    "Jobs",
+    "Status",
     "default_client",
     "default_ledger",
     "Cost",
@@ -109,7 +115,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .defaults import default_client, default_ledger
     from .generation import Generation, generate, job, resume, stream, submit
     from .history import HistoryItem, HistoryQuery
-    from .jobs import Job
+    from .jobs import Job, Jobs
+    from .lifecycle import Status
     from .polling import Estimate, PollSchedule, Update, watch
     from .pricing import Cost
     from .store import JobRecord, Ledger

@@ -44,7 +44,7 @@ from .budget import (
 from .client import Client
 from .clock import REAL_CLOCK, Clock
 from .defaults import SIMULATOR_KEY, host_key, simulator_client
-from .jobs import Job, JobRunner
+from .jobs import Job, Jobs
 from .params import Params
 from .pricing import dollars, total
 from .ratelimit import RateLimiter, RateRule
@@ -292,7 +292,8 @@ def clean_name(value: object, label: str) -> str | None:
 
 
 class App:
-    """What every visitor shares: the mode, the ledger, the background runner, their clients."""
+    """What every visitor shares: the mode, the ledger and videos folder their jobs go to, the
+    budgets and rate that bound them, and their clients."""
 
     def __init__(
         self,
@@ -307,7 +308,6 @@ class App:
         self.mode = mode
         self.ledger = ledger
         self.download_dir = download_dir
-        self.runner = JobRunner(ledger, download_dir)
         self.max_clients = max_clients
         #: Each owner's daily budget (``PIXVERSE_UI_DAILY_BUDGET``).
         self.budget = budget or Budget()
@@ -410,14 +410,21 @@ class App:
             cost = total(budget.quote(variant, self.ledger) for variant in variants)
             budget.check(self.ledger, caller.owner, cost, payer=caller.payer)
 
+    def jobs_for(self, client: Client, budget: Budget | None = None) -> Jobs:
+        """The service for ``client``'s jobs: this app's ledger and videos folder, ``budget``."""
+        return Jobs(client, self.ledger, self.download_dir, budget)
+
     def start(
         self, caller: Caller, variants: Sequence[Params], *, batch: str | None = None
     ) -> list[Job]:
-        """Start ``variants`` in the background for ``caller``; returns their jobs at once.
+        """Start ``variants`` for ``caller``, one after another; returns their jobs, each with
+        its id, watched in the background.
 
         On a shared key the caller's rate is checked first, for all of them together
-        (``TooManyStartsError``); each job's own start is checked against the budgets in the
-        ledger's insert transaction and ends with a ``BudgetError`` if it does not fit.
+        (``TooManyStartsError``), and each job is held against it while it runs. Each start is
+        checked against the budgets in the ledger's insert transaction: one that does not fit
+        raises ``BudgetError`` (as the API's refusals raise), and the variants after it are not
+        started; those before it go on. ``check_start`` says beforehand whether all fit.
         """
         self._refuse_anonymous(caller)
         budget = self.budget_for(caller)
@@ -435,9 +442,7 @@ class App:
             return jobs
 
     def _start(self, variant: Params, caller: Caller, budget: Budget, batch: str | None) -> Job:
-        return self.runner.start(
-            variant, caller.client, batch=batch, owner=caller.owner, budget=budget
-        )
+        return self.jobs_for(caller.client, budget).submit(variant, owner=caller.owner, batch=batch)
 
     def _refuse_anonymous(self, caller: Caller) -> None:
         if caller.anonymous and caller.shared:
@@ -466,23 +471,23 @@ class App:
 
     def resume_for(self, caller: Caller) -> int:
         """Watch in the background whatever this caller left unfinished with their key."""
-        client = caller.client
-        payer = self.ledger.owner_of(client.owner_key)
-        return self._resume(self.ledger.unfinished(caller.owner, client.label, payer=payer), client)
+        jobs = self.jobs_for(caller.client)
+        return self._resume(jobs, jobs.unfinished(caller.owner))
 
     def resume_host_jobs(self) -> int:
         """After a restart: resume what the host key (or the simulator) left unfinished."""
         key = self.mode.host_key or SIMULATOR_KEY
-        client = self._client(key, simulator=self.mode.simulator)
-        payer = self.ledger.owner_of(key)
-        return self._resume(self.ledger.unfinished(endpoint=client.label, payer=payer), client)
+        jobs = self.jobs_for(self._client(key, simulator=self.mode.simulator))
+        return self._resume(jobs, jobs.unfinished())
 
-    def _resume(self, records: list[JobRecord], client: Client) -> int:
-        """Attach a watcher to each job; one that already has (or had) a watcher keeps it."""
+    def _resume(self, jobs: Jobs, records: list[JobRecord]) -> int:
+        """Have each job watched; one that already has (or had) a watcher keeps it. Returns how
+        many had none."""
         count = 0
         for record in records:
-            if record.generation_id and self.runner.get(record.generation_id) is None:
+            if record.generation_id is None:
+                continue
+            if jobs.watched(record.generation_id) is None:
                 count += 1
-            if record.generation_id:
-                self.runner.resume(record.generation_id, client, again=False)
+            jobs.get(record.generation_id, again=False)
         return count

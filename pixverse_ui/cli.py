@@ -26,8 +26,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from . import params as P
 from .budget import Budget
 from .errors import PixVerseError, ValidationError
+from .lifecycle import STATE_WORDS, Status
 from .redact import MASK
-from .store import NOTE_MAX_CHARS, STATES
+from .store import NOTE_MAX_CHARS
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
@@ -357,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--limit", type=_positive_int, default=20)
     lst.add_argument("--starred", action="store_true", help="starred generations only")
     lst.add_argument("--search", default="", metavar="TEXT", help="in the prompt or the note")
-    lst.add_argument("--state", choices=STATES, type=str.lower, default=None)
+    lst.add_argument("--state", choices=STATE_WORDS, type=str.lower, default=None)
     lst.add_argument(
         "--resolution", choices=P.RESOLUTIONS, type=_canonical(P.RESOLUTIONS), default=None
     )
@@ -559,14 +560,14 @@ def cmd_resume(args: argparse.Namespace) -> int:
             spent = _credits(result.credits_used) or "unknown"
             line = f"{result.id}: done, {result.video_path} ({spent} credits)"
             error = None
-        elif result.state == "running":
+        elif result.state is Status.RUNNING:
             status = EXIT_FAILED
             error = f"still running; try again later with `{PROG} resume {result.id}`"
             line = f"{result.id}: {result.status}, {error}"
         else:
             status = EXIT_FAILED
-            error = result.error or result.state
-            line = f"{result.id}: {result.state} ({error})"
+            error = result.error or result.state.word
+            line = f"{result.id}: {result.state.word} ({error})"
         if args.json:
             _json_line(_result(record, error=error) if error else _result(record))
         elif result.ok:
@@ -610,7 +611,7 @@ def render_list(items: Sequence[HistoryItem], *, width: int = 80) -> str:
     count = len(items)
     lines = [f"{count} generation{'s' * (count != 1)}, newest first (★ starred)"]
     for item in items:
-        state = item.state
+        state = item.state.word
         if not item.finished and item.status != item.state:
             state += f" ({item.status})"
         star = "★" if item.starred else " "

@@ -152,6 +152,19 @@ class GenerationTimeoutError(PixVerseError):
         )
 
 
+class WaitTimeoutError(GenerationTimeoutError):
+    """A wait for a job (``Job.wait(timeout=)``, ``Job.updates(timeout=)``) ran out of time: the
+    job goes on, still watched, and can be waited for again."""
+
+    def __init__(self, message: str, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)
+        gid = self.generation_id or "ID"
+        self.hint = (
+            "The job goes on and is still watched: wait for it again, or later with "
+            f"`pixverse_ui.job('{gid}').wait()` or `pixverse-ui resume {gid}`."
+        )
+
+
 class DownloadError(PixVerseError):
     """The finished video could not be fetched or was refused (scheme, size, expiry)."""
 

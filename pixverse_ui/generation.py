@@ -2,8 +2,8 @@
 
 ``submit`` returns a handle (a ``jobs.Job``) once the API has given the job an id, and ``job``
 re-attaches to any generation by id; ``generate`` and ``stream`` follow one to its end, and
-``resume`` finishes what a killed process left. Every one of them goes through the process's
-watchers, so a generation id is watched once however many ask for it.
+``resume`` finishes what a killed process left. Each is the library's service (``jobs.Jobs``, its
+parts the defaults unless given), so a generation id is watched once however many ask for it.
 
 The generation id is never lost: the ledger row is written before the POST, the id the moment the
 POST returns (retried a few times), and if the ledger still cannot take it, the id goes to a
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 from .budget import Budget
 from .client import Client
-from .defaults import default_client, default_ledger, videos_dir
+from .lifecycle import Status
 from .params import Params, validate
 from .polling import DEFAULT_TIMEOUT, Update
 from .store import REJECTED, RUNNING, UNCONFIRMED, JobRecord, Ledger
@@ -45,7 +45,8 @@ class Generation:
 
     id: str | None
     client_request_id: str
-    state: str
+    state: Status
+    #: What the API last said of the job (its provider status).
     status: str
     #: None for a generation known by its id alone (adopted by ``job(id)`` or ``resume(id)``).
     params: Params | None
@@ -98,7 +99,7 @@ class Generation:
                 f'src="data:video/mp4;base64,{data}"></video>'
             )
         else:
-            media = f"<p><b>No video yet</b> ({html.escape(self.error or self.state)})</p>"
+            media = f"<p><b>No video yet</b> ({html.escape(self.error or self.state.word)})</p>"
         ident = html.escape(self.id or self.client_request_id)
         return (
             f'<div class="pixverse-generation">{media}<p>“{prompt}”</p>'
@@ -220,26 +221,18 @@ def submit(
 ) -> Job:
     """Start one generation and return its handle once the API has given it an id.
 
-    The handle (``.id``, ``.status``, ``.updates()``, ``.wait()``) follows a watcher that runs
-    in the background until the video is on disk. Bad input raises ``ValidationError`` before
-    anything is recorded or sent, and so does a start over ``budget`` (``BudgetError``, see
-    ``budget.py``); a refusal by the API raises here.
+    The handle (``.id``, ``.status``, ``.updates()``, ``.wait()``, see ``jobs.Job``) follows a
+    watcher that runs in the background until the video is on disk. Bad input raises
+    ``ValidationError`` before anything is recorded or sent, and so does a start over ``budget``
+    (``BudgetError``, see ``budget.py``); a refusal by the API raises here.
     """
-    from .jobs import watchers
+    from .jobs import default_jobs
 
     params = params or validate(prompt, **options)
-    ledger = ledger or default_ledger()
-    return watchers().submit(
-        params,
-        client or default_client(),
-        ledger,
-        download_dir or videos_dir(),
-        timeout=timeout,
-        owner=owner,
-        batch=batch,
-        client_request_id=client_request_id,
-        budget=budget,
+    service = default_jobs(
+        client=client, ledger=ledger, folder=download_dir, budget=budget, timeout=timeout
     )
+    return service.submit(params, owner=owner, batch=batch, client_request_id=client_request_id)
 
 
 def job(
@@ -256,32 +249,11 @@ def job(
     recorded as this key's and watched; an id the API does not know raises, and nothing is
     recorded.
     """
-    from .jobs import watchers
+    from .jobs import checked_id, default_jobs
 
-    if not isinstance(generation_id, str) or not generation_id.strip():
-        raise errors.ValidationError("A generation id is needed.", field="generation_id")
-    generation_id = generation_id.strip()
-    client = client or default_client()
-    ledger = ledger or default_ledger()
-    record = ledger.find(generation_id)
-    if record is not None and record.generation_id is None:
-        raise errors.SubmissionUnconfirmedError(
-            f"This job never got a generation id (it is {record.state})",
-            client_request_id=record.client_request_id,
-        )
-    if record is None:
-        client.retrieve(generation_id)  # raises if the API does not know it
-        owner = ledger.owner_of(client.owner_key)
-        ledger.adopt(generation_id, owner=owner, endpoint=client.label)
-    assert record is None or record.generation_id is not None
-    gid = record.generation_id if record is not None else generation_id
-    return watchers().attach(
-        gid,
-        client,
-        ledger,
-        download_dir or videos_dir(),
-        timeout=timeout,  # type: ignore[arg-type]
-    )
+    generation_id = checked_id(generation_id)
+    service = default_jobs(client=client, ledger=ledger, folder=download_dir, timeout=timeout)
+    return service.get(generation_id)
 
 
 def stream(
@@ -346,27 +318,21 @@ def resume(
     when they arrived are read back from its journal first. A job that fails again is reported
     in its ``Generation`` (``error``), not raised, so one bad job does not stop the others.
     """
-    client = client or default_client()
-    ledger = ledger or default_ledger()
+    from .jobs import default_jobs
+
+    service = default_jobs(client=client, ledger=ledger, folder=download_dir, timeout=timeout)
+    ledger = service.ledger
     ledger.recover_journal()
-    folder = download_dir or videos_dir()
     if generation_id is not None:
-        handles = [
-            job(generation_id, client=client, ledger=ledger, download_dir=folder, timeout=timeout)
-        ]
+        handles = [service.get(generation_id)]
     else:
-        payer = ledger.owner_of(client.owner_key)
-        handles = [
-            job(r.generation_id, client=client, ledger=ledger, download_dir=folder, timeout=timeout)
-            for r in ledger.unfinished(endpoint=client.label, payer=payer)
-            if r.generation_id
-        ]
+        handles = [service.get(r.generation_id) for r in service.unfinished() if r.generation_id]
     results = []
     for handle in handles:
         try:
             results.append(handle.wait(on_update=on_update))
         except errors.PixVerseError as exc:
-            gid = handle.generation_id
+            gid = handle.id
             try:
                 ledger.update(gid, error=exc.user_message)  # kept with the job, in its result
             except (KeyError, sqlite3.Error):

@@ -14,15 +14,16 @@ one owner's items, newest first, filtered in SQL by ``HistoryQuery``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from . import params as P
 from .errors import ValidationError
+from .lifecycle import Status
 from .pricing import Cost, actual, format_cost
-from .store import DONE, FAILED, REJECTED, STATES, JobRecord, Ledger
+from .store import JobRecord, Ledger
 
 #: The settings of a generation known by its id alone (started elsewhere, adopted here).
 ADOPTED_SETTINGS = "Started elsewhere and resumed by its id: its request is not known here."
@@ -35,7 +36,8 @@ class HistoryItem:
     generation_id: str | None
     client_request_id: str
     created_at: float
-    state: str
+    state: Status
+    #: What the API last said of the job (its provider status).
     status: str
     prompt: str
     negative_prompt: str | None
@@ -75,7 +77,7 @@ class HistoryItem:
     @property
     def finished(self) -> bool:
         """Over: done, failed or refused."""
-        return self.state in (DONE, FAILED, REJECTED)
+        return self.state.final
 
     def short_prompt(self, width: int = 48) -> str:
         """The prompt on one line, cut with ``…`` to ``width`` characters."""
@@ -166,8 +168,8 @@ class HistoryQuery:
 
     #: Looked for in the prompt and the note, ignoring case.
     text: str = ""
-    #: One of ``store.STATES`` (``done``, ``failed``, ``running``...).
-    state: str | None = None
+    #: A ``lifecycle.Status``, or its word: stored (``rejected``) or shown (``refused``).
+    state: Status | str | None = None
     #: True: starred only; False: unstarred only.
     starred: bool | None = None
     resolution: str | None = None
@@ -176,14 +178,20 @@ class HistoryQuery:
     until: float | None = None
 
     def checked(self) -> HistoryQuery:
-        """This query, or a ``ValidationError`` naming what is wrong with it."""
+        """This query (its state as a ``Status``), or a ``ValidationError`` naming what is
+        wrong with it."""
         if not isinstance(self.text, str):
             raise ValidationError("The search text must be text.", field="text")
-        if self.state is not None and self.state not in STATES:
-            raise ValidationError(
-                f"State must be one of {P.join_or(STATES)}; got {P.shown(self.state)}.",
-                field="state",
-            )
+        query = self
+        if self.state is not None:
+            try:
+                query = replace(self, state=Status.parse(self.state))
+            except ValueError:
+                raise ValidationError(
+                    f"State must be one of {P.join_or([s.value for s in Status])}; "
+                    f"got {P.shown(self.state)}.",
+                    field="state",
+                ) from None
         if self.resolution is not None and self.resolution not in P.RESOLUTIONS:
             raise ValidationError(
                 f"Resolution must be one of {P.join_or(P.RESOLUTIONS)}; "
@@ -192,14 +200,14 @@ class HistoryQuery:
             )
         if self.since is not None and self.until is not None and self.until < self.since:
             raise ValidationError("The end of the dates comes before their start.", field="until")
-        return self
+        return query
 
 
 def history(
     ledger: Ledger, owner: str, query: HistoryQuery = HistoryQuery(), *, limit: int = 100
 ) -> list[HistoryItem]:
     """``owner``'s items, newest first, as ``query`` filters them (in SQL); ``limit`` at most."""
-    query.checked()
+    query = query.checked()
     records = ledger.search(
         owner,
         text=query.text.strip() or None,

@@ -1,17 +1,21 @@
-"""Generations watched in the background: one watcher per generation id in the process.
+"""Generations and their handles: one way in (``Jobs.submit``), one watcher per generation id.
 
-``Watchers`` (the process's one is :func:`watchers`) runs each generation's poll loop on the
-process's pollers (``pollers.py``: one scheduler and a few workers for every job, not a thread
-each; a loop on an injected clock runs ``polling.watch`` in a thread of its own) and keeps every
-``Update`` in a ``Job``. Whoever asks
+``Jobs`` is the service under every way in (the module-level ``pixverse_ui.submit``, ``job``,
+``generate`` and ``resume``, the page, the CLI, notebooks): its client, ledger, videos folder and
+budget. ``submit`` records and POSTs a generation, has it watched in the background, and returns
+its ``Job`` once the API has given it an id; ``get`` hands back the job of any id. A ``Job`` is a
+read-only handle, as fal's and replicate's clients give one: ``.id``, ``.status`` (a
+``lifecycle.Status``), ``.provider_status``, ``.updates()``, ``.wait(timeout=)``, ``.reload()``.
+
+The process's watchers (:func:`watchers`) keep at most one watcher per generation id: whoever asks
 for the same id, the page, a history refresh, ``resume``, an MCP agent or a notebook, gets that
-``Job`` instead of a second loop: looking an id up and registering it happen under one lock, and a
-new generation is registered under its id *before* the ledger marks it running, so nothing that
-reads the ledger can start a watcher in between. Closing a tab or pressing Stop ends the
-following, never the job, whose video still lands on disk and in the ledger.
-
-A ``Job`` is also the handle the library hands out (``pixverse_ui.submit``, ``pixverse_ui.job``),
-as fal's and replicate's clients do: ``.id``, ``.status``, ``.updates()``, ``.wait()``.
+``Job`` instead of a second loop. Looking an id up and registering it happen under one lock, and
+a new generation is registered under its id *before* the ledger marks it running, so nothing that
+reads the ledger can start a watcher in between. Each watcher runs its poll loop on the process's
+pollers (``pollers.py``; a loop on an injected clock runs ``polling.watch`` in a thread of its
+own) and writes what it sees into its job's ``Feed``: nothing else writes there. Closing a tab or
+pressing Stop ends the following, never the job, whose video still lands on disk and in the
+ledger.
 """
 
 from __future__ import annotations
@@ -20,7 +24,6 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -30,11 +33,12 @@ from typing import TYPE_CHECKING, Any
 from . import errors
 from .budget import Budget
 from .client import Client, JobState
-from .clock import RealClock
+from .clock import Clock, RealClock
+from .lifecycle import READY, STOPPED, Status
 from .params import Params, validate
 from .pollers import pollers
 from .polling import DEFAULT_TIMEOUT, Update, watch, watch_steps
-from .store import DONE, FAILED, JobRecord, Ledger
+from .store import JobRecord, Ledger
 
 if TYPE_CHECKING:  # pragma: no cover
     from .generation import Generation
@@ -49,82 +53,85 @@ STOP_CHECK = 0.25
 KEEP_FINISHED = 2000
 
 
-@dataclass(eq=False)
-class Job:
-    """One generation as its watcher reports it: every ``Update`` so far, then its end."""
+# --- the feed: what a watcher tells of one job ----------------------------------------------------
 
-    params: Params | None
-    owner: str
-    ledger: Ledger
-    batch: str | None = None
-    client_request_id: str | None = None
-    generation_id: str | None = None
-    history: list[Update] = field(default_factory=list)
-    error: errors.PixVerseError | None = None
-    finished: bool = False
-    _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    #: The event loops following in ``aupdates``.
-    _waiters: list[_Waiter] = field(default_factory=list, repr=False)
 
-    @property
-    def id(self) -> str | None:
-        """The generation id, once the API has given it."""
-        return self.generation_id
+@dataclass(frozen=True)
+class _News:
+    """What a feed holds past a follower's place: the updates (each with the moment it came, on
+    the feed's clock), and its end if it has ended."""
+
+    updates: tuple[tuple[Update, float], ...]
+    ended_at: float | None
+    error: errors.PixVerseError | None
+
+
+class Feed:
+    """Every ``Update`` a watcher has seen of one job, then its end (with what ended it, if not a
+    video). Written by the watcher machinery alone (``push``, ``end``); read by the job's
+    followers, threads and event loops, each woken when news comes."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._updates: list[Update] = []
+        #: When each update came, on ``clock.monotonic()``: a total wait is measured against it.
+        self._stamps: list[float] = []
+        self._ended_at: float | None = None
+        self._error: errors.PixVerseError | None = None
+        self._changed = threading.Condition()
+        self._waiters: list[_Waiter] = []
+
+    # --- written by the watcher -----------------------------------------------------------------
+
+    def push(self, update: Update) -> None:
+        with self._changed:
+            self._updates.append(update)
+            self._stamps.append(self._clock.monotonic())
+            self._notify()
+
+    def end(self, error: errors.PixVerseError | None = None) -> None:
+        with self._changed:
+            self._error = error
+            self._ended_at = self._clock.monotonic()
+            self._notify()
+
+    # --- read by followers ------------------------------------------------------------------------
 
     @property
     def last(self) -> Update | None:
-        """The latest update, if any."""
-        return self.history[-1] if self.history else None
+        with self._changed:
+            return self._updates[-1] if self._updates else None
 
     @property
-    def status(self) -> str:
-        """The latest status word: ``submitting`` until the API answers, then the provider's."""
-        if self.error is not None and self.last is None:
-            return "refused"
-        return self.last.status if self.last else "submitting"
+    def ended(self) -> bool:
+        return self._ended_at is not None
 
-    def updates(
-        self, *, timeout: float | None = None, stop: threading.Event | None = None
-    ) -> Iterator[Update]:
-        """Every update, from the first, as it comes; raises the job's error at the end.
+    @property
+    def error(self) -> errors.PixVerseError | None:
+        return self._error
 
-        ``timeout`` bounds the wait for each next update (``TimeoutError`` past it; the job's
-        own deadline bounds the whole). With ``stop`` set, the following ends with a ``stopped``
-        update; the job goes on.
-        """
-        seen = 0
-        while True:
-            give_up = None if timeout is None else time.monotonic() + timeout
-            with self._changed:
-                while len(self.history) == seen and not self.finished:
-                    if stop is not None and stop.is_set():
-                        break
-                    left = None if give_up is None else give_up - time.monotonic()
-                    if left is not None and left <= 0:
-                        raise TimeoutError("no news from the job in time")
-                    if stop is not None:
-                        left = STOP_CHECK if left is None else min(left, STOP_CHECK)
-                    self._changed.wait(left)
-                fresh, finished, error = self.history[seen:], self.finished, self.error
-            seen += len(fresh)
-            yield from fresh
-            if finished and seen == len(self.history):
-                if error is not None:
-                    raise error
-                return
-            if stop is not None and stop.is_set():
-                yield self._stopped()
-                return
+    def news(
+        self, seen: int, *, until: float | None = None, stop: threading.Event | None = None
+    ) -> _News:
+        """What came after the first ``seen`` updates, once something has (or the feed has
+        ended, ``stop`` is set, or the clock has passed ``until``)."""
+        with self._changed:
+            while len(self._updates) == seen and self._ended_at is None:
+                if stop is not None and stop.is_set():
+                    break
+                wait = None if until is None else until - self._clock.monotonic()
+                if wait is not None and wait <= 0:
+                    break
+                if stop is not None:
+                    wait = STOP_CHECK if wait is None else min(wait, STOP_CHECK)
+                self._changed.wait(wait)
+            fresh = tuple(zip(self._updates[seen:], self._stamps[seen:], strict=True))
+            return _News(fresh, self._ended_at, self._error)
 
-    async def aupdates(
-        self, step: float = FOLLOW_STEP, *, news: Callable[[Update], object] | None = None
+    async def afollow(
+        self, step: float, news: Callable[[Update], object] | None
     ) -> AsyncIterator[Update]:
-        """``updates`` for event loops: no thread is held while waiting, and the loop is woken
-        when news comes (``step`` bounds each wait all the same).
-
-        ``news``: what the follower shows of an update. The loop is then woken only when that
-        changes (and at the end); the updates in between still come, with the next.
-        """
+        """Every update for an event loop (see :meth:`Job.aupdates`)."""
         seen = 0
         waiter = _Waiter(asyncio.get_running_loop(), asyncio.Event(), news)
         with self._changed:
@@ -132,11 +139,12 @@ class Job:
         try:
             while True:
                 waiter.event.clear()
-                fresh, finished, error = self.history[seen:], self.finished, self.error
+                with self._changed:
+                    fresh, ended, error = self._updates[seen:], self.ended, self._error
                 seen += len(fresh)
                 for update in fresh:
                     yield update
-                if finished and seen == len(self.history):
+                if ended and not fresh:
                     if error is not None:
                         raise error
                     return
@@ -147,105 +155,13 @@ class Job:
             with self._changed:
                 self._waiters.remove(waiter)
 
-    def wait(
-        self,
-        timeout: float | None = None,
-        *,
-        on_update: Callable[[Update], None] | None = None,
-    ) -> Generation:
-        """Follow the job to its end and return its ``Generation``; raises what ended it.
-
-        ``timeout`` bounds the wait for each next update, as in :meth:`updates`.
-        """
-        for update in self.updates(timeout=timeout):
-            if on_update:
-                on_update(update)
-        return self.outcome()
-
-    def outcome(self) -> Generation:
-        """What the ledger says of the job now, with the video the watcher saved, if any."""
-        from .generation import Generation
-
-        ident = self.generation_id or self.client_request_id
-        record = self.ledger.find(ident) if ident else None
-        last = self.last
-        if record is None:
-            return Generation(
-                id=self.generation_id,
-                client_request_id=self.client_request_id or "",
-                state="unknown",
-                status=last.status if last else "unknown",
-                params=self.params,
-                video_path=last.video_path if last else None,
-                video_url=last.video_url if last else None,
-                credits_used=last.credits_used if last else None,
-                seconds=None,
-                error=self.error.user_message if self.error else None,
-            )
-        generation = Generation.from_record(record)
-        if last is not None and last.done and generation.video_path is None:
-            generation = replace(generation, video_path=last.video_path, state="done")
-        return generation
-
-    def _stopped(self) -> Update:
-        base = self.last or Update(
-            generation_id=self.generation_id or "",
-            status="submitting",
-            elapsed=0.0,
-            eta=None,
-            credits_used=None,
-            message="",
-            polls=0,
-        )
-        return replace(
-            base, message="Stopped watching. The job goes on; resume it any time.", stopped=True
-        )
-
-    def _settle(self, record: JobRecord) -> None:
-        """End this job as the ledger says it ended (done or failed), with no watcher."""
-        if record.state == DONE:
-            self._push(
-                Update(
-                    generation_id=record.generation_id or "",
-                    status=record.status,
-                    elapsed=record.render_seconds or 0.0,
-                    eta=None,
-                    credits_used=record.credits_used,
-                    message="Your video is ready.",
-                    polls=record.polls,
-                    video_url=record.video_url,
-                    video_path=Path(record.video_path) if record.video_path else None,
-                    done=True,
-                )
-            )
-            self._finish()
-        else:
-            self._finish(
-                errors.GenerationFailedError(
-                    "The provider could not make this video",
-                    generation_id=record.generation_id,
-                    provider_message=record.error,
-                )
-            )
-
-    def _push(self, update: Update) -> None:
-        with self._changed:
-            self.history.append(update)
-            self._notify()
-
-    def _finish(self, error: errors.PixVerseError | None = None) -> None:
-        with self._changed:
-            self.error = error
-            self.finished = True
-            self._notify()
-
     def _notify(self) -> None:
         """Wake the followers: threads on the condition, event loops through their events (only
         for news: each wake-up of a loop is a system call and a turn of it)."""
         self._changed.notify_all()
         for waiter in self._waiters:
-            if waiter.news is not None and not self.finished and self.history:
-                shown = waiter.news(self.history[-1])
+            if waiter.news is not None and self._ended_at is None and self._updates:
+                shown = waiter.news(self._updates[-1])
                 if shown == waiter.shown:
                     continue
                 waiter.shown = shown
@@ -263,6 +179,218 @@ class _Waiter:
     shown: object = None
 
 
+# --- the handle -----------------------------------------------------------------------------------
+
+
+class Job:
+    """One generation, as its watcher reports it and the ledger records it. Read-only: its
+    watcher writes its feed, the poll loop the ledger.
+
+    ``status`` is where the job is in its lifecycle, as the ledger says; ``provider_status``
+    what the API last said of it. ``updates()`` and ``aupdates()`` follow it, ``wait()`` to its
+    end, and ``reload()`` reads the ledger again.
+    """
+
+    __slots__ = ("_ledger", "_clock", "_params", "_crid", "_gid", "_feed", "_record", "_read")
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        clock: Clock,
+        *,
+        params: Params | None,
+        client_request_id: str,
+        generation_id: str | None = None,
+        record: JobRecord | None = None,
+    ) -> None:
+        self._ledger = ledger
+        self._clock = clock
+        self._params = params
+        self._crid = client_request_id
+        self._gid = generation_id  # set by the watchers when the API gives it (``_claim``)
+        self._feed = Feed(clock)
+        self._record = record
+        #: Whether ``_record`` was read after the feed ended (else it is read once more).
+        self._read = False
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id or self._crid} {self.status.value}>"
+
+    @property
+    def id(self) -> str | None:
+        """The generation id (set on every job ``Jobs.submit`` and ``Jobs.get`` return)."""
+        return self._gid
+
+    @property
+    def client_request_id(self) -> str:
+        """The name the ledger knew the job by before the API gave it an id."""
+        return self._crid
+
+    @property
+    def params(self) -> Params | None:
+        """What was asked; None for a generation known by its id alone (started elsewhere)."""
+        return self._params
+
+    @property
+    def status(self) -> Status:
+        """Where the job is in its lifecycle, as the ledger says: read when the job was made,
+        once more when its watcher ends, and at every :meth:`reload`."""
+        record = self._current()
+        return record.state if record is not None else Status.SUBMITTING
+
+    @property
+    def provider_status(self) -> str | None:
+        """What the API last said of the job (``queued``, ``generating``, ``completed``...):
+        its watcher's latest word while it runs, then the ledger's; None before it said any."""
+        last = self._feed.last
+        if last is not None and not self._feed.ended:
+            return last.status
+        record = self._current()
+        if record is not None and record.generation_id is not None:
+            return record.status
+        return last.status if last is not None else None
+
+    @property
+    def last(self) -> Update | None:
+        """The latest update, if any."""
+        return self._feed.last
+
+    @property
+    def finished(self) -> bool:
+        """Its watcher has ended: the video is on disk, or ``error`` says why not."""
+        return self._feed.ended
+
+    @property
+    def error(self) -> errors.PixVerseError | None:
+        """What ended the watching without a video, if anything has (see :attr:`status` for
+        whether the job itself goes on)."""
+        return self._feed.error
+
+    def reload(self) -> Job:
+        """Read the job again from the ledger (``status``, ``provider_status``); returns it."""
+        ended = self._feed.ended
+        record = self._ledger.find(self._gid or self._crid)
+        if record is not None:
+            self._record = record
+        self._read = ended
+        return self
+
+    def _current(self) -> JobRecord | None:
+        """The ledger's row as last read, read once more after the watcher has ended."""
+        if self._feed.ended and not self._read:
+            self.reload()
+        return self._record
+
+    def updates(
+        self, *, timeout: float | None = None, stop: threading.Event | None = None
+    ) -> Iterator[Update]:
+        """Every update, from the first, as it comes; raises the job's error at the end.
+
+        ``timeout``: seconds for the whole following, on the job's clock; past them
+        ``errors.WaitTimeoutError`` is raised and the job goes on. With ``stop`` set, the
+        following ends with a ``stopped`` update; the job goes on.
+        """
+        until = None if timeout is None else self._clock.monotonic() + timeout
+        seen = 0
+        while True:
+            news = self._feed.news(seen, until=until, stop=stop)
+            for update, came in news.updates:
+                if until is not None and came > until:
+                    raise self._late(timeout)
+                seen += 1
+                yield update
+            if news.ended_at is not None:
+                if until is not None and news.ended_at > until:
+                    raise self._late(timeout)
+                if news.error is not None:
+                    raise news.error
+                return
+            if stop is not None and stop.is_set():
+                yield self._stopped()
+                return
+            if not news.updates and until is not None and self._clock.monotonic() >= until:
+                raise self._late(timeout)
+
+    async def aupdates(
+        self, step: float = FOLLOW_STEP, *, news: Callable[[Update], object] | None = None
+    ) -> AsyncIterator[Update]:
+        """``updates`` for event loops: no thread is held while waiting, and the loop is woken
+        when news comes (``step`` bounds each wait all the same).
+
+        ``news``: what the follower shows of an update. The loop is then woken only when that
+        changes (and at the end); the updates in between still come, with the next.
+        """
+        async for update in self._feed.afollow(step, news):
+            yield update
+
+    def wait(
+        self,
+        timeout: float | None = None,
+        *,
+        on_update: Callable[[Update], None] | None = None,
+    ) -> Generation:
+        """Follow the job to its end and return its ``Generation``; raises what ended it.
+
+        ``timeout``: seconds for the whole wait (not for each update), on the job's clock; past
+        them ``errors.WaitTimeoutError`` says so, with the id, and the job goes on.
+        """
+        for update in self.updates(timeout=timeout):
+            if on_update:
+                on_update(update)
+        return self.outcome()
+
+    def outcome(self) -> Generation:
+        """The generation as the ledger has it now, with the video the watcher saved, if any.
+
+        Its state is the ledger's: a video saved that the ledger could not record yet stays
+        ``running`` there, and here, until a resume records it.
+        """
+        from .generation import Generation
+
+        record = self.reload()._record
+        last = self.last
+        if record is None:
+            return Generation(
+                id=self._gid,
+                client_request_id=self._crid,
+                state=Status.SUBMITTING,
+                status=last.status if last else Status.SUBMITTING.value,
+                params=self._params,
+                video_path=last.video_path if last else None,
+                video_url=last.video_url if last else None,
+                credits_used=last.credits_used if last else None,
+                seconds=None,
+                error=self.error.user_message if self.error else None,
+            )
+        generation = Generation.from_record(record)
+        if last is not None and last.done and generation.video_path is None:
+            generation = replace(generation, video_path=last.video_path)
+        return generation
+
+    def _late(self, timeout: float | None) -> errors.WaitTimeoutError:
+        return errors.WaitTimeoutError(
+            f"Stopped waiting after {timeout:g} s; the job was still "
+            f"{self.provider_status or self.status.value}",
+            generation_id=self._gid,
+            client_request_id=self._crid,
+        )
+
+    def _stopped(self) -> Update:
+        base = self.last or Update(
+            generation_id=self._gid or "",
+            status=Status.SUBMITTING.value,
+            elapsed=0.0,
+            eta=None,
+            credits_used=None,
+            message="",
+            polls=0,
+        )
+        return replace(base, message=STOPPED, stopped=True)
+
+
+# --- the watchers: one per generation id ----------------------------------------------------------
+
+
 class Watchers:
     """The watchers of one process, by generation id: at most one running per id."""
 
@@ -273,67 +401,17 @@ class Watchers:
         #: Watchers started per generation id, over the life of the process (tests count them).
         self.started: Counter[str] = Counter()
 
-    def submit(
-        self,
-        params: Params,
-        client: Client,
-        ledger: Ledger,
-        download_dir: str | Path,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        owner: str | None = None,
-        batch: str | None = None,
-        client_request_id: str | None = None,
-        budget: Budget | None = None,
-    ) -> Job:
-        """Record and POST ``params`` in this thread, then watch in the background.
-
-        Returns once the API has answered with an id; its refusals (and ``budget``'s) raise here.
-        """
-        job = self._new_job(params, client, ledger, owner, batch, client_request_id)
-        created = self._create(job, client, budget)
-        self._start_watching(job, client, download_dir, timeout, created)
-        return job
-
-    def start(
-        self,
-        params: Params,
-        client: Client,
-        ledger: Ledger,
-        download_dir: str | Path,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        owner: str | None = None,
-        batch: str | None = None,
-        budget: Budget | None = None,
-    ) -> Job:
-        """``submit`` in the background: returns at once; a refusal ends the ``Job``."""
-        job = self._new_job(params, client, ledger, owner, batch, None)
-
-        def run() -> None:
-            try:
-                created = self._create(job, client, budget)
-            except Exception:  # noqa: BLE001 - the job has ended with a sentence; nothing to add
-                return
-            self._start_watching(job, client, download_dir, timeout, created)
-
-        if _on_pollers(client):
-            pollers().call(run)
-        else:
-            threading.Thread(target=run, name="pixverse-submit", daemon=True).start()
-        return job
-
     def attach(
         self,
         generation_id: str,
         client: Client,
         ledger: Ledger,
-        download_dir: str | Path,
+        folder: Path,
         *,
         timeout: float = DEFAULT_TIMEOUT,
         again: bool = True,
     ) -> Job:
-        """The watcher of ``generation_id``: the running one, else a new one.
+        """The job of ``generation_id``: the one watched, else a new watcher's.
 
         A watcher that has ended (a failure, a timeout) is started again when ``again``;
         otherwise its ``Job`` is returned as it ended.
@@ -348,18 +426,18 @@ class Watchers:
             if known is not None and not (again and known.finished and _unfinished(known)):
                 return known
             job = Job(
+                ledger,
+                client.clock,
                 params=params,
-                owner=record.owner if record else ledger.owner_of(client.owner_key),
-                ledger=ledger,
-                batch=record.batch if record else None,
-                client_request_id=record.client_request_id if record else None,
+                client_request_id=record.client_request_id if record else generation_id,
                 generation_id=generation_id,
+                record=record,
             )
-            if record is not None and record.state in (DONE, FAILED):
-                job._settle(record)  # over already: its handle needs no watcher
+            if record is not None and record.state.final:
+                _settle(job, record)  # over already: its handle needs no watcher
                 return job
             self._remember(generation_id, job)
-        self._start_watching(job, client, download_dir, timeout)
+        self.watch(job, client, folder, timeout)
         return job
 
     def get(self, generation_id: str) -> Job | None:
@@ -367,63 +445,38 @@ class Watchers:
         with self._lock:
             return self._jobs.get(generation_id)
 
-    def active(self) -> list[Job]:
-        """Jobs still being watched."""
-        with self._lock:
-            return [job for job in self._jobs.values() if not job.finished]
-
-    # --- internals --------------------------------------------------------------------------------
-
-    def _new_job(
-        self,
-        params: Params,
-        client: Client,
-        ledger: Ledger,
-        owner: str | None,
-        batch: str | None,
-        client_request_id: str | None,
-    ) -> Job:
-        return Job(
-            params=params,
-            owner=owner or ledger.owner_of(client.owner_key),
-            ledger=ledger,
-            batch=batch,
-            client_request_id=client_request_id or client.new_request_id(),
-        )
-
-    def _create(self, job: Job, client: Client, budget: Budget | None = None) -> JobState:
-        """Record and POST ``job``'s request; a failure ends the job (and is raised). Returns
-        the create request's answer, as the ledger has it."""
-        from .generation import create_job
-
-        assert job.params is not None
-        try:
-            record = create_job(
-                job.params,
-                client=client,
-                ledger=job.ledger,
-                batch=job.batch,
-                owner=job.owner,
-                client_request_id=job.client_request_id,
-                claim=lambda gid: self._claim(gid, job),
-                budget=budget,
-            )
-        except errors.PixVerseError as exc:
-            job._finish(exc)
-            raise
-        except BaseException as exc:
-            job._finish(errors.PixVerseError(f"Unexpected failure: {type(exc).__name__}"))
-            raise
-        if record.error:  # the ledger could not take the id: say where it is kept
-            job._push(_note(record, client, record.error))
-        assert record.generation_id is not None
-        return JobState(record.generation_id, record.status, credits_used=record.credits_used)
-
-    def _claim(self, generation_id: str, job: Job) -> None:
+    def claim(self, generation_id: str, job: Job) -> None:
         """Register a new generation under its id, before the ledger shows it as running."""
         with self._lock:
-            job.generation_id = generation_id
+            job._gid = generation_id
             self._remember(generation_id, job)
+
+    def watch(
+        self,
+        job: Job,
+        client: Client,
+        folder: Path,
+        timeout: float,
+        created: JobState | None = None,
+    ) -> None:
+        """Watch ``job``: on the process's pollers, or (an injected clock) in a thread.
+        ``created``: the create request's answer, when the job was made just now."""
+        assert job.id is not None
+        how: dict[str, Any] = {
+            "client": client,
+            "ledger": job._ledger,
+            "download_dir": folder,
+            "timeout": timeout,
+            "created": created,
+        }
+        feed = job._feed
+        if isinstance(client.clock, RealClock):
+            steps = watch_steps(job.id, **how)
+            pollers().run(steps, feed.push, lambda exc: _ended(job, exc))
+            return
+        threading.Thread(
+            target=_follow_watch, args=(job, how), name="pixverse-watch", daemon=True
+        ).start()
 
     def _remember(self, generation_id: str, job: Job) -> None:
         self._jobs[generation_id] = job
@@ -433,70 +486,75 @@ class Watchers:
             for old in finished[: max(1, self.keep // 10)]:
                 del self._jobs[old]
 
-    def _start_watching(
-        self,
-        job: Job,
-        client: Client,
-        download_dir: str | Path,
-        timeout: float,
-        created: JobState | None = None,
-    ) -> None:
-        """Watch ``job``: on the process's pollers, or (an injected clock) in a thread.
-        ``created``: the create request's answer, when the job was made just now."""
-        assert job.generation_id is not None
-        how: dict[str, Any] = {
-            "client": client,
-            "ledger": job.ledger,
-            "download_dir": download_dir,
-            "timeout": timeout,
-            "created": created,
-        }
-        if _on_pollers(client):
-            steps = watch_steps(job.generation_id, **how)
-            pollers().run(steps, job._push, lambda exc: _ended(job, exc))
-            return
-        threading.Thread(
-            target=self._follow_watch, args=(job, how), name="pixverse-watch", daemon=True
-        ).start()
 
-    def _follow_watch(self, job: Job, how: dict[str, Any]) -> None:
-        """Run the poll loop for ``job`` in this thread (``how``: ``watch``'s arguments),
-        keeping every update in it."""
-        assert job.generation_id is not None
-        try:
-            for update in watch(job.generation_id, **how):
-                job._push(update)
-        except BaseException as exc:
-            _ended(job, exc)
-            if not isinstance(exc, Exception):
-                raise
-        else:
-            _ended(job, None)
-
-
-def _on_pollers(client: Client) -> bool:
-    """Whether ``client``'s jobs are watched on the shared pollers: those on the real clock."""
-    return isinstance(client.clock, RealClock)
+def _follow_watch(job: Job, how: dict[str, Any]) -> None:
+    """Run the poll loop for ``job`` in this thread (``how``: ``watch``'s arguments), keeping
+    every update in its feed."""
+    assert job.id is not None
+    try:
+        for update in watch(job.id, **how):
+            job._feed.push(update)
+    except BaseException as exc:
+        _ended(job, exc)
+        if not isinstance(exc, Exception):
+            raise
+    else:
+        _ended(job, None)
 
 
 def _ended(job: Job, exc: BaseException | None) -> None:
-    """End ``job`` as its poll loop ended: done, with its error, or with a sentence for a bug
-    or an interrupt (followers must never wait for ever)."""
+    """End ``job``'s feed as its poll loop ended: done, with its error, or with a sentence for a
+    bug or an interrupt (followers must never wait for ever)."""
+    feed = job._feed
     if exc is None:
-        job._finish()
+        feed.end()
     elif isinstance(exc, errors.PixVerseError):
-        job._finish(exc)
+        feed.end(exc)
     elif isinstance(exc, Exception):
-        log.error("the watcher of %s failed", job.generation_id, exc_info=exc)
-        job._finish(errors.PixVerseError(f"Unexpected failure: {type(exc).__name__}"))
+        log.error("the watcher of %s failed", job.id, exc_info=exc)
+        feed.end(errors.PixVerseError(f"Unexpected failure: {type(exc).__name__}"))
     else:
-        job._finish(
+        feed.end(
             errors.PixVerseError(
                 "Stopped watching: the watcher was interrupted.",
-                generation_id=job.generation_id,
-                hint=f"The job goes on; `pixverse-ui resume {job.generation_id}` watches it again.",
+                generation_id=job.id,
+                hint=f"The job goes on; `pixverse-ui resume {job.id}` watches it again.",
             )
         )
+
+
+def _settle(job: Job, record: JobRecord) -> None:
+    """End ``job``'s feed as the ledger says the job ended (done or failed), with no watcher."""
+    if record.state is Status.DONE:
+        job._feed.push(
+            Update(
+                generation_id=record.generation_id or "",
+                status=record.status,
+                elapsed=record.render_seconds or 0.0,
+                eta=None,
+                credits_used=record.credits_used,
+                message=READY,
+                polls=record.polls,
+                video_url=record.video_url,
+                video_path=Path(record.video_path) if record.video_path else None,
+                done=True,
+            )
+        )
+        job._feed.end()
+    else:
+        job._feed.end(
+            errors.GenerationFailedError(
+                "The provider could not make this video",
+                generation_id=record.generation_id,
+                provider_message=record.error,
+            )
+        )
+
+
+def _unfinished(job: Job) -> bool:
+    """Whether a job whose watcher has ended is still running at the provider: its watcher gave
+    up (a deadline, a download that never came), rather than seeing it done or failed."""
+    return job.error is not None and not isinstance(job.error, errors.GenerationFailedError)
 
 
 _watchers = Watchers()
@@ -507,71 +565,126 @@ def watchers() -> Watchers:
     return _watchers
 
 
-class JobRunner:
-    """What an app or a notebook batch needs of the watchers: its ledger, folder and timeout."""
+# --- the service ----------------------------------------------------------------------------------
 
-    def __init__(
-        self,
-        ledger: Ledger,
-        download_dir: str | Path,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        hub: Watchers | None = None,
-    ) -> None:
-        self.ledger = ledger
-        self.download_dir = Path(download_dir)
-        self.timeout = timeout
-        self.hub = hub or watchers()
 
-    def start(
+@dataclass(frozen=True)
+class Jobs:
+    """Generations on one client, ledger and videos folder, within one budget: the one way in.
+
+    ``timeout`` bounds each watch (see ``polling.DEFAULT_TIMEOUT``); ``budget`` refuses a start
+    that would take today's spending over its limit (``budget.py``), before anything is recorded
+    or sent.
+    """
+
+    client: Client
+    ledger: Ledger
+    folder: Path
+    budget: Budget | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    hub: Watchers = field(default_factory=watchers, repr=False)
+
+    def submit(
         self,
         params: Params,
-        client: Client,
         *,
-        batch: str | None = None,
         owner: str | None = None,
-        budget: Budget | None = None,
+        batch: str | None = None,
+        client_request_id: str | None = None,
     ) -> Job:
-        """Submit and watch ``params`` in the background; returns at once.
+        """Record and POST ``params``, have the job watched, and return it once the API has
+        given it an id (``Job.id`` is set). The API's refusals and the budget's raise here.
 
-        ``owner`` is whose history shows the job (default: the client's key's); a start over
-        ``budget`` ends the job with a ``BudgetError`` before anything is sent.
+        ``owner`` is whose history shows the job (default: the client's key's).
         """
-        return self.hub.start(
-            params,
-            client,
-            self.ledger,
-            self.download_dir,
-            timeout=self.timeout,
-            owner=owner,
-            batch=batch,
-            budget=budget,
-        )
+        from .generation import create_job
 
-    def resume(self, generation_id: str, client: Client, *, again: bool = True) -> Job:
-        """Watch an unfinished job in the background, attaching to its watcher if it has one."""
+        crid = client_request_id or self.client.new_request_id()
+        job = Job(self.ledger, self.client.clock, params=params, client_request_id=crid)
+        try:
+            record = create_job(
+                params,
+                client=self.client,
+                ledger=self.ledger,
+                batch=batch,
+                owner=owner,
+                client_request_id=crid,
+                claim=lambda gid: self.hub.claim(gid, job),
+                budget=self.budget,
+            )
+        except BaseException as exc:  # a job claimed already must not leave followers waiting
+            _ended(job, exc)
+            raise
+        if record.error:  # the ledger could not take the id: say where it is kept
+            job._feed.push(_note(record, self.client, record.error))
+        assert record.generation_id is not None
+        job._record = record
+        created = JobState(record.generation_id, record.status, credits_used=record.credits_used)
+        self.hub.watch(job, self.client, self.folder, self.timeout, created)
+        return job
+
+    def get(self, generation_id: str, *, again: bool = True) -> Job:
+        """The job of any generation id: the one watcher of it in this process.
+
+        A generation this ledger has never seen (started elsewhere) is asked of the API first,
+        then recorded as this key's and watched; an id the API does not know raises, and nothing
+        is recorded. ``again``: start watching again a job whose watcher gave up (a deadline).
+        """
+        generation_id = checked_id(generation_id)
+        record = self.ledger.find(generation_id)
+        if record is not None and record.generation_id is None:
+            raise errors.SubmissionUnconfirmedError(
+                f"This job never got a generation id (it is {record.state})",
+                client_request_id=record.client_request_id,
+            )
+        if record is None:
+            self.client.retrieve(generation_id)  # raises if the API does not know it
+            owner = self.ledger.owner_of(self.client.owner_key)
+            self.ledger.adopt(generation_id, owner=owner, endpoint=self.client.label)
+        gid = record.generation_id if record is not None else generation_id
+        assert gid is not None
         return self.hub.attach(
-            generation_id,
-            client,
-            self.ledger,
-            self.download_dir,
-            timeout=self.timeout,
-            again=again,
+            gid, self.client, self.ledger, self.folder, timeout=self.timeout, again=again
         )
 
-    def get(self, generation_id: str) -> Job | None:
-        """The job watched for ``generation_id`` in this process, if any."""
+    def watched(self, generation_id: str) -> Job | None:
+        """The job watched (or last watched) for ``generation_id`` in this process, if any;
+        nothing is read or started."""
         return self.hub.get(generation_id)
 
-    def active(self) -> list[Job]:
-        """Jobs still being watched."""
-        return self.hub.active()
+    def unfinished(self, owner: str | None = None) -> list[JobRecord]:
+        """What this client's key left unfinished on this endpoint (``owner``'s only, if given)."""
+        payer = self.ledger.owner_of(self.client.owner_key)
+        return self.ledger.unfinished(owner, self.client.label, payer=payer)
 
 
-def _unfinished(job: Job) -> bool:
-    """Whether a job whose watcher has ended is still running at the provider: its watcher gave
-    up (a deadline, a download that never came), rather than seeing it done or failed."""
-    return job.error is not None and not isinstance(job.error, errors.GenerationFailedError)
+def checked_id(generation_id: object) -> str:
+    """A generation id as given, stripped; a ``ValidationError`` for anything else."""
+    if not isinstance(generation_id, str) or not generation_id.strip():
+        raise errors.ValidationError("A generation id is needed.", field="generation_id")
+    return generation_id.strip()
+
+
+def default_jobs(
+    *,
+    client: Client | None = None,
+    ledger: Ledger | None = None,
+    folder: str | Path | None = None,
+    budget: Budget | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Jobs:
+    """The library's service: the parts given, and the defaults for the rest (the host key's
+    client, else the simulator's; the ledger and the videos folder under ``PIXVERSE_UI_HOME``),
+    read now."""
+    from .defaults import default_client, default_ledger, videos_dir
+
+    return Jobs(
+        client or default_client(),
+        ledger or default_ledger(),
+        Path(folder) if folder is not None else videos_dir(),
+        budget,
+        timeout,
+    )
 
 
 def _note(record: JobRecord, client: Client, message: str) -> Update:

@@ -20,9 +20,10 @@ import uuid
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 from .errors import PixVerseError
+from .lifecycle import Status
 from .redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .generation import Generation
     from .history import HistoryItem
     from .jobs import Job
+    from .params import Params
     from .polling import Update
     from .store import JobRecord, Ledger
 
@@ -89,9 +91,9 @@ def _credits(value: float | None) -> str:
 
 
 def _phase(update: Update) -> str:
-    """One word for where the job is."""
+    """One word for where the job is: ``done`` once it is, else what the API says of it."""
     if update.done:
-        return "done"
+        return update.state.word
     if update.stopped:
         return "stopped"
     return update.status
@@ -216,11 +218,12 @@ def variations(
     """Run variants of one prompt along ``axis`` (seed, style, aspect_ratio) at once.
 
     Prints the plan's quote first, shows one live table of the jobs, then the videos side by side.
-    A variant that fails is returned with its ``error`` (if the ledger knows it), not raised.
-    Interrupting the cell stops the watching only: the jobs go on and stay in the ledger.
+    A variant that fails (or that the API refuses) is returned with its ``error`` (if the ledger
+    knows it), not raised. Interrupting the cell stops the watching only: the jobs go on and
+    stay in the ledger.
     """
-    from .defaults import default_client, default_ledger, videos_dir
-    from .jobs import JobRunner
+    from .defaults import default_ledger
+    from .jobs import default_jobs
     from .params import validate
     from .polling import DEFAULT_TIMEOUT
     from .variations import plan
@@ -229,17 +232,35 @@ def variations(
     ledger = ledger or default_ledger()
     quote = plan(base, axis, count=count, values=tuple(values), ledger=ledger)
     print(quote.summary(), flush=True)
-    client = client or default_client()
-    runner = JobRunner(ledger, videos_dir(), timeout=timeout or DEFAULT_TIMEOUT)
+    service = default_jobs(client=client, ledger=ledger, timeout=timeout or DEFAULT_TIMEOUT)
     batch = f"nb-{uuid.uuid4().hex[:12]}"
-    jobs = [runner.start(variant, client, batch=batch) for variant in quote.variants]
+    jobs: list[Started] = []
+    for variant in quote.variants:
+        try:
+            jobs.append(service.submit(variant, batch=batch))
+        except PixVerseError as exc:  # refused: said in its row, and returned as it ended
+            jobs.append(_Refused(variant, exc))
     _follow(jobs, axis)
     results = [g for g in (_outcome(job, ledger) for job in jobs) if g is not None]
     show_grid(results, columns=columns)
     return results
 
 
-def _follow(jobs: list[Job], axis: str) -> None:
+class _Refused:
+    """A variant whose start was refused, as the batch's table shows it."""
+
+    last = None
+    finished = True
+
+    def __init__(self, params: Params, error: PixVerseError) -> None:
+        self.params, self.error, self.id = params, error, None
+
+
+#: A variant of a batch: its job, or its refusal.
+Started = Union["Job", _Refused]
+
+
+def _follow(jobs: list[Started], axis: str) -> None:
     """Redraw one status table until every job has finished."""
     notebook = in_notebook()
     display_id = f"pixverse-batch-{uuid.uuid4().hex}"
@@ -260,13 +281,15 @@ def _follow(jobs: list[Job], axis: str) -> None:
         time.sleep(REDRAW_EVERY if notebook else 0.25)
 
 
-def _job_row(job: Job, axis: str) -> tuple[str, str, str, str, str, str]:
+def _job_row(job: Started, axis: str) -> tuple[str, str, str, str, str, str]:
     value = str(getattr(job.params, axis, "")) if job.params else ""
     last = job.last
-    if job.error is not None:
-        state, message = "failed", job.error.user_message
+    if isinstance(job, _Refused):
+        state, message = Status.REJECTED.word, job.error.user_message
+    elif job.error is not None:  # failed, or its watcher gave up (it then goes on)
+        state, message = job.status.word, job.error.user_message
     elif last is None:
-        state, message = "starting", "Submitting…"
+        state, message = job.status.word, "Submitted; waiting for news."
     else:
         state, message = _phase(last), last.message
     pct = f"{(last.progress if last else 0.0):.0%}"
@@ -275,12 +298,12 @@ def _job_row(job: Job, axis: str) -> tuple[str, str, str, str, str, str]:
     return value, state, pct, elapsed, credits, message
 
 
-def _jobs_plain(jobs: list[Job], axis: str) -> str:
+def _jobs_plain(jobs: list[Started], axis: str) -> str:
     rows = (_job_row(job, axis) for job in jobs)
     return "\n".join(f"{axis} {r[0]}: [{r[1]}] {r[2]} · {r[3]} · {r[5]}" for r in rows)
 
 
-def _jobs_html(jobs: list[Job], axis: str) -> str:
+def _jobs_html(jobs: list[Started], axis: str) -> str:
     head = (axis.replace("_", " "), "status", "progress", "elapsed", "credits", "message")
     return _table(head, (_job_row(job, axis) for job in jobs))
 
@@ -300,11 +323,11 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], *, raw: tuple[int
     return f"<table class='pixverse-table'>{head_html}<tbody>{body}</tbody></table>"
 
 
-def _outcome(job: Job, ledger: Ledger) -> Generation | None:
+def _outcome(job: Started, ledger: Ledger) -> Generation | None:
     """The job's Generation from the ledger, whether it made a video or not."""
     from .generation import Generation
 
-    keys = [job.generation_id]
+    keys = [job.id]
     if job.error is not None:
         keys += [job.error.generation_id, job.error.client_request_id]
     for key in keys:
@@ -318,7 +341,7 @@ def show_grid(generations: Sequence[Generation], *, columns: int = 3) -> None:
     """Display generations side by side (printed paths outside a notebook)."""
     if not in_notebook():
         for g in generations:
-            outcome = g.video_path or g.error or g.state
+            outcome = g.video_path or g.error or g.state.word
             print(f"{g.params.summary()}: {outcome}", flush=True)
         return
     cells = "".join(f"<div>{g._repr_html_()}</div>" for g in generations)
@@ -376,7 +399,9 @@ def _history_row(item: HistoryItem) -> tuple[str, str, str, str, str, str]:
     """when, prompt (starred, with its note), settings, state, cost, seconds."""
     star = "★ " if item.starred else ""
     prompt = star + item.short_prompt(80) + (f" — {item.note}" if item.note else "")
-    state = item.state if item.state == item.status else f"{item.state} ({item.status})"
+    state = str(item.state.label)
+    if item.status != item.state:
+        state += f" ({item.status})"
     seconds = "–" if item.seconds is None else f"{item.seconds:.1f}"
     return (item.when(), prompt, item.settings, state, item.cost_text() or "–", seconds)
 
@@ -459,7 +484,7 @@ def _compare_html(items: list[HistoryItem], rows: list[Any], columns: int) -> st
                 f"src='data:video/mp4;base64,{data}'></video>"
             )
         else:
-            media = f"<p><b>No video</b> ({html.escape(it.error or it.state)})</p>"
+            media = f"<p><b>No video</b> ({html.escape(it.error or it.state.word)})</p>"
         label = html.escape(it.ident)
         cost = html.escape(it.cost_text())
         cells.append(f"<div>{media}<div><small>{label}<br>{cost}</small></div></div>")

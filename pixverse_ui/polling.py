@@ -20,6 +20,7 @@ from . import errors
 from .client import LAST_LOOK, Client, JobState
 from .clock import Clock
 from .estimates import Estimate, estimate_for
+from .lifecycle import READY, STOPPED, IllegalMove, Status, describe
 from .names import safe_name
 from .params import (
     FAILURE_STATUSES,
@@ -38,13 +39,6 @@ DEFAULT_TIMEOUT = 1200.0
 MIN_REAL_INTERVAL = 0.1
 #: Attempts at the download itself (an expired link is fetched anew from the API each time).
 DOWNLOAD_ATTEMPTS = 3
-
-_STATUS_WORDS = {
-    "queued": "Waiting in the provider's queue",
-    "waiting": "Waiting in the provider's queue",
-    "generating": "Generating the video",
-    "active": "Generating the video",
-}
 
 
 @dataclass(frozen=True)
@@ -114,7 +108,8 @@ class PollSchedule:
 
 @dataclass(frozen=True)
 class Update:
-    """One step of a generation as a person would follow it."""
+    """One step of a generation as a person would follow it. ``status`` is what the API said
+    (its provider status); :attr:`state` is where the job is in its lifecycle."""
 
     generation_id: str
     status: str
@@ -128,6 +123,12 @@ class Update:
     done: bool = False
     transient: bool = False
     stopped: bool = False
+
+    @property
+    def state(self) -> Status:
+        """``done`` once the video is on disk; until then ``running`` (a job that fails ends
+        its updates with an error, not with an update)."""
+        return Status.DONE if self.done else Status.RUNNING
 
     @property
     def progress(self) -> float:
@@ -297,7 +298,7 @@ class _Loop:
         schedule = schedule.scaled(self.client.time_scale)
         if created is not None and created.status not in TERMINAL_STATUSES:
             self.state = created
-            yield self._update(_describe(created.status))
+            yield self._update(describe(created.status))
             yield Pause(schedule.interval(self._elapsed(), self.estimate, rng))
         for step in self.poll_until_terminal(schedule, rng):
             yield step
@@ -313,9 +314,7 @@ class _Loop:
         while True:
             if self._stopped():
                 self._record()
-                yield self._update(
-                    "Stopped watching. The job goes on; resume it any time.", stopped=True
-                )
+                yield self._update(STOPPED, stopped=True)
                 return
             fault = self._poll()
             if fault is None and self.state is not None and self._terminal():
@@ -324,7 +323,7 @@ class _Loop:
                 yield self._update(f"{_sentence(fault)} Still watching.", transient=True)
                 wait = _fault_wait(self.faults, fault, rng, schedule.ceiling)
             else:
-                yield self._update(_describe(self.state.status if self.state else "unknown"))
+                yield self._update(describe(self.state.status if self.state else "unknown"))
                 hint = self.state.poll_after if self.state else None
                 wait = hint if hint else schedule.interval(self._elapsed(), self.estimate, rng)
             remaining = self._left()
@@ -411,7 +410,7 @@ class _Loop:
                     )
                 else:
                     self._record(state=DONE, video_path=str(path), error=None)
-                    yield self._update("Your video is ready.", video_path=path, done=True)
+                    yield self._update(READY, video_path=path, done=True)
                     return
             elif attempt >= DOWNLOAD_ATTEMPTS or self._left() <= 0:
                 raise errors.ServerError(
@@ -468,6 +467,10 @@ class _Loop:
         except sqlite3.Error as exc:  # the ledger is locked or broken: the watching goes on
             self.unsaved.update(changes)  # to be written with the next write that can be
             log.warning("could not write generation %s to the ledger (%s)", self.gid, exc)
+        except IllegalMove as exc:  # another process has ended the job already: its word stands
+            self.unsaved_polls = 0
+            self.unsaved = {}
+            log.warning("the ledger kept generation %s as it was: %s", self.gid, exc)
 
     def _update(self, message: str, **extra: object) -> Update:
         state = self.state
@@ -499,11 +502,3 @@ def _sentence(fault: errors.PixVerseError) -> str:
     if fault.provider_message and fault.provider_message not in text:
         text += f" The API said: “{fault.provider_message}”."
     return text
-
-
-def _describe(status: str) -> str:
-    if status in _STATUS_WORDS:
-        return _STATUS_WORDS[status] + "."
-    if status in SUCCESS_STATUSES:
-        return "Finished."
-    return f"The API reports the status “{status}”, which is new to us; still watching."

@@ -28,6 +28,7 @@ from typing import Any
 
 from .clock import REAL_CLOCK, Clock
 from .errors import ValidationError
+from .lifecycle import Status, check_move
 
 HOME_ENV = "PIXVERSE_UI_HOME"
 LEDGER_NAME = "ledger.sqlite3"
@@ -37,14 +38,15 @@ JOURNAL_SUFFIX = ".journal.jsonl"
 #: The client request id of a generation known by its id alone (``resume(id)`` of a stranger).
 ADOPTED_PREFIX = "adopted:"
 
-#: Our own lifecycle of a job, beside the provider's status word.
-SUBMITTING = "submitting"  # written before the POST
-UNCONFIRMED = "unconfirmed"  # POST sent, answer lost: a paid job may exist
-REJECTED = "rejected"  # the API refused the POST: nothing was created
-RUNNING = "running"  # has a generation id; not yet finished and downloaded
-DONE = "done"  # finished and the video is on disk
-FAILED = "failed"  # the provider failed it
-STATES = (SUBMITTING, UNCONFIRMED, REJECTED, RUNNING, DONE, FAILED)
+#: Our own lifecycle of a job (``lifecycle.py``), beside the provider's status word; the ledger
+#: stores the states' values, the same words as ever.
+SUBMITTING = Status.SUBMITTING  # written before the POST
+UNCONFIRMED = Status.UNCONFIRMED  # POST sent, answer lost: a paid job may exist
+REJECTED = Status.REJECTED  # the API refused the POST: nothing was created
+RUNNING = Status.RUNNING  # has a generation id; not yet finished and downloaded
+DONE = Status.DONE  # finished and the video is on disk
+FAILED = Status.FAILED  # the provider failed it
+STATES = tuple(Status)
 
 #: The longest note a person may keep with a job.
 NOTE_MAX_CHARS = 2000
@@ -99,7 +101,8 @@ class JobRecord:
     generation_id: str | None
     owner: str
     endpoint: str
-    state: str
+    state: Status
+    #: What the API last said of the job (its provider status), or the state before it had an id.
     status: str
     request_json: str
     resolution: str
@@ -323,7 +326,9 @@ class Ledger:
     def write(self, job: str, *, polls_added: int = 0, **changes: Any) -> None:
         """``update`` without reading the job back (the poll loop's writes need nothing back).
 
-        Raises ``KeyError`` when no job has that name."""
+        Raises ``KeyError`` when no job has that name, and ``lifecycle.IllegalMove`` (writing
+        nothing) for a new ``state`` the job's lifecycle does not lead to from the state it is
+        in, read in the same transaction."""
         bad = set(changes) - _UPDATABLE
         if bad:
             raise ValueError(f"not ledger columns: {sorted(bad)}")
@@ -332,6 +337,14 @@ class Ledger:
         changes["updated_at"] = self.clock.now()
         assignments = ", ".join(f"{name} = ?" for name in changes)
         with self._conn() as db:
+            if "state" in changes:
+                row = db.execute(
+                    "SELECT state FROM jobs WHERE client_request_id = ? OR generation_id = ?",
+                    (job, job),
+                ).fetchone()
+                if row is None:
+                    raise KeyError(job)
+                changes["state"] = check_move(job, row["state"], changes["state"]).value
             cursor = db.execute(
                 f"UPDATE jobs SET {assignments}, polls = polls + ?"
                 " WHERE client_request_id = ? OR generation_id = ?",
@@ -675,6 +688,7 @@ RECENT_TIMINGS = (
 def _record(row: sqlite3.Row) -> JobRecord:
     values = {name: row[name] for name in _COLUMNS}
     values["starred"] = bool(values["starred"])
+    values["state"] = Status(values["state"])
     return JobRecord(**values)
 
 

@@ -40,6 +40,7 @@ def test_a_day_starts_at_local_midnight():
 def _spend(ledger, crid, owner, *, usd, at):
     ledger.clock = _At(at)
     ledger.record(client_request_id=crid, owner=owner, endpoint="e", body=SMALL.to_body())
+    ledger.update(crid, state="running")
     ledger.update(crid, state="done", status="completed", credits_used=usd * 2e6, usd_spent=usd)
 
 

@@ -503,8 +503,12 @@ def test_export_prints_the_zip_path(env, capsys, tmp_path):
     assert path == tmp_path / "exports" / f"{gid}.zip"
     with zipfile.ZipFile(path) as archive:
         assert len(archive.namelist()) == 4
-    env.ledger.update(gid, state=RUNNING)
-    code, out, err = run(capsys, "export", gid, "--output-dir", str(tmp_path / "other"))
+    done = env.ledger.get(gid)  # a job of the same key that is still running has no video yet
+    env.ledger.record(
+        client_request_id="c-running", owner=done.owner, endpoint=done.endpoint, body=done.request
+    )
+    env.ledger.update("c-running", generation_id="g-running", state=RUNNING)
+    code, out, err = run(capsys, "export", "g-running", "--output-dir", str(tmp_path / "other"))
     assert code == 1 and "no video yet" in err and not (tmp_path / "other").exists()
 
 

@@ -88,6 +88,7 @@ class Handlers:
         self.ledger.record(client_request_id=job, owner=self.owner, endpoint=ENDPOINT, body=body)
         video = self.videos / f"video-{n}.mp4"
         video.write_bytes(os.urandom(size))
+        self.ledger.update(job, state="running")
         self.ledger.update(
             job,
             generation_id=generation_id or f"gen-{n}",

@@ -145,6 +145,7 @@ def _finished(ledger, crid, endpoint="sim", state=DONE, took=100.0, **shape):
     ledger.record(client_request_id=crid, owner="o", endpoint=endpoint, body=body)
     ledger.clock.advance(1)
     now = ledger.clock.now()
+    ledger.update(crid, state=RUNNING)
     changes = {"generation_id": f"g-{crid}", "state": state, "submitted_at": now - took}
     if took:
         changes["finished_at"] = now

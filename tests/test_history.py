@@ -48,6 +48,7 @@ def add(ledger, crid, prompt="a red fox", owner="alice", **options):
 
 
 def finish(ledger, crid, *, credits=None, usd=None, video=None, state=DONE):
+    ledger.update(crid, state=RUNNING)  # a job ends from running: the ledger allows no shortcut
     ledger.update(
         crid,
         generation_id=f"gen-{crid}",

@@ -19,7 +19,8 @@ def ledger(tmp_path):
     for crid, seed, key in (("a", 1, KEY), ("b", 2, KEY), ("c", 3, OTHER)):
         body = validate("a red fox", resolution="360p", seed=seed).to_body()
         ledger.record(client_request_id=crid, owner=ledger.owner_of(key), endpoint="e", body=body)
-        ledger.update(crid, generation_id=f"gen-{crid}", state="failed", status="failed")
+        ledger.update(crid, generation_id=f"gen-{crid}", state="running")
+        ledger.update(crid, state="failed", status="failed")
     return ledger
 
 

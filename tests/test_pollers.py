@@ -14,7 +14,7 @@ from support import wait_for
 
 from pixverse_ui import errors
 from pixverse_ui.client import Client, JobState
-from pixverse_ui.jobs import JobRunner
+from pixverse_ui.jobs import Jobs
 from pixverse_ui.params import validate
 from pixverse_ui.pollers import WORKERS, Pollers
 from pixverse_ui.polling import Apart, Pause, Update, watch, watch_steps
@@ -120,13 +120,13 @@ def test_a_bug_in_a_watched_job_ends_it_with_a_sentence(make_live_sim, tmp_path,
     """A job on the pollers whose loop breaks ends with "Unexpected failure", not a hang."""
     sim = make_live_sim(speed=40)
     client = Client(api_key=KEY, base_url=sim.url, timeout=(2.0, 10.0))
-    runner = JobRunner(Ledger(tmp_path / "ledger.sqlite3"), tmp_path / "videos")
+    service = Jobs(client, Ledger(tmp_path / "ledger.sqlite3"), tmp_path / "videos")
 
     def broken(*_args, **_kwargs):
         raise ZeroDivisionError
 
     monkeypatch.setattr("pixverse_ui.polling.PollSchedule.interval", broken)
-    handle = runner.start(validate("a fox", resolution="360p"), client)
+    handle = service.submit(validate("a fox", resolution="360p"))
     with pytest.raises(errors.PixVerseError, match="Unexpected failure: ZeroDivisionError"):
         handle.wait(timeout=30)
 
@@ -135,10 +135,10 @@ def test_fifty_jobs_at_once_are_watched_without_a_thread_each(make_live_sim, tmp
     sim = make_live_sim(speed=40)
     client = Client(api_key=KEY, base_url=sim.url, timeout=(2.0, 10.0))
     ledger = Ledger(tmp_path / "ledger.sqlite3")
-    runner = JobRunner(ledger, tmp_path / "videos")
+    service = Jobs(client, ledger, tmp_path / "videos")
     before = set(threading.enumerate())  # earlier tests' pollers among them
     form = validate("a fox", resolution="360p")
-    jobs = [runner.start(form, client) for _ in range(50)]
+    jobs = [service.submit(form) for _ in range(50)]
     most: set[threading.Thread] = set()
     while not all(job.finished for job in jobs):
         ours = {t for t in threading.enumerate() if t.name.startswith("pixverse")}
@@ -146,8 +146,8 @@ def test_fifty_jobs_at_once_are_watched_without_a_thread_each(make_live_sim, tmp
         now = {t for t in ours - before if t.name != "pixverse-download"}
         most = now if len(now) > len(most) else most
         threading.Event().wait(0.02)
-    assert all(job.outcome().state == DONE for job in jobs)
-    assert all(job.outcome().video_path.exists() for job in jobs)
+    assert all(job.status == DONE for job in jobs)
+    assert all(job.wait().video_path.exists() for job in jobs)
     # the workers and one scheduler, however many jobs: not 50 threads more
     assert len(most) <= WORKERS + 1, sorted(t.name for t in most)
 
@@ -183,17 +183,18 @@ def test_steps_read_and_send_nothing_before_the_first_is_asked_for(sim, client, 
     assert isinstance(next(steps), Update) and sim.stats()["gets"] == gets + 1
 
 
-def test_a_follower_that_wants_news_only_still_gets_every_update_in_order(ledger):
+def test_a_follower_that_wants_news_only_still_gets_every_update_in_order(ledger, clock):
     import asyncio
 
     from pixverse_ui.jobs import Job
 
-    job = Job(params=None, owner="o", ledger=ledger, generation_id="g")
+    job = Job(ledger, clock, params=None, client_request_id="c", generation_id="g")
 
-    def feed() -> None:
+    def feed() -> None:  # what its watcher does
         for n in range(6):
-            job._push(Update("g", "generating" if n < 5 else "completed", n, None, None, "", n))
-        job._finish()
+            status = "generating" if n < 5 else "completed"
+            job._feed.push(Update("g", status, n, None, None, "", n))
+        job._feed.end()
 
     async def follow() -> list[int]:
         got = []
@@ -208,4 +209,4 @@ def test_a_follower_that_wants_news_only_still_gets_every_update_in_order(ledger
         return await asyncio.wait_for(task, 10)
 
     assert asyncio.run(main()) == [0, 1, 2, 3, 4, 5]
-    wait_for(lambda: not job._waiters, timeout=30)
+    wait_for(lambda: not job._feed._waiters, timeout=30)

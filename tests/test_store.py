@@ -8,7 +8,17 @@ import pytest
 
 from pixverse_ui import validate
 from pixverse_ui.clock import ManualClock
-from pixverse_ui.store import _SCHEMA, DONE, RECENT_TIMINGS, RUNNING, SUBMITTING, Ledger
+from pixverse_ui.lifecycle import IllegalMove
+from pixverse_ui.store import (
+    _SCHEMA,
+    DONE,
+    FAILED,
+    RECENT_TIMINGS,
+    REJECTED,
+    RUNNING,
+    SUBMITTING,
+    Ledger,
+)
 
 KEY = "sk-live-LEDGER-SECRET-987654321"
 
@@ -54,6 +64,56 @@ def test_unknown_jobs_and_columns_are_refused(ledger):
         ledger.update("c", state="exploded")
 
 
+@pytest.mark.parametrize(
+    ("path", "illegal"),
+    [
+        ((RUNNING, DONE), RUNNING),  # a finished video does not start running again
+        ((RUNNING, FAILED), DONE),
+        ((REJECTED,), RUNNING),  # nothing was created: there is nothing to run
+        ((), DONE),  # a job ends from running, never straight from its POST
+    ],
+    ids=["done-to-running", "failed-to-done", "rejected-to-running", "submitting-to-done"],
+)
+def test_an_illegal_move_is_refused_and_nothing_is_written(ledger, path, illegal):
+    _record(ledger, "c")
+    for state in path:
+        ledger.update("c", generation_id="g", state=state)
+    before = ledger.get("c")
+    with pytest.raises(IllegalMove, match=f"is {before.state} and cannot become {illegal}"):
+        ledger.update("c", state=illegal, video_path="/other.mp4", polls_added=5)
+    assert ledger.get("c") == before  # the state, the video and the polls as they were
+    stored = ledger._connection().execute("SELECT state FROM jobs").fetchone()[0]
+    assert stored == before.state.value and type(stored) is str  # the words ledgers always held
+
+
+def test_of_many_writers_ending_one_job_at_once_one_wins(tmp_path):
+    """The state a move starts from is read in the write's own transaction: of twenty
+    connections ending the same running job together, ten as done and ten as failed, one side
+    wins (its others only repeat its end) and the other is refused whole."""
+    path = tmp_path / "ledger.sqlite3"
+    _record(Ledger(path), "c")
+    Ledger(path).update("c", generation_id="g", state=RUNNING)
+    barrier = threading.Barrier(20)
+    won, refused = [], []
+
+    def end(state) -> None:
+        mine = Ledger(path)
+        barrier.wait(timeout=30)
+        try:
+            mine.update("g", state=state)
+            won.append(state)
+        except IllegalMove:
+            refused.append(state)
+
+    threads = [threading.Thread(target=end, args=(DONE if i % 2 else FAILED,)) for i in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(set(won)) == 1 and len(won) == 10 and set(refused).isdisjoint(won)
+    assert Ledger(path).get("g").state == won[0]
+
+
 def test_write_changes_a_job_without_reading_it_back_and_refuses_what_update_refuses(ledger):
     _record(ledger, "c")
     assert ledger.write("c", polls_added=2, status="generating") is None
@@ -68,6 +128,7 @@ def test_recent_timings_are_read_from_the_newest_without_sorting_the_whole_histo
     """Every watch reads them when it starts: their cost must not grow with the history."""
     for i in range(60):
         _record(ledger, f"c{i}")
+        ledger.update(f"c{i}", state=RUNNING)
         ledger.update(f"c{i}", state=DONE, submitted_at=i, finished_at=i + 10.0 + i % 3)
     timings = ledger.finished_timings("e", last=50)
     assert len(timings) == 50 and timings[0].seconds == 10.0 + 59 % 3  # the newest first
@@ -104,6 +165,7 @@ def test_history_is_per_owner_and_newest_first(ledger):
 def test_expected_seconds_and_typical_credits_come_from_finished_jobs(ledger):
     for i, took in enumerate([100, 110, 120]):
         _record(ledger, f"c{i}")
+        ledger.update(f"c{i}", state=RUNNING)
         ledger.update(
             f"c{i}",
             generation_id=f"g{i}",

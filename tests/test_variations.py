@@ -39,7 +39,8 @@ def test_the_quote_comes_from_similar_jobs_in_the_ledger(tmp_path):
     base = validate("x", resolution="540p")
     assert "no similar jobs" in plan(base, "seed", count=3, ledger=ledger).summary()
     ledger.record(client_request_id="c", owner="o", endpoint="e", body=base.to_body())
-    ledger.update("c", generation_id="g", state=DONE, credits_used=1000)
+    ledger.update("c", generation_id="g", state="running")
+    ledger.update("c", state=DONE, credits_used=1000)
     quoted = plan(base, "seed", count=3, ledger=ledger)
     assert quoted.known_credits == 3000
     assert quoted.summary() == (

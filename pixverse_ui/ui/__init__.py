@@ -9,13 +9,14 @@ Handlers are methods rather than module-level functions because the state they w
 ledger, the watchers, the visitors' clients) belongs to one page, and a process may serve several
 (the tests do).
 
-Nothing here polls: handlers follow background jobs (``jobs.Watchers``) whose one poll loop is
-``polling.watch``. A visitor's key travels only *into* handlers (and, if they tick *remember*,
-into their own browser's localStorage through JS that never reaches the server); no handler
-returns it, and it is never put in ``os.environ``, a log, the page or the ledger. An MCP agent
-sends its key in the ``X-AIMLAPI-Key`` header, which Gradio hands the handlers as
-``x_aimlapi_key``. The public handlers' signatures and docstrings are the API's and the MCP
-tools' schemas, so each spells out its parameters with defaults.
+Nothing here polls: handlers start jobs through ``jobs.Jobs`` (``App.start``) and follow their
+handles, whose one watcher per generation runs the poll loop (``polling``). A visitor's key
+travels only *into* handlers (and, if they tick *remember*, into their own browser's
+localStorage through JS that never reaches the server); no handler returns it, and it is never
+put in ``os.environ``, a log, the page or the ledger. An MCP agent sends its key in the
+``X-AIMLAPI-Key`` header, which Gradio hands the handlers as ``x_aimlapi_key``. The public
+handlers' signatures and docstrings are the API's and the MCP tools' schemas, so each spells out
+its parameters with defaults.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import gradio as gr
 
 from .. import errors, params
 from ..access import App, Caller
+from ..lifecycle import TRANSIENT_ICON
 from ..polling import Update
 from ..pricing import Cost, format_cost, usd_for
 from ..publish import Publisher
@@ -160,7 +161,7 @@ def status_html(update: Update | None, *, note: str = "") -> str:
     if update.credits_used is not None:  # the provider's credits; dollars at the assumed rate
         cost = Cost(update.credits_used, usd_for(update.credits_used), "converted")
         credits = html.escape(format_cost(cost))
-    icon = "✅" if update.done else ("⚠️" if update.transient else "⏳")
+    icon = TRANSIENT_ICON if update.transient and not update.done else update.state.icon
     live = not (update.done or update.stopped)
     elapsed = clock(update.elapsed)
     left = "done" if update.done else clock(update.eta)

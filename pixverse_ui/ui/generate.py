@@ -8,6 +8,7 @@ Generate is disabled and Stop enabled while a job is being watched.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -314,21 +315,23 @@ class GeneratePart:
             who = caller(page, api_key, x_aimlapi_key, visitor, request)
         except errors.PixVerseError as exc:
             raise refusal(exc) from None
-        try:
-            (job,) = page.app.start(who, [form])
-        except errors.PixVerseError as exc:  # the rate on a shared key: said where one looks
+        yield status_html(None, note=SENDING), gr.skip(), gr.skip()
+        try:  # the POST, off the event loop; it returns once the API has given the job an id
+            (job,) = await asyncio.to_thread(page.app.start, who, [form])
+        except errors.PixVerseError as exc:  # the rate, a budget, the API: the last video stays
             yield refused_html(exc), gr.skip(), gr.skip()
             raise refusal(exc) from None
         body = request_json(form.to_body())
-        yield status_html(None, note=SENDING), None, body
         shown = None
         try:
             async for update in job.aupdates(news=_news):
                 if _news(update) == shown:
                     continue  # nothing a person would see: the page's clock moves on its own
-                shown = _news(update)
+                first, shown = shown is None, _news(update)
                 if update.done and update.video_path:
                     yield status_html(update), page.publisher.file(update.video_path), body
+                elif first:  # the job is under way: the last video goes
+                    yield status_html(update), None, body
                 else:
                     yield status_html(update), gr.skip(), gr.skip()
         except errors.PixVerseError as exc:

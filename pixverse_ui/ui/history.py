@@ -25,9 +25,9 @@ from ..access import Caller
 from ..budget import day_start
 from ..export import export, export_key
 from ..history import HistoryItem, HistoryQuery, history
+from ..lifecycle import Status
 from ..names import safe_name
 from ..posters import poster_or_none
-from ..store import DONE, FAILED, RUNNING, STATES
 from .common import (
     NOT_YOURS,
     Page,
@@ -42,15 +42,6 @@ from .generate import GeneratePart, loaded_form
 HISTORY_LIMIT = 60
 ANY = "any"
 PERIODS = {"any time": None, "today": 0, "last 7 days": 7, "last 30 days": 30}
-
-_STATE_WORDS = {
-    DONE: "✅ done",
-    FAILED: "❌ failed",
-    RUNNING: "⏳ running",
-    "unconfirmed": "❓ unconfirmed",
-    "rejected": "🚫 refused",
-    "submitting": "… sending",
-}
 
 
 def caption(item: HistoryItem) -> str:
@@ -75,7 +66,7 @@ def history_table(items: list[HistoryItem]) -> str:
         cells = (
             "★" if item.starred else "",
             item.when(local=False).removesuffix(" UTC")[5:],
-            _STATE_WORDS.get(item.state, item.state),
+            str(item.state.label),
             item.short_prompt(40),
             item.settings,
             item.cost_text() or "—",
@@ -133,7 +124,11 @@ class HistoryPart:
                 min_width=160,
             )
             self.state = gr.Dropdown(
-                [ANY, *STATES], value=ANY, label="State", elem_id="history-state", min_width=110
+                [(ANY, ANY), *((str(s.label), s.value) for s in Status)],
+                value=ANY,
+                label="State",
+                elem_id="history-state",
+                min_width=110,
             )
             self.resolution = gr.Dropdown(
                 [ANY, *params.RESOLUTIONS],
@@ -267,7 +262,8 @@ class HistoryPart:
             api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
             visitor: The name you gave generate, when you gave no key (on the simulator).
             search: Words to find in prompts and notes; empty for all.
-            state: "any", or one of submitting, unconfirmed, rejected, running, done, failed.
+            state: "any", or one of submitting, unconfirmed, rejected, running, done, failed
+                ("sending" and "refused", as the page shows them, are taken too).
             starred_only: True for starred generations only.
             resolution: "any", or 360p, 540p, 720p or 1080p.
             period: "any time", "today", "last 7 days" or "last 30 days".
@@ -285,7 +281,7 @@ class HistoryPart:
         items = history(page.app.ledger, who.owner, query, limit=HISTORY_LIMIT)
         previews, ids = [], []
         for item in items:
-            if item.state == DONE and item.has_video:
+            if item.state is Status.DONE and item.has_video:
                 assert item.video_path is not None
                 still = poster_or_none(item.video_path) or item.video_path
                 previews.append((page.publisher.file(still), caption(item)))
@@ -316,7 +312,7 @@ class HistoryPart:
         if item is None:
             return (*unchanged, NOT_YOURS)
         video = page.publisher.file(item.video_path) if item.has_video else None
-        summary = f"{_STATE_WORDS.get(item.state, item.state)} · {caption(item)} · id {item.ident}"
+        summary = f"{item.state.label} · {caption(item)} · id {item.ident}"
         return (
             *loaded_form(item.params),
             request_json(item.params),

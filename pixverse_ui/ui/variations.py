@@ -61,12 +61,12 @@ def batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, s
     for i, job in enumerate(jobs, 1):
         last = job.last
         assert job.params is not None
-        if job.error is not None:
-            state = f"❌ {job.error.message}"
+        if job.error is not None:  # its watcher ended without a video: failed, or gave up
+            state = f"{job.status.icon} {job.error.message}"
         elif last is None:
-            state = "sending…"
-        else:
-            state = "✅ ready" if last.done else f"⏳ {last.status}"
+            state = str(job.status.label)
+        else:  # done, or running as the API says
+            state = str(last.state.label) if last.done else f"{last.state.icon} {last.status}"
         elapsed = clock(last.elapsed) if last else "—"
         rows.append(f"| {i} | {job.params.summary()} | {state} | {elapsed} |")
         if last is not None and last.done and last.video_path:
@@ -222,7 +222,7 @@ class VariationsPart:
         tag = f"batch-{os.urandom(6).hex()}"
         try:
             page.app.check_start(who, batch.variants)
-            jobs = page.app.start(who, batch.variants, batch=tag)
+            jobs = await asyncio.to_thread(page.app.start, who, batch.variants, batch=tag)
         except errors.PixVerseError as exc:
             raise refusal(exc) from None
         while True:
