@@ -23,12 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from .params import SUCCESS_STATUSES
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     """Where a job is in its lifecycle. The values are the words the ledger stores."""
 
     SUBMITTING = "submitting"

@@ -22,6 +22,7 @@ from support import child_env
 
 from pixverse_ui import cli
 from pixverse_ui.client import Client
+from pixverse_ui.names import safe_name
 from pixverse_ui.store import DONE, FAILED, RUNNING, Ledger
 
 KEY = "sk-cli-test-KEY-9f8e7d6c5b4a3210"
@@ -544,7 +545,10 @@ def test_an_id_that_starts_with_a_dash_is_an_id(env, capsys, tmp_path):
     assert env.ledger.get(dashed).note == "-- a note that starts with dashes"
     code, out, err = run(capsys, "export", dashed, "--output-dir", str(tmp_path / "x"))
     assert code == 0, err
-    assert Path(out.strip()).name == f"{dashed}.zip"
+    # a file name never starts with "-" (an option to most commands): the id's own name is kept,
+    # made safe the one way every file named by an id is (names.safe_name)
+    assert Path(out.strip()).name == f"{safe_name(dashed)}.zip" and Path(out.strip()).is_file()
+    assert not Path(out.strip()).name.startswith("-")
     code, out, err = run(capsys, "resume", dashed, "--json")
     assert code == 0 and last_json(out)["id"] == dashed
 
