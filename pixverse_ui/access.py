@@ -46,7 +46,7 @@ from .clock import REAL_CLOCK, Clock
 from .defaults import SIMULATOR_KEY, host_key, simulator_client
 from .jobs import Job, JobRunner
 from .params import Params
-from .pricing import dollars, total
+from .pricing import dollars
 from .ratelimit import RateLimiter, RateRule
 from .redact import register_secret
 from .store import JobRecord, Ledger, default_home
@@ -405,10 +405,7 @@ class App:
         """Say before anything starts what :meth:`start` would refuse for money: an anonymous
         caller on a shared key, or a cost (at the safe price) over a budget or the ceiling."""
         self._refuse_anonymous(caller)
-        budget = self.budget_for(caller)
-        if budget.limited:
-            cost = total(budget.quote(variant, self.ledger) for variant in variants)
-            budget.check(self.ledger, caller.owner, cost, payer=caller.payer)
+        self.budget_for(caller).check_start(self.ledger, caller.owner, variants, payer=caller.payer)
 
     def start(
         self, caller: Caller, variants: Sequence[Params], *, batch: str | None = None

@@ -21,7 +21,7 @@ limit only one of them fits under, across threads and processes alike.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -140,6 +140,12 @@ class Budget:
         env = os.environ if environ is None else environ
         return cls.parse(env.get(BUDGET_ENV))
 
+    @classmethod
+    def or_env(cls, budget: Budget | None) -> Budget:
+        """``budget`` when one is given, else the environment's (:meth:`from_env`): what the
+        library's entry points apply by default. ``UNLIMITED`` is no limit at all."""
+        return cls.from_env() if budget is None else budget
+
     def for_payer(self, limit_usd: float | None) -> Budget:
         """This budget, with a ceiling on what the paying key spends today for everyone."""
         return replace(self, payer_limit_usd=limit_usd)
@@ -157,6 +163,21 @@ class Budget:
     def quote(self, params: Params | Mapping[str, object], ledger: Ledger) -> Cost:
         """What a start counts for against these limits (its safe price)."""
         return safe_price(params, price_multiple(ledger))
+
+    def check_start(
+        self,
+        ledger: Ledger,
+        owner: str,
+        variants: Iterable[Params],
+        *,
+        payer: str | None = None,
+    ) -> None:
+        """Before starting ``variants`` together: refuse them all (``BudgetError``) when their
+        safe prices together would take a limit over. Each start is checked again in its own
+        insert transaction; this says it before any of them is sent."""
+        if self.limited:
+            cost = total(self.quote(variant, ledger) for variant in variants)
+            self.check(ledger, owner, cost, payer=payer)
 
     def check(
         self,

@@ -224,10 +224,14 @@ def submit(
     in the background until the video is on disk. Bad input raises ``ValidationError`` before
     anything is recorded or sent, and so does a start over ``budget`` (``BudgetError``, see
     ``budget.py``); a refusal by the API raises here.
+
+    ``budget``: the daily limits the start meets. None (the default) means the environment's,
+    ``PIXVERSE_UI_DAILY_BUDGET``, so every way in honours it; ``budget.UNLIMITED`` means none.
     """
     from .jobs import watchers
 
     params = params or validate(prompt, **options)
+    budget = Budget.or_env(budget)
     ledger = ledger or default_ledger()
     return watchers().submit(
         params,
@@ -326,7 +330,10 @@ def generate(
     ledger: Ledger | None = None,
     **options: Any,
 ) -> Generation:
-    """Make one video and return it. ``on_update`` sees every step; errors carry the job's ids."""
+    """Make one video and return it. ``on_update`` sees every step; errors carry the job's ids.
+
+    ``options`` are :func:`submit`'s (the daily budget of the environment applies unless
+    ``budget`` says otherwise)."""
     handle = submit(prompt, client=client, ledger=ledger, **options)
     return handle.wait(on_update=on_update)
 

@@ -218,7 +218,10 @@ def variations(
     Prints the plan's quote first, shows one live table of the jobs, then the videos side by side.
     A variant that fails is returned with its ``error`` (if the ledger knows it), not raised.
     Interrupting the cell stops the watching only: the jobs go on and stay in the ledger.
+    The daily budget (``PIXVERSE_UI_DAILY_BUDGET``) applies to the batch as a whole: one over
+    it is refused (``BudgetError``) before any is sent.
     """
+    from .budget import Budget
     from .defaults import default_client, default_ledger, videos_dir
     from .jobs import JobRunner
     from .params import validate
@@ -230,9 +233,12 @@ def variations(
     quote = plan(base, axis, count=count, values=tuple(values), ledger=ledger)
     print(quote.summary(), flush=True)
     client = client or default_client()
+    budget = Budget.from_env()
+    owner = ledger.owner_of(client.owner_key)
+    budget.check_start(ledger, owner, quote.variants, payer=owner)
     runner = JobRunner(ledger, videos_dir(), timeout=timeout or DEFAULT_TIMEOUT)
     batch = f"nb-{uuid.uuid4().hex[:12]}"
-    jobs = [runner.start(variant, client, batch=batch) for variant in quote.variants]
+    jobs = [runner.start(variant, client, batch=batch, budget=budget) for variant in quote.variants]
     _follow(jobs, axis)
     results = [g for g in (_outcome(job, ledger) for job in jobs) if g is not None]
     show_grid(results, columns=columns)
