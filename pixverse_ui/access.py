@@ -37,13 +37,13 @@ from .budget import (
     DEFAULT_HOST_CEILING_USD,
     HOST_BUDGET_ENV,
     Budget,
-    day_start,
     parse_dollars,
-    spent_since,
+    quote,
+    spent_today,
 )
 from .client import Client
 from .clock import REAL_CLOCK, Clock
-from .defaults import SIMULATOR_KEY, host_key, simulator_client
+from .defaults import SIMULATOR_KEY, host_key, machine_key, simulator_client
 from .jobs import Job, JobRunner
 from .params import Params
 from .pricing import dollars
@@ -369,8 +369,8 @@ class App:
             identity = f"visitor:{visitor}"
         elif self.mode.public:  # an API or MCP call with nothing to know it by: this call alone
             identity, anonymous = f"anonymous:{secrets.token_hex(16)}", True
-        else:  # a private page is one person's: the host's history, the one `pixverse-ui list`
-            identity = client.owner_key  # shows (the host key's, or the simulator key's)
+        else:  # a private page is one person's: this machine's history (`pixverse-ui list`'s)
+            identity = machine_key(self.mode.host_key)
         return Caller(
             client,
             self.ledger.owner_of(identity),
@@ -395,11 +395,19 @@ class App:
         if ceiling is None or self.mode.host_key is None:
             return ""
         payer = self.ledger.owner_of(self.mode.host_key)
-        since = day_start(self.ledger.clock.now())
-        left = max(0.0, ceiling - spent_since(self.ledger, since, payer=payer).usd)
+        left = max(0.0, ceiling - spent_today(self.ledger, payer=payer).usd)
         return (
             f"The shared key has {dollars(left)} of its {dollars(ceiling)} a day left for everyone."
         )
+
+    def quote(self, caller: Caller | None, variants: Sequence[Params]) -> str:
+        """What ``variants`` would cost (``budget.quote``), with what the caller has spent today
+        and, on a shared key, what its ceiling leaves; without a caller, the cost alone."""
+        owner = caller.owner if caller is not None else None
+        text = quote(variants, self.ledger, self.budget, owner).text()
+        if caller is not None and caller.shared and self.mode.host_ceiling_usd is not None:
+            text += f" {self.ceiling_today()}"
+        return text
 
     def check_start(self, caller: Caller, variants: Sequence[Params]) -> None:
         """Say before anything starts what :meth:`start` would refuse for money: an anonymous
@@ -469,7 +477,7 @@ class App:
 
     def resume_host_jobs(self) -> int:
         """After a restart: resume what the host key (or the simulator) left unfinished."""
-        key = self.mode.host_key or SIMULATOR_KEY
+        key = machine_key(self.mode.host_key)
         client = self._client(key, simulator=self.mode.simulator)
         payer = self.ledger.owner_of(key)
         return self._resume(self.ledger.unfinished(endpoint=client.label, payer=payer), client)

@@ -163,7 +163,9 @@ def test_variations_ask_for_confirmation_and_show_results_side_by_side(launch_ap
     gallery, note, sheet = client.predict(
         *fields, "styles", 2, ["anime", "clay"], [], False, "", "v", api_name="/variations"
     )
-    assert len(gallery) == 2 and "This starts 2 generations" in note
+    # quoted as one video is: dollars and credits, and what the caller spent today
+    assert len(gallery) == 2 and note.startswith("These 2 videos: about $0.56 (1,111,112 credits)")
+    assert "Spent today: " in note
     with Image.open(sheet) as contact:  # a still of each, captioned with its style
         assert contact.format == "PNG" and contact.width >= 2 * 160
     assert {r.request.get("style") for r in ledger.history()} == {"anime", "clay"}

@@ -14,17 +14,15 @@ exporting the same item again adds nothing to the disk.
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from .. import errors, params
-from ..access import Caller
-from ..budget import day_start
 from ..export import export, export_key
-from ..history import HistoryItem, HistoryQuery, history
+from ..history import PERIODS, HistoryItem, HistoryQuery, history, period_start
+from ..history import item as own_item
 from ..names import safe_name
 from ..posters import poster_or_none
 from ..store import DONE, FAILED, RUNNING, STATES
@@ -41,7 +39,6 @@ from .generate import GeneratePart, loaded_form
 
 HISTORY_LIMIT = 60
 ANY = "any"
-PERIODS = {"any time": None, "today": 0, "last 7 days": 7, "last 30 days": 30}
 
 _STATE_WORDS = {
     DONE: "✅ done",
@@ -55,12 +52,7 @@ _STATE_WORDS = {
 
 def caption(item: HistoryItem) -> str:
     """A history item's one line under its preview."""
-    bits = [item.short_prompt(60), item.settings]
-    if item.cost is not None:
-        bits.append(item.cost_text())
-    if item.seconds is not None:
-        bits.append(f"took {item.seconds:.0f} s")
-    return ("★ " if item.starred else "") + " · ".join(bits)
+    return ("★ " if item.starred else "") + f"{item.short_prompt(60)} · {item.facts()}"
 
 
 def history_table(items: list[HistoryItem]) -> str:
@@ -85,12 +77,11 @@ def history_table(items: list[HistoryItem]) -> str:
     return "\n".join(rows)
 
 
-def query_of(search: Any, state: Any, starred: Any, resolution: Any, period: Any) -> HistoryQuery:
+def query_of(
+    search: Any, state: Any, starred: Any, resolution: Any, period: Any, now: float
+) -> HistoryQuery:
     """The filters as a ``HistoryQuery``; a sentence for a value that is not on offer."""
-    if not isinstance(period, str) or period not in PERIODS:
-        raise errors.ValidationError(f"When must be {params.join_or(list(PERIODS))}.")
-    days = PERIODS[period]
-    since = None if days is None else day_start(time.time()) - days * 86400
+    since = period_start(period, now)
     return HistoryQuery(
         text=search if isinstance(search, str) else "",
         state=None if state in (None, "", ANY) else state,
@@ -98,16 +89,6 @@ def query_of(search: Any, state: Any, starred: Any, resolution: Any, period: Any
         resolution=None if resolution in (None, "", ANY) else resolution,
         since=since,
     ).checked()
-
-
-def own_item(page: Page, who: Caller, ident: Any) -> HistoryItem | None:
-    """The caller's item named ``ident``; None for anything else, whatever the reason."""
-    if not isinstance(ident, str) or not ident:
-        return None
-    record = page.app.ledger.find(ident)
-    if record is None or record.owner != who.owner:
-        return None
-    return HistoryItem.from_record(record)
 
 
 def download_name(item: HistoryItem) -> str:
@@ -278,7 +259,8 @@ class HistoryPart:
         page = self.page
         try:
             who = caller(page, api_key, x_aimlapi_key, visitor, request)
-            query = query_of(search, state, starred_only, resolution, period)
+            ledger = page.app.ledger
+            query = query_of(search, state, starred_only, resolution, period, ledger.clock.now())
         except errors.PixVerseError as exc:
             return [], [], error_markdown(exc)
         page.app.resume_for(who)
@@ -312,7 +294,7 @@ class HistoryPart:
         ident = None
         if isinstance(ids, list) and isinstance(index, int) and not isinstance(index, bool):
             ident = ids[index] if 0 <= index < len(ids) else None
-        item = own_item(page, who, ident)
+        item = own_item(page.app.ledger, who.owner, ident)
         if item is None:
             return (*unchanged, NOT_YOURS)
         video = page.publisher.file(item.video_path) if item.has_video else None
@@ -394,7 +376,7 @@ class HistoryPart:
         hidden = gr.update(visible=False)
         try:
             who = caller(page, api_key, None, visitor, request)
-            item = own_item(page, who, selected)
+            item = own_item(page.app.ledger, who.owner, selected)
             if item is None:
                 return hidden, NOT_YOURS
             record = page.app.ledger.get(item.client_request_id)
