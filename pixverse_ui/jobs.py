@@ -25,19 +25,18 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import errors
 from .budget import Budget
 from .client import Client, JobState
 from .clock import RealClock
+from .outcome import Generation
 from .params import Params, validate
 from .pollers import pollers
 from .polling import DEFAULT_TIMEOUT, Update, watch, watch_steps
 from .store import DONE, FAILED, JobRecord, Ledger
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .generation import Generation
+from .submission import create_job
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +163,6 @@ class Job:
 
     def outcome(self) -> Generation:
         """What the ledger says of the job now, with the video the watcher saved, if any."""
-        from .generation import Generation
-
         ident = self.generation_id or self.client_request_id
         record = self.ledger.find(ident) if ident else None
         last = self.last
@@ -394,8 +391,6 @@ class Watchers:
     def _create(self, job: Job, client: Client, budget: Budget | None = None) -> JobState:
         """Record and POST ``job``'s request; a failure ends the job (and is raised). Returns
         the create request's answer, as the ledger has it."""
-        from .generation import create_job
-
         assert job.params is not None
         try:
             record = create_job(

@@ -29,9 +29,9 @@ from .redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
-    from .generation import Generation
     from .history import HistoryItem
     from .jobs import Job
+    from .outcome import Generation
     from .polling import Update
     from .store import JobRecord, Ledger
 
@@ -304,7 +304,7 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], *, raw: tuple[int
 
 def _outcome(job: Job, ledger: Ledger) -> Generation | None:
     """The job's Generation from the ledger, whether it made a video or not."""
-    from .generation import Generation
+    from .outcome import Generation
 
     keys = [job.generation_id]
     if job.error is not None:
