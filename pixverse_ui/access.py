@@ -425,6 +425,7 @@ class App:
         ledger's insert transaction and ends with a ``BudgetError`` if it does not fit.
         """
         self._refuse_anonymous(caller)
+        self.resume_for(caller)  # what they left unfinished is watched again too
         budget = self.budget_for(caller)
         if not caller.shared:
             return [self._start(variant, caller, budget, batch) for variant in variants]

@@ -551,6 +551,7 @@ def launch_inline(**kwargs: Any) -> Any:
 
     install_output_redaction()
     demo = ui.build_demo()
+    ui.start(demo)  # watch again what the host key left unfinished
     options: dict[str, Any] = {
         "inline": True,
         "prevent_thread_lock": True,

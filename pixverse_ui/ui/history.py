@@ -2,9 +2,11 @@
 
 ``list_history`` (an API endpoint and MCP tool) shows the caller's items, newest first, filtered by
 text (prompt and note), state, star, resolution and date, each with a still frame as its preview;
-it also resumes the caller's unfinished jobs. Picking an item loads it back (its settings into
-the form, its video and state into the result) and selects it for starring, a note and an export
-(a zip of the MP4, its request, and a script and a curl command that make it again). Every
+it reads only. The caller's unfinished jobs are watched again when their page loads or they enter
+their key (``resume``, private), and when they start another (``App.start``). Picking an item
+loads it back (its settings into the form, its video and state into the result) and selects it
+for starring, a note and an export (a zip of the MP4, its request, and a script and a curl
+command that make it again). Every
 handler that takes an id answers only for the caller's own: a foreign id gets the same sentence
 as an unknown one, and nothing is written. What a pick or an export hands the page (the request
 file, the video, the zip) is published once per version (``Publisher.derived``): picking or
@@ -217,6 +219,15 @@ class HistoryPart:
             api_visibility="private",
         )
 
+    def resume_after(self, event: Any, visitor: gr.Textbox) -> None:
+        """Watch the caller's unfinished jobs again after ``event`` (a page load, a key entered)."""
+        event(
+            self.resume,
+            inputs=[self.generate.api_key, visitor],
+            api_visibility="private",
+            queue=False,
+        )
+
     def refresh_after(self, event: Any, visitor: gr.Textbox) -> None:
         """Show the history again after ``event`` (a page load, a generation's end, a filter)."""
         event(
@@ -242,8 +253,6 @@ class HistoryPart:
     ) -> tuple[Any, list[str], str]:
         """Your past generations, newest first, with their state, settings, cost and notes.
 
-        Also resumes watching any of your generations left unfinished.
-
         Args:
             api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
             visitor: The name you gave generate, when you gave no key (on the simulator).
@@ -263,7 +272,6 @@ class HistoryPart:
             query = query_of(search, state, starred_only, resolution, period, ledger.clock.now())
         except errors.PixVerseError as exc:
             return [], [], error_markdown(exc)
-        page.app.resume_for(who)
         items = history(page.app.ledger, who.owner, query, limit=HISTORY_LIMIT)
         previews, ids = [], []
         for item in items:
@@ -273,6 +281,19 @@ class HistoryPart:
                 previews.append((page.publisher.file(still), caption(item)))
                 ids.append(item.client_request_id)
         return previews, ids, history_table(items)
+
+    def resume(
+        self,
+        api_key: Any,
+        visitor: Any,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> None:
+        """Watch in the background what the caller left unfinished (with their key)."""
+        try:
+            who = caller(self.page, api_key, None, visitor, request)
+        except errors.PixVerseError:
+            return  # not a caller yet (no key where one is needed): nothing of theirs to watch
+        self.page.app.resume_for(who)
 
     def pick(
         self,
