@@ -294,13 +294,15 @@ def clean_name(value: object, label: str) -> str | None:
 class App:
     """What every visitor shares: the mode, the ledger, the background runner, their clients."""
 
+    #: Visitors' clients kept at once (an instance may set its own).
+    max_clients: int = MAX_CLIENTS
+
     def __init__(
         self,
         mode: Mode,
         ledger: Ledger,
         download_dir: Path,
         *,
-        max_clients: int = MAX_CLIENTS,
         budget: Budget | None = None,
         clock: Clock = REAL_CLOCK,
     ) -> None:
@@ -308,7 +310,6 @@ class App:
         self.ledger = ledger
         self.download_dir = download_dir
         self.runner = JobRunner(ledger, download_dir)
-        self.max_clients = max_clients
         #: Each owner's daily budget (``PIXVERSE_UI_DAILY_BUDGET``).
         self.budget = budget or Budget()
         self.limiter = RateLimiter(mode.rate, clock=clock)
