@@ -193,6 +193,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "export": "❌ The API key must be text, not dict.",
     "offer": "nothing offered",  # Compare's choices: none for a caller who is not one
     "compare": "<p>❌ The API key must be text, not dict.",
+    "resume": "silent",  # watches the caller's unfinished jobs again: shows nothing to anyone
 }
 #: The History filters' defaults, after the key and the visitor id in ``list_history``'s inputs.
 FILTERS = ["", "any", False, "any", "any time"]
@@ -223,6 +224,8 @@ def test_every_function_refuses_malformed_calls(space: Space) -> None:
         elif expected == "stop":
             panel, go, stop = _final_data(garbage)
             assert "Stopped watching." in panel and stop["interactive"] is False, name
+        elif expected == "silent":
+            assert _final_data(garbage) == [], name
         elif expected == "buttons":
             go, stop = _final_data(garbage)
             assert (go["interactive"], stop["interactive"]) == (True, False), name
