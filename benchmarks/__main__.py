@@ -1,8 +1,9 @@
-"""``python -m benchmarks [--quick] [--only NAME]... [--save]``: run, then print one table.
+"""``python -m benchmarks [--quick] [--only NAME]... [--save]``: run, then print the results.
 
-Progress goes to stderr, the table to stdout. A benchmark that fails becomes a row saying so and
-the others still run (the exit status is then 1). ``--save`` also writes the table into
-``benchmarks/RESULTS.md`` between its markers, keeping the notes around it.
+Progress goes to stderr, the results to stdout: one table of every row, then the targets of this
+run (:func:`common.targets_table`, from the same rows). A benchmark that fails becomes a row
+saying so and the others still run (the exit status is then 1). ``--save`` also writes both into
+``benchmarks/RESULTS.md`` between its markers, keeping the notes around them.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from importlib import import_module
 from pathlib import Path
 
-from .common import Row, load_average, markdown_table, say
+from .common import Row, load_average, markdown_table, say, targets_table
 
 NAMES = (
     "polling",
@@ -61,6 +62,11 @@ def heading(quick: bool, names: list[str], load_before: str, took: float) -> str
     )
 
 
+def report(head: str, rows: list[Row]) -> str:
+    """What a run prints and saves: its heading, every row, and the targets of these rows."""
+    return f"{head}\n\n{markdown_table(rows)}\n\n### Targets of this run\n\n{targets_table(rows)}"
+
+
 def save(text: str, path: Path = RESULTS) -> None:
     """Put ``text`` between the markers in ``path`` (made, with the markers, if missing)."""
     block = f"{BEGIN}\n{text}\n{END}"
@@ -92,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         more, fine = run_one(name, args.quick)
         rows += more
         ok = ok and fine
-    text = heading(args.quick, names, load_before, time.perf_counter() - start)
-    text += "\n\n" + markdown_table(rows)
+    text = report(heading(args.quick, names, load_before, time.perf_counter() - start), rows)
     print(text)
     if args.save:
         save(text)

@@ -54,6 +54,25 @@ def markdown_table(rows: Iterable[Row]) -> str:
     return "\n".join([line(HEADER), rule, *(line(r) for r in body)])
 
 
+TARGETS_HEADER = ["benchmark", "measure", "target", "result"]
+
+
+def targets_table(rows: Iterable[Row]) -> str:
+    """The rows that have a target to meet, as a Markdown table of targets: each says whether
+    this run met it, with this run's figures (written from the same rows as the table above
+    it, so the two never quote different runs)."""
+    lines = ["| " + " | ".join(TARGETS_HEADER) + " |", "|---|---|---|---|"]
+    for row in rows:
+        if row.met is None:
+            continue
+        ratio = "" if row.ratio is None else f", {row.ratio:.2f}x"
+        verdict = "met" if row.met else "**missed**"
+        result = f"{verdict}: {row.ours} against {row.baseline}{ratio}"
+        cells = (row.benchmark, row.measure, row.target, result)
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines)
+
+
 def median(values: Iterable[float]) -> float:
     return statistics.median(list(values))
 

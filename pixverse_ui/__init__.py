@@ -46,7 +46,7 @@ _LAZY = {
     "Estimate": "polling",
     "PollSchedule": "polling",
     "watch": "polling",
-    "Generation": "generation",
+    "Generation": "outcome",
     "generate": "generation",
     "resume": "generation",
     "stream": "generation",
@@ -113,10 +113,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .budget import Budget
     from .client import Client, JobState
     from .defaults import default_client, default_ledger
-    from .generation import Generation, generate, job, resume, stream, submit
+    from .generation import generate, job, resume, stream, submit
     from .history import HistoryItem, HistoryQuery
     from .jobs import Job, Jobs
     from .lifecycle import Status
+    from .outcome import Generation
     from .polling import Estimate, PollSchedule, Update, watch
     from .pricing import Cost
     from .store import JobRecord, Ledger

@@ -37,16 +37,16 @@ from .budget import (
     DEFAULT_HOST_CEILING_USD,
     HOST_BUDGET_ENV,
     Budget,
-    day_start,
     parse_dollars,
-    spent_since,
+    quote,
+    spent_today,
 )
 from .client import Client
 from .clock import REAL_CLOCK, Clock
-from .defaults import SIMULATOR_KEY, host_key, simulator_client
+from .defaults import SIMULATOR_KEY, host_key, machine_key, simulator_client
 from .jobs import Job, Jobs
 from .params import Params
-from .pricing import dollars, total
+from .pricing import dollars
 from .ratelimit import RateLimiter, RateRule
 from .redact import register_secret, register_sent_key
 from .store import JobRecord, Ledger, default_home
@@ -295,20 +295,21 @@ class App:
     """What every visitor shares: the mode, the ledger and videos folder their jobs go to, the
     budgets and rate that bound them, and their clients."""
 
+    #: Visitors' clients kept at once (an instance may set its own).
+    max_clients: int = MAX_CLIENTS
+
     def __init__(
         self,
         mode: Mode,
         ledger: Ledger,
         download_dir: Path,
         *,
-        max_clients: int = MAX_CLIENTS,
         budget: Budget | None = None,
         clock: Clock = REAL_CLOCK,
     ) -> None:
         self.mode = mode
         self.ledger = ledger
         self.download_dir = download_dir
-        self.max_clients = max_clients
         #: Each owner's daily budget (``PIXVERSE_UI_DAILY_BUDGET``).
         self.budget = budget or Budget()
         self.limiter = RateLimiter(mode.rate, clock=clock)
@@ -369,8 +370,8 @@ class App:
             identity = f"visitor:{visitor}"
         elif self.mode.public:  # an API or MCP call with nothing to know it by: this call alone
             identity, anonymous = f"anonymous:{secrets.token_hex(16)}", True
-        else:  # a private page is one person's: the host's history, the one `pixverse-ui list`
-            identity = client.owner_key  # shows (the host key's, or the simulator key's)
+        else:  # a private page is one person's: this machine's history (`pixverse-ui list`'s)
+            identity = machine_key(self.mode.host_key)
         return Caller(
             client,
             self.ledger.owner_of(identity),
@@ -395,20 +396,25 @@ class App:
         if ceiling is None or self.mode.host_key is None:
             return ""
         payer = self.ledger.owner_of(self.mode.host_key)
-        since = day_start(self.ledger.clock.now())
-        left = max(0.0, ceiling - spent_since(self.ledger, since, payer=payer).usd)
+        left = max(0.0, ceiling - spent_today(self.ledger, payer=payer).usd)
         return (
             f"The shared key has {dollars(left)} of its {dollars(ceiling)} a day left for everyone."
         )
+
+    def quote(self, caller: Caller | None, variants: Sequence[Params]) -> str:
+        """What ``variants`` would cost (``budget.quote``), with what the caller has spent today
+        and, on a shared key, what its ceiling leaves; without a caller, the cost alone."""
+        owner = caller.owner if caller is not None else None
+        text = quote(variants, self.ledger, self.budget, owner).text()
+        if caller is not None and caller.shared and self.mode.host_ceiling_usd is not None:
+            text += f" {self.ceiling_today()}"
+        return text
 
     def check_start(self, caller: Caller, variants: Sequence[Params]) -> None:
         """Say before anything starts what :meth:`start` would refuse for money: an anonymous
         caller on a shared key, or a cost (at the safe price) over a budget or the ceiling."""
         self._refuse_anonymous(caller)
-        budget = self.budget_for(caller)
-        if budget.limited:
-            cost = total(budget.quote(variant, self.ledger) for variant in variants)
-            budget.check(self.ledger, caller.owner, cost, payer=caller.payer)
+        self.budget_for(caller).check_start(self.ledger, caller.owner, variants, payer=caller.payer)
 
     def jobs_for(self, client: Client, budget: Budget | None = None) -> Jobs:
         """The service for ``client``'s jobs: this app's ledger and videos folder, ``budget``."""
@@ -427,6 +433,7 @@ class App:
         started; those before it go on. ``check_start`` says beforehand whether all fit.
         """
         self._refuse_anonymous(caller)
+        self.resume_for(caller)  # what they left unfinished is watched again too
         budget = self.budget_for(caller)
         if not caller.shared:
             return [self._start(variant, caller, budget, batch) for variant in variants]
@@ -476,7 +483,7 @@ class App:
 
     def resume_host_jobs(self) -> int:
         """After a restart: resume what the host key (or the simulator) left unfinished."""
-        key = self.mode.host_key or SIMULATOR_KEY
+        key = machine_key(self.mode.host_key)
         jobs = self.jobs_for(self._client(key, simulator=self.mode.simulator))
         return self._resume(jobs, jobs.unfinished())
 

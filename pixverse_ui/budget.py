@@ -21,17 +21,21 @@ limit only one of them fits under, across threads and processes alike.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .errors import BudgetError, ValidationError
 from .pricing import (
+    CREDITS_PER_USD,
+    LEDGER,
+    RATE_CARD,
     Cost,
     actual,
     charged,
     dollars,
+    estimate,
     format_cost,
     price_multiple,
     safe_price,
@@ -59,6 +63,14 @@ def spent_since(
     """What the jobs created since ``since`` cost (``owner``'s, or those ``payer`` pays for),
     refusals left out; a job whose cost the API has not said yet counts its safe price."""
     return _sum(ledger, ledger.created_since(owner, since, payer=payer))
+
+
+def spent_today(
+    ledger: Ledger, *, owner: str | None = None, payer: str | None = None, now: float | None = None
+) -> Cost:
+    """What ``owner``'s jobs (or those ``payer`` pays for) started since local midnight cost."""
+    now = ledger.clock.now() if now is None else now
+    return spent_since(ledger, day_start(now), owner=owner, payer=payer)
 
 
 def parse_dollars(name: str, text: str | None) -> float | None:
@@ -140,6 +152,12 @@ class Budget:
         env = os.environ if environ is None else environ
         return cls.parse(env.get(BUDGET_ENV))
 
+    @classmethod
+    def or_env(cls, budget: Budget | None) -> Budget:
+        """``budget`` when one is given, else the environment's (:meth:`from_env`): what the
+        library's entry points apply by default. ``UNLIMITED`` is no limit at all."""
+        return cls.from_env() if budget is None else budget
+
     def for_payer(self, limit_usd: float | None) -> Budget:
         """This budget, with a ceiling on what the paying key spends today for everyone."""
         return replace(self, payer_limit_usd=limit_usd)
@@ -151,12 +169,27 @@ class Budget:
     def today(self, ledger: Ledger, owner: str, now: float | None = None) -> BudgetView:
         """``owner``'s spending since local midnight, against the limit."""
         now = ledger.clock.now() if now is None else now
-        since = day_start(now)
-        return BudgetView(spent_since(ledger, since, owner=owner), self.limit_usd, since)
+        spent = spent_today(ledger, owner=owner, now=now)
+        return BudgetView(spent, self.limit_usd, day_start(now))
 
     def quote(self, params: Params | Mapping[str, object], ledger: Ledger) -> Cost:
         """What a start counts for against these limits (its safe price)."""
         return safe_price(params, price_multiple(ledger))
+
+    def check_start(
+        self,
+        ledger: Ledger,
+        owner: str,
+        variants: Iterable[Params],
+        *,
+        payer: str | None = None,
+    ) -> None:
+        """Before starting ``variants`` together: refuse them all (``BudgetError``) when their
+        safe prices together would take a limit over. Each start is checked again in its own
+        insert transaction; this says it before any of them is sent."""
+        if self.limited:
+            cost = total(self.quote(variant, ledger) for variant in variants)
+            self.check(ledger, owner, cost, payer=payer)
 
     def check(
         self,
@@ -225,3 +258,51 @@ def _refuse_while_unpriced(records: list[JobRecord], prices_known: bool) -> None
 
 #: No limit.
 UNLIMITED = Budget(None)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a start would cost, said before it is made: one video or a batch, in dollars and
+    credits (``pricing.estimate`` of each), where the figure comes from, and what today has
+    cost the caller against their limit."""
+
+    count: int
+    cost: Cost
+    #: Where the figure comes from, in words.
+    basis: str
+    today: BudgetView | None = None
+
+    def text(self) -> str:
+        """``This video: about $0.28 (555,556 credits); from the rate card, at an assumed
+        2,000,000 credits per dollar. Spent today: $0.00 (0 credits); no daily limit.``"""
+        what = "This video" if self.count == 1 else f"These {self.count} videos"
+        each = "" if self.count == 1 else " in all"
+        text = f"{what}: {format_cost(self.cost)}{each}; {self.basis}."
+        return f"{text} {self.today.summary()}" if self.today is not None else text
+
+
+def quote(
+    variants: Sequence[Params],
+    ledger: Ledger,
+    budget: Budget | None = None,
+    owner: str | None = None,
+) -> Quote:
+    """The quote the page, the command line, MCP and notebooks give before ``variants`` start:
+    each one's estimate (this shape's median in ``ledger``, else the rate card) summed, and with
+    an ``owner``, their spending today against ``budget`` (the environment's when None)."""
+    costs = [estimate(variant, ledger) for variant in variants]
+    sources = {cost.source for cost in costs}
+    if sources == {LEDGER}:
+        shapes = {(v.aspect_ratio, v.resolution, v.duration) for v in variants}
+        basis = "the median of your past jobs of the same shape"
+        if len(shapes) == 1:
+            ((aspect_ratio, resolution, seconds),) = shapes
+            basis = f"the median of your past {aspect_ratio} {resolution} {seconds} s jobs"
+    elif sources == {RATE_CARD}:
+        basis = f"from the rate card, at an assumed {CREDITS_PER_USD:,} credits per dollar"
+    else:
+        basis = "the median of your past jobs of the same shape, else the rate card"
+    today = None
+    if owner is not None:
+        today = Budget.or_env(budget).today(ledger, owner)
+    return Quote(len(costs), total(costs), basis, today)

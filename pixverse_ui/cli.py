@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import params as P
-from .budget import Budget
+from .budget import Budget, quote
 from .errors import PixVerseError, ValidationError
+from .formatting import duration
+from .history import PERIODS
 from .lifecycle import STATE_WORDS, Status
 from .redact import MASK
 from .store import NOTE_MAX_CHARS
@@ -67,9 +69,9 @@ def owner_key() -> str:
     same owner the page uses for the person at the machine on a private page, so that
     ``pixverse-ui list`` and the page show one history.
     """
-    from .defaults import SIMULATOR_KEY, host_key
+    from .defaults import host_key, machine_key
 
-    return host_key() or SIMULATOR_KEY
+    return machine_key(host_key())
 
 
 def simulator_mode() -> bool:
@@ -116,21 +118,6 @@ def _out(text: str) -> None:
 def _json_line(obj: Any) -> None:
     text = json.dumps(obj, ensure_ascii=False, default=str)
     print(_mask(text), file=sys.stdout, flush=True)
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = max(0, int(round(seconds)))
-    minutes, secs = divmod(seconds, 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def _credits(value: float | None) -> str:
-    if value is None:
-        return ""
-    return f"{int(value):,}" if float(value).is_integer() else f"{value:,.2f}"
 
 
 def _announce_simulator() -> None:
@@ -214,9 +201,9 @@ class Watcher:
         if key == self._key:
             return
         self._key = key
-        line = f"[{_clock(update.elapsed)}] {update.status}: {update.message}"
+        line = f"[{duration(update.elapsed)}] {update.status}: {update.message}"
         if update.eta is not None and not update.done:
-            line += f" (ETA {_clock(update.eta)})"
+            line += f" (ETA {duration(update.eta)})"
         _err(line)
 
     def _fancy_update(self, update: Update) -> None:
@@ -239,8 +226,8 @@ class Watcher:
         fields = {
             "description": escape(f"{update.status}: {update.message}"),
             "completed": update.progress,
-            "elapsed": _clock(update.elapsed),
-            "eta": "done" if update.done else _clock(update.eta),
+            "elapsed": duration(update.elapsed),
+            "eta": "done" if update.done else duration(update.eta),
         }
         if gid not in self._tasks:
             self._tasks[gid] = self._progress.add_task(total=1.0, **fields)
@@ -362,6 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument(
         "--resolution", choices=P.RESOLUTIONS, type=_canonical(P.RESOLUTIONS), default=None
     )
+    lst.add_argument(
+        "--period", choices=list(PERIODS), default="any time", help="made in this period"
+    )
     lst.add_argument("--json", action="store_true", help="print one JSON array")
     lst.set_defaults(func=cmd_list)
 
@@ -454,7 +444,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from . import generation
 
     ledger = make_ledger()
-    _err(_quote(params, ledger, budget))
+    _err(quote([params], ledger, budget, ledger.owner_of(owner_key())).text())
     client = make_client()
     watcher = Watcher()
     crid = client.new_request_id()  # the ledger row's name, known even if Ctrl-C comes mid-POST
@@ -488,29 +478,17 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.json:
         _json_line(_result(record))
     else:
-        from .pricing import actual, format_cost
-
         _out(f"Video: {record.video_path}")
-        cost = actual(record)
-        _out(f"Cost: {format_cost(cost)}" if cost else "Cost: not reported by the API.")
+        _out(f"Cost: {_cost(record)}.")
     return EXIT_OK
 
 
-def _quote(params: P.Params, ledger: Ledger, budget: Budget) -> str:
-    """Before a start: ``About $2.50 (5,000,000 credits); ...`` and what the budget leaves."""
-    from .pricing import CREDITS_PER_USD, LEDGER, estimate, format_cost
+def _cost(record: JobRecord) -> str:
+    """What a job cost, as the history shows it, or that the API has not said."""
+    from .pricing import actual, format_cost
 
-    cost = estimate(params, ledger)
-    text = format_cost(cost)
-    text = text[0].upper() + text[1:]
-    if cost.source == LEDGER:
-        text += f"; the median of your past {params.resolution} {params.duration} s jobs"
-    else:
-        text += f"; from the rate card, at an assumed {CREDITS_PER_USD:,} credits per dollar"
-    if budget.limited:
-        view = budget.today(ledger, ledger.owner_of(owner_key()))
-        text += f". {view.summary()}"
-    return text + "."
+    cost = actual(record)
+    return format_cost(cost) if cost is not None else "not reported by the API"
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -557,8 +535,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
     for result in results:
         record = _find(ledger, result.id, result.client_request_id)
         if result.ok:
-            spent = _credits(result.credits_used) or "unknown"
-            line = f"{result.id}: done, {result.video_path} ({spent} credits)"
+            spent = _cost(record) if record is not None else "not reported by the API"
+            line = f"{result.id}: done, {result.video_path} (cost: {spent})"
             error = None
         elif result.state is Status.RUNNING:
             status = EXIT_FAILED
@@ -578,7 +556,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .history import HistoryQuery, history
+    from .history import HistoryQuery, history, period_start
 
     ledger = make_ledger()
     if simulator_mode():
@@ -588,6 +566,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         state=args.state,
         starred=True if args.starred else None,
         resolution=args.resolution,
+        since=period_start(args.period, ledger.clock.now()),
     )
     owner = ledger.owner_of(owner_key())
     items = history(ledger, owner, query, limit=args.limit)
@@ -617,12 +596,7 @@ def render_list(items: Sequence[HistoryItem], *, width: int = 80) -> str:
         star = "★" if item.starred else " "
         lines += ["", f"{star} {item.ident}  {state}  {item.when()}"]
         lines.append("  " + item.short_prompt(width - 2))
-        facts = [item.settings]
-        if item.cost is not None:
-            facts.append(item.cost_text())
-        if item.seconds is not None:
-            facts.append(f"took {_clock(item.seconds)}")
-        lines += _wrapped(" · ".join(facts), width)
+        lines += _wrapped(item.facts(), width)
         if item.video_path is not None:
             lines.append("  " + _short_path(item.video_path, width - 2))
         elif item.error:
@@ -668,7 +642,9 @@ def _env_budget() -> Budget | None:
 
 def _owned(ledger: Ledger, ident: str) -> JobRecord | None:
     """This key's job by id, or None after saying it is not in the history (foreign or not)."""
-    record = ledger.find(ident, owner=ledger.owner_of(owner_key()))
+    from .history import own_record
+
+    record = own_record(ledger, ledger.owner_of(owner_key()), ident)
     if record is None:
         _err(f"There is no generation {ident} in this key's history (`{PROG} list` shows it).")
     return record

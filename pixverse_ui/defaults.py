@@ -30,6 +30,19 @@ def host_key() -> str | None:
     return key or None
 
 
+def machine_key(host: str | None) -> str:
+    """The key whose history is this machine's person's: ``host`` (the host's key), else the
+    simulator's. ``pixverse-ui list``, a notebook and the page on a private address (``make
+    run``) all show that one history."""
+    return host or SIMULATOR_KEY
+
+
+def machine_owner(ledger: Ledger, api_key: str | None = None) -> str:
+    """The ledger's name for whose history a command or a notebook shows: ``api_key``'s when
+    given, else this machine's (:func:`machine_key`). Learnt without starting the simulator."""
+    return ledger.owner_of(api_key or machine_key(host_key()))
+
+
 def simulator_mode() -> bool:
     """True when there is no key: the embedded simulator stands in for the API."""
     return host_key() is None

@@ -12,197 +12,25 @@ journal beside the ledger that ``resume`` reads back, and the person is told the
 
 from __future__ import annotations
 
-import html
 import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import errors
 from .budget import Budget
 from .client import Client
-from .lifecycle import Status
+from .jobs import Job, checked_id, default_jobs
+from .outcome import Generation as Generation
 from .params import Params, validate
 from .polling import DEFAULT_TIMEOUT, Update
-from .store import REJECTED, RUNNING, UNCONFIRMED, JobRecord, Ledger
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .jobs import Job
-
-#: Tries at writing a new generation id into the ledger before it goes to the journal.
-ID_WRITE_ATTEMPTS = 3
-ID_WRITE_BACKOFF = 0.2
+from .store import Ledger
+from .submission import create_job as create_job
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Generation:
-    """The outcome of a generation, as the ledger holds it."""
-
-    id: str | None
-    client_request_id: str
-    state: Status
-    #: What the API last said of the job (its provider status).
-    status: str
-    #: None for a generation known by its id alone (adopted by ``job(id)`` or ``resume(id)``).
-    params: Params | None
-    video_path: Path | None
-    video_url: str | None
-    credits_used: float | None
-    seconds: float | None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        """The video is on disk."""
-        return self.video_path is not None
-
-    @classmethod
-    def from_record(cls, record: JobRecord) -> Generation:
-        """Build one from a ledger row."""
-        body = record.request
-        params = None
-        if not record.adopted:
-            params = validate(body.pop("prompt"), let_server_decide=True, **body)
-        return cls(
-            id=record.generation_id,
-            client_request_id=record.client_request_id,
-            state=record.state,
-            status=record.status,
-            params=params,
-            video_path=Path(record.video_path) if record.video_path else None,
-            video_url=record.video_url,
-            credits_used=record.credits_used,
-            seconds=record.render_seconds,
-            error=record.error,
-        )
-
-    def _repr_html_(self) -> str:
-        """Jupyter: a playable video with its parameters and credits."""
-        prompt = html.escape(self.params.prompt if self.params else "(request unknown here)")
-        facts = html.escape(self.params.summary() if self.params else "")
-        credits = f"{self.credits_used:,.0f} credits" if self.credits_used is not None else ""
-        took = f"{self.seconds:.0f} s" if self.seconds is not None else ""
-        meta = " · ".join(x for x in (facts, credits, took, html.escape(self.status)) if x)
-        if self.video_path and self.video_path.exists():
-            from base64 import b64encode
-
-            data = b64encode(self.video_path.read_bytes()).decode()
-            w, h = self.params.size if self.params else (640, 360)
-            scale = min(1.0, 640 / w)
-            media = (
-                f'<video controls loop width="{int(w * scale)}" height="{int(h * scale)}" '
-                f'src="data:video/mp4;base64,{data}"></video>'
-            )
-        else:
-            media = f"<p><b>No video yet</b> ({html.escape(self.error or self.state.word)})</p>"
-        ident = html.escape(self.id or self.client_request_id)
-        return (
-            f'<div class="pixverse-generation">{media}<p>“{prompt}”</p>'
-            f"<p><small>{meta} · id {ident}</small></p></div>"
-        )
-
-
-def create_job(
-    params: Params,
-    *,
-    client: Client,
-    ledger: Ledger,
-    batch: str | None = None,
-    owner: str | None = None,
-    client_request_id: str | None = None,
-    claim: Callable[[str], None] | None = None,
-    budget: Budget | None = None,
-) -> JobRecord:
-    """Record the job, POST it, record its id. The ledger row exists before anything is sent.
-
-    ``owner`` is whose history shows the job (default: the client's key's). ``claim`` is called
-    with the new generation id before the ledger marks the job running (the watchers register
-    it there, so that nothing reading the ledger starts a second watcher). With a ``budget``, a
-    start whose safe price would take the owner's spending today, or the paying key's, over its
-    limit raises ``BudgetError``: nothing is recorded or sent.
-    """
-    crid = client_request_id or client.new_request_id()
-    payer = ledger.owner_of(client.owner_key)
-    owner = owner or payer
-    check = None
-    if budget is not None and budget.limited:
-
-        def check() -> None:  # in the insert's transaction: what it reads cannot change
-            budget.check(ledger, owner, budget.quote(params, ledger), payer=payer)
-
-    ledger.record(
-        client_request_id=crid,
-        owner=owner,
-        payer=payer,
-        endpoint=client.label,
-        body=params.to_body(),
-        batch=batch,
-        check=check,
-    )
-    try:
-        state = client.create(params, client_request_id=crid)
-    except errors.SubmissionUnconfirmedError as exc:
-        ledger.update(crid, state=UNCONFIRMED, status=UNCONFIRMED, error=exc.user_message)
-        raise
-    except errors.PixVerseError as exc:
-        exc.client_request_id = exc.client_request_id or crid
-        ledger.update(crid, state=REJECTED, status=REJECTED, error=exc.user_message)
-        raise
-    except BaseException:  # Ctrl-C or a bug mid-POST: the request may have gone out
-        ledger.update(
-            crid,
-            state=UNCONFIRMED,
-            status=UNCONFIRMED,
-            error="Interrupted while the create request was being sent.",
-        )
-        raise
-    if claim is not None:
-        claim(state.id)
-    changes: dict[str, Any] = {
-        "generation_id": state.id,
-        "state": RUNNING,
-        "status": state.status,
-        "submitted_at": client.clock.now(),
-        "credits_used": state.credits_used,
-        "usd_spent": state.usd_spent,
-    }
-    return _keep_id(ledger, client, crid, changes)
-
-
-def _keep_id(ledger: Ledger, client: Client, crid: str, changes: dict[str, Any]) -> JobRecord:
-    """Write a new generation id into the ledger; failing that, into its journal.
-
-    The record returned then carries, in ``error``, the sentence that says where the id is.
-    """
-    problem: sqlite3.Error | None = None
-    for attempt in range(ID_WRITE_ATTEMPTS):
-        try:
-            return ledger.update(crid, **changes)
-        except sqlite3.Error as exc:
-            problem = exc
-            client.clock.sleep(ID_WRITE_BACKOFF * 2**attempt)
-    gid = changes["generation_id"]
-    record = ledger.find(crid)
-    entry = {"client_request_id": crid, **changes}
-    if record is not None:
-        entry.update(
-            owner=record.owner, payer=record.paid_by, endpoint=record.endpoint,
-            body=record.request, batch=record.batch,
-        )  # fmt: skip
-    try:
-        where = f"it is kept in {ledger.write_journal(entry)}, which `pixverse-ui resume` reads"
-    except OSError as exc:
-        where = f"the journal could not be written either ({exc.strerror or exc}): note the id"
-    note = f"The ledger could not record generation {gid} ({problem}); {where}."
-    log.warning(note)
-    if record is None:
-        raise errors.PixVerseError(note, generation_id=gid, client_request_id=crid)
-    return replace(record, **changes, error=note)
 
 
 def submit(
@@ -226,11 +54,13 @@ def submit(
     ``ValidationError`` before anything is recorded or sent, and so does a start over ``budget``
     (``BudgetError``, see ``budget.py``); a refusal by the API raises here.
     """
-    from .jobs import default_jobs
-
     params = params or validate(prompt, **options)
     service = default_jobs(
-        client=client, ledger=ledger, folder=download_dir, budget=budget, timeout=timeout
+        client=client,
+        ledger=ledger,
+        folder=download_dir,
+        budget=Budget.or_env(budget),
+        timeout=timeout,
     )
     return service.submit(params, owner=owner, batch=batch, client_request_id=client_request_id)
 
@@ -249,8 +79,6 @@ def job(
     recorded as this key's and watched; an id the API does not know raises, and nothing is
     recorded.
     """
-    from .jobs import checked_id, default_jobs
-
     generation_id = checked_id(generation_id)
     service = default_jobs(client=client, ledger=ledger, folder=download_dir, timeout=timeout)
     return service.get(generation_id)
@@ -318,8 +146,6 @@ def resume(
     when they arrived are read back from its journal first. A job that fails again is reported
     in its ``Generation`` (``error``), not raised, so one bad job does not stop the others.
     """
-    from .jobs import default_jobs
-
     service = default_jobs(client=client, ledger=ledger, folder=download_dir, timeout=timeout)
     ledger = service.ledger
     ledger.recover_journal()

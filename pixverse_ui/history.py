@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from . import params as P
+from .budget import day_start
 from .errors import ValidationError
+from .formatting import duration
 from .lifecycle import Status
 from .pricing import Cost, actual, format_cost
 from .store import JobRecord, Ledger
@@ -93,6 +95,12 @@ class HistoryItem:
     def cost_text(self) -> str:
         """``$0.28 (555,556 credits)``, ``about ...`` for converted figures, ``""`` if unknown."""
         return format_cost(self.cost) if self.cost is not None else ""
+
+    def facts(self) -> str:
+        """``16:9 · 540p · 5 s · $0.63 (1,250,000 credits) · took 1:05``: the settings, the cost
+        and the render time, as far as they are known; what every history shows of a job."""
+        took = f"took {duration(self.seconds)}" if self.seconds is not None else ""
+        return " · ".join(part for part in (self.settings, self.cost_text(), took) if part)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (what ``pixverse-ui list --json`` prints for each job)."""
@@ -221,10 +229,37 @@ def history(
     return [HistoryItem.from_record(r) for r in records]
 
 
-def item(ledger: Ledger, owner: str, ident: str) -> HistoryItem:
-    """One of ``owner``'s items by generation id or client request id; ``KeyError`` if it is
-    unknown or someone else's (the same answer for both)."""
-    return HistoryItem.from_record(ledger.get(ident, owner=owner))
+def own_record(ledger: Ledger, owner: str, ident: object) -> JobRecord | None:
+    """``owner``'s job by generation id or client request id; None for anything else (not an
+    id, unknown, or someone else's: the same answer for each, so a caller learns nothing of
+    other people's jobs)."""
+    if not isinstance(ident, str) or not ident:
+        return None
+    return ledger.find(ident, owner=owner)
+
+
+def item(ledger: Ledger, owner: str, ident: object) -> HistoryItem | None:
+    """One of ``owner``'s items (see :func:`own_record`); None when it is not theirs."""
+    record = own_record(ledger, owner, ident)
+    return HistoryItem.from_record(record) if record is not None else None
+
+
+#: The periods a history is narrowed to, by how many days before today each reaches back.
+PERIODS: dict[str, int | None] = {
+    "any time": None,
+    "today": 0,
+    "last 7 days": 7,
+    "last 30 days": 30,
+}
+
+
+def period_start(period: object, now: float) -> float | None:
+    """Epoch seconds at which ``period`` (one of ``PERIODS``) begins: the local midnight that
+    many days before ``now``'s day; None for any time. A ``ValidationError`` for any other."""
+    if not isinstance(period, str) or period not in PERIODS:
+        raise ValidationError(f"When must be {P.join_or(list(PERIODS))}.", field="period")
+    days = PERIODS[period]
+    return None if days is None else day_start(now - days * 86400)
 
 
 #: The order parameters are compared in (then any others, by name).

@@ -28,20 +28,19 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import errors
 from .budget import Budget
 from .client import Client, JobState
 from .clock import Clock, RealClock
 from .lifecycle import READY, STOPPED, Status
+from .outcome import Generation
 from .params import Params, validate
 from .pollers import pollers
 from .polling import DEFAULT_TIMEOUT, Update, watch, watch_steps
 from .store import JobRecord, Ledger
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .generation import Generation
+from .submission import create_job
 
 log = logging.getLogger(__name__)
 
@@ -345,8 +344,6 @@ class Job:
         Its state is the ledger's: a video saved that the ledger could not record yet stays
         ``running`` there, and here, until a resume records it.
         """
-        from .generation import Generation
-
         record = self.reload()._record
         last = self.last
         if record is None:
@@ -597,8 +594,6 @@ class Jobs:
 
         ``owner`` is whose history shows the job (default: the client's key's).
         """
-        from .generation import create_job
-
         crid = client_request_id or self.client.new_request_id()
         job = Job(self.ledger, self.client.clock, params=params, client_request_id=crid)
         try:

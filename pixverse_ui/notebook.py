@@ -23,14 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from .errors import PixVerseError
+from .formatting import MISSING, duration
 from .lifecycle import Status
+from .pricing import format_cost, reported
 from .redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
-    from .generation import Generation
     from .history import HistoryItem
     from .jobs import Job
+    from .outcome import Generation
     from .params import Params
     from .polling import Update
     from .store import JobRecord, Ledger
@@ -77,17 +79,9 @@ def _show(
         display(bundle, raw=True, display_id=display_id)
 
 
-def _secs(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, rest = divmod(int(round(seconds)), 60)
-    return f"{minutes}:{rest:02d}"
-
-
-def _credits(value: float | None) -> str:
-    return "–" if value is None else f"{value:,.0f}"
+def _cost(credits: float | None) -> str:
+    """What the API has reported a job costs so far, in dollars and credits."""
+    return MISSING if credits is None else format_cost(reported(credits))
 
 
 def _phase(update: Update) -> str:
@@ -147,10 +141,10 @@ class NotebookProgress:
 
     def plain(self, update: Update) -> str:
         """The update as one line of text."""
-        eta = f" · about {_secs(update.eta)} left" if update.eta and not update.done else ""
-        credits = f" · {_credits(update.credits_used)} credits" if update.credits_used else ""
+        eta = f" · about {duration(update.eta)} left" if update.eta and not update.done else ""
+        credits = f" · {_cost(update.credits_used)}" if update.credits_used else ""
         return (
-            f"[{_phase(update)}] {update.progress:4.0%} · {_secs(update.elapsed)}{eta}"
+            f"[{_phase(update)}] {update.progress:4.0%} · {duration(update.elapsed)}{eta}"
             f"{credits} · {update.message}"
         )
 
@@ -160,9 +154,9 @@ class NotebookProgress:
         title = f"<b>{html.escape(self.title)}</b> · " if self.title else ""
         colour = "#15803d" if update.done else ("#b45309" if update.transient else "inherit")
         facts = [
-            f"elapsed {_secs(update.elapsed)}",
-            f"ETA {_secs(update.eta)}" if not update.done else "",
-            f"{_credits(update.credits_used)} credits",
+            f"elapsed {duration(update.elapsed)}",
+            f"ETA {duration(update.eta)}" if not update.done else "",
+            f"cost {_cost(update.credits_used)}",
             f"{update.polls} polls",
         ]
         return (
@@ -220,9 +214,11 @@ def variations(
     Prints the plan's quote first, shows one live table of the jobs, then the videos side by side.
     A variant that fails (or that the API refuses) is returned with its ``error`` (if the ledger
     knows it), not raised. Interrupting the cell stops the watching only: the jobs go on and
-    stay in the ledger.
+    stay in the ledger. The daily budget (``PIXVERSE_UI_DAILY_BUDGET``) applies to the batch as
+    a whole: one over it is refused (``BudgetError``) before any is sent.
     """
-    from .defaults import default_ledger
+    from .budget import Budget, quote
+    from .defaults import default_client, default_ledger
     from .jobs import default_jobs
     from .params import validate
     from .polling import DEFAULT_TIMEOUT
@@ -230,12 +226,18 @@ def variations(
 
     base = validate(prompt, **params)
     ledger = ledger or default_ledger()
-    quote = plan(base, axis, count=count, values=tuple(values), ledger=ledger)
-    print(quote.summary(), flush=True)
-    service = default_jobs(client=client, ledger=ledger, timeout=timeout or DEFAULT_TIMEOUT)
+    batch_plan = plan(base, axis, count=count, values=tuple(values))
+    client = client or default_client()
+    budget = Budget.from_env()
+    owner = ledger.owner_of(client.owner_key)
+    print(quote(batch_plan.variants, ledger, budget, owner).text(), flush=True)
+    budget.check_start(ledger, owner, batch_plan.variants, payer=owner)
+    service = default_jobs(
+        client=client, ledger=ledger, timeout=timeout or DEFAULT_TIMEOUT, budget=budget
+    )
     batch = f"nb-{uuid.uuid4().hex[:12]}"
     jobs: list[Started] = []
-    for variant in quote.variants:
+    for variant in batch_plan.variants:
         try:
             jobs.append(service.submit(variant, batch=batch))
         except PixVerseError as exc:  # refused: said in its row, and returned as it ended
@@ -293,9 +295,9 @@ def _job_row(job: Started, axis: str) -> tuple[str, str, str, str, str, str]:
     else:
         state, message = _phase(last), last.message
     pct = f"{(last.progress if last else 0.0):.0%}"
-    elapsed = _secs(last.elapsed) if last else "–"
-    credits = _credits(last.credits_used) if last else "–"
-    return value, state, pct, elapsed, credits, message
+    elapsed = duration(last.elapsed if last else None)
+    cost = _cost(last.credits_used if last else None)
+    return value, state, pct, elapsed, cost, message
 
 
 def _jobs_plain(jobs: list[Started], axis: str) -> str:
@@ -304,7 +306,7 @@ def _jobs_plain(jobs: list[Started], axis: str) -> str:
 
 
 def _jobs_html(jobs: list[Started], axis: str) -> str:
-    head = (axis.replace("_", " "), "status", "progress", "elapsed", "credits", "message")
+    head = (axis.replace("_", " "), "status", "progress", "elapsed", "cost", "message")
     return _table(head, (_job_row(job, axis) for job in jobs))
 
 
@@ -325,7 +327,7 @@ def _table(head: Sequence[str], rows: Iterable[Sequence[str]], *, raw: tuple[int
 
 def _outcome(job: Started, ledger: Ledger) -> Generation | None:
     """The job's Generation from the ledger, whether it made a video or not."""
-    from .generation import Generation
+    from .outcome import Generation
 
     keys = [job.id]
     if job.error is not None:
@@ -353,14 +355,6 @@ def show_grid(generations: Sequence[Generation], *, columns: int = 3) -> None:
     _show(grid, f"{len(generations)} generations")
 
 
-def _owner(ledger: Ledger, api_key: str | None) -> str:
-    """Whose history a notebook shows: ``api_key``'s, else the host's, else the simulator's
-    (the same as ``pixverse-ui list``)."""
-    from .defaults import SIMULATOR_KEY, host_key
-
-    return ledger.owner_of(api_key or host_key() or SIMULATOR_KEY)
-
-
 def history(
     limit: int = 20,
     *,
@@ -368,25 +362,29 @@ def history(
     starred: bool | None = None,
     state: str | None = None,
     resolution: str | None = None,
+    period: str = "any time",
     ledger: Ledger | None = None,
     api_key: str | None = None,
 ) -> list[HistoryItem]:
     """This key's jobs, newest first, as an HTML table with a poster of each video; returns the
-    ``HistoryItem``s. ``search`` (prompt and note), ``starred``, ``state`` and ``resolution``
-    filter it."""
-    from .defaults import default_ledger
-    from .history import HistoryQuery
+    ``HistoryItem``s. ``search`` (prompt and note), ``starred``, ``state``, ``resolution`` and
+    ``period`` ("today", "last 7 days", "last 30 days") filter it."""
+    from .defaults import default_ledger, machine_owner
+    from .history import HistoryQuery, period_start
     from .history import history as read_history
 
     ledger = ledger or default_ledger()
-    query = HistoryQuery(text=search, state=state, starred=starred, resolution=resolution)
-    items = read_history(ledger, _owner(ledger, api_key), query, limit=limit)
+    since = period_start(period, ledger.clock.now())
+    query = HistoryQuery(
+        text=search, state=state, starred=starred, resolution=resolution, since=since
+    )
+    items = read_history(ledger, machine_owner(ledger, api_key), query, limit=limit)
     if not in_notebook():
         for it in items:
             facts = (*_history_row(it), str(it.video_path or ""))
             print(" · ".join(v for v in facts if v), flush=True)
         return items
-    head = ("", "when", "prompt", "settings", "state", "cost", "seconds", "video")
+    head = ("", "when", "prompt", "settings", "state", "cost", "took", "video")
     if items:
         cells = ((_poster_img(it), *_history_row(it), _video_link(it)) for it in items)
         _show(_table(head, cells, raw=(0, 7)), f"{len(items)} jobs")
@@ -396,14 +394,14 @@ def history(
 
 
 def _history_row(item: HistoryItem) -> tuple[str, str, str, str, str, str]:
-    """when, prompt (starred, with its note), settings, state, cost, seconds."""
+    """when, prompt (starred, with its note), settings, state, cost, render time."""
     star = "★ " if item.starred else ""
     prompt = star + item.short_prompt(80) + (f" — {item.note}" if item.note else "")
     state = str(item.state.label)
     if item.status != item.state:
         state += f" ({item.status})"
-    seconds = "–" if item.seconds is None else f"{item.seconds:.1f}"
-    return (item.when(), prompt, item.settings, state, item.cost_text() or "–", seconds)
+    cost = item.cost_text() or MISSING
+    return (item.when(), prompt, item.settings, state, cost, duration(item.seconds))
 
 
 #: How wide posters are shown in a notebook table, in CSS pixels.
@@ -442,22 +440,12 @@ def compare(
 ) -> list[HistoryItem]:
     """Show two or more generations side by side (their videos play together, muted, looping)
     with their parameters in one table, the rows that differ highlighted; returns the items."""
-    from .defaults import default_ledger
     from .errors import ValidationError
-    from .history import compare_params, item
+    from .history import HistoryItem, compare_params
 
     if len(ids) < 2:
         raise ValidationError("Compare needs at least two generation ids.", field="ids")
-    ledger = ledger or default_ledger()
-    owner = _owner(ledger, api_key)
-    items = []
-    for ident in ids:
-        try:
-            items.append(item(ledger, owner, ident))
-        except KeyError:
-            raise ValidationError(
-                f"There is no generation {ident} in this key's history.", field="ids"
-            ) from None
+    items = [HistoryItem.from_record(_own(ident, ledger, api_key)[1]) for ident in ids]
     rows = compare_params(items)
     if not in_notebook():
         for row in rows:
@@ -559,11 +547,12 @@ def _own(
 ) -> tuple[Ledger, JobRecord]:
     """The ledger and this key's job by id; a ``ValidationError`` sentence if it is not there
     (someone else's job is not there either)."""
-    from .defaults import default_ledger
+    from .defaults import default_ledger, machine_owner
     from .errors import ValidationError
+    from .history import own_record
 
     ledger = ledger or default_ledger()
-    record = ledger.find(generation_id, owner=_owner(ledger, api_key))
+    record = own_record(ledger, machine_owner(ledger, api_key), generation_id)
     if record is None:
         raise ValidationError(
             f"There is no generation {generation_id} in this key's history.", field="id"
@@ -587,6 +576,7 @@ def launch_inline(**kwargs: Any) -> Any:
 
     install_output_redaction()
     demo = ui.build_demo()
+    ui.start(demo)  # watch again what the host key left unfinished
     options: dict[str, Any] = {
         "inline": True,
         "prevent_thread_lock": True,

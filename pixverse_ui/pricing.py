@@ -120,13 +120,18 @@ def safe_price(params: P.Params | Mapping[str, Any], multiple: float = 1.0) -> C
     return Cost(credits, usd_for(credits), LEDGER if multiple > 1.0 else RATE_CARD)
 
 
+def reported(credits: float) -> Cost:
+    """The credits the API reported, with dollars at the assumed rate."""
+    return Cost(credits, usd_for(credits), CONVERTED)
+
+
 def actual(record: JobRecord) -> Cost | None:
     """What a job cost, as the API said (None while it has said nothing)."""
     credits, usd = record.credits_used, record.usd_spent
     if usd is not None:
         return Cost(credits if credits is not None else usd * CREDITS_PER_USD, usd, PROVIDER)
     if credits is not None:
-        return Cost(credits, usd_for(credits), CONVERTED)
+        return reported(credits)
     return None
 
 

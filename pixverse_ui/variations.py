@@ -1,4 +1,5 @@
-"""Batches: one prompt over several seeds, styles or aspect ratios, with a quote before starting."""
+"""Batches: one prompt over several seeds, styles or aspect ratios (``budget.quote`` prices them
+before they start)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ from dataclasses import dataclass
 
 from .errors import ValidationError
 from .params import SEED_MAX, Params, shown
-from .pricing import Cost, estimate, total
-from .store import Ledger
 
 #: The most generations one batch may start.
 MAX_BATCH = 24
@@ -17,36 +16,13 @@ AXES = ("seed", "style", "aspect_ratio")
 
 @dataclass(frozen=True)
 class Plan:
-    """What a batch would start, and what the ledger says similar jobs cost."""
+    """What a batch would start (``budget.quote`` says what it would cost)."""
 
     variants: tuple[Params, ...]
-    credits_each: tuple[float | None, ...]
 
     @property
     def count(self) -> int:
         return len(self.variants)
-
-    @property
-    def known_credits(self) -> float | None:
-        """The sum of the quotes, when every variant has one."""
-        if any(c is None for c in self.credits_each):
-            return None
-        return float(sum(c for c in self.credits_each if c is not None))
-
-    def estimate(self, ledger: Ledger | None = None) -> Cost:
-        """The whole batch's cost in dollars and credits (``pricing.estimate`` of each variant),
-        to show before it starts or to check against a budget (``Budget.check``) as a whole."""
-        return total(estimate(variant, ledger) for variant in self.variants)
-
-    def summary(self) -> str:
-        """One sentence for a person, before they confirm."""
-        total = self.known_credits
-        cost = (
-            f"similar jobs in your ledger cost about {total:,.0f} credits in all"
-            if total is not None
-            else "the ledger has no similar jobs yet to quote a cost from"
-        )
-        return f"This starts {self.count} generation{'s' * (self.count != 1)}; {cost}."
 
 
 def plan(
@@ -55,7 +31,6 @@ def plan(
     *,
     count: int = 4,
     values: tuple[str, ...] | list[str] = (),
-    ledger: Ledger | None = None,
     rng: random.Random | None = None,
 ) -> Plan:
     """Variants of ``base`` along ``axis``: ``count`` random seeds, or each of ``values``.
@@ -83,8 +58,4 @@ def plan(
         if len(chosen) > MAX_BATCH:
             raise ValidationError(f"At most {MAX_BATCH} variants at once.", field=axis)
         variants = [base.replace(**{axis: value}) for value in chosen]
-    quotes = tuple(
-        ledger.typical_credits(v.resolution, v.duration) if ledger is not None else None
-        for v in variants
-    )
-    return Plan(tuple(variants), quotes)
+    return Plan(tuple(variants))

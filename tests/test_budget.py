@@ -141,3 +141,36 @@ def test_the_check_runs_inside_the_insert_transaction(tmp_path):
         return True
 
     assert at_once(start, 12).count(False) == 11 and len(Ledger(path).history()) == 1
+
+
+def test_every_way_in_honours_the_daily_budget_of_the_environment(
+    client, ledger, sim, monkeypatch, capsys
+):
+    """The library's generate, submit and stream and the notebook's generate and variations
+    apply PIXVERSE_UI_DAILY_BUDGET unless given a budget: over it, nothing is recorded or sent."""
+    import pixverse_ui
+    from pixverse_ui import notebook
+    from pixverse_ui.budget import UNLIMITED
+
+    monkeypatch.setenv(BUDGET_ENV, "0.50")  # under one $0.625 start
+    over = "would bring today's spending to \\$[0-9.]+, over your daily limit of \\$0.50"
+    at = {"client": client, "ledger": ledger}
+    starts = [
+        lambda: pixverse_ui.generate("a red fox", resolution="540p", **at),
+        lambda: pixverse_ui.submit("a red fox", resolution="540p", **at),
+        lambda: next(pixverse_ui.stream("a red fox", resolution="540p", **at)),
+        lambda: notebook.generate("a red fox", resolution="540p", **at),
+        lambda: notebook.variations("a red fox", "seed", count=2, resolution="540p", **at),
+    ]
+    for start in starts:
+        with pytest.raises(BudgetError, match=over):
+            start()
+    assert sim.stats()["posts"] == 0 and ledger.history() == []
+    assert "failed: This start (about $0.62)" in capsys.readouterr().out  # the notebook said so
+
+    # an explicit budget wins over the environment's
+    video = pixverse_ui.generate("a red fox", resolution="540p", budget=UNLIMITED, **at)
+    assert video.ok and sim.stats()["posts"] == 1
+    with pytest.raises(BudgetError, match="over your daily limit of \\$1.00"):
+        pixverse_ui.generate("a red fox", resolution="540p", budget=Budget(1.0), **at)
+    assert sim.stats()["posts"] == 1

@@ -125,7 +125,9 @@ def test_generate_without_json_prints_the_path_and_credits(env, capsys, tmp_path
     job = env.ledger.history()[0]
     assert f"Cost: ${job.usd_spent:.2f} ({job.credits_used:,.0f} credits)" in out
     # the estimate before, on stderr (stdout keeps the result)
-    assert err.startswith(cli.SIMULATOR_NOTICE + "\nAbout $0.44 (888,889 credits); from the rate")
+    assert err.startswith(
+        cli.SIMULATOR_NOTICE + "\nThis video: about $0.44 (888,889 credits); from the rate"
+    )
     assert frame_size(str(video)) == (360, 640)
     [body] = [job["body"] for job in env.sim.stats()["jobs"]]
     assert body["resolution"] == "360p" and body["duration"] == 8 and body["style"] == "anime"
@@ -469,6 +471,9 @@ def test_list_filters_by_star_text_and_state(env, capsys):
     assert listed("--search", "PAPER") == ["a paper boat"]  # any case
     assert listed("--state", "failed") == ["a failing owl"]
     assert listed("--state", "done", "--search", "fox") == ["a red fox"]
+    assert listed("--period", "today") == listed()  # made today, on the ledger's clock
+    env.clock.advance(3 * 86400)
+    assert listed("--period", "today") == [] and len(listed("--period", "last 7 days")) == 3
     [entry] = json.loads(run(capsys, "list", "--json", "--starred")[1])
     assert entry["starred"] is True and entry["id"] == boat and entry["usd"] > 0
     assert entry["summary"] == entry["settings"] == "16:9 · 360p · 5 s"

@@ -145,6 +145,9 @@ def test_an_item_says_what_was_asked_what_came_of_it_and_what_it_cost(ledger, tm
     assert it.settings == "16:9 · 540p · 5 s · anime · seed 3"
     assert (it.credits, it.usd, it.cost.source) == (1_250_000, 0.625, PROVIDER)
     assert it.cost_text() == "$0.62 (1,250,000 credits)"
+    assert (
+        it.facts() == "16:9 · 540p · 5 s · anime · seed 3 · $0.62 (1,250,000 credits) · took 1:00"
+    )
     assert it.seconds == 60 and it.video_path == video and it.has_video
     assert it.note == "good" and not it.starred and not it.adopted
     assert it.short_prompt(12) == "a red fox i…"
@@ -201,8 +204,31 @@ def test_one_item_by_id_is_the_owners_only(ledger):
     add(ledger, "c1")
     finish(ledger, "c1")
     assert item(ledger, "alice", "gen-c1").ident == "gen-c1"
-    with pytest.raises(KeyError):
-        item(ledger, "bob", "gen-c1")
+    assert item(ledger, "alice", "c1").ident == "gen-c1"  # by client request id too
+    # someone else's reads as an unknown one, and so does anything that is not an id
+    for who, ident in (("bob", "gen-c1"), ("alice", "gen-nope"), ("alice", ["gen-c1"])):
+        assert item(ledger, who, ident) is None
+
+
+def test_a_period_begins_at_a_local_midnight_and_filters_the_history(ledger):
+    from datetime import datetime
+
+    from pixverse_ui.history import PERIODS, period_start
+
+    now = datetime(2026, 5, 9, 14, 3).timestamp()
+    assert period_start("any time", now) is None
+    assert period_start("today", now) == datetime(2026, 5, 9).timestamp()
+    assert period_start("last 7 days", now) == datetime(2026, 5, 2).timestamp()
+    assert list(PERIODS) == ["any time", "today", "last 7 days", "last 30 days"]
+    with pytest.raises(ValidationError, match="When must be any time, today, last 7 days or"):
+        period_start("yesterday", now)
+    add(ledger, "old")
+    ledger.clock.advance(3 * 86400)
+    add(ledger, "new")
+    since = period_start("today", ledger.clock.now())
+    assert [i.client_request_id for i in history(ledger, "alice", HistoryQuery(since=since))] == [
+        "new"
+    ]
 
 
 # --- money ---------------------------------------------------------------------------------------

@@ -199,6 +199,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "offer": "nothing offered",  # Compare's choices: none for a caller who is not one
     "compare": "<p>❌ The API key must be text, not dict.",
     "session_ended": [],  # the page's unload: frees the caller's own session, says nothing
+    "resume": "silent",  # watches the caller's unfinished jobs again: shows nothing to anyone
 }
 #: The History filters' defaults, after the key and the visitor id in ``list_history``'s inputs.
 FILTERS = ["", "any", False, "any", "any time"]
@@ -229,6 +230,8 @@ def test_every_function_refuses_malformed_calls(space: Space) -> None:
         elif expected == "stop":
             panel, go, stop = _final_data(garbage)
             assert "Stopped watching." in panel and stop["interactive"] is False, name
+        elif expected == "silent":
+            assert _final_data(garbage) == [], name
         elif expected == "buttons":
             go, stop = _final_data(garbage)
             assert (go["interactive"], stop["interactive"]) == (True, False), name

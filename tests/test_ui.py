@@ -154,8 +154,49 @@ def test_variations_ask_for_confirmation_and_show_results_side_by_side(launch_ap
     gallery, note, sheet = client.predict(
         *fields, "styles", 2, ["anime", "clay"], [], False, "", "v", api_name="/variations"
     )
-    assert len(gallery) == 2 and "This starts 2 generations" in note
+    # quoted as one video is: dollars and credits, and what the caller spent today
+    assert len(gallery) == 2 and note.startswith("These 2 videos: about $0.56 (1,111,112 credits)")
+    assert "Spent today: " in note
     with Image.open(sheet) as contact:  # a still of each, captioned with its style
         assert contact.format == "PNG" and contact.width >= 2 * 160
     assert {r.request.get("style") for r in ledger.history()} == {"anime", "clay"}
     assert len({r.batch for r in ledger.history()}) == 1
+
+
+def _left_unfinished(ledger, name):
+    """A job the simulator runs that a killed process left in the ledger as running, this
+    machine's (the history a private page shows); its generation id."""
+    from pixverse_ui import validate
+    from pixverse_ui.defaults import SIMULATOR_KEY, simulator_client
+    from pixverse_ui.store import RUNNING
+
+    params = validate(f"left behind: {name}", resolution="360p")
+    with simulator_client() as sim:
+        created = sim.create(params, client_request_id=name)
+        owner = ledger.owner_of(SIMULATOR_KEY)
+        ledger.record(
+            client_request_id=name, owner=owner, endpoint=sim.label, body=params.to_body()
+        )
+    ledger.update(name, generation_id=created.id, state=RUNNING, status=created.status)
+    return created.id
+
+
+def test_building_and_reading_start_no_watcher_serving_and_starting_do(launch_app):
+    """build_demo and list_history (a read) start nothing; serving the page (ui.start, what
+    launch() runs) watches what a killed process left, and a start watches the caller's own."""
+    from pixverse_ui.jobs import watchers
+    from pixverse_ui.ui import app_of, start
+
+    demo, client, ledger = launch_app()  # built and served as launch() does, without start()
+    first = _left_unfinished(ledger, "first")
+    client.predict("", "v1", api_name="/list_history")
+    assert watchers().started[first] == 0 and ledger.get(first).state != DONE
+    assert start(demo) == 1
+    wait_for(lambda: ledger.get(first).state == DONE, timeout=60)
+
+    second = _left_unfinished(ledger, "second")
+    client.predict("", "v1", api_name="/list_history")
+    assert watchers().started[second] == 0
+    client.predict(*form(prompt="another one"), api_name="/generate")  # a start by that caller
+    wait_for(lambda: ledger.get(second).state == DONE, timeout=60)
+    assert watchers().started[second] == 1 and app_of(demo).ledger is ledger

@@ -5,7 +5,9 @@ import random
 import pytest
 
 from pixverse_ui import ValidationError, validate
+from pixverse_ui.budget import quote
 from pixverse_ui.clock import ManualClock
+from pixverse_ui.pricing import LEDGER, RATE_CARD, estimate
 from pixverse_ui.store import DONE, Ledger
 from pixverse_ui.variations import MAX_BATCH, plan
 
@@ -34,27 +36,34 @@ def test_a_batch_that_cannot_all_be_sent_is_refused_whole():
         plan(validate("x"), "style", values=[])
 
 
-def test_the_quote_comes_from_similar_jobs_in_the_ledger(tmp_path):
-    ledger = Ledger(tmp_path / "l.sqlite3", clock=ManualClock())
-    base = validate("x", resolution="540p")
-    assert "no similar jobs" in plan(base, "seed", count=3, ledger=ledger).summary()
-    ledger.record(client_request_id="c", owner="o", endpoint="e", body=base.to_body())
-    ledger.update("c", generation_id="g", state="running")
-    ledger.update("c", state=DONE, credits_used=1000)
-    quoted = plan(base, "seed", count=3, ledger=ledger)
-    assert quoted.known_credits == 3000
-    assert quoted.summary() == (
-        "This starts 3 generations; similar jobs in your ledger cost about 3,000 credits in all."
-    )
-
-
-def test_a_plan_prices_the_whole_batch_in_dollars_and_credits():
-    from pixverse_ui.pricing import RATE_CARD, format_cost
-
+def test_a_batch_is_quoted_in_dollars_and_credits_as_one_video_is():
     base = validate("a red fox", resolution="540p")
-    cost = plan(base, "seed", count=4).estimate()
-    assert (cost.credits, cost.source) == (4 * 1_250_000, RATE_CARD)
-    assert format_cost(cost) == "about $2.50 (5,000,000 credits)"
+    batch = plan(base, "seed", count=4)
+    quoted = quote(batch.variants, None)  # no ledger: the rate card
+    assert (quoted.cost.credits, quoted.cost.source) == (4 * 1_250_000, RATE_CARD)
+    assert quoted.text() == (
+        "These 4 videos: about $2.50 (5,000,000 credits) in all; from the rate card, at an "
+        "assumed 2,000,000 credits per dollar."
+    )
+    assert quote([base], None).text().startswith("This video: about $0.62 (1,250,000 credits);")
+
+
+def test_the_quote_of_a_batch_uses_each_variants_own_shape(tmp_path):
+    """A 16:9 job cost 1,000 credits; varying the aspect ratio, only the 16:9 variant is quoted
+    at that median, the 9:16 one at the rate card (not at the 16:9 median, as before)."""
+    ledger = Ledger(tmp_path / "l.sqlite3", clock=ManualClock())
+    base = validate("x", resolution="540p", aspect_ratio="16:9")
+    ledger.record(client_request_id="c", owner="o", endpoint="e", body=base.to_body())
+    ledger.update("c", generation_id="g", state=DONE, credits_used=1000)
+    same = quote(plan(base, "seed", count=3).variants, ledger)
+    assert (same.cost.credits, same.cost.source) == (3000, LEDGER)
+    assert "the median of your past 16:9 540p 5 s jobs" in same.text()
+    ratios = quote(plan(base, "aspect_ratio", values=["16:9", "9:16"]).variants, ledger)
+    card = estimate(base.replace(aspect_ratio="9:16")).credits
+    assert ratios.cost.credits == 1000 + card == 1000 + 1_250_000
+    assert "the median of your past jobs of the same shape, else the rate card" in ratios.text()
+    with_today = quote([base], ledger, None, ledger.owner_of("sk-someone"))
+    assert with_today.text().endswith("Spent today: $0.00 (0 credits); no daily limit.")
 
 
 def test_a_job_that_ends_while_the_batch_is_drawn_is_in_the_last_answer(tmp_path, video_cache):
@@ -70,11 +79,15 @@ def test_a_job_that_ends_while_the_batch_is_drawn_is_in_the_last_answer(tmp_path
     base = validate("a red fox", resolution="360p")
     video, _ = ensure_mp4(base.to_body(), video_cache)
     ledger = Ledger(tmp_path / "ledger.sqlite3", clock=ManualClock())
-    jobs = [Job(params=v, owner="o", ledger=ledger) for v in plan(base, "seed", count=2).variants]
+    variants = plan(base, "seed", count=2).variants
+    jobs = [
+        Job(ledger, ledger.clock, params=v, client_request_id=f"c{i}")
+        for i, v in enumerate(variants)
+    ]
 
-    def end(job: Job) -> None:
-        job._push(Update("g", "completed", 5.0, None, 1.0, "ready", 3, None, video, done=True))
-        job._finish()
+    def end(job: Job) -> None:  # as its watcher would: the video, then the end of the feed
+        job._feed.push(Update("g", "completed", 5.0, None, 1.0, "ready", 3, None, video, done=True))
+        job._feed.end()
 
     class EndsTheFirstJobWhilePublishing(Publisher):
         def file(self, path):
@@ -87,4 +100,4 @@ def test_a_job_that_ends_while_the_batch_is_drawn_is_in_the_last_answer(tmp_path
     items, _, over = batch_answer(jobs, publisher)
     assert (len(items), over) == (1, False)  # the first ended while this view was drawn
     items, table, over = batch_answer(jobs, publisher)
-    assert (len(items), over) == (2, True) and table.count("✅ ready") == 2
+    assert (len(items), over) == (2, True) and table.count("✅ done") == 2

@@ -3,8 +3,9 @@
 The page is in parts, each a small class whose methods are its events' handlers, wired next to
 the components they serve: ``generate`` (the form, Generate and Stop, the status panel and the
 video), ``history`` (the History tab) and ``variations`` (the Variations tab); ``page`` puts them
-together (``build_demo``) and serves them (``launch``, ``launch_options``); ``common`` holds what
-they share, and ``signin`` reads who signed in with Hugging Face from a request's session.
+together (``build_demo``) and serves them (``launch``, ``launch_options``, ``start``); ``common``
+holds what they share, and ``signin`` reads who signed in with Hugging Face from a request's
+session.
 Handlers are methods rather than module-level functions because the state they work on (the
 ledger, the watchers, the visitors' clients) belongs to one page, and a process may serve several
 (the tests do).
@@ -37,10 +38,12 @@ from .page import (
     MAX_EVENTS,
     MCP_ENV,
     MCP_MISSING,
+    app_of,
     build_demo,
     launch,
     launch_options,
     mcp_available,
+    start,
 )
 
 __all__ = [
@@ -53,11 +56,13 @@ __all__ = [
     "NO_STYLE",
     "THINKING_DEFAULT",
     "VISITOR_STORAGE",
+    "app_of",
     "build_demo",
     "form_params",
     "launch",
     "launch_options",
     "mcp_available",
+    "start",
     "status_html",
     "strict_input",
     "with_integer_schema",

@@ -12,9 +12,10 @@ import gradio as gr
 
 from .. import errors, params
 from ..access import App, Caller
+from ..formatting import MISSING, duration
 from ..lifecycle import TRANSIENT_ICON
 from ..polling import Update
-from ..pricing import Cost, format_cost, usd_for
+from ..pricing import format_cost, reported
 from ..publish import Publisher
 from .signin import signed_in_username
 
@@ -24,6 +25,8 @@ KEY_STORAGE = "pixverse-ui-key"
 VISITOR_STORAGE = "pixverse-ui-visitor"
 #: What a caller hears about a history item that is not theirs, or not there: the same sentence.
 NOT_YOURS = "That generation is not in your history. Press **Refresh history** and pick again."
+#: The estimate left when there is none: the job may end at any poll.
+ANY_MOMENT = "any moment now"
 #: The settings column of a generation known by its id alone (its request was made elsewhere).
 ADOPTED_WORDS = "started elsewhere; resumed by its id"
 
@@ -139,14 +142,6 @@ def error_markdown(exc: errors.PixVerseError) -> str:
     return f"❌ {exc.user_message}"
 
 
-def clock(seconds: float | None) -> str:
-    """``m:ss``, or "any moment now" for no estimate."""
-    if seconds is None:
-        return "any moment now"
-    seconds = max(0, int(round(seconds)))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
 def status_html(update: Update | None, *, note: str = "") -> str:
     """The live status panel: status, elapsed, estimate, credits, generation id.
 
@@ -157,14 +152,13 @@ def status_html(update: Update | None, *, note: str = "") -> str:
     if update is None:
         text = note or "Ready. Type a prompt and press <b>Generate</b>."
         return f'<div class="pxui-status"><p>{text}</p></div>'
-    credits = "—"
+    credits = MISSING
     if update.credits_used is not None:  # the provider's credits; dollars at the assumed rate
-        cost = Cost(update.credits_used, usd_for(update.credits_used), "converted")
-        credits = html.escape(format_cost(cost))
+        credits = html.escape(format_cost(reported(update.credits_used)))
     icon = TRANSIENT_ICON if update.transient and not update.done else update.state.icon
     live = not (update.done or update.stopped)
-    elapsed = clock(update.elapsed)
-    left = "done" if update.done else clock(update.eta)
+    elapsed = duration(update.elapsed)
+    left = "done" if update.done else duration(update.eta, missing=ANY_MOMENT)
     if live:
         elapsed_cell = f'<td class="pxui-clock" data-elapsed="{update.elapsed:.1f}">{elapsed}</td>'
         left_cell = (
@@ -194,8 +188,10 @@ def refused_html(exc: errors.PixVerseError) -> str:
 #: Runs once in the page: moves every live clock on between the server's updates, and makes the
 #: videos of a comparison play, pause and seek together.
 PAGE_JS = """() => {
-  const fmt = (s) => { s = Math.max(0, Math.round(s));
-    return Math.floor(s / 60) + ':' + String(s % 60).padStart(2, '0'); };
+  const pad = (n) => String(n).padStart(2, '0');
+  const fmt = (s) => { s = Math.max(0, Math.round(s));  // as formatting.duration
+    const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
+    return (h ? h + ':' + pad(m) : m) + ':' + pad(s % 60); };
   setInterval(() => {
     const now = performance.now();
     for (const el of document.querySelectorAll('[data-elapsed], [data-left]')) {

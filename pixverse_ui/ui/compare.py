@@ -10,9 +10,9 @@ import gradio as gr
 
 from .. import errors
 from ..history import HistoryItem, HistoryQuery, compare_params, history
+from ..history import item as own_item
 from ..store import DONE
 from .common import NOT_YOURS, Page, caller, error_markdown, strict_input
-from .history import own_item
 
 #: How many of the caller's latest finished videos are offered.
 OFFERED = 30
@@ -112,7 +112,7 @@ class ComparePart:
             return f"<p>{html.escape(error_markdown(exc))}</p>"
         if not isinstance(picked, list) or not 2 <= len(picked) <= MOST:
             return f"<p>Pick two to {MOST} videos to compare.</p>"
-        items = [own_item(page, who, ident) for ident in picked]
+        items = [own_item(page.app.ledger, who.owner, ident) for ident in picked]
         if any(item is None or not item.has_video for item in items):
             return f"<p>{html.escape(NOT_YOURS.replace('**', ''))}</p>"
         found = [item for item in items if item is not None]

@@ -14,7 +14,7 @@ from typing import Any
 
 import gradio as gr
 
-from .. import errors, params, pricing
+from .. import errors, params
 from ..polling import Update
 from .common import (
     KEY_STORAGE,
@@ -355,16 +355,11 @@ class GeneratePart:
             )
         except errors.PixVerseError:
             return ""
-        text = f"This video: {pricing.format_cost(pricing.estimate(form, page.app.ledger))}."
         try:
             who = caller(page, api_key, None, visitor, request)
         except errors.PixVerseError:
-            return text
-        today = page.app.budget.today(page.app.ledger, who.owner)
-        text = f"{text} {today.summary()}"
-        if who.shared and page.app.mode.host_ceiling_usd is not None:
-            text += f" {page.app.ceiling_today()}"
-        return text
+            who = None  # the cost alone: today's spending is the caller's
+        return page.app.quote(who, [form])
 
     def stopped(self) -> tuple[str, Any, Any]:
         return status_html(None, note=STOPPED), *self.idle()

@@ -2,9 +2,11 @@
 
 ``list_history`` (an API endpoint and MCP tool) shows the caller's items, newest first, filtered by
 text (prompt and note), state, star, resolution and date, each with a still frame as its preview;
-it also resumes the caller's unfinished jobs. Picking an item loads it back (its settings into
-the form, its video and state into the result) and selects it for starring, a note and an export
-(a zip of the MP4, its request, and a script and a curl command that make it again). Every
+it reads only. The caller's unfinished jobs are watched again when their page loads or they enter
+their key (``resume``, private), and when they start another (``App.start``). Picking an item
+loads it back (its settings into the form, its video and state into the result) and selects it
+for starring, a note and an export (a zip of the MP4, its request, and a script and a curl
+command that make it again). Every
 handler that takes an id answers only for the caller's own: a foreign id gets the same sentence
 as an unknown one, and nothing is written. What a pick or an export hands the page (the request
 file, the video, the zip) is published once per version (``Publisher.derived``): picking or
@@ -14,17 +16,15 @@ exporting the same item again adds nothing to the disk.
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from .. import errors, params
-from ..access import Caller
-from ..budget import day_start
 from ..export import export, export_key
-from ..history import HistoryItem, HistoryQuery, history
+from ..history import PERIODS, HistoryItem, HistoryQuery, history, period_start
+from ..history import item as own_item
 from ..lifecycle import Status
 from ..names import safe_name
 from ..posters import poster_or_none
@@ -41,17 +41,11 @@ from .generate import GeneratePart, loaded_form
 
 HISTORY_LIMIT = 60
 ANY = "any"
-PERIODS = {"any time": None, "today": 0, "last 7 days": 7, "last 30 days": 30}
 
 
 def caption(item: HistoryItem) -> str:
     """A history item's one line under its preview."""
-    bits = [item.short_prompt(60), item.settings]
-    if item.cost is not None:
-        bits.append(item.cost_text())
-    if item.seconds is not None:
-        bits.append(f"took {item.seconds:.0f} s")
-    return ("★ " if item.starred else "") + " · ".join(bits)
+    return ("★ " if item.starred else "") + f"{item.short_prompt(60)} · {item.facts()}"
 
 
 def history_table(items: list[HistoryItem]) -> str:
@@ -76,12 +70,11 @@ def history_table(items: list[HistoryItem]) -> str:
     return "\n".join(rows)
 
 
-def query_of(search: Any, state: Any, starred: Any, resolution: Any, period: Any) -> HistoryQuery:
+def query_of(
+    search: Any, state: Any, starred: Any, resolution: Any, period: Any, now: float
+) -> HistoryQuery:
     """The filters as a ``HistoryQuery``; a sentence for a value that is not on offer."""
-    if not isinstance(period, str) or period not in PERIODS:
-        raise errors.ValidationError(f"When must be {params.join_or(list(PERIODS))}.")
-    days = PERIODS[period]
-    since = None if days is None else day_start(time.time()) - days * 86400
+    since = period_start(period, now)
     return HistoryQuery(
         text=search if isinstance(search, str) else "",
         state=None if state in (None, "", ANY) else state,
@@ -89,16 +82,6 @@ def query_of(search: Any, state: Any, starred: Any, resolution: Any, period: Any
         resolution=None if resolution in (None, "", ANY) else resolution,
         since=since,
     ).checked()
-
-
-def own_item(page: Page, who: Caller, ident: Any) -> HistoryItem | None:
-    """The caller's item named ``ident``; None for anything else, whatever the reason."""
-    if not isinstance(ident, str) or not ident:
-        return None
-    record = page.app.ledger.find(ident)
-    if record is None or record.owner != who.owner:
-        return None
-    return HistoryItem.from_record(record)
 
 
 def download_name(item: HistoryItem) -> str:
@@ -231,6 +214,15 @@ class HistoryPart:
             api_visibility="private",
         )
 
+    def resume_after(self, event: Any, visitor: gr.Textbox) -> None:
+        """Watch the caller's unfinished jobs again after ``event`` (a page load, a key entered)."""
+        event(
+            self.resume,
+            inputs=[self.generate.api_key, visitor],
+            api_visibility="private",
+            queue=False,
+        )
+
     def refresh_after(self, event: Any, visitor: gr.Textbox) -> None:
         """Show the history again after ``event`` (a page load, a generation's end, a filter)."""
         event(
@@ -256,8 +248,6 @@ class HistoryPart:
     ) -> tuple[Any, list[str], str]:
         """Your past generations, newest first, with their state, settings, cost and notes.
 
-        Also resumes watching any of your generations left unfinished.
-
         Args:
             api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
             visitor: The name you gave generate, when you gave no key (on the simulator).
@@ -274,10 +264,10 @@ class HistoryPart:
         page = self.page
         try:
             who = caller(page, api_key, x_aimlapi_key, visitor, request)
-            query = query_of(search, state, starred_only, resolution, period)
+            ledger = page.app.ledger
+            query = query_of(search, state, starred_only, resolution, period, ledger.clock.now())
         except errors.PixVerseError as exc:
             return [], [], error_markdown(exc)
-        page.app.resume_for(who)
         items = history(page.app.ledger, who.owner, query, limit=HISTORY_LIMIT)
         previews, ids = [], []
         for item in items:
@@ -287,6 +277,19 @@ class HistoryPart:
                 previews.append((page.publisher.file(still), caption(item)))
                 ids.append(item.client_request_id)
         return previews, ids, history_table(items)
+
+    def resume(
+        self,
+        api_key: Any,
+        visitor: Any,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> None:
+        """Watch in the background what the caller left unfinished (with their key)."""
+        try:
+            who = caller(self.page, api_key, None, visitor, request)
+        except errors.PixVerseError:
+            return  # not a caller yet (no key where one is needed): nothing of theirs to watch
+        self.page.app.resume_for(who)
 
     def pick(
         self,
@@ -308,7 +311,7 @@ class HistoryPart:
         ident = None
         if isinstance(ids, list) and isinstance(index, int) and not isinstance(index, bool):
             ident = ids[index] if 0 <= index < len(ids) else None
-        item = own_item(page, who, ident)
+        item = own_item(page.app.ledger, who.owner, ident)
         if item is None:
             return (*unchanged, NOT_YOURS)
         video = page.publisher.file(item.video_path) if item.has_video else None
@@ -390,7 +393,7 @@ class HistoryPart:
         hidden = gr.update(visible=False)
         try:
             who = caller(page, api_key, None, visitor, request)
-            item = own_item(page, who, selected)
+            item = own_item(page.app.ledger, who.owner, selected)
             if item is None:
                 return hidden, NOT_YOURS
             record = page.app.ledger.get(item.client_request_id)

@@ -1,10 +1,17 @@
-"""The whole page (``build_demo``), and serving it (``launch``, ``launch_options``)."""
+"""The whole page (``build_demo``), and serving it (``launch``, ``launch_options``).
+
+Building a page starts nothing: the watchers of jobs a killed process left are started by
+``launch`` (and ``notebook.launch_inline``) through :func:`start`, and a visitor's own unfinished
+jobs when their page loads or they start another (``App.resume_for``). :func:`app_of` is the
+state of the page one ``build_demo`` made.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 import sys
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +84,24 @@ CSS = """
 """
 
 
+#: The app state of each page ``build_demo`` made (see :func:`app_of`).
+_apps: weakref.WeakKeyDictionary[gr.Blocks, App] = weakref.WeakKeyDictionary()
+
+
+def app_of(demo: gr.Blocks) -> App:
+    """The state of a page ``build_demo`` made: its mode, ledger, watchers and visitors' clients."""
+    try:
+        return _apps[demo]
+    except KeyError:
+        raise ValueError("That page was not made by build_demo.") from None
+
+
+def start(demo: gr.Blocks) -> int:
+    """What serving a page starts: watchers for the jobs the host key (or the simulator) left
+    unfinished when a process was killed. Returns how many were resumed."""
+    return app_of(demo).resume_host_jobs()
+
+
 def build_demo(
     *,
     ledger: Ledger | None = None,
@@ -84,10 +109,11 @@ def build_demo(
     has_auth: bool = False,
     public: bool = False,
 ) -> gr.Blocks:
-    """The whole page. Each call has its own app state; jobs left unfinished are resumed.
+    """The whole page, with an app state of its own (:func:`app_of`); it starts nothing.
 
     ``public``: strangers can reach it (``--share``, a non-loopback address; a Space always is).
-    Serve it with :func:`launch_options`, which keeps the ledger's folders off the file route.
+    Serve it with :func:`launch_options`, which keeps the ledger's folders off the file route,
+    and :func:`start` what it watches in the background.
     """
     app = App(
         Mode.from_env(has_auth=has_auth, public=public),
@@ -95,7 +121,6 @@ def build_demo(
         Path(download_dir or videos_dir()),
         budget=Budget.from_env(),
     )
-    app.resume_host_jobs()
     page = Page(app, Publisher())
     generate = GeneratePart(page)
     history = HistoryPart(page, generate)
@@ -103,7 +128,6 @@ def build_demo(
     batch = VariationsPart(page, generate)
 
     with gr.Blocks(title="pixverse-ui · PixVerse v5.5 text-to-video") as demo:
-        demo.pixverse_app = app  # type: ignore[attr-defined]
         gr.Markdown(
             "# pixverse-ui\nPrototype text-to-video with **PixVerse v5.5** via the AI/ML API.",
             elem_classes="pxui-title",
@@ -146,9 +170,12 @@ def build_demo(
             None, outputs=[generate.api_key, generate.remember, visitor], js=_JS_RESTORE
         )
         history.refresh_after(loaded.then, visitor)
+        history.resume_after(loaded.then, visitor)  # the visitor's own, with their key
+        history.resume_after(generate.api_key.blur, visitor)
         generate.quote_after(loaded.then, visitor)
         free_on_close(demo)
     demo.queue(default_concurrency_limit=None)
+    _apps[demo] = app
     return demo
 
 
@@ -173,7 +200,7 @@ def launch(
     _no_matplotlib_lookups()
     auth = auth_from_env()
     demo = build_demo(has_auth=auth is not None, public=share or not is_loopback(host))
-    mode = demo.pixverse_app.mode  # type: ignore[attr-defined]
+    mode = app_of(demo).mode
     if mode.host_key_needs_sign_in and not mode.sign_in:
         print(SIGN_IN_MISSING, file=sys.stderr)
     if mcp is None:
@@ -194,9 +221,10 @@ def launch(
             **{"quiet": True, **kwargs},
         )
     )
+    start(demo)
     where = demo.share_url or demo.local_url
     print(f"pixverse-ui is serving at {where}", file=sys.stderr, flush=True)
-    ceiling = demo.pixverse_app.mode.ceiling_words()  # type: ignore[attr-defined]
+    ceiling = mode.ceiling_words()
     if ceiling:
         print(ceiling, file=sys.stderr, flush=True)
     if share and not demo.share_url:
@@ -229,7 +257,7 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
 
     Call ``demo.queue(default_concurrency_limit=None)`` before launching; ``build_demo`` does.
     """
-    app: App = demo.pixverse_app  # type: ignore[attr-defined]
+    app = app_of(demo)
     blocked = [str(path) for path in app.private_paths()]
     blocked += [str(path) for path in overrides.pop("blocked_paths", None) or ()]
     app_kwargs = dict(overrides.pop("app_kwargs", None) or {})

@@ -13,7 +13,7 @@ from typing import Any
 
 import gradio as gr
 
-from .. import errors, params, variations
+from .. import errors, formatting, params, variations
 from ..jobs import Job
 from ..posters import contact_sheet, poster_or_none
 from ..publish import Publisher, version
@@ -22,7 +22,6 @@ from .common import (
     THINKING_DEFAULT,
     Page,
     caller,
-    clock,
     error_markdown,
     form_params,
     refusal,
@@ -38,7 +37,7 @@ AXIS_LABELS = {"seeds": "seed", "styles": "style", "aspect ratios": "aspect_rati
 
 
 def plan(
-    page: Page, form: params.Params, axis_label: Any, count: Any, styles: Any, ratios: Any
+    form: params.Params, axis_label: Any, count: Any, styles: Any, ratios: Any
 ) -> variations.Plan:
     """The batch the tab describes; a sentence for anything it cannot start."""
     axis = AXIS_LABELS.get(axis_label) if isinstance(axis_label, str) else None
@@ -50,9 +49,7 @@ def plan(
     if isinstance(count, float) and count.is_integer():
         count = int(count)
     values = {"style": styles, "aspect_ratio": ratios}.get(axis)
-    return variations.plan(
-        form, axis, count=count, values=[] if values is None else values, ledger=page.app.ledger
-    )
+    return variations.plan(form, axis, count=count, values=[] if values is None else values)
 
 
 def batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, str]], str]:
@@ -67,7 +64,7 @@ def batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, s
             state = str(job.status.label)
         else:  # done, or running as the API says
             state = str(last.state.label) if last.done else f"{last.state.icon} {last.status}"
-        elapsed = clock(last.elapsed) if last else "—"
+        elapsed = formatting.duration(last.elapsed if last else None)
         rows.append(f"| {i} | {job.params.summary()} | {state} | {elapsed} |")
         if last is not None and last.done and last.video_path:
             still = poster_or_none(last.video_path) or last.video_path
@@ -137,7 +134,7 @@ class VariationsPart:
         ):
             trigger(
                 self.quote,
-                inputs=inputs,
+                inputs=[*inputs, g.api_key, visitor],
                 outputs=[self.plan_note],
                 api_visibility="private",
                 queue=False,
@@ -152,14 +149,38 @@ class VariationsPart:
 
     # --- handlers -----------------------------------------------------------------------------
 
-    def quote(self, *args: Any) -> str:
-        """Before a batch: how many generations, and what similar ones cost."""
-        *fields, axis, count, styles, ratios = args
+    def quote(
+        self,
+        prompt: Any,
+        negative_prompt: Any,
+        aspect_ratio: Any,
+        resolution: Any,
+        duration: Any,
+        style: Any,
+        seed: Any,
+        audio: Any,
+        multi_clip: Any,
+        thinking: Any,
+        axis: Any,
+        count: Any,
+        styles: Any,
+        ratios: Any,
+        api_key: Any,
+        visitor: Any,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> str:
+        """Before a batch: what it would cost, and what the caller has spent today."""
+        fields = (prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed, audio,
+                  multi_clip, thinking)  # fmt: skip
         try:
-            batch = plan(self.page, form_params(*fields), axis, count, styles, ratios)
+            batch = plan(form_params(*fields), axis, count, styles, ratios)
         except errors.PixVerseError as exc:
             return error_markdown(exc)
-        text = batch.summary()
+        try:
+            who = caller(self.page, api_key, None, visitor, request)
+        except errors.PixVerseError:
+            who = None  # the cost alone: today's spending is the caller's
+        text = self.page.app.quote(who, batch.variants)
         if batch.count > CONFIRM_ABOVE:
             text += f" Tick **I understand** to start more than {CONFIRM_ABOVE} at once."
         return text
@@ -208,14 +229,15 @@ class VariationsPart:
         fields = (prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed, audio,
                   multi_clip, thinking)  # fmt: skip
         try:
-            batch = plan(page, form_params(*fields), axis, count, styles, ratios)
+            batch = plan(form_params(*fields), axis, count, styles, ratios)
             who = caller(page, api_key, x_aimlapi_key, visitor, request)
+            quoted = page.app.quote(who, batch.variants)
         except errors.PixVerseError as exc:
             raise refusal(exc) from None
         if batch.count > CONFIRM_ABOVE and confirmed is not True:
             raise refusal(
                 errors.ValidationError(
-                    f"{batch.summary()} Tick “I understand” to start more than {CONFIRM_ABOVE}."
+                    f"{quoted} Tick “I understand” to start more than {CONFIRM_ABOVE}."
                 ),
                 title="Please confirm",
             )
@@ -227,7 +249,7 @@ class VariationsPart:
             raise refusal(exc) from None
         while True:
             items, table, over = batch_answer(jobs, page.publisher)
-            text = f"{batch.summary()}\n\n{table}"
+            text = f"{quoted}\n\n{table}"
             if over:
                 yield items, text, sheet(jobs, axis, page.publisher)
                 return

@@ -1,0 +1,82 @@
+"""What a generation came to, as the ledger holds it: the ``Generation`` that ``generate``,
+``resume`` and a handle's ``wait`` return, which shows itself in Jupyter as a playable video."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+from .formatting import duration
+from .lifecycle import Status
+from .params import Params, validate
+from .pricing import format_cost, reported
+from .store import JobRecord
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The outcome of a generation, as the ledger holds it."""
+
+    id: str | None
+    client_request_id: str
+    state: Status
+    #: What the API last said of the job (its provider status).
+    status: str
+    #: None for a generation known by its id alone (adopted by ``job(id)`` or ``resume(id)``).
+    params: Params | None
+    video_path: Path | None
+    video_url: str | None
+    credits_used: float | None
+    seconds: float | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """The video is on disk."""
+        return self.video_path is not None
+
+    @classmethod
+    def from_record(cls, record: JobRecord) -> Generation:
+        """Build one from a ledger row."""
+        body = record.request
+        params = None
+        if not record.adopted:
+            params = validate(body.pop("prompt"), let_server_decide=True, **body)
+        return cls(
+            id=record.generation_id,
+            client_request_id=record.client_request_id,
+            state=record.state,
+            status=record.status,
+            params=params,
+            video_path=Path(record.video_path) if record.video_path else None,
+            video_url=record.video_url,
+            credits_used=record.credits_used,
+            seconds=record.render_seconds,
+            error=record.error,
+        )
+
+    def _repr_html_(self) -> str:
+        """Jupyter: a playable video with its parameters and credits."""
+        prompt = html.escape(self.params.prompt if self.params else "(request unknown here)")
+        facts = html.escape(self.params.summary() if self.params else "")
+        credits = format_cost(reported(self.credits_used)) if self.credits_used is not None else ""
+        took = f"took {duration(self.seconds)}" if self.seconds is not None else ""
+        meta = " · ".join(x for x in (facts, credits, took, html.escape(self.status)) if x)
+        if self.video_path and self.video_path.exists():
+            from base64 import b64encode
+
+            data = b64encode(self.video_path.read_bytes()).decode()
+            w, h = self.params.size if self.params else (640, 360)
+            scale = min(1.0, 640 / w)
+            media = (
+                f'<video controls loop width="{int(w * scale)}" height="{int(h * scale)}" '
+                f'src="data:video/mp4;base64,{data}"></video>'
+            )
+        else:
+            media = f"<p><b>No video yet</b> ({html.escape(self.error or self.state.word)})</p>"
+        ident = html.escape(self.id or self.client_request_id)
+        return (
+            f'<div class="pixverse-generation">{media}<p>“{prompt}”</p>'
+            f"<p><small>{meta} · id {ident}</small></p></div>"
+        )
