@@ -32,8 +32,10 @@ $(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt requirements-mcp.txt
 run: $(RUN_STAMP)  ## serve the app (on the built-in simulator when AIMLAPI_KEY is unset)
 	$(PY) app.py $(ARGS)
 
+# The suite in as many processes as there are cores (at most 4); each test file stays in one.
+TEST_PROCESSES ?= auto --maxprocesses 4 --dist loadfile
 test: $(DEV_STAMP)  ## unit, simulator end-to-end, notebooks, browser (not the slow runs: make faults)
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_PROCESSES) $(ARGS)
 
 bench: $(DEV_STAMP)  ## benchmarks as ratios against baselines measured in the same run
 	$(PY) -m benchmarks $(ARGS)

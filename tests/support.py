@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -115,11 +116,25 @@ def sim_posts() -> int:
     return embedded().stats()["posts"]
 
 
+#: Where ``free_port`` looks: below the kernel's ephemeral range (32768 and up here), so that no
+#: outgoing connection of the suite can take a port between the check and the app binding it;
+#: each test process (pytest-xdist worker) has a band of its own, so two never pick one port.
+PORTS_FROM, PORTS_BAND = 20000, 2000
+
+
 def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port nobody listens on right now, that no other test process will pick."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    low = PORTS_FROM + (int(worker) if worker.isdigit() else 0) % 6 * PORTS_BAND
+    for _ in range(500):
+        port = random.randrange(low, low + PORTS_BAND)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken, or still closing
+            return port
+    raise AssertionError(f"no free port in {low}..{low + PORTS_BAND - 1}")
 
 
 def child_env(home: Path, **extra: str) -> dict[str, str]:
