@@ -11,11 +11,10 @@ The process's watchers (:func:`watchers`) keep at most one watcher per generatio
 for the same id, the page, a history refresh, ``resume``, an MCP agent or a notebook, gets that
 ``Job`` instead of a second loop. Looking an id up and registering it happen under one lock, and
 a new generation is registered under its id *before* the ledger marks it running, so nothing that
-reads the ledger can start a watcher in between. Each watcher runs its poll loop on the process's
-pollers (``pollers.py``; a loop on an injected clock runs ``polling.watch`` in a thread of its
-own) and writes what it sees into its job's ``Feed``: nothing else writes there. Closing a tab or
-pressing Stop ends the following, never the job, whose video still lands on disk and in the
-ledger.
+reads the ledger can start a watcher in between. Each watcher runs its poll loop on the pollers
+of its client's clock (``pollers.py``: one driver, whatever the clock) and writes what it sees
+into its job's ``Feed``: nothing else writes there. Closing a tab or pressing Stop ends the
+following, never the job, whose video still lands on disk and in the ledger.
 """
 
 from __future__ import annotations
@@ -33,21 +32,18 @@ from typing import Any
 from . import errors
 from .budget import Budget
 from .client import Client, JobState
-from .clock import Clock, RealClock
+from .clock import Clock
+from .intervals import FOLLOW_STEP, STOP_CHECK
 from .lifecycle import READY, STOPPED, Status
 from .outcome import Generation
 from .params import Params, validate
 from .pollers import pollers
-from .polling import DEFAULT_TIMEOUT, Update, watch, watch_steps
+from .polling import DEFAULT_TIMEOUT, Update, watch_steps
 from .store import JobRecord, Ledger
 from .submission import create_job
 
 log = logging.getLogger(__name__)
 
-#: The longest an event-loop follower waits before looking again (it is woken on news anyway).
-FOLLOW_STEP = 5.0
-#: How often a follower with a stop event looks at it.
-STOP_CHECK = 0.25
 #: Finished jobs remembered for late followers, beyond which the oldest are forgotten.
 KEEP_FINISHED = 2000
 
@@ -456,24 +452,18 @@ class Watchers:
         timeout: float,
         created: JobState | None = None,
     ) -> None:
-        """Watch ``job``: on the process's pollers, or (an injected clock) in a thread.
-        ``created``: the create request's answer, when the job was made just now."""
+        """Watch ``job`` on the pollers of its client's clock. ``created``: the create
+        request's answer, when the job was made just now."""
         assert job.id is not None
-        how: dict[str, Any] = {
-            "client": client,
-            "ledger": job._ledger,
-            "download_dir": folder,
-            "timeout": timeout,
-            "created": created,
-        }
-        feed = job._feed
-        if isinstance(client.clock, RealClock):
-            steps = watch_steps(job.id, **how)
-            pollers().run(steps, feed.push, lambda exc: _ended(job, exc))
-            return
-        threading.Thread(
-            target=_follow_watch, args=(job, how), name="pixverse-watch", daemon=True
-        ).start()
+        steps = watch_steps(
+            job.id,
+            client=client,
+            ledger=job._ledger,
+            download_dir=folder,
+            timeout=timeout,
+            created=created,
+        )
+        pollers(client.clock).run(steps, job._feed.push, lambda exc: _ended(job, exc))
 
     def _remember(self, generation_id: str, job: Job) -> None:
         self._jobs[generation_id] = job
@@ -482,21 +472,6 @@ class Watchers:
             finished = [k for k, j in self._jobs.items() if j.finished]
             for old in finished[: max(1, self.keep // 10)]:
                 del self._jobs[old]
-
-
-def _follow_watch(job: Job, how: dict[str, Any]) -> None:
-    """Run the poll loop for ``job`` in this thread (``how``: ``watch``'s arguments), keeping
-    every update in its feed."""
-    assert job.id is not None
-    try:
-        for update in watch(job.id, **how):
-            job._feed.push(update)
-    except BaseException as exc:
-        _ended(job, exc)
-        if not isinstance(exc, Exception):
-            raise
-    else:
-        _ended(job, None)
 
 
 def _ended(job: Job, exc: BaseException | None) -> None:

@@ -20,6 +20,7 @@ from . import errors
 from .client import LAST_LOOK, Client, JobState
 from .clock import Clock
 from .estimates import Estimate, estimate_for
+from .intervals import MIN_REAL_INTERVAL
 from .lifecycle import READY, STOPPED, IllegalMove, Status, describe
 from .names import safe_name
 from .params import (
@@ -29,14 +30,13 @@ from .params import (
     SUCCESS_STATUSES,
     TERMINAL_STATUSES,
 )
+from .pollers import Apart, Pause, pollers
 from .store import DONE, FAILED, Ledger
 
 log = logging.getLogger(__name__)
 
 #: Our overall deadline for one watch, well past the provider's example (1000 s).
 DEFAULT_TIMEOUT = 1200.0
-#: However fast an endpoint runs (the simulator), never poll more often than this.
-MIN_REAL_INTERVAL = 0.1
 #: Attempts at the download itself (an expired link is fetched anew from the API each time).
 DOWNLOAD_ATTEMPTS = 3
 
@@ -146,19 +146,6 @@ def video_filename(generation_id: str) -> str:
     return safe_name(generation_id) + ".mp4"
 
 
-@dataclass(frozen=True)
-class Pause:
-    """A wait the poll loop asks for between two steps (see ``watch_steps``)."""
-
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Apart:
-    """Said by the poll loop before a step that may hold its thread long (the download): a
-    driver of many loops runs it on a thread of its own, so other loops' polls do not wait."""
-
-
 def watch(
     generation_id: str,
     *,
@@ -183,18 +170,16 @@ def watch(
     ends with a ``stopped`` update; the job itself goes on and stays resumable. ``created`` is
     the create request's answer when the job was made just now: its status is the first update,
     and the first GET waits for the schedule instead of asking again at once.
+
+    The loop runs on the pollers of its clock (``pollers.Pollers.follow``), as every watched job
+    does, one step each time the next update is asked for.
     """
     loop = _Loop.start(generation_id, client, ledger, estimate, created_at, timeout, clock, stop)
     steps = loop.steps(Path(download_dir), schedule, rng or random.Random(), created)
-    for step in steps:
-        if isinstance(step, Pause):
-            loop.pause(step.seconds)
-            continue
-        if isinstance(step, Apart):  # this thread is the loop's own already
-            continue
+    for update in pollers(loop.clock).follow(steps, stop=stop):
         if on_update:
-            on_update(step)
-        yield step
+            on_update(update)
+        yield update
 
 
 def watch_steps(
@@ -209,9 +194,9 @@ def watch_steps(
     created: JobState | None = None,
 ) -> Iterator[Update | Pause | Apart]:
     """``watch`` as steps, for a driver of many loops (``pollers.Pollers``): the ``Update``s,
-    a ``Pause`` wherever ``watch`` would sleep, and ``Apart`` before the download. Its driver
-    lets each pause pass on the client's clock before asking for the next step, from whichever
-    thread; nothing is read or sent before the first step."""
+    a ``Pause`` wherever it waits, and ``Apart`` before the download. Its driver lets each pause
+    pass on the client's clock before asking for the next step, from whichever thread; nothing
+    is read or sent before the first step."""
     loop = _Loop.start(generation_id, client, ledger, None, None, timeout, None, None)
     yield from loop.steps(Path(download_dir), schedule, rng or random.Random(), created)
 
@@ -435,18 +420,6 @@ class _Loop:
 
     def _stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
-
-    def pause(self, seconds: float) -> None:
-        """Wait, in short steps when a stop can come, so Stop answers within a quarter second."""
-        if self.stop is None:
-            self.clock.sleep(seconds)
-            return
-        end = self.clock.monotonic() + seconds
-        while not self.stop.is_set():
-            left = end - self.clock.monotonic()
-            if left <= 0:
-                return
-            self.clock.sleep(min(0.25, left))
 
     def _record(self, **changes: object) -> None:
         if self.ledger is None:
