@@ -27,7 +27,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from . import errors
 from .budget import Budget
@@ -36,9 +35,9 @@ from .clock import Clock
 from .intervals import FOLLOW_STEP, STOP_CHECK
 from .lifecycle import READY, STOPPED, Status
 from .outcome import Generation
-from .params import Params, validate
+from .params import Params
 from .pollers import pollers
-from .polling import DEFAULT_TIMEOUT, Update, watch_steps
+from .polling import DEFAULT_TIMEOUT, Known, Update, watch_steps
 from .store import JobRecord, Ledger
 from .submission import create_job
 
@@ -410,18 +409,15 @@ class Watchers:
         otherwise its ``Job`` is returned as it ended.
         """
         record = ledger.find(generation_id)
-        params = None
-        if record is not None and not record.adopted:
-            body = record.request
-            params = validate(body.pop("prompt"), let_server_decide=True, **body)
+        known = Known.of(record)
         with self._lock:
-            known = self._jobs.get(generation_id)
-            if known is not None and not (again and known.finished and _unfinished(known)):
-                return known
+            watched = self._jobs.get(generation_id)
+            if watched is not None and not (again and watched.finished and _unfinished(watched)):
+                return watched
             job = Job(
                 ledger,
                 client.clock,
-                params=params,
+                params=known.params,
                 client_request_id=record.client_request_id if record else generation_id,
                 generation_id=generation_id,
                 record=record,
@@ -430,7 +426,7 @@ class Watchers:
                 _settle(job, record)  # over already: its handle needs no watcher
                 return job
             self._remember(generation_id, job)
-        self.watch(job, client, folder, timeout)
+        self.watch(job, client, folder, timeout, known)
         return job
 
     def get(self, generation_id: str) -> Job | None:
@@ -444,24 +440,16 @@ class Watchers:
             job._gid = generation_id
             self._remember(generation_id, job)
 
-    def watch(
-        self,
-        job: Job,
-        client: Client,
-        folder: Path,
-        timeout: float,
-        created: JobState | None = None,
-    ) -> None:
-        """Watch ``job`` on the pollers of its client's clock. ``created``: the create
-        request's answer, when the job was made just now."""
+    def watch(self, job: Job, client: Client, folder: Path, timeout: float, known: Known) -> None:
+        """Watch ``job`` on the pollers of its client's clock, from what is ``known`` of it."""
         assert job.id is not None
         steps = watch_steps(
             job.id,
             client=client,
             ledger=job._ledger,
+            known=known,
             download_dir=folder,
             timeout=timeout,
-            created=created,
         )
         pollers(client.clock).run(steps, job._feed.push, lambda exc: _ended(job, exc))
 
@@ -571,6 +559,12 @@ class Jobs:
         """
         crid = client_request_id or self.client.new_request_id()
         job = Job(self.ledger, self.client.clock, params=params, client_request_id=crid)
+        answers: list[JobState] = []
+
+        def claim(answer: JobState) -> None:
+            answers.append(answer)
+            self.hub.claim(answer.id, job)
+
         try:
             record = create_job(
                 params,
@@ -579,7 +573,7 @@ class Jobs:
                 batch=batch,
                 owner=owner,
                 client_request_id=crid,
-                claim=lambda gid: self.hub.claim(gid, job),
+                claim=claim,
                 budget=self.budget,
             )
         except BaseException as exc:  # a job claimed already must not leave followers waiting
@@ -589,8 +583,9 @@ class Jobs:
             job._feed.push(_note(record, self.client, record.error))
         assert record.generation_id is not None
         job._record = record
-        created = JobState(record.generation_id, record.status, credits_used=record.credits_used)
-        self.hub.watch(job, self.client, self.folder, self.timeout, created)
+        [answer] = answers  # the create answer as the API gave it, not read back
+        known = Known(params, record.submitted_at, answer.credits_used, answer)
+        self.hub.watch(job, self.client, self.folder, self.timeout, known)
         return job
 
     def get(self, generation_id: str, *, again: bool = True) -> Job:

@@ -19,7 +19,7 @@ from pixverse_ui.clock import ManualClock
 from pixverse_ui.jobs import Jobs
 from pixverse_ui.params import validate
 from pixverse_ui.pollers import WORKERS, Pollers
-from pixverse_ui.polling import Apart, Pause, Update, watch, watch_steps
+from pixverse_ui.polling import Apart, Known, Pause, Update, watch, watch_steps
 from pixverse_ui.store import DONE, Ledger
 
 KEY = "sk-pollers-KEY-0123456789abcdef"
@@ -204,7 +204,10 @@ def test_steps_read_and_send_nothing_before_the_first_is_asked_for(sim, client, 
 
     record = create_job(validate("a fox", resolution="360p"), client=client, ledger=ledger)
     gets = sim.stats()["gets"]
-    steps = watch_steps(record.generation_id, client=client, ledger=ledger, download_dir=tmp_path)
+    known = Known.of(record)
+    steps = watch_steps(
+        record.generation_id, client=client, ledger=ledger, known=known, download_dir=tmp_path
+    )
     assert sim.stats()["gets"] == gets
     assert isinstance(next(steps), Update) and sim.stats()["gets"] == gets + 1
 
