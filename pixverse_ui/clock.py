@@ -9,7 +9,14 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """What a waiting loop needs: the time now, a clock for deadlines, a way to let time pass."""
+    """What a waiting loop needs: the time now, a clock for deadlines, a way to let time pass.
+
+    ``manual`` says whether time moves only when slept on: a driver of many loops
+    (``pollers.Pollers``) with nothing left to run lets such a clock's time pass to the next
+    loop's due time (sleeps on it) instead of waiting for it.
+    """
+
+    manual: bool
 
     def now(self) -> float:
         """Seconds since the epoch (wall time), so it means the same across processes."""
@@ -28,6 +35,8 @@ class Clock(Protocol):
 class RealClock:
     """The machine's clock."""
 
+    manual = False
+
     def now(self) -> float:
         return time.time()
 
@@ -44,6 +53,8 @@ class ManualClock:
 
     Thread-safe, so a simulator thread and a polling thread can share one.
     """
+
+    manual = True
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
         self._now = float(start)

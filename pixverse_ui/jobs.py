@@ -11,11 +11,10 @@ The process's watchers (:func:`watchers`) keep at most one watcher per generatio
 for the same id, the page, a history refresh, ``resume``, an MCP agent or a notebook, gets that
 ``Job`` instead of a second loop. Looking an id up and registering it happen under one lock, and
 a new generation is registered under its id *before* the ledger marks it running, so nothing that
-reads the ledger can start a watcher in between. Each watcher runs its poll loop on the process's
-pollers (``pollers.py``; a loop on an injected clock runs ``polling.watch`` in a thread of its
-own) and writes what it sees into its job's ``Feed``: nothing else writes there. Closing a tab or
-pressing Stop ends the following, never the job, whose video still lands on disk and in the
-ledger.
+reads the ledger can start a watcher in between. Each watcher runs its poll loop on the pollers
+of its client's clock (``pollers.py``: one driver, whatever the clock) and writes what it sees
+into its job's ``Feed``: nothing else writes there. Closing a tab or pressing Stop ends the
+following, never the job, whose video still lands on disk and in the ledger.
 """
 
 from __future__ import annotations
@@ -28,26 +27,22 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 from . import errors
 from .budget import Budget
 from .client import Client, JobState
-from .clock import Clock, RealClock
+from .clock import Clock
+from .intervals import FOLLOW_STEP, STOP_CHECK
 from .lifecycle import READY, STOPPED, Status
 from .outcome import Generation
-from .params import Params, validate
+from .params import Params
 from .pollers import pollers
-from .polling import DEFAULT_TIMEOUT, Update, watch, watch_steps
+from .polling import DEFAULT_TIMEOUT, Known, Update, watch_steps
 from .store import JobRecord, Ledger
 from .submission import create_job
 
 log = logging.getLogger(__name__)
 
-#: The longest an event-loop follower waits before looking again (it is woken on news anyway).
-FOLLOW_STEP = 5.0
-#: How often a follower with a stop event looks at it.
-STOP_CHECK = 0.25
 #: Finished jobs remembered for late followers, beyond which the oldest are forgotten.
 KEEP_FINISHED = 2000
 
@@ -414,18 +409,15 @@ class Watchers:
         otherwise its ``Job`` is returned as it ended.
         """
         record = ledger.find(generation_id)
-        params = None
-        if record is not None and not record.adopted:
-            body = record.request
-            params = validate(body.pop("prompt"), let_server_decide=True, **body)
+        known = Known.of(record)
         with self._lock:
-            known = self._jobs.get(generation_id)
-            if known is not None and not (again and known.finished and _unfinished(known)):
-                return known
+            watched = self._jobs.get(generation_id)
+            if watched is not None and not (again and watched.finished and _unfinished(watched)):
+                return watched
             job = Job(
                 ledger,
                 client.clock,
-                params=params,
+                params=known.params,
                 client_request_id=record.client_request_id if record else generation_id,
                 generation_id=generation_id,
                 record=record,
@@ -434,7 +426,7 @@ class Watchers:
                 _settle(job, record)  # over already: its handle needs no watcher
                 return job
             self._remember(generation_id, job)
-        self.watch(job, client, folder, timeout)
+        self.watch(job, client, folder, timeout, known)
         return job
 
     def get(self, generation_id: str) -> Job | None:
@@ -448,32 +440,18 @@ class Watchers:
             job._gid = generation_id
             self._remember(generation_id, job)
 
-    def watch(
-        self,
-        job: Job,
-        client: Client,
-        folder: Path,
-        timeout: float,
-        created: JobState | None = None,
-    ) -> None:
-        """Watch ``job``: on the process's pollers, or (an injected clock) in a thread.
-        ``created``: the create request's answer, when the job was made just now."""
+    def watch(self, job: Job, client: Client, folder: Path, timeout: float, known: Known) -> None:
+        """Watch ``job`` on the pollers of its client's clock, from what is ``known`` of it."""
         assert job.id is not None
-        how: dict[str, Any] = {
-            "client": client,
-            "ledger": job._ledger,
-            "download_dir": folder,
-            "timeout": timeout,
-            "created": created,
-        }
-        feed = job._feed
-        if isinstance(client.clock, RealClock):
-            steps = watch_steps(job.id, **how)
-            pollers().run(steps, feed.push, lambda exc: _ended(job, exc))
-            return
-        threading.Thread(
-            target=_follow_watch, args=(job, how), name="pixverse-watch", daemon=True
-        ).start()
+        steps = watch_steps(
+            job.id,
+            client=client,
+            ledger=job._ledger,
+            known=known,
+            download_dir=folder,
+            timeout=timeout,
+        )
+        pollers(client.clock).run(steps, job._feed.push, lambda exc: _ended(job, exc))
 
     def _remember(self, generation_id: str, job: Job) -> None:
         self._jobs[generation_id] = job
@@ -482,21 +460,6 @@ class Watchers:
             finished = [k for k, j in self._jobs.items() if j.finished]
             for old in finished[: max(1, self.keep // 10)]:
                 del self._jobs[old]
-
-
-def _follow_watch(job: Job, how: dict[str, Any]) -> None:
-    """Run the poll loop for ``job`` in this thread (``how``: ``watch``'s arguments), keeping
-    every update in its feed."""
-    assert job.id is not None
-    try:
-        for update in watch(job.id, **how):
-            job._feed.push(update)
-    except BaseException as exc:
-        _ended(job, exc)
-        if not isinstance(exc, Exception):
-            raise
-    else:
-        _ended(job, None)
 
 
 def _ended(job: Job, exc: BaseException | None) -> None:
@@ -596,6 +559,12 @@ class Jobs:
         """
         crid = client_request_id or self.client.new_request_id()
         job = Job(self.ledger, self.client.clock, params=params, client_request_id=crid)
+        answers: list[JobState] = []
+
+        def claim(answer: JobState) -> None:
+            answers.append(answer)
+            self.hub.claim(answer.id, job)
+
         try:
             record = create_job(
                 params,
@@ -604,7 +573,7 @@ class Jobs:
                 batch=batch,
                 owner=owner,
                 client_request_id=crid,
-                claim=lambda gid: self.hub.claim(gid, job),
+                claim=claim,
                 budget=self.budget,
             )
         except BaseException as exc:  # a job claimed already must not leave followers waiting
@@ -614,8 +583,9 @@ class Jobs:
             job._feed.push(_note(record, self.client, record.error))
         assert record.generation_id is not None
         job._record = record
-        created = JobState(record.generation_id, record.status, credits_used=record.credits_used)
-        self.hub.watch(job, self.client, self.folder, self.timeout, created)
+        [answer] = answers  # the create answer as the API gave it, not read back
+        known = Known(params, record.submitted_at, answer.credits_used, answer)
+        self.hub.watch(job, self.client, self.folder, self.timeout, known)
         return job
 
     def get(self, generation_id: str, *, again: bool = True) -> Job:

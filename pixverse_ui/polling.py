@@ -8,9 +8,9 @@ deadline the job is kept in the ledger to be resumed, never thrown away.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -20,23 +20,24 @@ from . import errors
 from .client import LAST_LOOK, Client, JobState
 from .clock import Clock
 from .estimates import Estimate, estimate_for
-from .lifecycle import READY, STOPPED, IllegalMove, Status, describe
+from .intervals import MIN_REAL_INTERVAL
+from .lifecycle import READY, STOPPED, Status, describe
 from .names import safe_name
 from .params import (
     FAILURE_STATUSES,
-    RESOLUTIONS,
     RUNNING_STATUSES,
     SUCCESS_STATUSES,
     TERMINAL_STATUSES,
+    Params,
+    validate,
 )
-from .store import DONE, FAILED, Ledger
+from .pollers import Apart, Pause, pollers
+from .store import DONE, FAILED, JobRecord, Ledger, Recorder
 
 log = logging.getLogger(__name__)
 
 #: Our overall deadline for one watch, well past the provider's example (1000 s).
 DEFAULT_TIMEOUT = 1200.0
-#: However fast an endpoint runs (the simulator), never poll more often than this.
-MIN_REAL_INTERVAL = 0.1
 #: Attempts at the download itself (an expired link is fetched anew from the API each time).
 DOWNLOAD_ATTEMPTS = 3
 
@@ -147,16 +148,29 @@ def video_filename(generation_id: str) -> str:
 
 
 @dataclass(frozen=True)
-class Pause:
-    """A wait the poll loop asks for between two steps (see ``watch_steps``)."""
+class Known:
+    """What the caller knows of a job as its watch starts, so the loop reads none of it back
+    from the ledger: its shape (``params``; None for a job known by its id alone), when the API
+    took it, its credits so far, and ``created``, the create request's answer when the job was
+    made just now (its status is the first update, and its ``poll_after``, if it said one, the
+    first wait)."""
 
-    seconds: float
+    params: Params | None = None
+    created_at: float | None = None
+    credits_used: float | None = None
+    created: JobState | None = None
 
-
-@dataclass(frozen=True)
-class Apart:
-    """Said by the poll loop before a step that may hold its thread long (the download): a
-    driver of many loops runs it on a thread of its own, so other loops' polls do not wait."""
+    @classmethod
+    def of(cls, record: JobRecord | None) -> Known:
+        """What the ledger knows of a job (nothing, for a job it never saw)."""
+        if record is None:
+            return cls()
+        params = None
+        if not record.adopted:
+            body = record.request
+            with contextlib.suppress(errors.ValidationError):  # a row an older version wrote
+                params = validate(body.pop("prompt"), let_server_decide=True, **body)
+        return cls(params, record.submitted_at or record.created_at, record.credits_used)
 
 
 def watch(
@@ -165,6 +179,7 @@ def watch(
     client: Client,
     download_dir: str | Path,
     ledger: Ledger | None = None,
+    known: Known | None = None,
     estimate: Estimate | None = None,
     created_at: float | None = None,
     timeout: float = DEFAULT_TIMEOUT,
@@ -180,21 +195,29 @@ def watch(
     Raises ``GenerationFailedError`` when the provider fails the job, ``GenerationTimeoutError``
     at the deadline (after one last look, so a finished job is never thrown away), and the
     client's non-transient errors (a bad key, an unknown id). With ``stop`` set, the watching
-    ends with a ``stopped`` update; the job itself goes on and stays resumable. ``created`` is
-    the create request's answer when the job was made just now: its status is the first update,
-    and the first GET waits for the schedule instead of asking again at once.
+    ends with a ``stopped`` update; the job itself goes on and stays resumable.
+
+    ``known``: what the caller knows of the job (see ``Known``); without it, it is read from the
+    ledger. ``created`` (the create request's answer, when the job was made just now) and
+    ``created_at`` stand for theirs in it.
+
+    The loop runs on the pollers of its clock (``pollers.Pollers.follow``), as every watched job
+    does, one step each time the next update is asked for.
     """
-    loop = _Loop.start(generation_id, client, ledger, estimate, created_at, timeout, clock, stop)
-    steps = loop.steps(Path(download_dir), schedule, rng or random.Random(), created)
-    for step in steps:
-        if isinstance(step, Pause):
-            loop.pause(step.seconds)
-            continue
-        if isinstance(step, Apart):  # this thread is the loop's own already
-            continue
+    known = known or Known.of(ledger.find(generation_id) if ledger is not None else None)
+    if created is not None:
+        known = replace(known, created=created, credits_used=created.credits_used)
+    if created_at is not None:
+        known = replace(known, created_at=created_at)
+    loop = _Loop.start(
+        generation_id, client, ledger, known, estimate=estimate, timeout=timeout, clock=clock
+    )
+    loop.stop = stop
+    steps = loop.steps(Path(download_dir), schedule, rng or random.Random())
+    for update in pollers(loop.clock).follow(steps, stop=stop):
         if on_update:
-            on_update(step)
-        yield step
+            on_update(update)
+        yield update
 
 
 def watch_steps(
@@ -202,18 +225,18 @@ def watch_steps(
     *,
     client: Client,
     download_dir: str | Path,
+    known: Known,
     ledger: Ledger | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     schedule: PollSchedule = PollSchedule(),
     rng: random.Random | None = None,
-    created: JobState | None = None,
 ) -> Iterator[Update | Pause | Apart]:
-    """``watch`` as steps, for a driver of many loops (``pollers.Pollers``): the ``Update``s,
-    a ``Pause`` wherever ``watch`` would sleep, and ``Apart`` before the download. Its driver
-    lets each pause pass on the client's clock before asking for the next step, from whichever
-    thread; nothing is read or sent before the first step."""
-    loop = _Loop.start(generation_id, client, ledger, None, None, timeout, None, None)
-    yield from loop.steps(Path(download_dir), schedule, rng or random.Random(), created)
+    """``watch`` as steps, for the driver of many loops (``pollers.Pollers``): the ``Update``s,
+    a ``Pause`` wherever it waits, and ``Apart`` before the download. Its driver lets each pause
+    pass on the client's clock before asking for the next step, from whichever thread; nothing
+    is read or sent before the first step, and what ``known`` says is not read again."""
+    loop = _Loop.start(generation_id, client, ledger, known, timeout=timeout)
+    yield from loop.steps(Path(download_dir), schedule, rng or random.Random())
 
 
 class _Loop:
@@ -223,33 +246,30 @@ class _Loop:
         self,
         generation_id: str,
         client: Client,
-        ledger: Ledger | None,
+        *,
+        recorder: Recorder,
+        known: Known,
         estimate: Estimate,
-        created_at: float,
         clock: Clock,
-        stop: threading.Event | None,
         deadline: float,
     ) -> None:
         self.gid = generation_id
         self.client = client
-        self.ledger = ledger
+        #: What the watch writes to the ledger goes through it (``store.Recorder``).
+        self.recorder = recorder
         self.estimate = estimate
-        self.created_at = created_at
         self.clock = clock
-        self.stop = stop
+        self.created_at = known.created_at if known.created_at is not None else clock.now()
+        #: The create request's answer, when the job was made just now.
+        self.created = known.created
+        self.stop: threading.Event | None = None
         #: When the watch gives up, on ``clock.monotonic()``.
         self.deadline = deadline
         self.polls = 0
-        #: GETs made since the ledger last counted them.
-        self.unsaved_polls = 0
-        #: Changes seen but not written yet: they go with the next write (one transaction a poll).
-        self.unsaved: dict[str, object] = {}
         self.faults = 0
-        #: Whether this watch has read the ledger's journal back already.
-        self.healed = False
         self.state: JobState | None = None
         #: The last credits figure the API gave, on create or on any poll.
-        self.credits: float | None = None
+        self.credits = known.credits_used
 
     @classmethod
     def start(
@@ -257,53 +277,63 @@ class _Loop:
         generation_id: str,
         client: Client,
         ledger: Ledger | None,
-        estimate: Estimate | None,
-        created_at: float | None,
+        known: Known,
+        *,
+        estimate: Estimate | None = None,
         timeout: float,
-        clock: Clock | None,
-        stop: threading.Event | None,
+        clock: Clock | None = None,
     ) -> _Loop:
-        """A watch of ``generation_id`` from now, its estimate and start read from the ledger."""
+        """A watch of ``generation_id`` from now, of a job as ``known`` says."""
         clock = clock or client.clock
-        deadline = clock.monotonic() + timeout
-        record = ledger.find(generation_id) if ledger is not None else None
         if estimate is None:
-            known = record is not None and record.resolution in RESOLUTIONS  # not an adopted id
-            shape = (record.resolution, record.duration) if known else ("720p", 5)  # type: ignore
+            shape = known.params or Params("")  # a job known by its id alone: a typical shape
             estimate = estimate_for(
-                *shape,
+                shape.resolution,
+                shape.duration,
                 ledger,
                 endpoint=client.label,
                 time_scale=client.time_scale,
-                aspect_ratio=record.aspect_ratio if known else "16:9",  # type: ignore[union-attr]
+                aspect_ratio=shape.aspect_ratio,
             )
-        if created_at is None:
-            created_at = (record.submitted_at or record.created_at) if record else clock.now()
-        loop = cls(generation_id, client, ledger, estimate, created_at, clock, stop, deadline)
-        loop.credits = record.credits_used if record else None
-        return loop
+        return cls(
+            generation_id,
+            client,
+            recorder=Recorder(ledger, generation_id),
+            known=known,
+            estimate=estimate,
+            clock=clock,
+            deadline=clock.monotonic() + timeout,
+        )
 
     def steps(
         self,
         folder: Path,
         schedule: PollSchedule,
         rng: random.Random,
-        created: JobState | None = None,
     ) -> Iterator[Update | Pause | Apart]:
         """The whole watch: poll to a terminal status, then download; a stop ends it early.
 
-        With ``created`` (the create request's answer, just now), its status is the first update
-        and the first GET waits for the schedule: asking at once would only hear it again.
+        With the create request's answer (just now), its status is the first update and the
+        first GET waits for its ``poll_after`` or the schedule: asking at once would only hear
+        it again.
         """
         schedule = schedule.scaled(self.client.time_scale)
-        if created is not None and created.status not in TERMINAL_STATUSES:
+        created = self.created
+        if created is not None:
             self.state = created
-            yield self._update(describe(created.status))
-            yield Pause(schedule.interval(self._elapsed(), self.estimate, rng))
-        for step in self.poll_until_terminal(schedule, rng):
-            yield step
-            if isinstance(step, Update) and step.stopped:
-                return
+        if created is not None and created.status in TERMINAL_STATUSES:
+            self._terminal()  # raises for a failure; a video made at once is fetched
+        else:
+            if created is not None:
+                yield self._update(describe(created.status))
+                hint = created.poll_after
+                yield Pause(
+                    hint if hint else schedule.interval(self._elapsed(), self.estimate, rng)
+                )
+            for step in self.poll_until_terminal(schedule, rng):
+                yield step
+                if isinstance(step, Update) and step.stopped:
+                    return
         yield from self.fetch_video(folder, schedule, rng)
 
     # --- phase 1: poll until a terminal status --------------------------------------------------
@@ -313,7 +343,7 @@ class _Loop:
     ) -> Iterator[Update | Pause | Apart]:
         while True:
             if self._stopped():
-                self._record()
+                self.recorder.write()
                 yield self._update(STOPPED, stopped=True)
                 return
             fault = self._poll()
@@ -328,7 +358,7 @@ class _Loop:
                 wait = hint if hint else schedule.interval(self._elapsed(), self.estimate, rng)
             remaining = self._left()
             if remaining <= 0:  # the last poll was at the deadline: the job is still running
-                self._record()
+                self.recorder.write()
                 raise errors.GenerationTimeoutError(
                     f"Stopped waiting after {self._elapsed():.0f} s; the job was still "
                     f"{self.state.status if self.state else 'unreachable'}.",
@@ -340,7 +370,7 @@ class _Loop:
     def _poll(self) -> errors.PixVerseError | None:
         """One GET. Returns a transient fault to report, or None; raises what is not transient."""
         self.polls += 1
-        self.unsaved_polls += 1  # counted in the ledger with the next write, not one write each
+        self.recorder.count_poll()  # counted in the ledger with the next write, not one write each
         try:
             state = self.client.retrieve(self.gid, deadline=self.deadline)
         except errors.TRANSIENT_ERRORS as exc:
@@ -348,7 +378,7 @@ class _Loop:
             return exc
         except errors.BadRequestError as exc:
             if exc.status_code == 404:
-                self._record(state=FAILED, status="not_found", error=exc.user_message)
+                self.recorder.write(state=FAILED, status="not_found", error=exc.user_message)
             raise
         self.faults = 0
         previous = self.state.status if self.state else None
@@ -361,23 +391,23 @@ class _Loop:
             if state.status in RUNNING_STATUSES - {"queued", "waiting"}:
                 changes["started_at"] = self.clock.now()
         if state.status in TERMINAL_STATUSES:
-            self.unsaved.update(changes)  # written with the job's end, which comes next
+            self.recorder.later(**changes)  # written with the job's end, which comes next
         elif changes:
-            self._record(**changes)
+            self.recorder.write(**changes)
         return None
 
     def _terminal(self) -> bool:
         assert self.state is not None
         if self.state.status in FAILURE_STATUSES:
             words = self.state.error_message
-            self._record(state=FAILED, finished_at=self.clock.now(), error=words or "failed")
+            self.recorder.write(state=FAILED, finished_at=self.clock.now(), error=words or "failed")
             raise errors.GenerationFailedError(
                 "The provider could not make this video",
                 generation_id=self.gid,
                 provider_message=words,
             )
         if self.state.status in SUCCESS_STATUSES:
-            self._record(finished_at=self.clock.now(), video_url=self.state.video_url)
+            self.recorder.write(finished_at=self.clock.now(), video_url=self.state.video_url)
             return True
         return False
 
@@ -401,7 +431,7 @@ class _Loop:
                     path = self.client.download(url, dest, deadline=until)
                 except errors.DownloadError as exc:
                     exc.generation_id = self.gid
-                    self._record(error=exc.user_message)
+                    self.recorder.write(error=exc.user_message)
                     out_of_time = self._left() <= 0
                     if not exc.retryable or attempt >= DOWNLOAD_ATTEMPTS or out_of_time:
                         raise
@@ -409,7 +439,7 @@ class _Loop:
                         f"{exc.message} Asking the API for a fresh link.", transient=True
                     )
                 else:
-                    self._record(state=DONE, video_path=str(path), error=None)
+                    self.recorder.write(state=DONE, video_path=str(path), error=None)
                     yield self._update(READY, video_path=path, done=True)
                     return
             elif attempt >= DOWNLOAD_ATTEMPTS or self._left() <= 0:
@@ -435,42 +465,6 @@ class _Loop:
 
     def _stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
-
-    def pause(self, seconds: float) -> None:
-        """Wait, in short steps when a stop can come, so Stop answers within a quarter second."""
-        if self.stop is None:
-            self.clock.sleep(seconds)
-            return
-        end = self.clock.monotonic() + seconds
-        while not self.stop.is_set():
-            left = end - self.clock.monotonic()
-            if left <= 0:
-                return
-            self.clock.sleep(min(0.25, left))
-
-    def _record(self, **changes: object) -> None:
-        if self.ledger is None:
-            return
-        try:
-            self.ledger.write(
-                self.gid, polls_added=self.unsaved_polls, **{**self.unsaved, **changes}
-            )
-            self.unsaved_polls = 0
-            self.unsaved = {}
-        except KeyError:
-            # a new id the ledger could not take when it came is in its journal: once the ledger
-            # takes writes again, write it from there (else: a job this ledger never saw)
-            journal = self.ledger.journal_path
-            if not self.healed and journal.exists() and self.gid in self.ledger.recover_journal():
-                self.healed = True
-                self._record(**changes)
-        except sqlite3.Error as exc:  # the ledger is locked or broken: the watching goes on
-            self.unsaved.update(changes)  # to be written with the next write that can be
-            log.warning("could not write generation %s to the ledger (%s)", self.gid, exc)
-        except IllegalMove as exc:  # another process has ended the job already: its word stands
-            self.unsaved_polls = 0
-            self.unsaved = {}
-            log.warning("the ledger kept generation %s as it was: %s", self.gid, exc)
 
     def _update(self, message: str, **extra: object) -> Update:
         state = self.state

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -28,7 +29,9 @@ from typing import Any
 
 from .clock import REAL_CLOCK, Clock
 from .errors import ValidationError
-from .lifecycle import Status, check_move
+from .lifecycle import IllegalMove, Status, check_move
+
+log = logging.getLogger(__name__)
 
 HOME_ENV = "PIXVERSE_UI_HOME"
 LEDGER_NAME = "ledger.sqlite3"
@@ -673,6 +676,61 @@ class Ledger:
             for row in rows
             if row["took"] and row["took"] > 0
         ]
+
+
+class Recorder:
+    """What one watch of a generation writes to the ledger, and how.
+
+    The poll loop tells it what it sees; the recorder writes as few transactions as it can (a
+    poll's GET is counted, and a change is kept with ``later``, until the next ``write``). When
+    the ledger cannot take a write (locked, broken), the changes wait for the next write that
+    can be made, and the watching goes on. An id the ledger could not take when it came (in its
+    journal, see :meth:`Ledger.recover_journal`) is written from there once it takes writes
+    again. A move another process has made already (it ended the job) stands. With no ledger,
+    nothing is written.
+    """
+
+    def __init__(self, ledger: Ledger | None, generation_id: str) -> None:
+        self.ledger = ledger
+        self.generation_id = generation_id
+        #: GETs made since the ledger last counted them.
+        self._polls = 0
+        #: Changes seen but not written yet: they go with the next write.
+        self._unsaved: dict[str, object] = {}
+        #: Whether the journal has been read back for this id already.
+        self._healed = False
+
+    def count_poll(self) -> None:
+        """One more GET, counted with the next write."""
+        self._polls += 1
+
+    def later(self, **changes: object) -> None:
+        """Keep ``changes`` to be written with the next write (the job's end, which comes next)."""
+        self._unsaved.update(changes)
+
+    def write(self, **changes: object) -> None:
+        """Write ``changes``, with what waited and the polls counted, in one transaction."""
+        if self.ledger is None:
+            return
+        gid = self.generation_id
+        try:
+            self.ledger.write(gid, polls_added=self._polls, **{**self._unsaved, **changes})
+        except KeyError:
+            # a new id the ledger could not take when it came is in its journal: once the ledger
+            # takes writes again, write it from there (else: a job this ledger never saw)
+            journal = self.ledger.journal_path
+            if not self._healed and journal.exists() and gid in self.ledger.recover_journal():
+                self._healed = True
+                self.write(**changes)
+            return
+        except sqlite3.Error as exc:  # the ledger is locked or broken: the watching goes on
+            self._unsaved.update(changes)  # to be written with the next write that can be
+            log.warning("could not write generation %s to the ledger (%s)", gid, exc)
+            return
+        except IllegalMove as exc:  # another process has ended the job already: its word stands
+            log.warning("the ledger kept generation %s as it was: %s", gid, exc)
+        self._polls = 0
+        self._unsaved = {}
 
 
 #: The query behind ``Ledger.finished_timings`` (its plan is tested: see there).

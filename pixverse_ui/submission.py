@@ -15,7 +15,7 @@ from typing import Any
 
 from . import errors
 from .budget import Budget
-from .client import Client
+from .client import Client, JobState
 from .params import Params
 from .store import REJECTED, RUNNING, UNCONFIRMED, JobRecord, Ledger
 
@@ -34,16 +34,16 @@ def create_job(
     batch: str | None = None,
     owner: str | None = None,
     client_request_id: str | None = None,
-    claim: Callable[[str], None] | None = None,
+    claim: Callable[[JobState], None] | None = None,
     budget: Budget | None = None,
 ) -> JobRecord:
     """Record the job, POST it, record its id. The ledger row exists before anything is sent.
 
     ``owner`` is whose history shows the job (default: the client's key's). ``claim`` is called
-    with the new generation id before the ledger marks the job running (the watchers register
-    it there, so that nothing reading the ledger starts a second watcher). With a ``budget``, a
-    start whose safe price would take the owner's spending today, or the paying key's, over its
-    limit raises ``BudgetError``: nothing is recorded or sent.
+    with the create answer (the new generation id in it) before the ledger marks the job
+    running (the watchers register it there, so that nothing reading the ledger starts a second
+    watcher). With a ``budget``, a start whose safe price would take the owner's spending today,
+    or the paying key's, over its limit raises ``BudgetError``: nothing is recorded or sent.
     """
     crid = client_request_id or client.new_request_id()
     payer = ledger.owner_of(client.owner_key)
@@ -81,7 +81,7 @@ def create_job(
         )
         raise
     if claim is not None:
-        claim(state.id)
+        claim(state)
     changes: dict[str, Any] = {
         "generation_id": state.id,
         "state": RUNNING,

@@ -1,7 +1,8 @@
 """Many generations watched on a few threads (``pollers.Pollers``), and the poll loop's steps.
 
 The driver is tested with small generators of steps (no HTTP: a step is what a poll would
-yield); the whole path against the simulator on the real clock, where it is used.
+yield); the whole path against the simulator, on the real clock and on a test's ManualClock,
+which the same driver lets pass instead of waiting.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from support import wait_for
 
 from pixverse_ui import errors
 from pixverse_ui.client import Client, JobState
+from pixverse_ui.clock import ManualClock
 from pixverse_ui.jobs import Jobs
 from pixverse_ui.params import validate
 from pixverse_ui.pollers import WORKERS, Pollers
-from pixverse_ui.polling import Apart, Pause, Update, watch, watch_steps
+from pixverse_ui.polling import Apart, Known, Pause, Update, watch, watch_steps
 from pixverse_ui.store import DONE, Ledger
 
 KEY = "sk-pollers-KEY-0123456789abcdef"
@@ -55,6 +57,30 @@ def test_a_driven_loop_gets_every_update_in_order_and_one_end():
     assert seen.done.wait(10)
     assert [u.polls for u in seen.updates] == [0, 1, 2, 3, 4]
     assert seen.ended == [None]
+
+
+def test_on_a_manual_clock_the_pauses_pass_on_the_clock_in_due_order():
+    """With every loop waiting, the scheduler sleeps on the clock to the next due time: the
+    pauses of two loops interleave by when they are due, and the clock moved by them alone."""
+    clock = ManualClock()
+    pollers, order = Pollers(clock), []
+    ends = _Ends(), _Ends()
+
+    def steps(name: str, wait: float) -> Iterator[Update | Pause]:
+        for _ in range(3):
+            yield Pause(wait)
+            order.append((name, clock.now() - start))
+
+    def both() -> None:  # no time passes while a worker runs this: both start at 0
+        pollers.run(steps("a", 30.0), ends[0].on_update, ends[0].on_end)
+        pollers.run(steps("b", 45.0), ends[1].on_update, ends[1].on_end)
+
+    start = clock.now()
+    pollers.call(both)
+    assert ends[0].done.wait(10) and ends[1].done.wait(10)
+    # at 90 both are due: b asked first (at 45, a at 60), so b goes first
+    assert order == [("a", 30), ("b", 45), ("a", 60), ("b", 90), ("a", 90), ("b", 135)]
+    assert sum(clock.slept) == 135
 
 
 def test_a_shorter_pause_is_served_first_whatever_the_order_of_arrival():
@@ -178,7 +204,10 @@ def test_steps_read_and_send_nothing_before_the_first_is_asked_for(sim, client, 
 
     record = create_job(validate("a fox", resolution="360p"), client=client, ledger=ledger)
     gets = sim.stats()["gets"]
-    steps = watch_steps(record.generation_id, client=client, ledger=ledger, download_dir=tmp_path)
+    known = Known.of(record)
+    steps = watch_steps(
+        record.generation_id, client=client, ledger=ledger, known=known, download_dir=tmp_path
+    )
     assert sim.stats()["gets"] == gets
     assert isinstance(next(steps), Update) and sim.stats()["gets"] == gets + 1
 
@@ -210,3 +239,33 @@ def test_a_follower_that_wants_news_only_still_gets_every_update_in_order(ledger
 
     assert asyncio.run(main()) == [0, 1, 2, 3, 4, 5]
     wait_for(lambda: not job._feed._waiters, timeout=30)
+
+
+def test_a_job_on_a_manual_clock_is_driven_by_the_pollers_and_never_really_waits(
+    sim, client, ledger, clock, tmp_path, monkeypatch
+):
+    """The production driver on a test's clock: two minutes of the provider's time pass as the
+    pollers sleep on the clock, one sleep per poll; every GET of the API comes from a poll
+    worker and the video's from the download's thread; no thread of the job's own."""
+    import requests
+
+    sent = requests.adapters.HTTPAdapter.send
+    gets: list[tuple[str, str]] = []
+
+    def send(adapter, request, **kwargs):
+        if request.method == "GET":
+            gets.append((request.url, threading.current_thread().name))
+        return sent(adapter, request, **kwargs)
+
+    monkeypatch.setattr(requests.adapters.HTTPAdapter, "send", send)
+    start = clock.now()
+    job = Jobs(client, ledger, tmp_path).submit(validate("a lighthouse", duration=10))
+    wait_for(lambda: job.finished, timeout=60)  # real time: far less than the job's two minutes
+    assert job.wait().ok and job.status == DONE
+    polls = [name for url, name in gets if "/v2/video/generations" in url]
+    downloads = [name for url, name in gets if "/v2/video/generations" not in url]
+    assert polls and all(name.startswith("pixverse-poll-") for name in polls), polls
+    assert downloads and set(downloads) == {"pixverse-download"}
+    assert len(clock.slept) == len(polls)  # one pause before each poll, nothing else waited
+    assert clock.now() - start == pytest.approx(sum(clock.slept))
+    assert clock.now() - start >= sim.core.jobs.get(job.id).done_at - start > 60

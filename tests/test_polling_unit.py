@@ -118,3 +118,43 @@ def test_with_no_history_watch_sees_an_early_finish_within_15_percent_of_its_tim
             updates.close()  # the download is not what this is about
             late = seen.elapsed - job["ends"]
             assert 0 <= late <= max(1.5, 0.15 * job["ends"]) + 1e-6, (share, trial, late)
+
+
+def test_the_create_answer_reaches_the_watch_though_the_ledger_never_took_it(
+    client, http, clock, tmp_path
+):
+    """Another process holds the ledger as the create answer comes, so the id goes to the
+    journal: the watch still starts from the answer itself (its credits in the first update,
+    its ``poll_after`` as the first wait), not from a ledger row that has none of it."""
+    import json
+    import sqlite3
+
+    from pixverse_ui.jobs import Jobs
+    from pixverse_ui.params import validate
+    from pixverse_ui.store import Ledger
+
+    path = tmp_path / "ledger.sqlite3"
+    ledger = Ledger(path, clock=clock, busy_timeout=0.05)
+    holder = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
+
+    def created(request):
+        holder.execute("BEGIN EXCLUSIVE")
+        body = {
+            "id": "g",
+            "status": "queued",
+            "poll_after": 7,
+            "meta": {"usage": {"credits_used": 40}},
+        }
+        return 200, {}, json.dumps(body)
+
+    http.add_callback(responses.POST, URL, callback=created)
+    http.get(URL, json={"id": "g", "status": "failed", "error": {"name": "E", "message": "no"}})
+    job = Jobs(client, ledger, tmp_path).submit(validate("a fox", resolution="360p"))
+    seen = []
+    with pytest.raises(errors.GenerationFailedError):
+        job.wait(on_update=seen.append)
+    holder.execute("ROLLBACK")
+    note, first = seen[:2]
+    assert "could not record generation g" in note.message and "journal" in note.message
+    assert (first.status, first.credits_used, first.polls) == ("queued", 40.0, 0)
+    assert clock.slept[-1] == 7.0  # the one wait of the watch: the answer's, not the schedule's

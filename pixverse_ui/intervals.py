@@ -1,0 +1,19 @@
+"""Every interval the library waits or looks again at, in one place.
+
+The poll schedule itself (when to ask the API next) is ``polling.PollSchedule``; what is here
+bounds the waits around it: how long a driver or a follower waits before it looks again even
+with no news (each is woken on news anyway, so these only bound a wait, never pace a loop).
+"""
+
+from __future__ import annotations
+
+#: However fast an endpoint runs (the simulator), never poll more often than this.
+MIN_REAL_INTERVAL = 0.1
+#: The pollers' scheduler looks again at least this often, even with nothing due.
+IDLE_CHECK = 60.0
+#: A poll worker with nothing to do for this long leaves (the next loop starts another).
+WORKER_LINGER = 10.0
+#: How often a follower with a stop event looks at it.
+STOP_CHECK = 0.25
+#: The longest an event-loop follower waits before looking again (it is woken on news anyway).
+FOLLOW_STEP = 5.0
