@@ -16,7 +16,16 @@ from typing import Any
 
 import pytest
 import requests
-from support import RawCall, ServedApp, at_once, form, queue_call, running_app_py, with_mcp
+from support import (
+    RawCall,
+    ServedApp,
+    at_once,
+    form,
+    queue_call,
+    running_app_py,
+    wait_for,
+    with_mcp,
+)
 
 from pixverse_ui.budget import spent_since
 from pixverse_ui.simulator import SimConfig, Simulator
@@ -96,7 +105,7 @@ def test_the_page_and_the_start_up_lines_say_the_ceiling(defaults: SharedSpace) 
     page = requests.get(defaults.app.url + "/config", timeout=10).text
     words = "Everyone here shares the host's key, up to $5.00 a day in all (the default; set "
     assert words in page
-    assert words in defaults.app.output
+    wait_for(lambda: words in defaults.app.output, timeout=60)  # printed once launch returns
 
 
 def test_a_burst_of_fresh_visitor_ids_stops_at_the_host_ceiling(

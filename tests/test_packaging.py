@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 import yaml
-from support import running_app_py
+from support import running_app_py, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,8 +71,9 @@ def test_python_app_py_serves_the_page_on_the_simulator(tmp_path):
         assert answer.status_code == 200
         assert "Simulator mode" in answer.text
         assert requests.get(app.url + "/", timeout=10).status_code == 200
-    # it says where it serves, and this app's way to a public link, not Gradio's launch() hint
-    assert f"serving at {app.url}" in app.output
+        # it says where it serves (once launch has returned, which may be after the page answers)
+        wait_for(lambda: f"serving at {app.url}" in app.output, timeout=60)
+    # and this app's way to a public link, not Gradio's launch() hint
     assert "--share" in app.output and "share=True" not in app.output
 
 
