@@ -24,7 +24,7 @@ import contextlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -100,6 +100,11 @@ class Feed:
     def ended(self) -> bool:
         return self._ended_at is not None
 
+    def mark(self) -> tuple[int, bool]:
+        """Where the feed is now: how many updates, and whether it has ended."""
+        with self._changed:
+            return len(self._updates), self._ended_at is not None
+
     @property
     def error(self) -> errors.PixVerseError | None:
         return self._error
@@ -161,6 +166,29 @@ class Feed:
                 waiter.shown = shown
             with contextlib.suppress(RuntimeError):  # that loop has closed
                 waiter.loop.call_soon_threadsafe(waiter.event.set)
+
+
+async def any_news(jobs: Sequence[Job], since: Sequence[tuple[int, bool]], bound: float) -> None:
+    """Return once one of ``jobs`` has news past ``since`` (their feeds' ``mark()`` taken
+    before), or after ``bound`` seconds: how an event loop follows several jobs at once."""
+    loop = asyncio.get_running_loop()
+    event = asyncio.Event()
+    feeds = [job._feed for job in jobs]
+    waiters = []
+    for feed in feeds:
+        waiter = _Waiter(loop, event)
+        with feed._changed:
+            feed._waiters.append(waiter)
+        waiters.append((feed, waiter))
+    try:
+        if any(feed.mark() != mark for feed, mark in zip(feeds, since, strict=True)):
+            return  # news came before the waiters were in place
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(event.wait(), bound)
+    finally:
+        for feed, waiter in waiters:
+            with feed._changed:
+                feed._waiters.remove(waiter)
 
 
 @dataclass(eq=False)
@@ -243,6 +271,10 @@ class Job:
         if record is not None and record.generation_id is not None:
             return record.status
         return last.status if last is not None else None
+
+    def mark(self) -> tuple[int, bool]:
+        """Where its feed is now (updates so far, ended), for :func:`any_news`."""
+        return self._feed.mark()
 
     @property
     def last(self) -> Update | None:

@@ -94,3 +94,33 @@ def test_a_refused_start_raises_and_returns_no_handle(client, ledger, sim, tmp_p
     with pytest.raises(errors.BudgetError):
         service.submit(validate("a fox", resolution="360p"))
     assert ledger.history() == [] and sim.stats()["posts"] == 0
+
+
+def test_a_follower_of_several_jobs_wakes_on_any_ones_news(tmp_path):
+    """How the page's Variations follows its batch: woken by the first job with news, not on a
+    timer; news that came between its look and its wait wakes it at once."""
+    import asyncio
+    import threading
+
+    from pixverse_ui.clock import ManualClock
+    from pixverse_ui.jobs import Job, any_news
+    from pixverse_ui.polling import Update
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=ManualClock())
+    jobs = [
+        Job(ledger, ledger.clock, params=validate("a fox"), client_request_id=f"c{i}")
+        for i in range(3)
+    ]
+    news = Update("g", "generating", 1.0, None, None, "working", 1)
+
+    async def follow() -> str:
+        marks = [job.mark() for job in jobs]
+        jobs[0]._feed.push(news)  # before the wait: seen at once
+        await asyncio.wait_for(any_news(jobs, marks, bound=600), 60)
+        marks = [job.mark() for job in jobs]
+        threading.Timer(0.05, lambda: jobs[2]._feed.end()).start()  # from another thread
+        await asyncio.wait_for(any_news(jobs, marks, bound=600), 60)
+        return "woken"
+
+    assert asyncio.run(follow()) == "woken"  # a timer-paced wait of 600 s would time out at 60
+    assert all(not job._feed._waiters for job in jobs)  # nothing left registered

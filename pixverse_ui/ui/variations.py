@@ -14,7 +14,8 @@ from typing import Any
 import gradio as gr
 
 from .. import errors, formatting, params, variations
-from ..jobs import Job
+from ..intervals import BATCH_REDRAW_MAX
+from ..jobs import Job, any_news
 from ..posters import contact_sheet, poster_or_none
 from ..publish import Publisher, version
 from .common import (
@@ -31,8 +32,6 @@ from .generate import GeneratePart
 
 #: Ask "are you sure?" above this many generations in one batch.
 CONFIRM_ABOVE = 4
-#: How often the batch table is redrawn while its jobs run.
-REDRAW_SECONDS = 0.5
 AXIS_LABELS = {"seeds": "seed", "styles": "style", "aspect ratios": "aspect_ratio"}
 
 
@@ -248,10 +247,11 @@ class VariationsPart:
         except errors.PixVerseError as exc:
             raise refusal(exc) from None
         while True:
+            marks = [job.mark() for job in jobs]  # before drawing: news after it wakes us
             items, table, over = batch_answer(jobs, page.publisher)
             text = f"{quoted}\n\n{table}"
             if over:
                 yield items, text, sheet(jobs, axis, page.publisher)
                 return
             yield items, text, gr.skip()
-            await asyncio.sleep(REDRAW_SECONDS)
+            await any_news(jobs, marks, BATCH_REDRAW_MAX)
