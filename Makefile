@@ -8,10 +8,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+NOTEBOOK_STAMP := $(VENV)/.installed-notebook
 export GRADIO_ANALYTICS_ENABLED := False
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: run test bench faults screenshot lint format clean
+.PHONY: run notebook test bench faults screenshot lint format clean
 
 # The interpreter is checked before a venv or pip sees it: a sentence, not a resolver error.
 $(RUN_STAMP): requirements.txt pyproject.toml
@@ -31,6 +32,13 @@ $(DEV_STAMP): $(RUN_STAMP) requirements-dev.txt requirements-mcp.txt
 
 run: $(RUN_STAMP)  ## serve the app (on the built-in simulator when AIMLAPI_KEY is unset)
 	$(PY) app.py $(ARGS)
+
+$(NOTEBOOK_STAMP): $(RUN_STAMP) requirements-notebook.txt
+	$(PY) -m pip install --quiet -r requirements-notebook.txt
+	touch $(NOTEBOOK_STAMP)
+
+notebook: $(NOTEBOOK_STAMP)  ## open notebooks/quickstart.ipynb in JupyterLab (on the simulator when AIMLAPI_KEY is unset)
+	$(VENV)/bin/jupyter lab notebooks/quickstart.ipynb $(ARGS)
 
 # The suite in as many processes as there are cores (at most 4); each test file stays in one.
 TEST_PROCESSES ?= auto --maxprocesses 4 --dist loadfile

@@ -28,7 +28,7 @@ from .budget import Budget, quote
 from .errors import PixVerseError, ValidationError
 from .formatting import duration
 from .history import PERIODS
-from .lifecycle import STATE_WORDS, Status
+from .lifecycle import LABELS, STATE_WORDS, Status
 from .redact import MASK
 from .store import NOTE_MAX_CHARS
 
@@ -214,7 +214,7 @@ class Watcher:
             from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
             self._progress = Progress(
-                SpinnerColumn(),
+                SpinnerColumn(finished_text="✓"),
                 TextColumn("{task.description}"),
                 BarColumn(),
                 TextColumn("elapsed {task.fields[elapsed]}"),
@@ -224,7 +224,9 @@ class Watcher:
             self._progress.start()
         gid = update.generation_id
         fields = {
-            "description": escape(f"{update.status}: {update.message}"),
+            "description": escape(
+                f"{update.state.word if update.done else update.status}: {update.message}"
+            ),
             "completed": update.progress,
             "elapsed": duration(update.elapsed),
             "eta": "done" if update.done else duration(update.eta),
@@ -242,6 +244,17 @@ class Watcher:
 
 
 # --- argument parsing ----------------------------------------------------------------------------
+
+
+#: ``list --state``: the page's words, and the ledger's own where they differ (``--json``'s).
+_STATE_HELP = (
+    "only jobs in this state: "
+    + ", ".join(
+        label.word + (f" (or {state.value})" if state.value != label.word else "")
+        for state, label in LABELS.items()
+    )
+    + "; the words the page shows (default: any)"
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -300,37 +313,70 @@ def build_parser() -> argparse.ArgumentParser:
     gen = commands.add_parser("generate", help="make one video and wait for it")
     gen.add_argument("prompt", help="what the video shows")
     gen.add_argument(
-        "--aspect-ratio", choices=P.ASPECT_RATIOS, type=_canonical(P.ASPECT_RATIOS), default=None
+        "--aspect-ratio",
+        choices=P.ASPECT_RATIOS,
+        type=_canonical(P.ASPECT_RATIOS),
+        default=None,
+        help=f"width:height (default: {P.DEFAULT_ASPECT_RATIO})",
     )
     gen.add_argument(
-        "--resolution", choices=P.RESOLUTIONS, type=_canonical(P.RESOLUTIONS), default=None
+        "--resolution",
+        choices=P.RESOLUTIONS,
+        type=_canonical(P.RESOLUTIONS),
+        default=None,
+        help=f"the short side in pixels (default: {P.DEFAULT_RESOLUTION})",
     )
     gen.add_argument(
-        "--duration", choices=P.DURATIONS, type=_duration, default=None, help="seconds"
+        "--duration",
+        choices=P.DURATIONS,
+        type=_duration,
+        default=None,
+        help=f"seconds (default: {P.DEFAULT_DURATION})",
     )
     styles = (*P.STYLES, "none")
-    gen.add_argument("--style", choices=styles, type=_canonical(styles), default=None)
-    gen.add_argument("--negative-prompt", default=None, help="what the video should not show")
-    gen.add_argument("--seed", type=int, default=None)
     gen.add_argument(
-        "--audio", action=argparse.BooleanOptionalAction, default=None, help="generate audio"
+        "--style",
+        choices=styles,
+        type=_canonical(styles),
+        default=None,
+        help="a look for the whole video (default: none)",
+    )
+    gen.add_argument(
+        "--negative-prompt", default=None, help="what the video should not show (default: none)"
+    )
+    gen.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="the same seed and settings make the same video again (default: a random one)",
+    )
+    gen.add_argument(
+        "--audio",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="generate audio (default: left to the API)",
     )
     gen.add_argument(
         "--multi-clip",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="generate a multi-clip video",
+        help="generate a multi-clip video (default: left to the API)",
     )
     gen.add_argument(
-        "--thinking", choices=P.THINKING_TYPES, type=_canonical(P.THINKING_TYPES), default=None
+        "--thinking",
+        choices=P.THINKING_TYPES,
+        type=_canonical(P.THINKING_TYPES),
+        default=None,
+        help="the model's prompt reasoning (default: left to the API)",
     )
-    gen.add_argument("--model", default=None, help=f"model id (default {P.MODEL_ID})")
+    gen.add_argument("--model", default=None, help=f"model id (default: {P.MODEL_ID})")
     _watch_options(gen)
     gen.add_argument(
         "--let-server-decide",
         action="store_true",
         default=None,
-        help="do not check resolution/duration combinations here; let the API judge them",
+        help="do not check resolution/duration combinations here; let the API judge them "
+        f"(default: off, or ${P.LET_SERVER_DECIDE_ENV})",
     )
     gen.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     gen.set_defaults(func=cmd_generate)
@@ -342,15 +388,36 @@ def build_parser() -> argparse.ArgumentParser:
     res.set_defaults(func=cmd_resume)
 
     lst = commands.add_parser("list", help="this key's generations, newest first")
-    lst.add_argument("--limit", type=_positive_int, default=20)
-    lst.add_argument("--starred", action="store_true", help="starred generations only")
-    lst.add_argument("--search", default="", metavar="TEXT", help="in the prompt or the note")
-    lst.add_argument("--state", choices=STATE_WORDS, type=str.lower, default=None)
     lst.add_argument(
-        "--resolution", choices=P.RESOLUTIONS, type=_canonical(P.RESOLUTIONS), default=None
+        "--limit", type=_positive_int, default=20, help="at most this many (default: 20)"
+    )
+    lst.add_argument("--starred", action="store_true", help="starred generations only")
+    lst.add_argument(
+        "--search",
+        default="",
+        metavar="TEXT",
+        help="in the prompt or the note (default: everything)",
     )
     lst.add_argument(
-        "--period", choices=list(PERIODS), default="any time", help="made in this period"
+        "--state",
+        choices=STATE_WORDS,
+        type=str.lower,
+        default=None,
+        metavar="STATE",
+        help=_STATE_HELP,
+    )
+    lst.add_argument(
+        "--resolution",
+        choices=P.RESOLUTIONS,
+        type=_canonical(P.RESOLUTIONS),
+        default=None,
+        help="made at this resolution (default: any)",
+    )
+    lst.add_argument(
+        "--period",
+        choices=list(PERIODS),
+        default="any time",
+        help="made in this period (default: any time)",
     )
     lst.add_argument("--json", action="store_true", help="print one JSON array")
     lst.set_defaults(func=cmd_list)
@@ -370,7 +437,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.add_argument("id", help="generation id")
     exp.add_argument(
-        "--output-dir", type=Path, default=Path("."), metavar="DIR", help="default: here"
+        "--output-dir",
+        type=Path,
+        default=Path("."),
+        metavar="DIR",
+        help="where the zip is written (default: here)",
     )
     exp.set_defaults(func=cmd_export)
 
@@ -386,7 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(os.environ.get("GRADIO_SERVER_PORT") or 7860),
         help="port (default: $GRADIO_SERVER_PORT or 7860)",
     )
-    srv.add_argument("--share", action="store_true", help="ask Gradio for a public link")
+    srv.add_argument(
+        "--share", action="store_true", help="ask Gradio for a public link (default: none)"
+    )
     srv.add_argument(
         "--mcp",
         action="store_true",
@@ -406,15 +479,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _watch_options(sub: argparse.ArgumentParser) -> None:
+    from .polling import DEFAULT_TIMEOUT  # the poll loop (and requests) only when asked
+
     sub.add_argument(
         "--timeout",
         type=_positive,
         default=None,
         metavar="SECONDS",
-        help="stop waiting after this long (the job is kept and can be resumed)",
+        help="stop waiting after this long; the job is kept and can be resumed (default: "
+        f"{DEFAULT_TIMEOUT / 60:g} minutes)",
     )
     sub.add_argument(
-        "--output-dir", type=Path, default=None, metavar="DIR", help="where videos are saved"
+        "--output-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where videos are saved (default: $PIXVERSE_UI_HOME/videos, ~/.pixverse-ui/videos "
+        "when it is unset)",
     )
 
 

@@ -38,9 +38,12 @@ class PixVerseError(Exception):
     @property
     def user_message(self) -> str:
         """The whole sentence for a person: what happened, the provider's words, what to do."""
-        parts = [self.message.rstrip(".") + "."]
+        parts = [_ended(self.message)]
         if self.provider_message and self.provider_message not in self.message:
-            parts.append(f"The API said: “{self.provider_message}”.")
+            said = self.provider_message.strip()  # its own stop ends the sentence: “Bad.”
+            parts.append(
+                f"The API said: “{said}”" + ("" if said.endswith((".", "!", "?")) else ".")
+            )
         if self.generation_id:
             parts.append(f"Generation id: {self.generation_id}.")
         elif self.client_request_id:
@@ -48,6 +51,12 @@ class PixVerseError(Exception):
         if self.hint:
             parts.append(self.hint)
         return " ".join(parts)
+
+
+def _ended(text: str) -> str:
+    """``text`` ending as a sentence does, with one stop (its own ``!`` or ``?``, else ``.``)."""
+    text = text.strip().rstrip(".")
+    return text if text.endswith(("!", "?")) else text + "."
 
 
 class ValidationError(PixVerseError, ValueError):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Union
 from .errors import PixVerseError
 from .formatting import MISSING, duration
 from .lifecycle import Status
+from .notebook_files import video_href
 from .pricing import format_cost, reported
 from .redact import redact
 
@@ -423,16 +424,11 @@ def _poster_img(item: HistoryItem, width: int = POSTER_SHOWN_WIDTH) -> str:
 
 
 def _video_link(item: HistoryItem) -> str:
-    """A link to the video (relative when under the notebook's folder)."""
-    if item.video_path is None:
+    """A link to the video that Jupyter serves (``notebook_files.video_href``)."""
+    if item.video_path is None or not item.video_path.exists():
         return ""
-    path = item.video_path
-    try:
-        href = path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        href = path.resolve().as_uri()
-    name = html.escape(path.name)
-    return f"<a href='{html.escape(href, quote=True)}' target='_blank'>{name}</a>"
+    href = html.escape(video_href(item.video_path), quote=True)
+    return f"<a href='{href}' target='_blank'>{html.escape(item.video_path.name)}</a>"
 
 
 def compare(
@@ -461,15 +457,13 @@ def _shown(value: Any) -> str:
 
 
 def _compare_html(items: list[HistoryItem], rows: list[Any], columns: int) -> str:
-    from base64 import b64encode
-
     cells = []
     for it in items:
-        if it.has_video and it.video_path is not None:
-            data = b64encode(it.video_path.read_bytes()).decode()
+        if it.has_video and it.video_path is not None and it.video_path.exists():
+            src = html.escape(video_href(it.video_path), quote=True)
             media = (
                 "<video autoplay muted loop playsinline controls style='width:100%' "
-                f"src='data:video/mp4;base64,{data}'></video>"
+                f"src='{src}'></video>"
             )
         else:
             media = f"<p><b>No video</b> ({html.escape(it.error or it.state.word)})</p>"

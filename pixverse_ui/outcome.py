@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .formatting import duration
 from .lifecycle import Status
+from .notebook_files import video_href
 from .params import Params, validate
 from .pricing import format_cost, reported
 from .store import JobRecord
@@ -57,21 +58,20 @@ class Generation:
         )
 
     def _repr_html_(self) -> str:
-        """Jupyter: a playable video with its parameters and credits."""
+        """Jupyter: a playable video (by reference: ``notebook_files``) with its parameters and
+        credits."""
         prompt = html.escape(self.params.prompt if self.params else "(request unknown here)")
         facts = html.escape(self.params.summary() if self.params else "")
         credits = format_cost(reported(self.credits_used)) if self.credits_used is not None else ""
         took = f"took {duration(self.seconds)}" if self.seconds is not None else ""
         meta = " · ".join(x for x in (facts, credits, took, html.escape(self.status)) if x)
         if self.video_path and self.video_path.exists():
-            from base64 import b64encode
-
-            data = b64encode(self.video_path.read_bytes()).decode()
+            src = html.escape(video_href(self.video_path), quote=True)
             w, h = self.params.size if self.params else (640, 360)
             scale = min(1.0, 640 / w)
             media = (
                 f'<video controls loop width="{int(w * scale)}" height="{int(h * scale)}" '
-                f'src="data:video/mp4;base64,{data}"></video>'
+                f'src="{src}"></video>'
             )
         else:
             media = f"<p><b>No video yet</b> ({html.escape(self.error or self.state.word)})</p>"

@@ -8,6 +8,7 @@ download) is the real thing over real HTTP.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -269,6 +270,19 @@ def test_the_rich_display_on_a_terminal(env, capsys, monkeypatch):
     assert code == 0, err
     assert "elapsed" in err and "ETA" in err
     assert last_json(out)["status"] == "completed"
+
+
+def test_the_bar_ends_full_in_the_finished_colour(env, capsys, monkeypatch):
+    """The last frame rich draws: the whole bar in its finished green, none of it grey."""
+    monkeypatch.setattr(cli, "_fancy", lambda: True)
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.setenv("COLORTERM", "truecolor")
+    code, out, err = run(capsys, "generate", "a red fox", "--resolution", "360p", "--json")
+    assert code == 0, err
+    last = [frame for frame in err.replace("\r", "\n").splitlines() if "━" in frame][-1]
+    assert "Your video is ready" in last and "ETA done" in last
+    assert "38;2;114;156;31" in last, repr(last)  # rich's bar.finished
+    assert "38;5;237" not in last, repr(last)  # rich's bar.back: the grey of a bar not full
 
 
 # --- resume / list -------------------------------------------------------------------------------
@@ -538,6 +552,83 @@ def test_the_daily_budget_refuses_a_start_with_exit_2(env, capsys, monkeypatch):
     code, out, err = run(capsys, "generate", "four", "--resolution", "360p", "--json")
     assert code == 2 and "PIXVERSE_UI_DAILY_BUDGET must be an amount of dollars" in err
     assert env.sim.stats()["posts"] == 2
+
+
+def test_every_option_says_what_it_does_and_its_default():
+    """Walk the parser: every argument has help, and every option that takes a value (or can be
+    turned on and off) names its default in it."""
+    import argparse
+
+    top = cli.build_parser()
+    [commands] = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+    seen = 0
+    for name, sub in commands.choices.items():
+        if name == "simulator":  # its options are the simulator's own (tested there)
+            continue
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            seen += 1
+            where = f"{name} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help and action.help.strip(), f"{where} has no help"
+            takes_value = action.nargs != 0 or isinstance(action, argparse.BooleanOptionalAction)
+            if action.option_strings and takes_value:
+                assert "default" in action.help, f"{where} does not say its default"
+    assert seen > 25
+
+
+def test_list_states_are_the_pages_words(env, capsys):
+    """``list --state`` takes the words the page shows (``refused``) and names them in its help."""
+    from pixverse_ui.lifecycle import Status
+
+    top = cli.build_parser()
+    [commands] = [a for a in top._actions if isinstance(a, cli.argparse._SubParsersAction)]
+    [state] = [a for a in commands.choices["list"]._actions if a.dest == "state"]
+    for status in Status:
+        assert status.word in state.help and status.word in state.choices
+    code, out, err = run(capsys, "list", "--state", "refused")
+    assert code == 0, err
+
+
+#: Two periods where a sentence meant one ("limit.." or "limit.”."); an ellipsis is not one.
+DOUBLED = re.compile(r"(?<!\.)\.[”\"')]?\.(?!\.)")
+
+
+def test_refusals_are_sentences_with_one_period(env, capsys, monkeypatch, tmp_path):
+    """Every refusal path of the CLI: each says something, and no sentence ends twice."""
+    monkeypatch.setenv("PIXVERSE_UI_DAILY_BUDGET", "0.30")
+    _generate(capsys, "one")
+    refusals = [
+        ("generate", "two", "--resolution", "360p"),  # over the daily budget
+        ("generate", "", "--resolution", "360p"),
+        ("generate", "x" * 3000, "--resolution", "360p"),
+        ("generate", "a fox", "--resolution", "1080p", "--duration", "8"),
+        ("generate", "a fox", "--seed", "-4"),
+        ("resume", "no-such-generation"),
+        ("star", "no-such-generation"),
+        ("note", "no-such-generation", "hi"),
+        ("export", "no-such-generation", "--output-dir", str(tmp_path)),
+        ("list", "--state", "nowhere"),
+        ("list", "--limit", "0"),
+    ]
+    for argv in refusals:
+        try:
+            code, out, err = run(capsys, *argv)
+        except SystemExit as exit_:  # argparse's usage errors
+            code, (out, err) = exit_.code, capsys.readouterr()
+        assert code != 0 and err.strip(), argv
+        assert not DOUBLED.search(err), (argv, err)
+    monkeypatch.setenv("PIXVERSE_UI_DAILY_BUDGET", "lots")
+    code, out, err = run(capsys, "generate", "four", "--resolution", "360p")
+    assert code == 2 and not DOUBLED.search(err), err
+
+
+@pytest.mark.parametrize("said", ["Bad prompt.", "Bad prompt", "Too fast!"])
+def test_the_providers_words_end_one_sentence(said):
+    from pixverse_ui.errors import GenerationFailedError
+
+    text = GenerationFailedError("The job failed.", provider_message=said).user_message
+    assert f"“{said}”" in text and not DOUBLED.search(text), text
 
 
 def test_an_id_that_starts_with_a_dash_is_an_id(env, capsys, tmp_path):

@@ -53,3 +53,21 @@ def test_star_note_and_history_are_this_keys(ledger, capsys):
         with pytest.raises(ValidationError, match="no generation gen-c in this key's history"):
             call()
     assert not any(i.starred for i in history(ledger, ledger.owner_of(OTHER)))
+
+
+def test_a_video_is_referenced_by_a_path_jupyter_serves(tmp_path):
+    """Inside the notebook's folder: its relative path; in a hidden or outside folder (the
+    ledger's ``~/.pixverse-ui``): linked into ``pixverse-videos/`` beside the notebook."""
+    from pixverse_ui.notebook_files import video_href
+
+    here = tmp_path / "work"
+    (here / "clips").mkdir(parents=True)
+    inside = here / "clips" / "a.mp4"
+    inside.write_bytes(b"inside")
+    hidden = tmp_path / ".pixverse-ui" / "videos" / "gen-b.mp4"
+    hidden.parent.mkdir(parents=True)
+    hidden.write_bytes(b"from the ledger's home")
+    assert video_href(inside, here) == "clips/a.mp4"
+    for _ in range(2):  # the second time finds its link
+        assert video_href(hidden, here) == "pixverse-videos/gen-b.mp4"
+    assert (here / "pixverse-videos" / "gen-b.mp4").samefile(hidden)

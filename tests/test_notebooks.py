@@ -76,6 +76,11 @@ def execute(path: Path, kernel_dirs: list[str], env: dict[str, str]) -> nbformat
     return nb
 
 
+def notebook_folder(home: Path) -> Path:
+    """Where a notebook run with this home is copied to and run from."""
+    return home.parent / f"{home.name}-notebook"
+
+
 @pytest.fixture(scope="module")
 def executed(kernel_dirs, tmp_path_factory):
     """Each notebook run once with no key (cached for the checks that read the outputs)."""
@@ -84,7 +89,10 @@ def executed(kernel_dirs, tmp_path_factory):
     def run(path: Path) -> tuple[nbformat.NotebookNode, Path]:
         if path not in runs:
             home = tmp_path_factory.mktemp(f"home-{path.stem}")
-            runs[path] = (execute(path, kernel_dirs, kernel_env(home)), home)
+            copy = notebook_folder(home) / path.name  # run from a copy: what it links lands there
+            copy.parent.mkdir()
+            copy.write_bytes(path.read_bytes())
+            runs[path] = (execute(copy, kernel_dirs, kernel_env(home)), home)
         return runs[path]
 
     return run
@@ -114,6 +122,32 @@ def test_quickstart_shows_a_video_and_finished_progress(executed):
     assert any(">done<" in page and "ready" in page for page in panels), panels[:1]
     tables = [page for page in pages if "pixverse-table" in page]
     assert len(tables) >= 2, "the variations table and the history table"
+
+
+def referenced_videos(page: str, folder: Path) -> list[Path]:
+    """The files a page's players and links point to, resolved as Jupyter's file server does:
+    relative to the notebook's folder, never ``file://``, never a data URI, never hidden."""
+    refs = re.findall(r"<video[^>]*\ssrc=['\"]([^'\"]+)", page)
+    refs += re.findall(r"<a href=['\"]([^'\"]+\.mp4)['\"]", page)
+    for ref in refs:
+        assert not ref.startswith(("data:", "file:", "/")) and ".." not in ref, ref[:80]
+        assert not any(part.startswith(".") for part in ref.split("/")), ref
+    return [folder / ref for ref in refs]
+
+
+def test_quickstart_plays_videos_by_reference_that_resolve(executed):
+    nb, home = executed(QUICKSTART)
+    folder = notebook_folder(home)
+    pages = html_outputs(nb)
+    assert not [page for page in pages if "data:video" in page], "a video embedded in the page"
+    players = [page for page in pages if "<video" in page]
+    links = [page for page in pages if "pixverse-table" in page and ".mp4</a>" in page]
+    assert players and links, "no player, or no history linking its videos"
+    for page in players + links:
+        for video in referenced_videos(page, folder):
+            assert video.is_file(), video
+            assert (home / "videos" / video.name).read_bytes() == video.read_bytes()
+    assert sum(len(page) for page in pages) < 200_000, "the outputs hold more than references"
 
 
 def test_quickstart_keeps_compares_and_exports(executed):
@@ -195,3 +229,27 @@ def test_the_inline_app_follows_the_apps_launch_rules(_isolated_home, monkeypatc
         assert requests.get(f"{base}/config", timeout=10).json()["run_history"] is False
     finally:
         demo.close()
+
+
+def readme_notebook_snippet() -> str:
+    """The Python block of the README's "Notebooks" section, as written there."""
+    text = (ROOT / "README.md").read_text("utf-8")
+    section = text.split("\n## Notebooks\n", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```python\n(.*?)```", section, re.S)
+    return block
+
+
+def test_the_readmes_notebook_snippet_runs_as_written(kernel_dirs, tmp_path):
+    snippet = readme_notebook_snippet()
+    assert "notebook.compare(a.id, b.id)" in snippet and "launch_inline()" in snippet
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(snippet)])
+    nbformat.write(nb, folder / "mine.ipynb")
+    ran = execute(folder / "mine.ipynb", kernel_dirs, kernel_env(tmp_path / "home"))
+    assert not [o for o in outputs(ran) if o.output_type == "error"]
+    pages = html_outputs(ran)
+    [compared] = [page for page in pages if "pixverse-compare" in page]
+    assert compared.count("<video") == 2 and "seed ≠" in compared
+    for video in referenced_videos(compared, folder):
+        assert video.is_file(), video
