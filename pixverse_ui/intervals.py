@@ -17,6 +17,9 @@ WORKER_LINGER = 10.0
 STOP_CHECK = 0.25
 #: The longest an event-loop follower waits before looking again (it is woken on news anyway).
 FOLLOW_STEP = 5.0
+#: The least time between two redraws of a notebook's live panel (a new state always redraws):
+#: a throttle on updates, not a timer.
+REDRAW_EVERY = 0.1
 #: A batch's table is redrawn when one of its jobs has news, and at least this often (the times
 #: in it move on).
 BATCH_REDRAW_MAX = 1.0

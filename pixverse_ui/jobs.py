@@ -169,26 +169,48 @@ class Feed:
 
 
 async def any_news(jobs: Sequence[Job], since: Sequence[tuple[int, bool]], bound: float) -> None:
-    """Return once one of ``jobs`` has news past ``since`` (their feeds' ``mark()`` taken
-    before), or after ``bound`` seconds: how an event loop follows several jobs at once."""
-    loop = asyncio.get_running_loop()
+    """Return once one of ``jobs`` has news past ``since`` (their ``mark()`` taken before), or
+    after ``bound`` seconds: how an event loop follows several jobs at once."""
     event = asyncio.Event()
-    feeds = [job._feed for job in jobs]
-    waiters = []
-    for feed in feeds:
-        waiter = _Waiter(loop, event)
-        with feed._changed:
-            feed._waiters.append(waiter)
-        waiters.append((feed, waiter))
-    try:
-        if any(feed.mark() != mark for feed, mark in zip(feeds, since, strict=True)):
-            return  # news came before the waiters were in place
+    with _woken_by(jobs, _Waiter(asyncio.get_running_loop(), event)):
+        if _moved(jobs, since):
+            return  # news came before the waiter was in place
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(event.wait(), bound)
+
+
+def wait_any_news(jobs: Sequence[Job], since: Sequence[tuple[int, bool]], bound: float) -> None:
+    """:func:`any_news` for a thread (the notebook's and the terminal's batch tables)."""
+    event = threading.Event()
+    with _woken_by(jobs, _Waiter(_AtOnce(), event)):  # type: ignore[arg-type]
+        if not _moved(jobs, since):
+            event.wait(bound)
+
+
+def _moved(jobs: Sequence[Job], since: Sequence[tuple[int, bool]]) -> bool:
+    return any(job.mark() != mark for job, mark in zip(jobs, since, strict=True))
+
+
+@contextlib.contextmanager
+def _woken_by(jobs: Sequence[Job], waiter: _Waiter) -> Iterator[None]:
+    """``waiter`` is woken by every news of every feed of ``jobs`` while the block runs."""
+    feeds = [job._feed for job in jobs]
+    for feed in feeds:
+        with feed._changed:
+            feed._waiters.append(waiter)
+    try:
+        yield
     finally:
-        for feed, waiter in waiters:
+        for feed in feeds:
             with feed._changed:
                 feed._waiters.remove(waiter)
+
+
+class _AtOnce:
+    """Stands in for an event loop where a thread waits: news runs its callback at once."""
+
+    def call_soon_threadsafe(self, callback: Callable[[], object]) -> None:
+        callback()
 
 
 @dataclass(eq=False)

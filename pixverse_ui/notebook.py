@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from .errors import PixVerseError
 from .formatting import MISSING, duration
+from .intervals import REDRAW_EVERY
 from .lifecycle import Status
 from .notebook_files import video_href
 from .pricing import format_cost, reported
@@ -52,8 +53,6 @@ __all__ = [
     "variations",
 ]
 
-#: The least time between two redraws of a live display (status changes always redraw).
-REDRAW_EVERY = 0.1
 _BAR = "#6366f1"
 
 
@@ -269,7 +268,12 @@ def _follow(jobs: list[Started], axis: str) -> None:
     display_id = f"pixverse-batch-{uuid.uuid4().hex}"
     shown = False
     printed: dict[int, str] = {}
+    from .intervals import BATCH_REDRAW_MAX
+    from .jobs import wait_any_news
+
+    watched = [job for job in jobs if not isinstance(job, _Refused)]
     while True:
+        marks = [job.mark() for job in watched]  # taken before drawing: news after it wakes us
         finished = all(job.finished for job in jobs)
         if notebook:
             _show(_jobs_html(jobs, axis), _jobs_plain(jobs, axis), display_id, update=shown)
@@ -281,7 +285,7 @@ def _follow(jobs: list[Started], axis: str) -> None:
                     print(line, flush=True)
         if finished:
             return
-        time.sleep(REDRAW_EVERY if notebook else 0.25)
+        wait_any_news(watched, marks, BATCH_REDRAW_MAX)
 
 
 def _job_row(job: Started, axis: str) -> tuple[str, str, str, str, str, str]:

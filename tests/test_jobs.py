@@ -103,7 +103,7 @@ def test_a_follower_of_several_jobs_wakes_on_any_ones_news(tmp_path):
     import threading
 
     from pixverse_ui.clock import ManualClock
-    from pixverse_ui.jobs import Job, any_news
+    from pixverse_ui.jobs import Job, any_news, wait_any_news
     from pixverse_ui.polling import Update
 
     ledger = Ledger(tmp_path / "ledger.sqlite3", clock=ManualClock())
@@ -124,3 +124,10 @@ def test_a_follower_of_several_jobs_wakes_on_any_ones_news(tmp_path):
 
     assert asyncio.run(follow()) == "woken"  # a timer-paced wait of 600 s would time out at 60
     assert all(not job._feed._waiters for job in jobs)  # nothing left registered
+    # the same for a thread (the notebook's and the terminal's batch tables)
+    marks = [job.mark() for job in jobs]
+    threading.Timer(0.05, lambda: jobs[1]._feed.push(news)).start()
+    waiter = threading.Thread(target=wait_any_news, args=(jobs, marks, 600))
+    waiter.start()
+    waiter.join(timeout=60)
+    assert not waiter.is_alive() and all(not job._feed._waiters for job in jobs)
