@@ -220,8 +220,11 @@ def test_a_timeout_exits_1_and_says_how_to_resume(env, capsys):
 
 
 def test_ctrl_c_while_watching_keeps_the_job_and_says_how_to_resume(tmp_path):
-    """A real SIGINT to ``pixverse-ui generate`` once it is watching, then ``resume``."""
-    env = child_env(tmp_path / "home", PIXVERSE_UI_SIM_SPEED="20")
+    """A real SIGINT to ``pixverse-ui generate`` once it is watching, then ``resume``.
+
+    At speed 5 the job takes about 12 s: on a busy machine this test may read the child's
+    "Watching" line seconds after it was written, and the job must still be running then."""
+    env = child_env(tmp_path / "home", PIXVERSE_UI_SIM_SPEED="5")
     command = [sys.executable, "-m", "pixverse_ui"]
     child = subprocess.Popen(
         [*command, "generate", "a red fox", "--resolution", "360p", "--json"],
