@@ -160,14 +160,26 @@ class HistoryItem:
 
 
 def settings_line(record: JobRecord) -> str:
-    """The one-line settings of a job (``Params.summary``), or the adopted sentence."""
+    """The one-line settings of a job (``Params.summary``), or the adopted sentence, with the
+    seed the provider's link named when it is not the one sent."""
     if record.adopted:
-        return ADOPTED_SETTINGS
+        return " · ".join(filter(None, (ADOPTED_SETTINGS, seed_note(None, record.provider_seed))))
     body = record.request
     try:
-        return P.validate(body.pop("prompt", "x"), let_server_decide=True, **body).summary()
+        line = P.validate(body.pop("prompt", "x"), let_server_decide=True, **body).summary()
     except (ValidationError, TypeError):
-        return f"{record.aspect_ratio} · {record.resolution} · {record.duration} s"
+        line = f"{record.aspect_ratio} · {record.resolution} · {record.duration} s"
+    return " · ".join(filter(None, (line, seed_note(body.get("seed"), record.provider_seed))))
+
+
+def seed_note(sent: Any, named: int | None) -> str:
+    """What the provider's link says of the seed, when it tells more than the request did:
+    ``""`` when it names none or the one sent."""
+    if named is None or named == sent:
+        return ""
+    if sent is None:
+        return f"seed {named} (named by the provider)"
+    return f"the provider made it with seed {named}, not the {sent} sent"
 
 
 @dataclass(frozen=True)

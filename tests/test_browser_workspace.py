@@ -188,10 +188,34 @@ def test_export_gives_a_zip_of_the_video_and_the_request_it_sent(launch_app, ope
         archive.extractall(tmp_path)
     body = json.loads((tmp_path / "request.json").read_text())
     assert body["prompt"] == "An export of a kite festival" and body["style"] == "clay"
+    assert isinstance(body["seed"], int) and 0 <= body["seed"] < 2**31  # the app picked it
     assert body == embedded().stats()["jobs"][-1]["body"]  # exactly what the page sent
     assert (tmp_path / mp4).read_bytes()[4:8] == b"ftyp"
     # running reproduce.py and reproduce.sh against the simulator: tests/test_export.py
     assert '"AIMLAPI_KEY"' in (tmp_path / "reproduce.py").read_text()
+
+
+def test_opening_advanced_changes_nothing_and_a_blank_seed_is_picked_and_shown(
+    launch_app, open_page
+):
+    from pixverse_ui.simulator import embedded
+
+    demo, _, ledger = launch_app(speed="30")
+    page = open_page(demo.local_url)
+    fields = ("#prompt textarea", "#negative-prompt textarea", "#resolution input", "#style input")
+    before = {f: page.locator(f).input_value() for f in fields}
+    page.get_by_role("button", name="Advanced").click()
+    seed = page.locator("#seed input")
+    expect(seed).to_be_visible()
+    assert {f: page.locator(f).input_value() for f in fields} == before
+    assert seed.input_value() == ""  # not 0: a number field with no value shows 0 and sends it
+    make_video(page, "A seed left blank on a windmill")
+    sent = embedded().stats()["jobs"][-1]["body"]
+    assert isinstance(sent["seed"], int) and 0 < sent["seed"] < 2**31
+    [record] = ledger.history()
+    assert record.request["seed"] == sent["seed"] == record.provider_seed
+    history_tab(page)
+    expect(page.locator("#history-table")).to_contain_text(f"seed {sent['seed']}")
 
 
 # --- compare --------------------------------------------------------------------------------------
