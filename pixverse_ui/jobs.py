@@ -561,7 +561,7 @@ class Jobs:
         without a seed gets one from ``seeds``, so that the job can be made again exactly.
         """
         if params.seed is None:
-            params = params.replace(seed=pick_seed(self.seeds))
+            params = replace(params, seed=pick_seed(self.seeds))  # valid as it is: no re-check
         crid = client_request_id or self.client.new_request_id()
         job = Job(self.ledger, self.client.clock, params=params, client_request_id=crid)
         answers: list[JobState] = []
