@@ -24,7 +24,7 @@ from .budget import day_start
 from .errors import ValidationError
 from .formatting import duration
 from .lifecycle import Status
-from .pricing import Cost, actual, format_cost
+from .pricing import Cost, actual, format_cost, is_simulated
 from .store import JobRecord, Ledger
 
 #: The settings of a generation known by its id alone (started elsewhere, adopted here).
@@ -93,8 +93,11 @@ class HistoryItem:
         return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.created_at))
 
     def cost_text(self) -> str:
-        """``$0.28 (555,556 credits)``, ``about ...`` for converted figures, ``""`` if unknown."""
-        return format_cost(self.cost) if self.cost is not None else ""
+        """``$0.28 (555,556 credits)``, ``about ...`` for converted figures, ``""`` if unknown;
+        the simulator's with ``(simulated: nothing is charged)`` after them."""
+        if self.cost is None:
+            return ""
+        return format_cost(self.cost, simulated=is_simulated(self.endpoint))
 
     def facts(self) -> str:
         """``16:9 · 540p · 5 s · $0.63 (1,250,000 credits) · took 1:05``: the settings, the cost
