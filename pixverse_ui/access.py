@@ -46,7 +46,7 @@ from .clock import REAL_CLOCK, Clock
 from .defaults import SIMULATOR_KEY, host_key, machine_key, simulator_client
 from .jobs import Job, Jobs
 from .params import Params
-from .pricing import dollars
+from .pricing import dollars, is_simulated
 from .ratelimit import RateLimiter, RateRule
 from .redact import register_secret, register_sent_key
 from .store import JobRecord, Ledger, default_home
@@ -214,7 +214,8 @@ class Mode:
             )
             return (
                 "**Simulator mode.** No `AIMLAPI_KEY` is set, so videos come from the built-in "
-                "simulator: nothing is sent to PixVerse and nothing costs money. Set "
+                "simulator: nothing is sent to PixVerse, and its dollar figures are simulated: "
+                "nothing is charged, and no daily limit counts them. Set "
                 "`AIMLAPI_KEY` on the host to make real videos." + shared
             )
         if self.visitors_need_own_key:
@@ -405,7 +406,8 @@ class App:
         """What ``variants`` would cost (``budget.quote``), with what the caller has spent today
         and, on a shared key, what its ceiling leaves; without a caller, the cost alone."""
         owner = caller.owner if caller is not None else None
-        text = quote(variants, self.ledger, self.budget, owner).text()
+        simulated = self.mode.simulator if caller is None else is_simulated(caller.client.label)
+        text = quote(variants, self.ledger, self.budget, owner, simulated=simulated).text()
         if caller is not None and caller.shared and self.mode.host_ceiling_usd is not None:
             text += f" {self.ceiling_today()}"
         return text
@@ -414,7 +416,13 @@ class App:
         """Say before anything starts what :meth:`start` would refuse for money: an anonymous
         caller on a shared key, or a cost (at the safe price) over a budget or the ceiling."""
         self._refuse_anonymous(caller)
-        self.budget_for(caller).check_start(self.ledger, caller.owner, variants, payer=caller.payer)
+        self.budget_for(caller).check_start(
+            self.ledger,
+            caller.owner,
+            variants,
+            payer=caller.payer,
+            simulated=is_simulated(caller.client.label),
+        )
 
     def jobs_for(self, client: Client, budget: Budget | None = None) -> Jobs:
         """The service for ``client``'s jobs: this app's ledger and videos folder, ``budget``."""

@@ -16,6 +16,10 @@ multiple of it the ledger has seen). A start is refused when its safe price woul
 over its limit (``BudgetError``, a ``ValidationError``: nothing is sent). The check runs in the
 ledger's insert transaction (``Ledger.record(check=...)``), so starts at once cannot both pass a
 limit only one of them fits under, across threads and processes alike.
+
+The built-in simulator's money is pretend: its jobs (ledger ``endpoint`` ``"simulator"``) are left
+out of every real sum, a start on it is never refused by a limit, and its own figures are said
+with ``pricing.SIMULATED`` beside them.
 """
 
 from __future__ import annotations
@@ -37,8 +41,10 @@ from .pricing import (
     dollars,
     estimate,
     format_cost,
+    is_simulated,
     price_multiple,
     safe_price,
+    simulated_money,
     total,
 )
 from .store import RUNNING, SUBMITTING, UNCONFIRMED
@@ -58,19 +64,37 @@ _EPSILON = 1e-9
 
 
 def spent_since(
-    ledger: Ledger, since: float, *, owner: str | None = None, payer: str | None = None
+    ledger: Ledger,
+    since: float,
+    *,
+    owner: str | None = None,
+    payer: str | None = None,
+    simulated: bool = False,
 ) -> Cost:
     """What the jobs created since ``since`` cost (``owner``'s, or those ``payer`` pays for),
-    refusals left out; a job whose cost the API has not said yet counts its safe price."""
-    return _sum(ledger, ledger.created_since(owner, since, payer=payer))
+    refusals left out; a job whose cost the API has not said yet counts its safe price. Real
+    money only, or with ``simulated`` the simulator's pretend money only."""
+    return _sum(ledger, _created_since(ledger, since, owner, payer, simulated))
 
 
 def spent_today(
-    ledger: Ledger, *, owner: str | None = None, payer: str | None = None, now: float | None = None
+    ledger: Ledger,
+    *,
+    owner: str | None = None,
+    payer: str | None = None,
+    now: float | None = None,
+    simulated: bool = False,
 ) -> Cost:
     """What ``owner``'s jobs (or those ``payer`` pays for) started since local midnight cost."""
     now = ledger.clock.now() if now is None else now
-    return spent_since(ledger, day_start(now), owner=owner, payer=payer)
+    return spent_since(ledger, day_start(now), owner=owner, payer=payer, simulated=simulated)
+
+
+def _created_since(
+    ledger: Ledger, since: float, owner: str | None, payer: str | None, simulated: bool = False
+) -> list[JobRecord]:
+    records = ledger.created_since(owner, since, payer=payer)
+    return [r for r in records if is_simulated(r.endpoint) == simulated]
 
 
 def parse_dollars(name: str, text: str | None) -> float | None:
@@ -115,6 +139,8 @@ class BudgetView:
     limit_usd: float | None
     #: Epoch seconds of the start of today (local midnight).
     since: float
+    #: The simulator's pretend spending, which no limit counts.
+    simulated: bool = False
 
     @property
     def left_usd(self) -> float | None:
@@ -126,6 +152,8 @@ class BudgetView:
     def summary(self) -> str:
         """``Spent today: about $1.20 of $5.00; $3.80 left.`` (or ``no daily limit``)."""
         spent = format_cost(self.spent)
+        if self.simulated:
+            return f"Spent today: {simulated_money(spent, True)}; limits count real money only."
         if self.limit_usd is None:
             return f"Spent today: {spent}; no daily limit."
         left = self.left_usd or 0.0
@@ -166,11 +194,14 @@ class Budget:
     def limited(self) -> bool:
         return self.limit_usd is not None or self.payer_limit_usd is not None
 
-    def today(self, ledger: Ledger, owner: str, now: float | None = None) -> BudgetView:
-        """``owner``'s spending since local midnight, against the limit."""
+    def today(
+        self, ledger: Ledger, owner: str, now: float | None = None, *, simulated: bool = False
+    ) -> BudgetView:
+        """``owner``'s spending since local midnight, against the limit (with ``simulated``:
+        their spending on the simulator, which no limit counts)."""
         now = ledger.clock.now() if now is None else now
-        spent = spent_today(ledger, owner=owner, now=now)
-        return BudgetView(spent, self.limit_usd, day_start(now))
+        spent = spent_today(ledger, owner=owner, now=now, simulated=simulated)
+        return BudgetView(spent, None if simulated else self.limit_usd, day_start(now), simulated)
 
     def quote(self, params: Params | Mapping[str, object], ledger: Ledger) -> Cost:
         """What a start counts for against these limits (its safe price)."""
@@ -183,11 +214,13 @@ class Budget:
         variants: Iterable[Params],
         *,
         payer: str | None = None,
+        simulated: bool = False,
     ) -> None:
         """Before starting ``variants`` together: refuse them all (``BudgetError``) when their
         safe prices together would take a limit over. Each start is checked again in its own
-        insert transaction; this says it before any of them is sent."""
-        if self.limited:
+        insert transaction; this says it before any of them is sent. ``simulated``: starts on
+        the simulator, which no limit refuses."""
+        if self.limited and not simulated:
             cost = total(self.quote(variant, ledger) for variant in variants)
             self.check(ledger, owner, cost, payer=payer)
 
@@ -215,7 +248,7 @@ class Budget:
         start = format_cost(cost).split(" (")[0]
         prices_known = bool(ledger.highest_costs())
         if self.payer_limit_usd is not None and payer is not None:
-            records = ledger.created_since(None, since, payer=payer)
+            records = _created_since(ledger, since, None, payer)
             _refuse_while_unpriced(records, prices_known)
             paid = _sum(ledger, records).usd
             if paid + cost.usd > self.payer_limit_usd + _EPSILON:
@@ -227,7 +260,7 @@ class Budget:
                 )
         if self.limit_usd is None:
             return
-        records = ledger.created_since(owner, since)
+        records = _created_since(ledger, since, owner, None)
         _refuse_while_unpriced(records, prices_known)
         view = BudgetView(_sum(ledger, records), self.limit_usd, since)
         after = view.spent.usd + cost.usd
@@ -271,13 +304,16 @@ class Quote:
     #: Where the figure comes from, in words.
     basis: str
     today: BudgetView | None = None
+    #: On the simulator: the figures are pretend.
+    simulated: bool = False
 
     def text(self) -> str:
         """``This video: about $0.28 (555,556 credits); from the rate card, at an assumed
         2,000,000 credits per dollar. Spent today: $0.00 (0 credits); no daily limit.``"""
         what = "This video" if self.count == 1 else f"These {self.count} videos"
         each = "" if self.count == 1 else " in all"
-        text = f"{what}: {format_cost(self.cost)}{each}; {self.basis}."
+        cost = format_cost(self.cost, simulated=self.simulated)
+        text = f"{what}: {cost}{each}; {self.basis}."
         return f"{text} {self.today.summary()}" if self.today is not None else text
 
 
@@ -286,10 +322,13 @@ def quote(
     ledger: Ledger,
     budget: Budget | None = None,
     owner: str | None = None,
+    *,
+    simulated: bool = False,
 ) -> Quote:
     """The quote the page, the command line, MCP and notebooks give before ``variants`` start:
     each one's estimate (this shape's median in ``ledger``, else the rate card) summed, and with
-    an ``owner``, their spending today against ``budget`` (the environment's when None)."""
+    an ``owner``, their spending today against ``budget`` (the environment's when None).
+    ``simulated``: the start is on the simulator; its figures and today's are said as pretend."""
     costs = [estimate(variant, ledger) for variant in variants]
     sources = {cost.source for cost in costs}
     if sources == {LEDGER}:
@@ -304,5 +343,5 @@ def quote(
         basis = "the median of your past jobs of the same shape, else the rate card"
     today = None
     if owner is not None:
-        today = Budget.or_env(budget).today(ledger, owner)
-    return Quote(len(costs), total(costs), basis, today)
+        today = Budget.or_env(budget).today(ledger, owner, simulated=simulated)
+    return Quote(len(costs), total(costs), basis, today, simulated)

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from .client import Client
+from .pricing import SIMULATOR_ENDPOINT
 from .redact import register_secret
 from .store import Ledger, default_home
 
@@ -18,7 +19,7 @@ KEY_ENV = "AIMLAPI_KEY"
 BASE_URL_ENV = "AIMLAPI_BASE_URL"
 #: The key the library uses against its own simulator (which accepts only the keys registered).
 SIMULATOR_KEY = "simulator-local-key"
-SIMULATOR_LABEL = "simulator"
+SIMULATOR_LABEL = SIMULATOR_ENDPOINT
 
 _lock = threading.Lock()
 _ledgers: dict[Path, Ledger] = {}

@@ -24,7 +24,7 @@ from .budget import day_start
 from .errors import ValidationError
 from .formatting import duration
 from .lifecycle import Status
-from .pricing import Cost, actual, format_cost
+from .pricing import Cost, actual, format_cost, is_simulated
 from .store import JobRecord, Ledger
 
 #: The settings of a generation known by its id alone (started elsewhere, adopted here).
@@ -93,8 +93,11 @@ class HistoryItem:
         return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.created_at))
 
     def cost_text(self) -> str:
-        """``$0.28 (555,556 credits)``, ``about ...`` for converted figures, ``""`` if unknown."""
-        return format_cost(self.cost) if self.cost is not None else ""
+        """``$0.28 (555,556 credits)``, ``about ...`` for converted figures, ``""`` if unknown;
+        the simulator's with ``(simulated: nothing is charged)`` after them."""
+        if self.cost is None:
+            return ""
+        return format_cost(self.cost, simulated=is_simulated(self.endpoint))
 
     def facts(self) -> str:
         """``16:9 · 540p · 5 s · $0.63 (1,250,000 credits) · took 1:05``: the settings, the cost
@@ -160,14 +163,26 @@ class HistoryItem:
 
 
 def settings_line(record: JobRecord) -> str:
-    """The one-line settings of a job (``Params.summary``), or the adopted sentence."""
+    """The one-line settings of a job (``Params.summary``), or the adopted sentence, with the
+    seed the provider's link named when it is not the one sent."""
     if record.adopted:
-        return ADOPTED_SETTINGS
+        return " · ".join(filter(None, (ADOPTED_SETTINGS, seed_note(None, record.provider_seed))))
     body = record.request
     try:
-        return P.validate(body.pop("prompt", "x"), let_server_decide=True, **body).summary()
+        line = P.validate(body.pop("prompt", "x"), let_server_decide=True, **body).summary()
     except (ValidationError, TypeError):
-        return f"{record.aspect_ratio} · {record.resolution} · {record.duration} s"
+        line = f"{record.aspect_ratio} · {record.resolution} · {record.duration} s"
+    return " · ".join(filter(None, (line, seed_note(body.get("seed"), record.provider_seed))))
+
+
+def seed_note(sent: Any, named: int | None) -> str:
+    """What the provider's link says of the seed, when it tells more than the request did:
+    ``""`` when it names none or the one sent."""
+    if named is None or named == sent:
+        return ""
+    if sent is None:
+        return f"seed {named} (named by the provider)"
+    return f"the provider made it with seed {named}, not the {sent} sent"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -35,7 +36,7 @@ from .clock import Clock
 from .intervals import FOLLOW_STEP, STOP_CHECK
 from .lifecycle import READY, STOPPED, Status
 from .outcome import Generation
-from .params import Params
+from .params import Params, pick_seed
 from .pollers import pollers
 from .polling import DEFAULT_TIMEOUT, Known, Update, watch_steps
 from .store import JobRecord, Ledger
@@ -588,7 +589,7 @@ class Jobs:
 
     ``timeout`` bounds each watch (see ``polling.DEFAULT_TIMEOUT``); ``budget`` refuses a start
     that would take today's spending over its limit (``budget.py``), before anything is recorded
-    or sent.
+    or sent. ``seeds`` picks the seed of a request that names none (it is sent and recorded).
     """
 
     client: Client
@@ -597,6 +598,7 @@ class Jobs:
     budget: Budget | None = None
     timeout: float = DEFAULT_TIMEOUT
     hub: Watchers = field(default_factory=watchers, repr=False)
+    seeds: random.Random = field(default_factory=random.Random, repr=False)
 
     def submit(
         self,
@@ -609,8 +611,11 @@ class Jobs:
         """Record and POST ``params``, have the job watched, and return it once the API has
         given it an id (``Job.id`` is set). The API's refusals and the budget's raise here.
 
-        ``owner`` is whose history shows the job (default: the client's key's).
+        ``owner`` is whose history shows the job (default: the client's key's). A request
+        without a seed gets one from ``seeds``, so that the job can be made again exactly.
         """
+        if params.seed is None:
+            params = replace(params, seed=pick_seed(self.seeds))  # valid as it is: no re-check
         crid = client_request_id or self.client.new_request_id()
         job = Job(self.ledger, self.client.clock, params=params, client_request_id=crid)
         answers: list[JobState] = []

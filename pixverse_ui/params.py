@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import math
 import os
+import random
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -314,6 +316,21 @@ def _seed(value: Any) -> int | None:
             f"Seed must be between {SEED_MIN} and {SEED_MAX}; got {number}.", field="seed"
         )
     return number
+
+
+def pick_seed(rng: random.Random) -> int:
+    """A seed for a request that names none, so that every video's seed is known."""
+    return rng.randint(SEED_MIN, SEED_MAX)
+
+
+#: The provider names a video's seed in its link: ``..._seed1231972948.mp4``.
+_SEED_IN_URL = re.compile(r"_seed(\d+)\.")
+
+
+def seed_named_in(url: str | None) -> int | None:
+    """The seed a video link names (``_seed<digits>.``), or None when it names none."""
+    found = _SEED_IN_URL.search(url or "")
+    return int(found.group(1)) if found else None
 
 
 _TRUE = {"true", "1", "yes", "on"}

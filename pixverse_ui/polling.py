@@ -29,6 +29,7 @@ from .params import (
     SUCCESS_STATUSES,
     TERMINAL_STATUSES,
     Params,
+    seed_named_in,
     validate,
 )
 from .pollers import Apart, Pause, pollers
@@ -407,7 +408,10 @@ class _Loop:
                 provider_message=words,
             )
         if self.state.status in SUCCESS_STATUSES:
-            self.recorder.write(finished_at=self.clock.now(), video_url=self.state.video_url)
+            url = self.state.video_url
+            self.recorder.write(
+                finished_at=self.clock.now(), video_url=url, provider_seed=seed_named_in(url)
+            )
             return True
         return False
 

@@ -39,6 +39,11 @@ RATE_CARD = "rate card"  # the formula below
 CONVERTED = "converted"  # the API's credits; dollars at the assumed rate
 MIXED = "mixed"  # a sum of figures from several sources
 
+#: The ledger's ``endpoint`` for jobs the built-in simulator made (its client's ``label``).
+SIMULATOR_ENDPOINT = "simulator"
+#: Said beside every dollar figure of the simulator's: its money is pretend.
+SIMULATED = "simulated: nothing is charged"
+
 
 @dataclass(frozen=True)
 class Cost:
@@ -157,11 +162,24 @@ def dollars(usd: float) -> str:
     return f"${usd:,.2f}"
 
 
-def format_cost(cost: Cost) -> str:
-    """``$2.50 (5,000,000 credits)``, with ``about`` before an estimate."""
+def format_cost(cost: Cost, *, simulated: bool = False) -> str:
+    """``$2.50 (5,000,000 credits)``, with ``about`` before an estimate, and ``(simulated:
+    nothing is charged)`` after the simulator's figures."""
     credits = f"{cost.credits:,.0f}"
     text = f"{dollars(cost.usd)} ({credits} credits)"
-    return f"about {text}" if cost.estimated else text
+    text = f"about {text}" if cost.estimated else text
+    return simulated_money(text, simulated)
+
+
+def is_simulated(endpoint: str | None) -> bool:
+    """The job (by its ledger ``endpoint`` or client ``label``) ran on the built-in simulator."""
+    return endpoint == SIMULATOR_ENDPOINT
+
+
+def simulated_money(text: str, simulated: bool) -> str:
+    """``text`` (a dollar figure or a sentence with one) marked as the simulator's when it is:
+    the one wording every front end uses."""
+    return f"{text} ({SIMULATED})" if simulated else text
 
 
 def _body(params: P.Params | Mapping[str, Any]) -> Mapping[str, Any]:

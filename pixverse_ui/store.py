@@ -130,6 +130,8 @@ class JobRecord:
     #: Kept by the person: a star and a note (see :meth:`Ledger.set_starred`, ``set_note``).
     starred: bool = False
     note: str | None = None
+    #: The seed the provider's video link names (``_seed<digits>.``), when it names one.
+    provider_seed: int | None = None
 
     @property
     def paid_by(self) -> str:
@@ -175,6 +177,7 @@ _ADDED_COLUMNS = (
     ("payer", "TEXT"),
     ("starred", "INTEGER NOT NULL DEFAULT 0"),
     ("note", "TEXT"),
+    ("provider_seed", "INTEGER"),
 )
 #: What ``update`` may change: not who a job is, nor what its owner keeps (``set_starred``...).
 _UPDATABLE = frozenset(_COLUMNS) - {

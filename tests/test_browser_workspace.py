@@ -24,6 +24,7 @@ from browser_support import (
     status_log,
     video_facts,
 )
+from conftest import TEST_KEY
 from support import sim_posts
 
 try:
@@ -106,24 +107,31 @@ def test_the_cost_is_shown_before_and_after_in_dollars_and_credits(launch_app, o
     make_video(page, "A paper boat in the rain")
     panel = page.locator("#status-panel")
     expect(panel).to_contain_text(re.compile(r"about \$0\.28 \(555,556 credits\)"))
-    expect(note).to_contain_text("Spent today: $0.28 (555,556 credits)")  # the provider's dollars
+    expect(note).to_contain_text(  # the provider's dollars, the simulator's pretend ones
+        "Spent today: $0.28 (555,556 credits) (simulated: nothing is charged)"
+    )
     [record] = ledger.history()
     assert record.credits_used == 555_556
 
 
-def test_the_daily_budget_refuses_the_start_that_crosses_it(launch_app, open_page):
-    demo, _, ledger = launch_app(speed="30", PIXVERSE_UI_DAILY_BUDGET="0.50")
+def test_the_daily_budget_refuses_the_start_that_crosses_it(launch_app, open_page, make_live_sim):
+    # a key on the host: real money, as far as the page knows (the simulator's is never limited)
+    api = make_live_sim(api_keys=frozenset({TEST_KEY}))
+    demo, _, ledger = launch_app(
+        PIXVERSE_UI_DAILY_BUDGET="0.50", AIMLAPI_KEY=TEST_KEY, AIMLAPI_BASE_URL=api.url
+    )
     page = open_page(demo.local_url)
     make_video(page, "First of the day")
     note = page.locator("#cost-note")
     expect(note).to_contain_text("of $0.50; $0.22 left.")
-    posts = sim_posts()
+    expect(note).not_to_contain_text("simulated")
+    posts = api.stats()["posts"]
     page.locator("#prompt textarea").fill("Second of the day")
     page.locator("#generate").click()
     panel = page.locator("#status-panel")
     expect(panel).to_contain_text("would bring today's spending to $0.56")
     expect(panel).to_contain_text("over your daily limit of $0.50")
-    assert sim_posts() == posts and len(ledger.history()) == 1
+    assert api.stats()["posts"] == posts and len(ledger.history()) == 1
     no_traceback(page)
 
 
@@ -188,10 +196,34 @@ def test_export_gives_a_zip_of_the_video_and_the_request_it_sent(launch_app, ope
         archive.extractall(tmp_path)
     body = json.loads((tmp_path / "request.json").read_text())
     assert body["prompt"] == "An export of a kite festival" and body["style"] == "clay"
+    assert isinstance(body["seed"], int) and 0 <= body["seed"] < 2**31  # the app picked it
     assert body == embedded().stats()["jobs"][-1]["body"]  # exactly what the page sent
     assert (tmp_path / mp4).read_bytes()[4:8] == b"ftyp"
     # running reproduce.py and reproduce.sh against the simulator: tests/test_export.py
     assert '"AIMLAPI_KEY"' in (tmp_path / "reproduce.py").read_text()
+
+
+def test_opening_advanced_changes_nothing_and_a_blank_seed_is_picked_and_shown(
+    launch_app, open_page
+):
+    from pixverse_ui.simulator import embedded
+
+    demo, _, ledger = launch_app(speed="30")
+    page = open_page(demo.local_url)
+    fields = ("#prompt textarea", "#negative-prompt textarea", "#resolution input", "#style input")
+    before = {f: page.locator(f).input_value() for f in fields}
+    page.get_by_role("button", name="Advanced").click()
+    seed = page.locator("#seed input")
+    expect(seed).to_be_visible()
+    assert {f: page.locator(f).input_value() for f in fields} == before
+    assert seed.input_value() == ""  # not 0: a number field with no value shows 0 and sends it
+    make_video(page, "A seed left blank on a windmill")
+    sent = embedded().stats()["jobs"][-1]["body"]
+    assert isinstance(sent["seed"], int) and 0 < sent["seed"] < 2**31
+    [record] = ledger.history()
+    assert record.request["seed"] == sent["seed"] == record.provider_seed
+    history_tab(page)
+    expect(page.locator("#history-table")).to_contain_text(f"seed {sent['seed']}")
 
 
 # --- compare --------------------------------------------------------------------------------------
@@ -211,8 +243,9 @@ def test_two_generations_compare_side_by_side_playing_together(launch_app, open_
     view = page.locator("#compare-view")
     expect(view.locator("video")).to_have_count(2)
     differs = view.locator("tr.pxui-differs")
-    expect(differs).to_have_count(1)  # only the style differs
-    expect(differs).to_contain_text("style")
+    expect(differs).to_have_count(2)  # the style, and the seed each was given
+    expect(differs.first).to_contain_text("style")
+    expect(differs.last).to_contain_text("seed")
     view.locator(".pxui-play-all").click()
     page.wait_for_function(
         """() => { const v = [...document.querySelectorAll('#compare-view video')];

@@ -3,6 +3,7 @@ that crosses it before anything is recorded or sent, also when several start at 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pytest
@@ -10,10 +11,11 @@ from conftest import TEST_KEY
 from support import at_once
 
 from pixverse_ui import generation, validate
-from pixverse_ui.budget import BUDGET_ENV, Budget, day_start
+from pixverse_ui.budget import BUDGET_ENV, Budget, day_start, quote, spent_today
 from pixverse_ui.client import Client
 from pixverse_ui.errors import BudgetError, ValidationError
-from pixverse_ui.pricing import Cost, estimate
+from pixverse_ui.history import history
+from pixverse_ui.pricing import SIMULATED, SIMULATOR_ENDPOINT, Cost, estimate
 from pixverse_ui.store import Ledger
 
 #: 540p 16:9 5 s on the rate card: 1,250,000 credits, $0.625 at the assumed rate.
@@ -37,9 +39,9 @@ def test_a_day_starts_at_local_midnight():
     assert day_start(datetime(2026, 5, 9).timestamp()) == datetime(2026, 5, 9).timestamp()
 
 
-def _spend(ledger, crid, owner, *, usd, at):
+def _spend(ledger, crid, owner, *, usd, at, endpoint="e"):
     ledger.clock = _At(at)
-    ledger.record(client_request_id=crid, owner=owner, endpoint="e", body=SMALL.to_body())
+    ledger.record(client_request_id=crid, owner=owner, endpoint=endpoint, body=SMALL.to_body())
     ledger.update(crid, state="running")
     ledger.update(crid, state="done", status="completed", credits_used=usd * 2e6, usd_spent=usd)
 
@@ -63,6 +65,45 @@ def test_today_counts_this_owners_spending_since_midnight(tmp_path):
     assert view.summary() == "Spent today: $1.25 (2,500,000 credits) of $5.00; $3.75 left."
     assert Budget(None).today(ledger, "alice", noon).left_usd is None
     assert "no daily limit" in Budget(None).today(ledger, "alice", noon).summary()
+
+
+def test_the_simulators_money_is_said_apart_and_never_counted_as_real(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    noon = datetime(2026, 5, 9, 12).timestamp()
+    _spend(ledger, "real", "alice", usd=1.25, at=datetime(2026, 5, 9, 8).timestamp())
+    morning = datetime(2026, 5, 9, 9).timestamp()
+    _spend(ledger, "pretend", "alice", usd=16.49, at=morning, endpoint=SIMULATOR_ENDPOINT)
+    assert spent_today(ledger, owner="alice", now=noon).usd == 1.25
+    assert spent_today(ledger, owner="alice", now=noon, simulated=True).usd == 16.49
+    budget = Budget(5.0)
+    assert budget.today(ledger, "alice", noon).left_usd == 3.75  # the $16.49 is not counted
+    budget.check(ledger, "alice", Cost(5_000_000, 2.5, "rate card"), noon)
+    pretend = budget.today(ledger, "alice", noon, simulated=True).summary()
+    assert pretend == (
+        "Spent today: $16.49 (32,980,000 credits) (simulated: nothing is charged); "
+        "limits count real money only."
+    )
+    ledger.clock = _At(noon)
+    said = quote([SMALL], ledger, budget, "alice", simulated=True).text()
+    figures = re.findall(r"\$[\d.]+ \([\d,]+ credits\)( \(simulated: nothing is charged\))?", said)
+    assert len(figures) == 2 and all(figures), said  # the quote and today's spending
+    assert SIMULATED not in quote([SMALL], ledger, budget, "alice").text()
+    [pretend_item] = [i for i in history(ledger, "alice") if i.endpoint == SIMULATOR_ENDPOINT]
+    assert pretend_item.cost_text().endswith(f"({SIMULATED})")
+
+
+def test_a_start_on_the_simulator_is_never_refused_by_a_budget(make_sim, tmp_path, clock):
+    sim = make_sim()
+    ledger = Ledger(tmp_path / "ledger.sqlite3", clock=clock)
+    tiny = Budget(0.01).for_payer(0.01)
+    with Client(api_key=TEST_KEY, base_url=sim.url, clock=clock, label=SIMULATOR_ENDPOINT) as c:
+        for _ in range(2):
+            assert generation.create_job(SMALL, client=c, ledger=ledger, budget=tiny).generation_id
+    assert sim.stats()["posts"] == 2
+    real = Client(api_key=TEST_KEY, base_url=sim.url, clock=clock)  # a real key's label
+    with real, pytest.raises(BudgetError):
+        generation.create_job(SMALL, client=real, ledger=ledger, budget=tiny)
+    assert sim.stats()["posts"] == 2
 
 
 def test_check_refuses_a_start_that_crosses_the_limit_with_a_sentence(tmp_path):

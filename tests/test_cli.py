@@ -493,7 +493,8 @@ def test_list_filters_by_star_text_and_state(env, capsys):
     assert listed("--period", "today") == [] and len(listed("--period", "last 7 days")) == 3
     [entry] = json.loads(run(capsys, "list", "--json", "--starred")[1])
     assert entry["starred"] is True and entry["id"] == boat and entry["usd"] > 0
-    assert entry["summary"] == entry["settings"] == "16:9 · 360p · 5 s"
+    seed = entry["params"]["seed"]  # picked when none was given, and kept
+    assert entry["summary"] == entry["settings"] == f"16:9 · 360p · 5 s · seed {seed}"
     code, out, _ = run(capsys, "list", "--starred")
     assert f"★ {boat}" in out and fox not in out
     assert run(capsys, "list", "--search", "nothing like it")[1].strip() == "No generations match."

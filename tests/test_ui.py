@@ -200,3 +200,65 @@ def test_building_and_reading_start_no_watcher_serving_and_starting_do(launch_ap
     client.predict(*form(prompt="another one"), api_name="/generate")  # a start by that caller
     wait_for(lambda: ledger.get(second).state == DONE, timeout=60)
     assert watchers().started[second] == 1 and app_of(demo).ledger is ledger
+
+
+# --- History: the pick follows what is shown ------------------------------------------------------
+
+
+def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monkeypatch):
+    """The pick is kept by its id where the filtered gallery still shows it (highlighted at its
+    new place), cleared where it does not; Star never acts on whatever took its old place."""
+    import gradio as gr
+
+    from pixverse_ui import params
+    from pixverse_ui.store import Ledger
+    from pixverse_ui.ui import build_demo
+    from pixverse_ui.ui.common import caller
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    demo = build_demo(ledger=ledger, download_dir=tmp_path / "videos")
+    pick = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "pick")
+    part = pick.__self__
+    owner = caller(part.page, None, None, "visitor", None).owner
+    for n, prompt in enumerate(("a heron at dawn", "a fox in snow", "a heron at dusk")):
+        job = f"job-{n}"
+        body = params.validate(prompt, resolution="360p").to_body()
+        ledger.record(client_request_id=job, owner=owner, endpoint="e", body=body)
+        video = tmp_path / f"video-{n}.mp4"
+        video.write_bytes(b"\0" * 64)
+        ledger.update(job, state="running")
+        ledger.update(job, generation_id=f"gen-{n}", state=DONE, video_path=str(video))
+
+    def shown(search=""):
+        return part.list_history(None, "visitor", search)[1]
+
+    def picked(ids, index):
+        return part.pick(
+            ids, None, "visitor", gr.SelectData(None, {"index": index, "value": None}), None
+        )
+
+    ids = shown()
+    assert ids == ["job-2", "job-1", "job-0"]  # newest first
+    fox = ids.index("job-1")
+    loaded = picked(ids, fox)
+    selected = loaded[-5]
+    assert selected == "job-1" and "a fox in snow" in loaded[-2] and "gen-1" in loaded[-2]
+
+    # a search that hides the fox: no pick, and a star stars nothing
+    gallery, selected, _, _, line = part.follow_pick(shown("heron"), selected, None, "visitor")
+    assert gallery["selected_index"] is None and selected == "" and "Pick a video" in line
+    assert part.set_star(selected, True, None, "visitor").startswith("Pick a video first")
+    assert not any(r.starred for r in ledger.history())
+
+    # pick the dawn heron among the herons, then show all: it is kept, highlighted at its new
+    # place, and the star goes to it, not to the fox now at its old place
+    ids = shown("heron")
+    dawn = ids.index("job-0")
+    selected = picked(ids, dawn)[-5]
+    ids = shown()
+    gallery, selected, _, _, line = part.follow_pick(ids, selected, None, "visitor")
+    assert gallery["selected_index"] != dawn and ids[gallery["selected_index"]] == "job-0"
+    assert selected == "job-0" and "a heron at dawn" in line
+    assert part.set_star(selected, True, None, "visitor") == "★ Starred."
+    assert [r.client_request_id for r in ledger.history() if r.starred] == ["job-0"]

@@ -11,10 +11,12 @@ any job exists, and a method other than GET and POST is 405 with ``Allow: GET, P
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import math
 import random
+import re
 import threading
 from collections import Counter
 from typing import Any
@@ -40,6 +42,7 @@ log = logging.getLogger("pixverse_ui.simulator")
 
 API_PATH = schema.PATH
 FILES_PREFIX = "/_sim/files/"
+_NAMED_SEED = re.compile(r"_seed\d+$")
 JSON_MEDIA_TYPE = "application/json"
 _STATUS_FAULTS = frozenset(HTTP_STATUS_KINDS + RATE_LIMIT_KINDS)
 
@@ -94,6 +97,17 @@ class SimCore:
         if not fail_shape and self.config.prerender:
             self.renders.submit(body)
         return job
+
+    def seed_of(self, job: Job) -> int:
+        """The seed the video link names: the one sent, else (or with ``keep_seed`` off) one
+        of the provider's own, fixed by the job's id."""
+        own = int(hashlib.sha256(job.id.encode()).hexdigest(), 16) % (params.SEED_MAX + 1)
+        sent = job.body.get("seed")
+        if isinstance(sent, int) and not isinstance(sent, bool):
+            if self.config.keep_seed:
+                return sent
+            return own if own != sent else (own + 1) % (params.SEED_MAX + 1)
+        return own
 
     def status(self, job: Job, now: float) -> str:
         """The status word the API shows for ``job`` at ``now``."""
@@ -257,7 +271,7 @@ def create_app(core: SimCore) -> ASGIApp:
                 if rule is not None and rule.kind == "expire"
                 else (math.ceil(now + config.url_ttl))
             )
-            url = core.signer.url(str(request.base_url), job.id, expires)
+            url = core.signer.url(str(request.base_url), job.id, expires, core.seed_of(job))
         payload = R.job_body(
             job,
             core.status(job, now),
@@ -270,6 +284,7 @@ def create_app(core: SimCore) -> ASGIApp:
 
     @api.get(FILES_PREFIX + "{job_id}.mp4")
     async def download(job_id: str, request: Request) -> Response:
+        job_id = _NAMED_SEED.sub("", job_id)  # the link names the seed as the provider's does
         core.count("downloads")
         core.count(f"downloads:{job_id}")
         path, now = request.url.path, clock.now()

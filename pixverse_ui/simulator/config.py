@@ -31,6 +31,8 @@ class SimConfig:
     rendering a job's video when it is created (False: on its first download).
     ``price_multiple``: what a job costs as a multiple of the rate card (``pricing.credits_for``);
     the provider's real prices may differ from the card, and budgets must hold when they do.
+    ``keep_seed``: the video link names the seed that was sent (False: a seed of its own, as a
+    provider that ignores the sent seed would).
     """
 
     speed: float = DEFAULT_SPEED
@@ -50,6 +52,7 @@ class SimConfig:
     render_workers: int = 2
     prerender: bool = True
     price_multiple: float = 1.0
+    keep_seed: bool = True
 
     def __post_init__(self) -> None:
         if self.speed <= 0:

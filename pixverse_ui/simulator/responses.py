@@ -198,7 +198,7 @@ def json_bytes(payload: Any) -> bytes:
 
 
 class UrlSigner:
-    """Signs ``/_sim/files/ID.mp4`` URLs with an expiry (HMAC-SHA256), and checks them."""
+    """Signs ``/_sim/files/ID_seedN.mp4`` URLs with an expiry (HMAC-SHA256), and checks them."""
 
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
@@ -207,10 +207,12 @@ class UrlSigner:
         message = f"{job_id}:{expires}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:40]
 
-    def url(self, base: str, job_id: str, expires: int) -> str:
-        """Absolute URL under ``base`` (``http://127.0.0.1:PORT``)."""
+    def url(self, base: str, job_id: str, expires: int, seed: int | None = None) -> str:
+        """Absolute URL under ``base`` (``http://127.0.0.1:PORT``), naming ``seed`` as the
+        provider's links do (``..._seed1231972948.mp4``)."""
         sig = self.signature(job_id, expires)
-        return f"{base.rstrip('/')}/_sim/files/{job_id}.mp4?expires={expires}&sig={sig}"
+        name = job_id if seed is None else f"{job_id}_seed{seed}"
+        return f"{base.rstrip('/')}/_sim/files/{name}.mp4?expires={expires}&sig={sig}"
 
     def verify(self, job_id: str, expires: str | None, sig: str | None) -> int | None:
         """The expiry time if the signature is right, else None."""

@@ -67,6 +67,19 @@ def with_integer_schema(dropdown: gr.Dropdown) -> gr.Dropdown:
     return dropdown
 
 
+def with_seed_schema(box: gr.Textbox) -> gr.Textbox:
+    """Declare the seed's text box a whole number in the API schema (blank: one is picked).
+
+    Set on the instance, as in :func:`with_integer_schema`.
+    """
+    box.api_info = lambda: {  # type: ignore[method-assign]
+        "type": "integer",
+        "minimum": params.SEED_MIN,
+        "maximum": params.SEED_MAX,
+    }
+    return box
+
+
 def caller(page: Page, key: Any, header: Any, visitor: Any, request: gr.Request | None) -> Caller:
     """Who is calling (see ``App.caller``): their key from the form or the MCP header, their
     browser's id, their login name, their Hugging Face sign-in, their network address.

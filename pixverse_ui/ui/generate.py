@@ -29,6 +29,7 @@ from .common import (
     status_html,
     strict_input,
     with_integer_schema,
+    with_seed_schema,
 )
 
 GO_IDLE, GO_BUSY = "Generate", "Generating…"
@@ -115,13 +116,17 @@ class GeneratePart:
         self.cost_note = gr.Markdown(elem_id="cost-note")
         with gr.Accordion("Advanced", open=False):
             with gr.Row():
-                self.seed = gr.Number(
-                    label="Seed (blank: random)",
-                    precision=0,
-                    value=None,
-                    minimum=params.SEED_MIN,
-                    maximum=params.SEED_MAX,
-                    elem_id="seed",
+                # a Textbox, not a Number: a Number with no value shows 0 once the accordion
+                # opens, and then sends it; this one stays blank, and blank means "pick one"
+                self.seed = with_seed_schema(
+                    strict_input(
+                        gr.Textbox(
+                            label="Seed (blank: random)",
+                            placeholder="random: picked, sent and kept",
+                            max_lines=1,
+                            elem_id="seed",
+                        )
+                    )
                 )
                 self.thinking = gr.Dropdown(
                     [THINKING_DEFAULT, *params.THINKING_TYPES],

@@ -41,6 +41,13 @@ from .generate import GeneratePart, loaded_form
 
 HISTORY_LIMIT = 60
 ANY = "any"
+NOTHING_PICKED = "Pick a video: Star, Note and Export act on the one picked."
+
+
+def acting_on(item: HistoryItem) -> str:
+    """The line above Star, Note and Export that names the item they act on."""
+    prompt = html.escape(item.short_prompt(40))
+    return f"Star, Note and Export act on **{prompt}** (id `{item.ident}`)."
 
 
 def caption(item: HistoryItem) -> str:
@@ -136,6 +143,7 @@ class HistoryPart:
             elem_id="history-gallery",
             allow_preview=False,
         )
+        self.acting_on = gr.Markdown(NOTHING_PICKED, elem_id="acting-on")
         with gr.Row(equal_height=True, elem_id="history-selected"):
             self.selected = gr.Textbox(visible=False, elem_id="history-selected-id")
             self.star = gr.Checkbox(label="★ Star", elem_id="star-toggle", min_width=80)
@@ -173,13 +181,14 @@ class HistoryPart:
 
     def wire(self, visitor: gr.Textbox) -> None:
         g = self.generate
-        self.refresh.click(
+        listed = self.refresh.click(
             self.list_history,
             inputs=self.inputs(visitor),
             outputs=self.outputs,
             api_name="list_history",
             concurrency_limit=None,
         )
+        self.follow_pick_after(listed, visitor)
         for source in (self.state, self.resolution, self.period, self.starred_only):
             self.refresh_after(source.input, visitor)
         self.refresh_after(self.search.submit, visitor)
@@ -188,7 +197,7 @@ class HistoryPart:
             inputs=[self.ids, g.api_key, visitor],
             outputs=[
                 *g.form, g.body, g.body_file, g.video, g.status, self.selected, self.star,
-                self.note, self.picked_note,
+                self.note, self.acting_on, self.picked_note,
             ],
             api_visibility="private",
         )  # fmt: skip
@@ -224,12 +233,24 @@ class HistoryPart:
         )
 
     def refresh_after(self, event: Any, visitor: gr.Textbox) -> None:
-        """Show the history again after ``event`` (a page load, a generation's end, a filter)."""
-        event(
+        """Show the history again after ``event`` (a page load, a generation's end, a filter),
+        and keep the pick only if it is still shown (by its id, highlighted where it now is)."""
+        shown = event(
             self.list_history,
             inputs=self.inputs(visitor),
             outputs=self.outputs,
             api_visibility="private",
+        )
+        self.follow_pick_after(shown, visitor)
+
+    def follow_pick_after(self, shown: Any, visitor: gr.Textbox) -> None:
+        """Once ``shown`` has shown the gallery again, make the pick follow it."""
+        shown.then(
+            self.follow_pick,
+            inputs=[self.ids, self.selected, self.generate.api_key, visitor],
+            outputs=[self.gallery, self.selected, self.star, self.note, self.acting_on],
+            api_visibility="private",
+            queue=False,
         )
 
     # --- handlers -----------------------------------------------------------------------------
@@ -302,7 +323,7 @@ class HistoryPart:
         """Load a history item back: its settings into the form, its video and state into the
         result, and select it for a star, a note or an export; only the caller's own items."""
         page = self.page
-        unchanged = (gr.update(),) * 17
+        unchanged = (gr.update(),) * 18
         try:
             who = caller(page, api_key, None, visitor, request)
         except errors.PixVerseError as exc:
@@ -325,8 +346,32 @@ class HistoryPart:
             item.client_request_id,
             item.starred,
             item.note,
+            acting_on(item),
             f"Loaded `{item.ident}` ({caption(item)}). Press **Generate** to run it again.",
         )
+
+    def follow_pick(
+        self,
+        ids: Any,
+        selected: Any,
+        api_key: Any,
+        visitor: Any,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> tuple[Any, ...]:
+        """After the gallery is shown again: the picked item highlighted where it now is, or,
+        when it is no longer shown, no pick at all (never the item now at its old place)."""
+        shown = ids if isinstance(ids, list) else []
+        item = None
+        if isinstance(selected, str) and selected in shown:
+            try:
+                who = caller(self.page, api_key, None, visitor, request)
+                item = own_item(self.page.app.ledger, who.owner, selected)
+            except errors.PixVerseError:
+                item = None
+        if item is None:
+            return gr.update(selected_index=None), "", False, "", NOTHING_PICKED
+        index = shown.index(selected)
+        return gr.update(selected_index=index), selected, item.starred, item.note, acting_on(item)
 
     def set_star(
         self,
