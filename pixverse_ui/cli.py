@@ -25,10 +25,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import params as P
 from .budget import Budget, quote
+from .defaults import SIMULATOR_KEY
 from .errors import PixVerseError, ValidationError
 from .formatting import duration
 from .history import PERIODS
 from .lifecycle import LABELS, STATE_WORDS, Status
+from .pricing import is_simulated
 from .redact import MASK
 from .store import NOTE_MAX_CHARS
 
@@ -39,7 +41,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .store import JobRecord, Ledger
 
 PROG = "pixverse-ui"
-SIMULATOR_NOTICE = "No AIMLAPI_KEY: running on the built-in simulator (no cost)."
+SIMULATOR_NOTICE = (
+    "No AIMLAPI_KEY: running on the built-in simulator; its prices are simulated and nothing is "
+    "charged."
+)
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: ``list``'s width when stdout is not a terminal and ``COLUMNS`` is unset.
 LIST_WIDTH = 100
@@ -525,8 +530,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from . import generation
 
     ledger = make_ledger()
-    _err(quote([params], ledger, budget, ledger.owner_of(owner_key())).text())
     client = make_client()
+    simulated = is_simulated(client.label)  # the embedded simulator's money is pretend
+    _err(quote([params], ledger, budget, ledger.owner_of(owner_key()), simulated=simulated).text())
     watcher = Watcher()
     crid = client.new_request_id()  # the ledger row's name, known even if Ctrl-C comes mid-POST
     extra: dict[str, Any] = {}
@@ -569,7 +575,9 @@ def _cost(record: JobRecord) -> str:
     from .pricing import actual, format_cost
 
     cost = actual(record)
-    return format_cost(cost) if cost is not None else "not reported by the API"
+    if cost is None:
+        return "not reported by the API"
+    return format_cost(cost, simulated=is_simulated(record.endpoint))
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -662,7 +670,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     print(_mask(render_list(items, width=max(40, width))), flush=True)
     budget = _env_budget()
     if budget is not None and budget.limited:
-        _out(budget.today(ledger, owner).summary())
+        simulated = owner_key() == SIMULATOR_KEY  # the simulator's history: pretend money
+        _out(budget.today(ledger, owner, simulated=simulated).summary())
     return EXIT_OK
 
 

@@ -27,7 +27,7 @@ from .formatting import MISSING, duration
 from .intervals import REDRAW_EVERY
 from .lifecycle import Status
 from .notebook_files import video_href
-from .pricing import format_cost, reported
+from .pricing import format_cost, is_simulated, reported
 from .redact import redact
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -230,7 +230,8 @@ def variations(
     client = client or default_client()
     budget = Budget.from_env()
     owner = ledger.owner_of(client.owner_key)
-    print(quote(batch_plan.variants, ledger, budget, owner).text(), flush=True)
+    simulated = is_simulated(client.label)
+    print(quote(batch_plan.variants, ledger, budget, owner, simulated=simulated).text(), flush=True)
     budget.check_start(ledger, owner, batch_plan.variants, payer=owner)
     service = default_jobs(
         client=client, ledger=ledger, timeout=timeout or DEFAULT_TIMEOUT, budget=budget

@@ -124,7 +124,8 @@ def test_generate_without_json_prints_the_path_and_credits(env, capsys, tmp_path
     assert f"Video: {video}" in out
     # the cost after, in dollars and credits: the simulator reports both
     job = env.ledger.history()[0]
-    assert f"Cost: ${job.usd_spent:.2f} ({job.credits_used:,.0f} credits)" in out
+    # (this test's key is served by a stand-in at its own address: money counted as real)
+    assert f"Cost: ${job.usd_spent:.2f} ({job.credits_used:,.0f} credits)." in out
     # the estimate before, on stderr (stdout keeps the result)
     assert err.startswith(
         cli.SIMULATOR_NOTICE + "\nThis video: about $0.44 (888,889 credits); from the rate"
@@ -421,6 +422,11 @@ def test_python_dash_m_generates_on_the_embedded_simulator(tmp_path):
     path = Path(result["video_path"])
     assert path.exists() and path.is_relative_to(tmp_path / "home")
     assert cli.SIMULATOR_NOTICE in proc.stderr
+    # the embedded simulator's money is said to be pretend, and counts against no real budget
+    assert "This video: about $0.28 (555,556 credits) (simulated: nothing is charged)" in (
+        proc.stderr
+    )
+    assert "Spent today: $0.00 (0 credits) (simulated: nothing is charged)" in proc.stderr
 
 
 # --- list at 80 columns, keep (star, note), export, budget -------------------------------------

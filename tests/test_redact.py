@@ -32,7 +32,8 @@ def test_registered_keys_and_bearer_tokens_are_masked():
 @pytest.mark.parametrize(
     "text",
     [
-        "No AIMLAPI_KEY: running on the built-in simulator (no cost).",
+        "No AIMLAPI_KEY: running on the built-in simulator; its prices are simulated and nothing "
+        "is charged.",
         "Set AIMLAPI_KEY to make real videos.",
         "the bearer of good news",
     ],
