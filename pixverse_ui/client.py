@@ -28,7 +28,7 @@ from urllib3.exceptions import InvalidHeader, NameResolutionError, NewConnection
 from urllib3.util.retry import Retry
 
 from . import download as downloads
-from . import errors
+from . import errors, intervals
 from .clock import REAL_CLOCK, Clock
 from .params import Params
 from .redact import install_log_redaction, redact, register_secret, register_sent_key
@@ -45,8 +45,7 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 #: Sent by our simulator only: how many times faster than real time it runs jobs.
 SIMULATOR_SPEED_HEADER = "x-simulator-speed"
 MAX_REDIRECTS = 5
-#: The least time a request made at or past the deadline still gets: the last look at a job.
-LAST_LOOK = 0.5
+LAST_LOOK = intervals.LAST_LOOK
 
 #: The deadline (on the client's monotonic clock) of the exchange running in this thread, which
 #: the transport's retries must not outlive.

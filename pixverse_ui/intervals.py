@@ -7,6 +7,11 @@ with no news (each is woken on news anyway, so these only bound a wait, never pa
 
 from __future__ import annotations
 
+#: The least time a request made at or past a job's deadline still gets: the last look at it.
+LAST_LOOK = 0.5
+#: The first pause before writing a new generation id into a busy ledger again (doubled at
+#: each of ``submission.ID_WRITE_ATTEMPTS``).
+ID_WRITE_BACKOFF = 0.2
 #: However fast an endpoint runs (the simulator), never poll more often than this.
 MIN_REAL_INTERVAL = 0.1
 #: The pollers' scheduler looks again at least this often, even with nothing due.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from . import errors
+from . import errors, intervals
 from .budget import Budget
 from .client import Client, JobState
 from .params import Params
@@ -22,7 +22,7 @@ from .store import REJECTED, RUNNING, UNCONFIRMED, JobRecord, Ledger
 
 #: Tries at writing a new generation id into the ledger before it goes to the journal.
 ID_WRITE_ATTEMPTS = 3
-ID_WRITE_BACKOFF = 0.2
+ID_WRITE_BACKOFF = intervals.ID_WRITE_BACKOFF
 
 log = logging.getLogger(__name__)
 
