@@ -198,6 +198,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "export": "❌ The API key must be text, not dict.",
     "offer": "nothing offered",  # Compare's choices: none for a caller who is not one
     "compare": "<p>❌ The API key must be text, not dict.",
+    "follow_pick": "Pick a video:",  # the pick after a redraw: none for a caller who has none
     "session_ended": [],  # the page's unload: frees the caller's own session, says nothing
     "resume": "silent",  # watches the caller's unfinished jobs again: shows nothing to anyone
 }

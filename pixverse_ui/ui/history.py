@@ -192,15 +192,17 @@ class HistoryPart:
         for source in (self.state, self.resolution, self.period, self.starred_only):
             self.refresh_after(source.input, visitor)
         self.refresh_after(self.search.submit, visitor)
+        #: What a pick answers, in order; its refusals leave all but the last (the sentence) alone
+        self.pick_outputs = [
+            *g.form, g.body, g.body_file, g.video, g.status, self.selected, self.star,
+            self.note, self.acting_on, self.picked_note,
+        ]  # fmt: skip
         picked = self.gallery.select(
             self.pick,
             inputs=[self.ids, g.api_key, visitor],
-            outputs=[
-                *g.form, g.body, g.body_file, g.video, g.status, self.selected, self.star,
-                self.note, self.acting_on, self.picked_note,
-            ],
+            outputs=self.pick_outputs,
             api_visibility="private",
-        )  # fmt: skip
+        )
         g.follow_up(picked)
         kept = self.star.input(
             self.set_star,
@@ -323,7 +325,7 @@ class HistoryPart:
         """Load a history item back: its settings into the form, its video and state into the
         result, and select it for a star, a note or an export; only the caller's own items."""
         page = self.page
-        unchanged = (gr.update(),) * 18
+        unchanged = (gr.update(),) * (len(self.pick_outputs) - 1)
         try:
             who = caller(page, api_key, None, visitor, request)
         except errors.PixVerseError as exc:
