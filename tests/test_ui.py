@@ -257,7 +257,9 @@ def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monke
     dawn = ids.index("job-0")
     selected = picked(ids, dawn)[-5]
     ids = shown()
-    gallery, selected, _, _, line = part.follow_pick(ids, selected, None, "visitor")
+    gallery, selected, star, note, line = part.follow_pick(ids, selected, None, "visitor")
+    # the same item stays picked: the star and the note being typed are left as they are
+    assert star == gr.skip() and note == gr.skip()
     assert gallery["selected_index"] != dawn and ids[gallery["selected_index"]] == "job-0"
     assert selected == "job-0" and "a heron at dawn" in line
     assert part.set_star(selected, True, None, "visitor") == "★ Starred."

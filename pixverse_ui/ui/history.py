@@ -373,7 +373,9 @@ class HistoryPart:
         if item is None:
             return gr.update(selected_index=None), "", False, "", NOTHING_PICKED
         index = shown.index(selected)
-        return gr.update(selected_index=index), selected, item.starred, item.note, acting_on(item)
+        # the same item stays picked: its star and note fields keep what the person may be
+        # typing into them right now (a redraw must never erase a note before it is saved)
+        return gr.update(selected_index=index), selected, gr.skip(), gr.skip(), acting_on(item)
 
     def set_star(
         self,
