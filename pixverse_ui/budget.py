@@ -42,6 +42,7 @@ from .pricing import (
     estimate,
     format_cost,
     is_simulated,
+    multiple_of,
     price_multiple,
     safe_price,
     simulated_money,
@@ -74,7 +75,9 @@ def spent_since(
     """What the jobs created since ``since`` cost (``owner``'s, or those ``payer`` pays for),
     refusals left out; a job whose cost the API has not said yet counts its safe price. Real
     money only, or with ``simulated`` the simulator's pretend money only."""
-    return _sum(ledger, _created_since(ledger, since, owner, payer, simulated))
+    records = _created_since(ledger, since, owner, payer, simulated)
+    unpriced = any(r.credits_used is None for r in records)
+    return _sum(records, price_multiple(ledger) if unpriced else 1.0)
 
 
 def spent_today(
@@ -246,11 +249,12 @@ class Budget:
         now = ledger.clock.now() if now is None else now
         since = day_start(now)
         start = format_cost(cost).split(" (")[0]
-        prices_known = bool(ledger.highest_costs())
+        priced = ledger.highest_costs()  # read once for both limits, in this transaction
+        prices_known, multiple = bool(priced), multiple_of(priced)
         if self.payer_limit_usd is not None and payer is not None:
             records = _created_since(ledger, since, None, payer)
             _refuse_while_unpriced(records, prices_known)
-            paid = _sum(ledger, records).usd
+            paid = _sum(records, multiple).usd
             if paid + cost.usd > self.payer_limit_usd + _EPSILON:
                 raise BudgetError(
                     f"This start ({start}) would take the shared key past its daily limit of "
@@ -262,7 +266,7 @@ class Budget:
             return
         records = _created_since(ledger, since, owner, None)
         _refuse_while_unpriced(records, prices_known)
-        view = BudgetView(_sum(ledger, records), self.limit_usd, since)
+        view = BudgetView(_sum(records, multiple), self.limit_usd, since)
         after = view.spent.usd + cost.usd
         if after <= self.limit_usd + _EPSILON:
             return
@@ -273,8 +277,7 @@ class Budget:
         )
 
 
-def _sum(ledger: Ledger, records: list[JobRecord]) -> Cost:
-    multiple = price_multiple(ledger) if any(r.credits_used is None for r in records) else 1.0
+def _sum(records: list[JobRecord], multiple: float) -> Cost:
     return total(charged(record, multiple) for record in records)
 
 

@@ -106,8 +106,12 @@ def estimate(params: P.Params | Mapping[str, Any], ledger: Ledger | None = None)
 
 def price_multiple(ledger: Ledger | None) -> float:
     """The highest cost any job in ``ledger`` had, as a multiple of its rate card (at least 1)."""
+    return multiple_of(ledger.highest_costs() if ledger else [])
+
+
+def multiple_of(priced: Iterable[tuple[str, int, str, float | None, float | None]]) -> float:
+    """:func:`price_multiple` of rows already read (``Ledger.highest_costs``)."""
     highest = 1.0
-    priced = ledger.highest_costs() if ledger else []
     for resolution, duration, aspect_ratio, credits, usd in priced:
         body = {"resolution": resolution, "duration": duration, "aspect_ratio": aspect_ratio}
         card = credits_for(body)
