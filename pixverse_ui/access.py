@@ -489,6 +489,15 @@ class App:
         jobs = self.jobs_for(caller.client)
         return self._resume(jobs, jobs.unfinished(caller.owner))
 
+    def running(self, caller: Caller) -> list[Job]:
+        """The caller's jobs still running on their key, newest first, each watched (resumed
+        if it was not): what a reloaded page follows. Nothing is sent but polls."""
+        jobs = self.jobs_for(caller.client)
+        records = [r for r in jobs.unfinished(caller.owner) if r.generation_id is not None]
+        self._resume(jobs, records)
+        records.sort(key=lambda record: record.created_at, reverse=True)
+        return [jobs.get(record.generation_id, again=False) for record in records]  # type: ignore[arg-type]
+
     def resume_host_jobs(self) -> int:
         """After a restart: resume what the host key (or the simulator) left unfinished."""
         key = machine_key(self.mode.host_key)

@@ -28,3 +28,6 @@ REDRAW_EVERY = 0.1
 #: A batch's table is redrawn when one of its jobs has news, and at least this often (the times
 #: in it move on).
 BATCH_REDRAW_MAX = 1.0
+#: How often an open page asks whether its visitor's running jobs or History changed (one read
+#: of the ledger's owner index; nothing is drawn or sent when nothing changed).
+PAGE_TICK = 3.0

@@ -108,7 +108,7 @@ def check_move(job: str, old: str, new: str) -> Status:
 
 @dataclass(frozen=True)
 class Label:
-    """A state as people see it: one word and an icon (``✅ done``)."""
+    """A state as people see it: one word and an icon (``✓ done``)."""
 
     word: str
     icon: str
@@ -117,18 +117,22 @@ class Label:
         return f"{self.icon} {self.word}"
 
 
+#: The icons are plain characters that common text fonts draw (DejaVu Sans, which Debian's
+#: Chromium falls back to, has them all): emoji need an emoji font and showed as boxes without one.
 LABELS: Mapping[Status, Label] = {
     Status.SUBMITTING: Label("sending", "…"),
-    Status.UNCONFIRMED: Label("unconfirmed", "❓"),
-    Status.REJECTED: Label("refused", "🚫"),
-    Status.RUNNING: Label("running", "⏳"),
-    Status.DONE: Label("done", "✅"),
-    Status.FAILED: Label("failed", "❌"),
+    Status.UNCONFIRMED: Label("unconfirmed", "?"),
+    Status.REJECTED: Label("refused", "⊘"),
+    Status.RUNNING: Label("running", "◔"),
+    Status.DONE: Label("done", "✓"),
+    Status.FAILED: Label("failed", "✗"),
 }
 #: Every word a state may be named by: the stored ones, then the labels' own.
 STATE_WORDS = tuple(dict.fromkeys([*(s.value for s in Status), *(s.word for s in Status)]))
 #: Shown beside an update that reports a passing fault (the job itself goes on).
-TRANSIENT_ICON = "⚠️"
+TRANSIENT_ICON = "⚠"
+#: Shown when a follower stopped watching (the job goes on).
+STOPPED_ICON = "■"
 
 # --- the follower's sentences --------------------------------------------------------------------
 

@@ -522,6 +522,22 @@ class Ledger:
         rows = self._connection().execute(sql, (*args, limit)).fetchall()
         return [_record(row) for row in rows]
 
+    def changes(self, owner: str) -> tuple[object, ...]:
+        """What one owner's history view is drawn from, in one read of the owner's index: how
+        many jobs there are and are still sending or running, the newest start and the newest
+        end. A view need not be drawn again while this stays the same (a poll alone does not
+        change it; a new job, a new id, an end, a star or a note does)."""
+        row = (
+            self._connection()
+            .execute(
+                "SELECT COUNT(*), SUM(state = ?), SUM(state = ?), MAX(created_at),"
+                " MAX(finished_at), SUM(starred), TOTAL(length(note)) FROM jobs WHERE owner = ?",
+                (SUBMITTING, RUNNING, owner),
+            )
+            .fetchone()
+        )
+        return tuple(row)
+
     def search(
         self,
         owner: str,

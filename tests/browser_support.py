@@ -118,7 +118,7 @@ def status_words(texts: list[str]) -> list[str]:
 #: True once the status panel has shown two elapsed times (``0:03``) while generating.
 ELAPSED_MOVED = """() => new Set(window.__statusLog
     .filter(text => text.includes('generating'))
-    .flatMap(text => [...text.matchAll(/^(\\d+:\\d\\d)\\t/gm)].map(m => m[1]))).size >= 2"""
+    .flatMap(text => [...text.matchAll(/elapsed (\\d+:\\d\\d)/g)].map(m => m[1]))).size >= 2"""
 
 
 # --- fixtures (import them into a browser test module: pytest finds them there) ----------------
@@ -262,6 +262,18 @@ def plays(page: Page) -> bool:
         "() => document.querySelector('#video video').currentTime > 0.5", timeout=10_000
     )
     return True
+
+
+def badge_shown(page: Page, elem_id: str) -> bool:
+    """Whether Gradio's red "Error" badge is drawn over a component (its status tracker shows
+    an error and is not made transparent)."""
+    return page.evaluate(
+        """(id) => [...document.querySelectorAll(`#${id} [data-testid=status-tracker]`)]
+            .some((tracker) => tracker.querySelector('.error')
+                && getComputedStyle(tracker).opacity !== '0'
+                && getComputedStyle(tracker).display !== 'none')""",
+        elem_id,
+    )
 
 
 def no_traceback(page: Page) -> None:

@@ -14,6 +14,7 @@ from browser_support import (
     ELAPSED_MOVED,
     JOB_TIMEOUT,
     ROOT,
+    badge_shown,
     fill_form,
     foreign,
     no_traceback,
@@ -83,6 +84,14 @@ def test_a_prompt_becomes_a_video_that_plays(launch_app, open_page, aspect, dura
     assert (facts["width"], facts["height"]) == size
     assert facts["duration"] == pytest.approx(int(duration), abs=0.3)
     assert plays(page)
+    # on a laptop's screen (1280x900) the whole video is on the first screen, a tall one too
+    page.set_viewport_size({"width": 1280, "height": 900})
+    top, bottom, screen = page.evaluate(
+        """() => { window.scrollTo(0, 0);
+        const r = document.querySelector('#video video').getBoundingClientRect();
+        return [r.top, r.bottom, window.innerHeight]; }"""
+    )
+    assert 0 <= top and bottom <= screen, (top, bottom, screen)
 
     # the request shown, and the one sent, are what was picked; the history follows on its own
     page.get_by_role("button", name="Request (JSON)").click()
@@ -125,9 +134,18 @@ def test_bad_input_shows_a_sentence_and_sends_nothing(launch_app, open_page, pro
     )
     before_form, before_posts = values(page), sim_posts()
 
+    # the prompt's counter says where it stands before anything is pressed
+    count = page.locator("#prompt-count")
+    expect(count).to_contain_text(f"{len(prompt)} / 2048 characters")
+    if len(prompt) > 2048:
+        expect(count).to_contain_text(f"{len(prompt) - 2048} too many")
     page.locator("#generate").click()
     expect(toast(page)).to_contain_text(words)
     expect(toast(page)).to_contain_text("Nothing was sent")
+    # the sentence is in the status panel, with no "Error" badge of Gradio's drawn over it
+    panel = page.locator("#status-panel")
+    expect(panel).to_contain_text(words)
+    assert not badge_shown(page, "status-panel")
     assert values(page) == before_form  # what was typed and picked is still there
     assert len(before_form["prompt"]) == len(prompt)
     assert sim_posts() == before_posts and ledger.history() == []
@@ -137,9 +155,19 @@ def test_bad_input_shows_a_sentence_and_sends_nothing(launch_app, open_page, pro
 def test_1080p_never_offers_8_seconds_and_switching_sends_nothing(launch_app, open_page):
     demo, _, ledger = launch_app()
     page = open_page(demo.local_url)
+    failed = []  # every answer of the app's that is not a success, and the page's own errors
+    page.on("response", lambda r: failed.append((r.status, r.url)) if r.status >= 400 else None)
+    page.on("pageerror", lambda e: failed.append(("pageerror", str(e))))
     before = sim_posts()
     duration = page.locator("#duration")
     assert offered(page, "duration") == ["5", "8", "10"]  # 720p, the default
+
+    # 720p for 8 s, then 1080p: the duration follows, the price follows it, and nothing fails
+    pick(page, "duration", "8")
+    pick(page, "resolution", "1080p")
+    expect(duration.locator("input")).to_have_value("5")
+    expect(page.locator("#cost-note")).to_contain_text("This video: about $2.50")  # 1080p, 5 s
+    pick(page, "resolution", "720p")
 
     pick(page, "resolution", "1080p")
     assert offered(page, "duration") == ["5", "10"]
@@ -165,6 +193,7 @@ def test_1080p_never_offers_8_seconds_and_switching_sends_nothing(launch_app, op
     assert values(page)["prompt"] == "Neon koi fish swimming through a flooded arcade"
     assert values(page)["style"] == "cyberpunk"
     assert sim_posts() == before and ledger.history() == []
+    assert failed == []
     no_traceback(page)
 
 
@@ -215,6 +244,48 @@ def test_stop_leaves_the_job_running_and_it_lands_in_the_history(
     expect(table).to_contain_text(prompt)
     expect(page.locator("#history-gallery .caption-label")).to_have_count(1)
     expect(page.locator("#history-gallery .caption-label")).to_contain_text(prompt)
+
+
+def test_a_reload_mid_job_follows_it_to_its_video_with_one_post(
+    launch_app, open_page, make_sim, clock
+):
+    api = make_sim(speed=40)  # the job stays queued until the test moves it on
+    demo, _, ledger = launch_app(AIMLAPI_KEY=TEST_KEY, AIMLAPI_BASE_URL=api.url)
+    page = open_page(demo.local_url)
+    prompt = "A paper boat in a rainy gutter"
+    fill_form(page, prompt, resolution="360p", aspect_ratio="9:16", style="clay")
+    page.locator("#generate").click()
+    status = page.locator("#status-panel")
+    expect(status).to_contain_text("queued", timeout=JOB_TIMEOUT)
+
+    page.reload()  # the page forgets everything it held; the job goes on
+    expect(page.locator("#generate")).to_be_visible()
+    # with no click, the panel follows the job again, its settings are back in the form, and a
+    # second Generate cannot be pressed by mistake
+    expect(status).to_contain_text("queued", timeout=JOB_TIMEOUT)
+    running = page.locator("#running-jobs")
+    expect(running).to_contain_text("1 job running", timeout=JOB_TIMEOUT)
+    expect(running).to_contain_text(prompt)
+    expect(page.locator("#prompt textarea")).to_have_value(prompt)
+    assert values(page)["aspect-ratio"] == "9:16" and values(page)["style"] == "clay"
+    expect(page.locator("#generate")).to_be_disabled()
+    expect(page.locator("#stop")).to_be_enabled()
+
+    advance_until(api, clock, "completed")
+    expect(status).to_contain_text("Your video is ready", timeout=JOB_TIMEOUT)
+    facts = video_facts(page)
+    assert (facts["width"], facts["height"]) == (360, 640)
+    assert plays(page)
+    expect(page.locator("#generate")).to_be_enabled()
+    # History and the strip follow the job's end by themselves (no Refresh pressed)
+    expect(page.locator("#history-gallery .caption-label")).to_contain_text(
+        prompt, timeout=JOB_TIMEOUT
+    )
+    expect(running).not_to_contain_text("running", timeout=JOB_TIMEOUT)
+    assert api.stats()["posts"] == 1  # one paid generation: nothing was sent twice
+    [record] = ledger.history()
+    assert record.state == DONE
+    no_traceback(page)
 
 
 # --- 4: the gallery lists past results; a click loads their settings back ----------------------
@@ -286,7 +357,7 @@ def test_a_failed_generation_shows_the_providers_words(launch_app, open_page):
     expect(toast(page)).to_contain_text("The provider could not make this video")
     status = page.locator("#status-panel")
     expect(status).to_contain_text(words)
-    expect(status).to_contain_text("❌")
+    expect(status).to_contain_text("✗")
     expect(page.locator("#history-table")).to_contain_text("failed")  # without a refresh
     expect(page.locator("#history-table")).to_contain_text(prompt[:30])
     assert values(page)["prompt"] == prompt

@@ -183,6 +183,8 @@ def test_export_gives_a_zip_of_the_video_and_the_request_it_sent(launch_app, ope
     page = open_page(demo.local_url)
     make_video(page, "An export of a kite festival", style="clay")
     page.locator("#history-gallery button.thumbnail-item").first.click()
+    # as a person does: Export once the line above it names the video it acts on
+    expect(page.locator("#acting-on")).to_contain_text("An export of a kite festival")
     page.locator("#export").click()
     link = page.locator("#export-file a").first
     expect(link).to_be_visible()

@@ -183,21 +183,21 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "load_example": GENERIC,  # the examples table: an index, refused by Gradio
     "check": "Could not generate: The prompt must be text, not dict.",  # the page's Generate
     "generate": "Could not generate: The prompt must be text, not dict.",
-    "list_history": "❌ The API key must be text, not dict.",
+    "list_history": "✗ The API key must be text, not dict.",
     "stopped": "stop",  # takes no input; says the same to anyone, and sets the buttons
     "unnamed": GENERIC,  # Stop's cancel, which needs the caller's own running event
     "on_resolution": {"__type__": "update"},  # an unknown resolution changes nothing
     "pick": GENERIC,  # no selection in the call: Gradio cannot build the handler's event data
-    "quote": "❌ The prompt must be text, not dict.",
+    "quote": "✗ The prompt must be text, not dict.",
     "variations": "Could not generate: The prompt must be text, not dict.",
     "js_fn": GENERIC,  # runs in the browser only
     "idle": "buttons",  # after a run: Generate enabled, Stop disabled, for anyone
     "price": "",  # the form's cost: nothing to say of a form that is not one
-    "set_star": "❌ The API key must be text, not dict.",
-    "set_note": "❌ The API key must be text, not dict.",
-    "export": "❌ The API key must be text, not dict.",
+    "set_star": "✗ The API key must be text, not dict.",
+    "set_note": "✗ The API key must be text, not dict.",
+    "export": "✗ The API key must be text, not dict.",
     "offer": "nothing offered",  # Compare's choices: none for a caller who is not one
-    "compare": "<p>❌ The API key must be text, not dict.",
+    "compare": "<p>✗ The API key must be text, not dict.",
     "follow_pick": "Pick a video:",  # the pick after a redraw: none for a caller who has none
     "session_ended": [],  # the page's unload: frees the caller's own session, says nothing
     "resume": "silent",  # watches the caller's unfinished jobs again: shows nothing to anyone
@@ -309,7 +309,7 @@ def test_a_foreign_id_gets_the_unknown_ids_sentence_and_nothing_is_written(space
             pick, [[space.alice.client_request_id], "", "x"], event_data={"index": 0, "value": None}
         )
     )
-    assert anonymous[-1].startswith("❌ " + NEEDS_OWN_KEY)
+    assert anonymous[-1].startswith("✗ " + NEEDS_OWN_KEY)
     assert _snapshot(space.home) == before_home
     assert sorted(cache.glob("pxui-*")) == before_cache
     # the owner, and only the owner, gets the item back, with its request as a download
@@ -349,7 +349,7 @@ def test_every_public_endpoint_refuses_an_anonymous_caller_and_answers_owners_on
         EVIDENCE.keep(str(caught.value))
         assert str(caught.value).startswith(f"Could not generate: {NEEDS_OWN_KEY}"), caught.value
     items, ids, table = caller.predict("", "stranger", api_name="/list_history")
-    assert (items, ids) == ([], []) and table.startswith("❌ " + NEEDS_OWN_KEY)
+    assert (items, ids) == ([], []) and table.startswith("✗ " + NEEDS_OWN_KEY)
     items, ids, table = caller.predict(BOB, "any-browser", api_name="/list_history")
     EVIDENCE.keep(json.dumps([items, ids, table]))
     assert ids == [space.bob.client_request_id] and ALICE_PROMPT[:30] not in table

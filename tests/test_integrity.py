@@ -199,6 +199,7 @@ def test_retries_and_retry_after_never_outlive_the_deadline(make_sim, client, le
     assert overrun <= 1.0, f"the watch ran {overrun:.2f} s past its deadline"
 
 
+@pytest.mark.slow  # a deadline on the real clock, with its overrun as a figure: `make faults`
 def test_a_dripping_download_is_cut_at_the_deadline_and_leaves_no_part_file(
     make_live_sim, tmp_path, peak
 ):

@@ -241,3 +241,22 @@ def test_a_ledger_from_before_payers_is_migrated_and_its_jobs_stay_resumable(tmp
     assert [j.client_request_id for j in ledger.unfinished("alice", payer="host")] == ["c2"]
     assert ledger.unfinished("alice", payer="old-owner") == []
     Ledger(path)  # opening it again (another process) finds the column there
+
+
+def test_what_history_is_drawn_from_changes_with_jobs_ends_and_stars_not_polls(ledger):
+    """``Ledger.changes`` tells a page when to draw History again: not on a poll."""
+    empty = ledger.changes("o1")
+    _record(ledger, "crid-1")
+    started = ledger.changes("o1")
+    assert started != empty
+    ledger.update("crid-1", generation_id="gen-1", state=RUNNING, status="queued", submitted_at=5)
+    running = ledger.changes("o1")
+    assert running != started
+    ledger.update("gen-1", status="generating", polls_added=1)  # a poll: nothing to redraw
+    assert ledger.changes("o1") == running
+    ledger.update("gen-1", state=DONE, video_path="/v.mp4", finished_at=70)
+    done = ledger.changes("o1")
+    assert done != running
+    ledger.set_starred("gen-1", "o1", True)
+    assert ledger.changes("o1") != done
+    assert ledger.changes("o2") == empty  # another owner's view is not theirs to redraw

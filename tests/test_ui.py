@@ -264,3 +264,23 @@ def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monke
     assert selected == "job-0" and "a heron at dawn" in line
     assert part.set_star(selected, True, None, "visitor") == "★ Starred."
     assert [r.client_request_id for r in ledger.history() if r.starred] == ["job-0"]
+
+
+def test_a_duration_the_page_rebuilt_still_reaches_the_handler_as_sent(tmp_path, monkeypatch):
+    """Gradio rebuilds a component for a session when an event sends it new properties (the
+    duration's choices after 1080p). The copy takes input as sent, as the original does: an
+    example's 8 s arriving while the copy offers 5 and 10 is the handlers' to answer (a
+    sentence), not Gradio's (a 500 and a traceback)."""
+    import gradio as gr
+
+    from pixverse_ui.store import Ledger
+    from pixverse_ui.ui import build_demo
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    demo = build_demo(ledger=Ledger(tmp_path / "ledger.sqlite3"), download_dir=tmp_path / "v")
+    [duration] = [b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "duration"]
+    # what Gradio does with gr.update(choices=[5, 10], value=5) (blocks.postprocess_data)
+    rebuilt = type(duration)(**{**duration.constructor_args, "choices": [5, 10], "render": False})
+    assert rebuilt.preprocess(8) == 8 and duration.preprocess("8") == "8"
+    with pytest.raises(gr.Error):  # an unmarked dropdown elsewhere keeps Gradio's check
+        gr.Dropdown([5, 10], value=5).preprocess(8)

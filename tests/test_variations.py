@@ -101,4 +101,4 @@ def test_a_job_that_ends_while_the_batch_is_drawn_is_in_the_last_answer(tmp_path
     items, _, over = batch_answer(jobs, publisher)
     assert (len(items), over) == (1, False)  # the first ended while this view was drawn
     items, table, over = batch_answer(jobs, publisher)
-    assert (len(items), over) == (2, True) and table.count("✅ done") == 2
+    assert (len(items), over) == (2, True) and table.count("✓ done") == 2

@@ -13,9 +13,9 @@ import gradio as gr
 from .. import errors, params
 from ..access import App, Caller
 from ..formatting import MISSING, duration
-from ..lifecycle import TRANSIENT_ICON
+from ..lifecycle import TRANSIENT_ICON, Status
 from ..polling import Update
-from ..pricing import format_cost, reported
+from ..pricing import format_cost, reported, simulated_money
 from ..publish import Publisher
 from .signin import signed_in_username
 
@@ -40,17 +40,45 @@ class Page:
     publisher: Publisher
 
 
+#: The CSS class that marks a component whose input reaches its handlers as sent.
+RAW_INPUT = "pxui-raw-input"
+
+
 def strict_input(component: Any) -> Any:
     """Hand the handler what the caller sent, unconverted, so that it is validated, not coerced.
 
     Gradio's Textbox turns any value into its ``str`` (a list prompt would be sent as its repr),
     its Number rounds (seed 1.5 would become 2), and its choice components refuse a stranger
     value by quoting it whole (a key sent in the wrong place would be echoed and logged).
-    ``params.validate`` and the handlers refuse all of these with a sentence instead. Set on the
-    instance, as in :func:`with_integer_schema`.
+    ``params.validate`` and the handlers refuse all of these with a sentence instead.
+
+    The component is marked with a CSS class, among its constructor arguments: when an event
+    sends it new properties (the duration's choices), Gradio rebuilds it for that session from
+    those arguments, and the copy must take input as sent too. (A copy that checked the value
+    against its choices answered a duration the page had just set, by an example or a stale
+    value, with a 500 and a traceback.) Its class's ``preprocess`` passes a marked component's
+    input through (:func:`_passes_marked_input`); unmarked components are left as Gradio has them.
     """
-    component.preprocess = lambda payload: payload  # type: ignore[method-assign]
+    classes = [c for c in (component.elem_classes or []) if c != RAW_INPUT] + [RAW_INPUT]
+    component.elem_classes = classes
+    component.constructor_args["elem_classes"] = classes
+    _passes_marked_input(type(component))
     return component
+
+
+def _passes_marked_input(cls: type) -> None:
+    """Have ``cls.preprocess`` hand a marked component's payload over unchanged (once a class)."""
+    original = cls.preprocess
+    if getattr(original, "passes_raw_input", False):
+        return
+
+    def preprocess(self: Any, payload: Any) -> Any:
+        if RAW_INPUT in (self.elem_classes or ()):
+            return payload
+        return original(self, payload)
+
+    preprocess.passes_raw_input = True  # type: ignore[attr-defined]
+    cls.preprocess = preprocess
 
 
 def with_integer_schema(dropdown: gr.Dropdown) -> gr.Dropdown:
@@ -152,50 +180,57 @@ def refusal(exc: errors.PixVerseError, title: str = "Could not generate") -> gr.
 
 
 def error_markdown(exc: errors.PixVerseError) -> str:
-    return f"❌ {exc.user_message}"
+    return f"{Status.FAILED.icon} {exc.user_message}"
 
 
-def status_html(update: Update | None, *, note: str = "") -> str:
-    """The live status panel: status, elapsed, estimate, credits, generation id.
+def status_html(update: Update | None, *, note: str = "", simulated: bool = False) -> str:
+    """The live status panel: status, then elapsed, estimate, credits and generation id as lines
+    that wrap (a table's four columns cut the id off on a phone).
 
     The elapsed time and the estimate carry their values in ``data-elapsed``/``data-left``; the
     page's script (``PAGE_JS``) moves them on every second, so the server sends a new panel only
-    when something happens, not a tick a second.
+    when something happens, not a tick a second. ``simulated``: its money is the simulator's.
     """
     if update is None:
         text = note or "Ready. Type a prompt and press <b>Generate</b>."
         return f'<div class="pxui-status"><p>{text}</p></div>'
     credits = MISSING
     if update.credits_used is not None:  # the provider's credits; dollars at the assumed rate
-        credits = html.escape(format_cost(reported(update.credits_used)))
-    icon = TRANSIENT_ICON if update.transient and not update.done else update.state.icon
-    live = not (update.done or update.stopped)
-    elapsed = duration(update.elapsed)
-    left = "done" if update.done else duration(update.eta, missing=ANY_MOMENT)
-    if live:
-        elapsed_cell = f'<td class="pxui-clock" data-elapsed="{update.elapsed:.1f}">{elapsed}</td>'
-        left_cell = (
-            f'<td class="pxui-left" data-left="{update.eta:.1f}">{left}</td>'
-            if update.eta is not None
-            else f"<td>{left}</td>"
+        credits = html.escape(
+            simulated_money(format_cost(reported(update.credits_used)), simulated)
         )
-    else:
-        elapsed_cell, left_cell = f"<td>{elapsed}</td>", f"<td>{left}</td>"
+    icon = TRANSIENT_ICON if update.transient and not update.done else update.state.icon
+    done = update.done
+    live = not (done or update.stopped)
     extra = f"<p>{note}</p>" if note else ""
     return (
         f'<div class="pxui-status" data-status="{html.escape(update.status)}">'
         f"<p>{icon} <b>{html.escape(update.status)}</b> — {html.escape(update.message)}</p>"
-        "<table><thead><tr><th>elapsed</th><th>estimate left</th><th>cost (credits used)</th>"
-        "<th>generation id</th></tr></thead><tbody><tr>"
-        f"{elapsed_cell}{left_cell}<td>{credits}</td>"
-        f"<td><code>{html.escape(update.generation_id)}</code></td></tr></tbody></table>{extra}"
-        "</div>"
+        f'<p class="pxui-facts">{clock_facts(update.elapsed, update.eta, live=live, done=done)}'
+        f"<span>cost (credits used) <b>{credits}</b></span> "
+        f"<span>id <code>{html.escape(update.generation_id)}</code></span></p>{extra}</div>"
     )
+
+
+def clock_facts(elapsed: float, eta: float | None, *, live: bool, done: bool = False) -> str:
+    """``elapsed 0:12`` and ``estimate left 0:40`` as spans; live ones move on in the page."""
+    shown = duration(elapsed)
+    left = "done" if done else duration(eta, missing=ANY_MOMENT)
+    if live:
+        clock = f'<b class="pxui-clock" data-elapsed="{elapsed:.1f}">{shown}</b>'
+        if eta is not None:
+            left = f'<b class="pxui-left" data-left="{eta:.1f}">{left}</b>'
+        else:
+            left = f"<b>{left}</b>"
+    else:
+        clock, left = f"<b>{shown}</b>", f"<b>{left}</b>"
+    return f"<span>elapsed {clock}</span> <span>estimate left {left}</span> "
 
 
 def refused_html(exc: errors.PixVerseError) -> str:
     """The status panel for a refusal: what is wrong, and that nothing was sent."""
-    return f'<div class="pxui-status pxui-refused"><p>❌ {html.escape(exc.user_message)}</p></div>'
+    said = html.escape(exc.user_message)
+    return f'<div class="pxui-status pxui-refused"><p>{Status.FAILED.icon} {said}</p></div>'
 
 
 #: Runs once in the page: moves every live clock on between the server's updates, and makes the

@@ -15,6 +15,8 @@ from typing import Any
 import gradio as gr
 
 from .. import errors, params
+from ..jobs import Job
+from ..lifecycle import STOPPED_ICON, Status
 from ..polling import Update
 from .common import (
     KEY_STORAGE,
@@ -33,11 +35,18 @@ from .common import (
 )
 
 GO_IDLE, GO_BUSY = "Generate", "Generating…"
-SENDING = "⏳ Sending the request…"
+SENDING = f"{Status.SUBMITTING.icon} Sending the request…"
 STOPPED = (
-    "⏹️ Stopped watching. The job goes on in the background; when it finishes it appears in "
-    "<b>History</b>."
+    f"{STOPPED_ICON} Stopped watching. The job goes on in the background; when it finishes it "
+    "appears in <b>History</b>."
 )
+
+#: The prompt's counter, counted in the browser as the API counts (characters, not UTF-16 units).
+_JS_COUNT = f"""(prompt) => {{
+  const n = [...(prompt || '')].length, most = {params.PROMPT_MAX_CHARS};
+  const over = n > most ? ` <b class="pxui-over">${{n - most}} too many</b>` : '';
+  return `<span class="pxui-count">${{n}} / ${{most}} characters${{over}}</span>`;
+}}"""
 
 _JS_REMEMBER = f"""(key, remember) => {{
   if (remember && key) localStorage.setItem('{KEY_STORAGE}', key);
@@ -58,14 +67,18 @@ class GeneratePart:
 
     # --- layout -------------------------------------------------------------------------------
 
-    def form_column(self, *, key_open: bool) -> None:
-        """The prompt and Generate first (they must fit a phone's first screen), then settings."""
+    def form_column(self, *, key_open: bool, examples: list[list[Any]]) -> None:
+        """The prompt and Generate first (they must fit a phone's first screen), then the
+        settings, with ``examples`` (prompt, aspect ratio, resolution, duration, style) below."""
         self.prompt = gr.Textbox(
             label="Prompt",
             lines=3,
             placeholder="Describe the scene, the subject and the action…",
-            info=f"Up to {params.PROMPT_MAX_CHARS} characters.",
             elem_id="prompt",
+        )
+        self.count = gr.HTML(
+            f'<span class="pxui-count">0 / {params.PROMPT_MAX_CHARS} characters</span>',
+            elem_id="prompt-count",
         )
         with gr.Row(equal_height=True):
             self.go = gr.Button(GO_IDLE, variant="primary", elem_id="generate", scale=3)
@@ -114,6 +127,14 @@ class GeneratePart:
                 min_width=120,
             )
         self.cost_note = gr.Markdown(elem_id="cost-note")
+        self.examples = gr.Examples(
+            examples,
+            inputs=[self.prompt, self.aspect, self.resolution, self.duration, self.style],
+            cache_examples=False,
+            label="Try one of these",
+            elem_id="examples",
+            examples_per_page=4,
+        )
         with gr.Accordion("Advanced", open=False):
             with gr.Row():
                 # a Textbox, not a Number: a Number with no value shows 0 once the accordion
@@ -150,6 +171,8 @@ class GeneratePart:
             strict_input(component)
 
     def result_column(self) -> None:
+        """The visitor's running jobs, the status of the one followed, its video, its request."""
+        self.running = gr.HTML("", elem_id="running-jobs")
         self.status = gr.HTML(status_html(None), elem_id="status-panel")
         self.video = gr.Video(label="Video", elem_id="video", interactive=False)
         with gr.Accordion("Request (JSON)", open=False):
@@ -182,6 +205,7 @@ class GeneratePart:
             outputs=[self.status, self.go, self.stop],
             api_visibility="private",
             concurrency_limit=None,
+            show_progress="hidden",  # Gradio's red "Error" badge would cover the sentence
         )
         run = checked.success(
             self.generate,
@@ -189,12 +213,13 @@ class GeneratePart:
             outputs=[self.status, self.video, self.body],
             api_name="generate",
             concurrency_limit=None,  # async and thread-free: visitors never queue behind each other
+            show_progress="hidden",  # the status panel says how it goes
         )
         # Gradio's frontend skips ``.then`` after an error; a failure also follows Stop
         for ended in (run.success, run.failure):
             ended(self.idle, outputs=[self.go, self.stop], api_visibility="private", queue=False)
             self.quote_after(ended, visitor)
-        for source in (self.aspect, self.resolution, self.duration):
+        for source in (self.aspect, self.duration):
             self.quote_after(source.change, visitor)
         self.stop.click(
             self.stopped,
@@ -205,13 +230,8 @@ class GeneratePart:
         )
         # Not .change: when an example or a history item sets resolution and duration together,
         # .change would read the old duration and write it back. Those loads call follow_up.
-        self.resolution.input(
-            self.on_resolution,
-            inputs=[self.resolution, self.duration],
-            outputs=[self.duration],
-            api_visibility="private",
-            queue=False,
-        )
+        self.follow_up(self.resolution.input, visitor)
+        self.prompt.change(None, inputs=[self.prompt], outputs=[self.count], js=_JS_COUNT)
         self.remember.change(None, inputs=[self.api_key, self.remember], js=_JS_REMEMBER)
         self.api_key.change(None, inputs=[self.api_key, self.remember], js=_JS_REMEMBER)
         return run
@@ -226,16 +246,23 @@ class GeneratePart:
             queue=False,
         )
 
-    def follow_up(self, loaded: Any) -> None:
-        """After ``loaded`` set the form (an example, a history item): offer the durations its
-        resolution has."""
-        loaded.then(
+    def follow_up(self, loaded: Any, visitor: gr.Textbox) -> None:
+        """After ``loaded`` set the resolution (a person's pick, an example, a history item):
+        offer the durations it has, then say what the form costs.
+
+        The quote waits for the durations: the page's copy of the duration dropdown is rebuilt
+        by Gradio when its choices change, and a quote sent at the same time, with a duration
+        the new choices lack (8 s, then 1080p), would meet Gradio's own check of the value: a
+        500 and a traceback instead of a price.
+        """
+        offered = loaded(
             self.on_resolution,
             inputs=[self.resolution, self.duration],
             outputs=[self.duration],
             api_visibility="private",
             queue=False,
         )
+        self.quote_after(offered.then, visitor)
 
     # --- handlers -----------------------------------------------------------------------------
 
@@ -326,22 +353,34 @@ class GeneratePart:
         except errors.PixVerseError as exc:  # the rate, a budget, the API: the last video stays
             yield refused_html(exc), gr.skip(), gr.skip()
             raise refusal(exc) from None
-        body = request_json(form.to_body())
+        try:
+            async for shown in self.follow(job):
+                yield shown
+        except errors.PixVerseError as exc:
+            raise refusal(exc) from None
+
+    async def follow(self, job: Job) -> AsyncIterator[tuple[str, Any, Any]]:
+        """The status panel, the video and the request of ``job`` as it goes, to its end: what
+        ``generate`` streams after the POST, and what a reloaded page streams of a running job.
+        What ended it without a video is said in the panel, then raised."""
+        body = request_json(job.params.to_body()) if job.params is not None else ""
+        simulated = self.page.app.mode.simulator
         shown = None
         try:
             async for update in job.aupdates(news=_news):
                 if _news(update) == shown:
                     continue  # nothing a person would see: the page's clock moves on its own
                 first, shown = shown is None, _news(update)
+                panel = status_html(update, simulated=simulated)
                 if update.done and update.video_path:
-                    yield status_html(update), page.publisher.file(update.video_path), body
+                    yield panel, self.page.publisher.file(update.video_path), body
                 elif first:  # the job is under way: the last video goes
-                    yield status_html(update), None, body
+                    yield panel, None, body
                 else:
-                    yield status_html(update), gr.skip(), gr.skip()
+                    yield panel, gr.skip(), gr.skip()
         except errors.PixVerseError as exc:
             yield refused_html(exc), None, body
-            raise refusal(exc) from None
+            raise
 
     def price(
         self,
@@ -388,6 +427,11 @@ class GeneratePart:
             )
             current = allowed[0]
         return gr.update(choices=list(allowed), value=current, info=info)
+
+
+def busy() -> tuple[Any, Any]:
+    """Generate disabled and saying so, Stop enabled: a job is being watched."""
+    return _busy(), gr.update(interactive=True)
 
 
 def _busy() -> Any:

@@ -203,7 +203,7 @@ class HistoryPart:
             outputs=self.pick_outputs,
             api_visibility="private",
         )
-        g.follow_up(picked)
+        g.follow_up(picked.then, visitor)
         kept = self.star.input(
             self.set_star,
             inputs=[self.selected, self.star, g.api_key, visitor],
@@ -234,14 +234,16 @@ class HistoryPart:
             queue=False,
         )
 
-    def refresh_after(self, event: Any, visitor: gr.Textbox) -> None:
+    def refresh_after(self, event: Any, visitor: gr.Textbox, *, quietly: bool = False) -> None:
         """Show the history again after ``event`` (a page load, a generation's end, a filter),
-        and keep the pick only if it is still shown (by its id, highlighted where it now is)."""
+        and keep the pick only if it is still shown (by its id, highlighted where it now is).
+        ``quietly``: no progress shown over the gallery (a redraw the visitor did not ask for)."""
         shown = event(
             self.list_history,
             inputs=self.inputs(visitor),
             outputs=self.outputs,
             api_visibility="private",
+            show_progress="hidden" if quietly else "full",
         )
         self.follow_pick_after(shown, visitor)
 

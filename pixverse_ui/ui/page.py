@@ -30,6 +30,7 @@ from .common import KEY_STORAGE, NO_STYLE, PAGE_JS, VISITOR_STORAGE, Page, stric
 from .compare import ComparePart
 from .generate import GeneratePart
 from .history import HistoryPart
+from .live import LivePart
 from .sessions import SESSIONS_KEPT, free_on_close
 from .variations import VariationsPart
 
@@ -61,9 +62,18 @@ _JS_RESTORE = f"""() => {{
 }}"""
 
 CSS = """
-#status-panel {min-height: 7em}
-#status-panel table {width: 100%; font-size: .9em}
+#status-panel {min-height: 5em}
 #status-panel .pxui-refused {color: var(--error-text-color, #b91c1c)}
+.pxui-facts {display: flex; flex-wrap: wrap; gap: .2em 1.2em; font-size: .9em}
+.pxui-facts code {overflow-wrap: anywhere}
+.pxui-running {border-left: 3px solid var(--color-accent, #f97316); padding: .2em .8em}
+.pxui-running ul {margin: .2em 0; padding-left: 1em}
+.pxui-running li {overflow-wrap: anywhere}
+.pxui-running .pxui-facts, .pxui-running span {display: inline; margin-right: .6em}
+#prompt-count {font-size: .85em; margin-top: -.5em; text-align: right}
+#prompt-count .pxui-over {color: var(--error-text-color, #b91c1c)}
+/* a tall (9:16) video fits the first screen with what is above it (title, banner, status) */
+#video video {max-height: max(240px, calc(100vh - 480px)); object-fit: contain}
 .pxui-banner {padding: .5em 1em; border-radius: 8px; border: 1px solid var(--border-color-primary)}
 #stop {max-width: 12em}
 /* the examples wrap on a phone instead of scrolling sideways */
@@ -72,7 +82,8 @@ CSS = """
 .pxui-compare-grid {display: grid; gap: 8px;
   grid-template-columns: repeat(auto-fit, minmax(min(100%, 240px), 1fr))}
 .pxui-compare-cell {margin: 0}
-.pxui-compare-cell video {width: 100%; border-radius: 6px; background: #000}
+.pxui-compare-cell video {width: 100%; max-height: 70vh; object-fit: contain; border-radius: 6px;
+  background: #000}
 .pxui-compare-params {width: 100%; margin-top: .5em; font-size: .9em}
 .pxui-compare-params tr.pxui-differs {background: var(--color-accent-soft, #fef3c7);
   font-weight: 600}
@@ -80,6 +91,18 @@ CSS = """
 @media (max-width: 640px) {
   .pxui-title p {display: none}
   .pxui-banner {font-size: .85em; padding: .3em .6em}
+  /* one column whose parts are ordered: the prompt and Generate, then the running jobs, the
+     status and the video, then the settings (the columns' children join the row's flow) */
+  #main-row {flex-direction: column; flex-wrap: nowrap}
+  #form-column, #result-column {display: contents}
+  #main-row > * > *, #form-column > *, #result-column > * {order: 10}
+  #form-column > :has(#prompt), #form-column > #prompt {order: 1}
+  #form-column > #prompt-count {order: 2}
+  #form-column > :has(#generate) {order: 3}
+  #result-column > #running-jobs {order: 4}
+  #result-column > #status-panel {order: 5}
+  #result-column > #video {order: 6}
+  #video video {max-height: 70vh}
 }
 """
 
@@ -126,6 +149,7 @@ def build_demo(
     history = HistoryPart(page, generate)
     compare = ComparePart(page)
     batch = VariationsPart(page, generate)
+    live = LivePart(page, generate, history)
 
     with gr.Blocks(title="pixverse-ui · PixVerse v5.5 text-to-video") as demo:
         gr.Markdown(
@@ -136,10 +160,10 @@ def build_demo(
         if app.mode.sign_in:  # only where Gradio's sign-in is real (see access.OAUTH_ENV)
             gr.LoginButton(size="sm", elem_id="sign-in")
         visitor = strict_input(gr.Textbox(visible=False, elem_id="visitor-id"))
-        with gr.Row():
-            with gr.Column(scale=5, min_width=320):
-                generate.form_column(key_open=app.mode.visitors_need_own_key)
-            with gr.Column(scale=6, min_width=320):
+        with gr.Row(elem_id="main-row"):
+            with gr.Column(scale=5, min_width=320, elem_id="form-column"):
+                generate.form_column(key_open=app.mode.visitors_need_own_key, examples=EXAMPLES)
+            with gr.Column(scale=6, min_width=320, elem_id="result-column"):
                 generate.result_column()
         with gr.Tabs():
             with gr.Tab("History", id="history"):
@@ -148,14 +172,7 @@ def build_demo(
                 compare.layout()
             with gr.Tab("Variations", id="variations"):
                 batch.layout()
-        examples = gr.Examples(
-            EXAMPLES,
-            inputs=[generate.prompt, generate.aspect, generate.resolution, generate.duration,
-                    generate.style],
-            cache_examples=False,
-            label="Try one of these",
-            elem_id="examples",
-        )  # fmt: skip
+        live.layout()
 
         run = generate.wire(visitor)
         # registered before the other events that show the history: Gradio names an event
@@ -165,13 +182,14 @@ def build_demo(
             history.refresh_after(ended, visitor)
         compare.wire(compare_tab, generate.api_key, visitor)
         batch.wire(visitor)
-        generate.follow_up(examples.load_input_event)
+        generate.follow_up(generate.examples.load_input_event.then, visitor)
         loaded = demo.load(
             None, outputs=[generate.api_key, generate.remember, visitor], js=_JS_RESTORE
         )
         history.refresh_after(loaded.then, visitor)
         history.resume_after(loaded.then, visitor)  # the visitor's own, with their key
         history.resume_after(generate.api_key.blur, visitor)
+        live.wire(loaded.then, visitor)
         generate.quote_after(loaded.then, visitor)
         free_on_close(demo)
     demo.queue(default_concurrency_limit=None)
@@ -254,6 +272,10 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
       form Gradio parses. (What the app itself publishes is bounded by ``publish.Publisher``.)
     - At most ``sessions.SESSIONS_KEPT`` sessions' state is kept (a page's is freed when it
       closes).
+    - Gradio's own look at the started server (one HEAD request with a 3 s timeout, whose first
+      timeout fails the launch with "When localhost is not accessible...") is skipped: on a
+      busy machine it failed launches of a server that was up. ``launch`` says where it serves
+      once the server is listening, and the page's first answer is the real test.
 
     Call ``demo.queue(default_concurrency_limit=None)`` before launching; ``build_demo`` does.
     """
@@ -272,6 +294,7 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
         "state_session_capacity": SESSIONS_KEPT,
         "css": CSS,
         "js": PAGE_JS,
+        "_frontend": False,  # Gradio's impatient reachability check (see above)
     }
     options.update(overrides)
     return options
