@@ -297,10 +297,11 @@ def test_on_a_phone_the_prompt_and_generate_are_on_the_first_screen(launch_app, 
     )
     assert not wide
     assert page.evaluate("() => document.documentElement.scrollWidth") <= width + 1
-    # the workspace (History, Compare, Variations) comes before the examples
-    tabs = page.get_by_role("tab", name="History").bounding_box()
+    # the examples sit in the form, after Generate and the settings, before the workspace
+    generate = page.locator("#generate").bounding_box()
     examples = page.locator("#examples").bounding_box()
-    assert tabs and examples and tabs["y"] < examples["y"]
+    tabs = page.get_by_role("tab", name="History").bounding_box()
+    assert generate and examples and tabs and generate["y"] < examples["y"] < tabs["y"]
     make_video(page, "A phone-sized fox")
     facts = video_facts(page)
     assert facts["error"] is None and facts["width"] == 640

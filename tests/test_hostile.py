@@ -201,6 +201,9 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "follow_pick": "Pick a video:",  # the pick after a redraw: none for a caller who has none
     "session_ended": [],  # the page's unload: frees the caller's own session, says nothing
     "resume": "silent",  # watches the caller's unfinished jobs again: shows nothing to anyone
+    # after a load: follows the caller's running job; nothing runs for a caller who is not one
+    "reattach": "unchanged",
+    "tick": "unchanged",  # the running strip and History's mark: none for a non-caller
 }
 #: The History filters' defaults, after the key and the visitor id in ``list_history``'s inputs.
 FILTERS = ["", "any", False, "any", "any time"]
@@ -233,6 +236,12 @@ def test_every_function_refuses_malformed_calls(space: Space) -> None:
             assert "Stopped watching." in panel and stop["interactive"] is False, name
         elif expected == "silent":
             assert _final_data(garbage) == [], name
+        elif expected == "unchanged":
+            data = _final_data(garbage)
+            data = [value for value in data if value is not None]  # a page state's slot
+            unchanged = [value.get("__type__") == "update" for value in data]
+            assert data and all(unchanged), (name, data)
+            assert not any(set(value.get("props", {})) - {"__type__"} for value in data), name
         elif expected == "buttons":
             go, stop = _final_data(garbage)
             assert (go["interactive"], stop["interactive"]) == (True, False), name

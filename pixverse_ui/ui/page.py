@@ -76,9 +76,10 @@ CSS = """
 #video video {max-height: max(240px, calc(100vh - 480px)); object-fit: contain}
 .pxui-banner {padding: .5em 1em; border-radius: 8px; border: 1px solid var(--border-color-primary)}
 #stop {max-width: 12em}
-/* the examples wrap on a phone instead of scrolling sideways */
+/* the examples wrap instead of scrolling sideways; the prompt takes the room it needs */
 #examples table {table-layout: fixed; width: 100%}
-#examples td, #examples th {white-space: normal !important; overflow-wrap: anywhere}
+#examples td, #examples th {white-space: normal !important; overflow-wrap: break-word}
+#examples th:first-child, #examples td:first-child {width: 40%}
 .pxui-compare-grid {display: grid; gap: 8px;
   grid-template-columns: repeat(auto-fit, minmax(min(100%, 240px), 1fr))}
 .pxui-compare-cell {margin: 0}
@@ -103,6 +104,9 @@ CSS = """
   #result-column > #status-panel {order: 5}
   #result-column > #video {order: 6}
   #video video {max-height: 70vh}
+  /* a phone shows the examples' prompts; a tap loads the settings too */
+  #examples th:not(:first-child), #examples td:not(:first-child) {display: none}
+  #examples th:first-child, #examples td:first-child {width: auto}
 }
 """
 
