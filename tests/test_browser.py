@@ -91,7 +91,7 @@ def test_a_prompt_becomes_a_video_that_plays(launch_app, open_page, aspect, dura
         const r = document.querySelector('#video video').getBoundingClientRect();
         return [r.top, r.bottom, window.innerHeight]; }"""
     )
-    assert 0 <= top and bottom <= screen, (top, bottom, screen)
+    assert top >= 0 and bottom <= screen, (top, bottom, screen)
 
     # the request shown, and the one sent, are what was picked; the history follows on its own
     page.get_by_role("button", name="Request (JSON)").click()

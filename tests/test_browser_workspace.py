@@ -22,6 +22,7 @@ from browser_support import (
     no_traceback,
     plays,
     status_log,
+    toast,
     video_facts,
 )
 from conftest import TEST_KEY
@@ -260,24 +261,106 @@ def test_two_generations_compare_side_by_side_playing_together(launch_app, open_
     )
 
 
-# --- variations: posters and a contact sheet ----------------------------------------------------
+# --- variations: the quote first, videos that play, "Use this one" ------------------------------
 
 
-def test_variations_show_stills_and_offer_a_contact_sheet(launch_app, open_page):
-    demo, _, _ = launch_app(speed="30")
-    page = open_page(demo.local_url)
-    fill_form(page, "A teapot spinning", resolution="360p")
+def set_count(page: Page, count: int) -> None:
+    """Type ``count`` into the seeds slider's number box, as a person would."""
+    box = page.locator("#count input[type=number]")
+    box.fill(str(count))
+    box.press("Enter")
+
+
+def run_batch_and_use_the_second(page: Page, ledger) -> None:
+    """Run the batch the tab describes; its videos play in place, each in its own shape, and
+    the second's **Use this one** puts its seed into the form."""
+    run = page.locator("#run-variations")
+    run.click()
+    expect(run).to_be_disabled()  # until the batch is over: one press, one batch
+    cards = page.locator("#batch-view .pxui-batch-card")
+    expect(cards).to_have_count(2, timeout=JOB_TIMEOUT)
+    videos = page.locator("#batch-view video")
+    expect(videos).to_have_count(2, timeout=JOB_TIMEOUT)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('#batch-view video')]
+        .every((v) => v.readyState >= 1 && v.duration > 0)""",
+        timeout=30_000,
+    )
+    for i in range(2):
+        facts = videos.nth(i).evaluate(
+            """async (v) => { v.muted = true; await v.play(); const box = v.getBoundingClientRect();
+            return {w: v.videoWidth, h: v.videoHeight, bw: box.width, bh: box.height,
+                    poster: v.poster}; }"""
+        )
+        assert (facts["w"], facts["h"]) == (640, 360), facts  # 360p 16:9
+        assert facts["bw"] / facts["bh"] == pytest.approx(16 / 9, rel=0.02), facts
+        assert ".poster.jpg" in facts["poster"]
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#batch-view video')].every((v) => v.currentTime > 0)"
+    )
+    expect(run).to_be_enabled(timeout=JOB_TIMEOUT)
+    expect(page.locator("#contact-sheet a").first).to_be_visible()
+    second = cards.nth(1)
+    caption = second.locator("figcaption").inner_text()
+    seed = re.search(r"#2 · seed (\d+)", caption).group(1)
+    [record] = [
+        r for r in ledger.history() if r.client_request_id == second.get_attribute("data-id")
+    ]
+    assert str(record.request["seed"]) == seed  # the card's seed is the one sent
+    second.get_by_role("button", name="Use this one").click()
+    expect(page.locator("#batch-used")).to_contain_text(f"seed {seed}")
+    expect(toast(page).first).to_contain_text(f"seed {seed} into the form")  # seen on a phone
+    page.get_by_role("button", name="Advanced").click()
+    expect(page.locator("#seed input")).to_have_value(seed)
+
+
+def test_variations_quote_before_run_then_play_in_place_and_use_one_on_desktop_and_phone(
+    launch_app, open_page
+):
+    demo, _, ledger = launch_app(speed="30")
+    page = open_page(demo.local_url, viewport=(1280, 900))
+    phone = open_page(demo.local_url, viewport=PHONE, phone=True)  # used after the desktop's
+    page.locator("#prompt textarea").fill("A teapot spinning")
     history_tab(page, "Variations")
-    page.get_by_label("styles", exact=True).check()
-    for style in ("anime", "clay"):
-        page.locator("label", has_text=style).last.click()
-    page.locator("#run-variations").click()
-    gallery = page.locator("#batch-gallery")
-    expect(gallery.locator("img")).to_have_count(2, timeout=JOB_TIMEOUT)
+    quote = page.locator("#batch-quote")
+    # the quote is there as the tab opens, before Run, in dollars and credits (720p by default)
+    expect(quote).to_contain_text(
+        "These 3 videos: about $3.33 (6,666,666 credits) (simulated: nothing is charged) in all"
+    )
+    expect(quote).to_contain_text("Spent today: $0.00 (0 credits)")
+    fill_form(page, "A teapot spinning", resolution="360p")  # the form's shape moves it
+    expect(quote).to_contain_text("These 3 videos: about $0.83 (1,666,668 credits)")
+    tick = page.locator("#batch-confirm")
+    expect(tick).to_be_hidden()  # three need no tick
+    set_count(page, 5)
+    expect(quote).to_contain_text("These 5 videos: about $1.39 (2,777,780 credits)")
+    expect(quote).to_contain_text("More than 4 generations at once need the tick below.")
+    expect(tick).to_be_visible()
+    set_count(page, 2)
+    expect(quote).to_contain_text("These 2 videos: about $0.56 (1,111,112 credits)")
+    expect(tick).to_be_hidden()
+    run_batch_and_use_the_second(page, ledger)
+    expect(quote).to_contain_text("Spent today: $0.56 (1,111,112 credits)")  # the batch's cost
     link = page.locator("#contact-sheet a").first
-    expect(link).to_be_visible(timeout=JOB_TIMEOUT)
     sheet = requests.get(requests.compat.urljoin(demo.local_url, link.get_attribute("href")))
     assert sheet.content[:8] == b"\x89PNG\r\n\x1a\n"
+    no_traceback(page)
+
+    # the same on a phone: the quote first, then the batch, and nothing wider than the screen
+    fill_form(phone, "A teapot spinning on a phone", resolution="360p")
+    history_tab(phone, "Variations")
+    expect(phone.locator("#batch-quote")).to_contain_text(
+        re.compile(r"These 3 videos: about \$0\.83 \(1,666,668 credits\)")
+    )
+    set_count(phone, 2)
+    run_batch_and_use_the_second(phone, ledger)
+    width = PHONE[0]
+    assert phone.evaluate("() => document.documentElement.scrollWidth") <= width
+    widest = phone.evaluate(
+        """() => Math.max(...[...document.querySelectorAll('#batch-view *, #batch-quote')]
+        .map((el) => el.getBoundingClientRect().right))"""
+    )
+    assert widest <= width, widest
 
 
 # --- a phone's first screen -------------------------------------------------------------------

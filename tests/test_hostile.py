@@ -27,6 +27,7 @@ from support import KEY_HEADER, RawCall, ServedApp, form, queue_call, running_ap
 from pixverse_ui.simulator import SimConfig, Simulator
 from pixverse_ui.store import DONE, JobRecord, Ledger
 from pixverse_ui.ui import KEY_STORAGE, NOT_YOURS, VISITOR_STORAGE
+from pixverse_ui.ui.variations import NOT_A_VARIANT
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -188,7 +189,12 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "unnamed": GENERIC,  # Stop's cancel, which needs the caller's own running event
     "on_resolution": {"__type__": "update"},  # an unknown resolution changes nothing
     "pick": GENERIC,  # no selection in the call: Gradio cannot build the handler's event data
-    "quote": "✗ The prompt must be text, not dict.",
+    "quote": "✗ Aspect ratio must be one of",  # the batch's price: the form's shape, then its own
+    "show_axis": "hide all",  # the controls of an axis: none for an axis that is not one
+    "running": "batch buttons",  # Run and the tick box while a batch runs, for anyone
+    "ready": "batch buttons",
+    "draw_batch": "<p class=",  # the caller's own last batch: none in a fresh session
+    "use_variant": "✗ The API key must be text, not dict.",
     "variations": "Could not generate: The prompt must be text, not dict.",
     "js_fn": GENERIC,  # runs in the browser only
     "idle": "buttons",  # after a run: Generate enabled, Stop disabled, for anyone
@@ -242,6 +248,11 @@ def test_every_function_refuses_malformed_calls(space: Space) -> None:
             unchanged = [value.get("__type__") == "update" for value in data]
             assert data and all(unchanged), (name, data)
             assert not any(set(value.get("props", {})) - {"__type__"} for value in data), name
+        elif expected == "hide all":
+            assert _final_data(garbage) == [{"__type__": "update", "visible": False}] * 3, name
+        elif expected == "batch buttons":
+            run, tick = _final_data(garbage)
+            assert tick["interactive"] is (name == "ready") and "value" in run, name
         elif expected == "buttons":
             go, stop = _final_data(garbage)
             assert (go["interactive"], stop["interactive"]) == (True, False), name
@@ -335,6 +346,24 @@ def test_a_foreign_id_gets_the_unknown_ids_sentence_and_nothing_is_written(space
     assert json.loads(space.get("/gradio_api/file=" + download["path"]).text)["prompt"] == (
         ALICE_PROMPT
     )
+
+
+def test_use_this_one_loads_the_callers_own_variant_and_no_one_elses(space: Space) -> None:
+    """Variations' **Use this one** names a variant by its id in the event's data: Bob naming
+    Alice's gets the unknown id's sentence and a form left as it was; Alice gets hers."""
+    use = space.index("use_variant")
+    for ident in (space.alice.client_request_id, space.alice.generation_id, "no-such-one", 7):
+        answer = _final_data(space.call(use, [BOB, "bob-browser"], event_data={"id": ident}))
+        assert answer[-1] == NOT_A_VARIANT, (ident, answer)
+        assert all(_unchanged(item) for item in answer[:-1]), json.dumps(answer)
+        assert ALICE_PROMPT not in json.dumps(answer)
+    nothing = _final_data(space.call(use, [BOB, "bob-browser"]))  # no event data at all
+    assert nothing[-1] == NOT_A_VARIANT
+    mine = _final_data(
+        space.call(use, [ALICE, "alice-browser"], event_data={"id": space.alice.client_request_id})
+    )
+    assert mine[0] == ALICE_PROMPT and mine[6] == str(space.alice.request["seed"])  # a text box
+    assert f"seed {space.alice.request['seed']}" in mine[-1]
 
 
 # --- 4: gradio_client on every endpoint ---------------------------------------------------------

@@ -266,6 +266,90 @@ def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monke
     assert [r.client_request_id for r in ledger.history() if r.starred] == ["job-0"]
 
 
+# --- Variations: the quote before the start, and "Use this one" ----------------------------------
+
+
+@pytest.fixture
+def variations_part(tmp_path, monkeypatch):
+    """The Variations tab's handlers on a page that is built, not served (simulator mode)."""
+    from pixverse_ui.store import Ledger
+    from pixverse_ui.ui import build_demo
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    demo = build_demo(ledger=Ledger(tmp_path / "ledger.sqlite3"), download_dir=tmp_path / "videos")
+    quote = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "quote")
+    return quote.__self__
+
+
+def test_the_variations_quote_is_in_dollars_and_credits_and_follows_every_control(
+    variations_part,
+):
+    """What the tab says before Run, from the form's shape and the tab's controls (never the
+    prompt): the batch's price in dollars and credits, marked as the simulator's, today's
+    spending, and the tick rule when the batch needs it."""
+
+    def quote(aspect="16:9", resolution="540p", duration=5, axis="seeds", count=3, **values):
+        tick, text = variations_part.quote(
+            aspect, resolution, duration, axis, count, values.get("styles", []),
+            values.get("ratios", []), None, "visitor",
+        )  # fmt: skip
+        return tick, text
+
+    tick, text = quote()
+    assert text.startswith(
+        "These 3 videos: about $1.88 (3,750,000 credits) (simulated: nothing is charged) in all;"
+    )
+    assert "Spent today: $0.00 (0 credits)" in text and "tick" not in text
+    assert tick == {"__type__": "update", "visible": False, "value": False}
+    # every control the price depends on moves it
+    assert quote(resolution="360p")[1].startswith("These 3 videos: about $0.83 (1,666,668 credits)")
+    assert quote(duration=8)[1].startswith("These 3 videos: about $3.00 (6,000,000 credits)")
+    assert quote(count=2)[1].startswith("These 2 videos: about $1.25 (2,500,000 credits)")
+    styles = quote(axis="styles", styles=["anime", "clay", "comic", "cyberpunk"])[1]
+    assert styles.startswith("These 4 videos: about $2.50 (5,000,000 credits)")
+    # each aspect ratio at its own price: 9:16 as 16:9 (1,250,000), 1:1 at 540x540 (703,125)
+    ratios = quote(axis="aspect ratios", ratios=["9:16", "1:1"])[1]
+    assert ratios.startswith("These 2 videos: about $0.98 (1,953,125 credits)")
+    # more than 4: the tick box shows, and the quote says why
+    tick, text = quote(count=5)
+    assert tick == {"__type__": "update", "visible": True}
+    assert text.endswith("More than 4 generations at once need the tick below.")
+    # what cannot be run is said instead of a price, and needs no tick
+    tick, text = quote(axis="styles")
+    assert text.startswith("✗ Pick at least one style.") and tick["visible"] is False
+    assert quote(resolution="1080p", duration=8)[1].startswith(
+        "✗ 1080p does not support 8-second videos"
+    )
+
+
+def test_use_this_one_loads_a_variants_settings_and_seed_for_its_owner_only(variations_part):
+    import gradio as gr
+
+    from pixverse_ui import params
+    from pixverse_ui.ui.common import caller
+    from pixverse_ui.ui.variations import NOT_A_VARIANT
+
+    ledger = variations_part.page.app.ledger
+    owner = caller(variations_part.page, ALICE, None, "a", None).owner
+    body = params.validate(
+        "a heron", aspect_ratio="9:16", resolution="360p", duration=8, style="clay", seed=424242
+    ).to_body()
+    ledger.record(client_request_id="variant-2", owner=owner, endpoint="e", body=body)
+
+    def use(key, ident):
+        return variations_part.use_variant(key, "a", gr.EventData(None, {"id": ident}), None)
+
+    *form_values, line = use(ALICE, "variant-2")
+    prompt, negative, aspect, resolution, duration, style, seed, *_ = form_values
+    assert (prompt, aspect, resolution, style, seed) == ("a heron", "9:16", "360p", "clay", 424242)
+    assert duration["value"] == 8 and 8 in duration["choices"]
+    assert "seed 424242" in line and "Generate" in line
+    for key, ident in ((BOB, "variant-2"), (ALICE, "no-such-variant"), (ALICE, None)):
+        *unchanged, line = use(key, ident)
+        assert line == NOT_A_VARIANT
+        assert all(value == {"__type__": "update"} for value in unchanged)
+
+
 def test_a_duration_the_page_rebuilt_still_reaches_the_handler_as_sent(tmp_path, monkeypatch):
     """Gradio rebuilds a component for a session when an event sends it new properties (the
     duration's choices after 1080p). The copy takes input as sent, as the original does: an

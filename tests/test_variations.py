@@ -98,7 +98,38 @@ def test_a_job_that_ends_while_the_batch_is_drawn_is_in_the_last_answer(tmp_path
 
     publisher = EndsTheFirstJobWhilePublishing(tmp_path / "cache")
     end(jobs[1])
-    items, _, over = batch_answer(jobs, publisher)
-    assert (len(items), over) == (1, False)  # the first ended while this view was drawn
-    items, table, over = batch_answer(jobs, publisher)
-    assert (len(items), over) == (2, True) and table.count("✓ done") == 2
+    answer = batch_answer(jobs, publisher)
+    assert (len(answer.items), answer.over) == (1, False)  # the first ended while it was drawn
+    answer = batch_answer(jobs, publisher)
+    assert (len(answer.items), answer.over) == (2, True) and answer.table.count("✓ done") == 2
+    assert [card.video is not None for card in answer.cards] == [True, True]
+
+
+def test_each_card_plays_in_its_own_shape_and_offers_use_this_one_once_ready():
+    """A ready variant is a player (its still as the poster) in its video's aspect ratio, with
+    what varied and **Use this one** naming it; one still running is a frame of that shape with
+    its state and a clock the page moves on; ids and captions are escaped."""
+    from pixverse_ui.ui.variant_cards import Card, grid_html
+
+    ready = Card(
+        ident='c1"><b>x', number=1, varied="seed 7", settings="9:16 · 360p · 5 s · seed 7",
+        state="done in 0:14", width=360, height=640, video="/c/v.mp4", poster="/c/v.jpg",
+    )  # fmt: skip
+    running = Card(
+        ident="c2", number=2, varied="style <clay>", settings="16:9 · 360p · 5 s",
+        state="generating", width=640, height=360, elapsed=5.0,
+    )  # fmt: skip
+    page = grid_html([ready, running])
+    assert page.count("<video ") == 1 and page.count("Use this one") == 1
+    assert (
+        '<video src="gradio_api/file=/c/v.mp4" poster="gradio_api/file=/c/v.jpg" controls '
+        'playsinline preload="metadata" style="aspect-ratio: 360 / 640; width: min(100%, 236px)"'
+    ) in page
+    assert 'data-use="c1&quot;&gt;&lt;b&gt;x"' in page and "<b>x" not in page
+    assert "#1 · seed 7" in page and "done in 0:14" in page
+    assert (
+        'class="pxui-batch-wait" style="aspect-ratio: 640 / 360; width: min(100%, 747px)"' in page
+    )
+    assert 'generating <span data-elapsed="5.0">0:05</span>' in page
+    assert "style &lt;clay&gt;" in page
+    assert "Each variant plays here" in grid_html([])

@@ -174,7 +174,7 @@ def build_demo(
                 history.layout()
             with gr.Tab("Compare", id="compare") as compare_tab:
                 compare.layout()
-            with gr.Tab("Variations", id="variations"):
+            with gr.Tab("Variations", id="variations") as variations_tab:
                 batch.layout()
         live.layout()
 
@@ -185,7 +185,7 @@ def build_demo(
         for ended in (run.success, run.failure):
             history.refresh_after(ended, visitor)
         compare.wire(compare_tab, generate.api_key, visitor)
-        batch.wire(visitor)
+        batch.wire(variations_tab, visitor)
         generate.follow_up(generate.examples.load_input_event.then, visitor)
         loaded = demo.load(
             None, outputs=[generate.api_key, generate.remember, visitor], js=_JS_RESTORE
@@ -195,6 +195,7 @@ def build_demo(
         history.resume_after(generate.api_key.blur, visitor)
         live.wire(loaded.then, visitor)
         generate.quote_after(loaded.then, visitor)
+        batch.quote_after(loaded.then, visitor)
         free_on_close(demo)
     demo.queue(default_concurrency_limit=None)
     _apps[demo] = app

@@ -1,21 +1,30 @@
 """The Variations tab: one prompt several times at once, varying seeds, styles or aspect ratios.
 
-Before anything starts the tab quotes the batch (``quote``); more than ``CONFIRM_ABOVE``
-generations need a tick. ``variations`` is an API endpoint and MCP tool.
+The tab quotes the batch (``quote``), in dollars and credits, from the moment the page loads and
+after every change of what the price depends on: the tab's controls and the form's aspect ratio,
+resolution and duration. More than ``CONFIRM_ABOVE`` generations need a tick; the tick box shows
+only then, is disabled while a batch runs, and is cleared when it ends (a tick is consent for one
+batch). ``variations`` is an API endpoint and MCP tool: it answers with the batch's stills, a table
+of its states and a contact sheet. The page draws the same batch as cards (``grid_html``) that play
+in place, each with **Use this one**, which loads its settings and seed into the form.
 """
 
 from __future__ import annotations
 
 import asyncio
+import html
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from .. import errors, formatting, params, variations
+from ..history import item as own_item
 from ..intervals import BATCH_REDRAW_MAX
 from ..jobs import Job, any_news
+from ..lifecycle import Status
 from ..posters import contact_sheet, poster_or_none
 from ..publish import Publisher, version
 from .common import (
@@ -28,11 +37,15 @@ from .common import (
     refusal,
     strict_input,
 )
-from .generate import GeneratePart
+from .generate import GeneratePart, loaded_form
+from .variant_cards import EMPTY_GRID, GRID_CSS, GRID_JS, Card, grid_html
 
 #: Ask "are you sure?" above this many generations in one batch.
 CONFIRM_ABOVE = 4
 AXIS_LABELS = {"seeds": "seed", "styles": "style", "aspect ratios": "aspect_ratio"}
+RUN_IDLE, RUN_BUSY = "Run variations", "Running variations…"
+#: What a caller hears of a variant that is not theirs, or not there: the same sentence.
+NOT_A_VARIANT = f"{Status.FAILED.icon} That variant is not in your history; run the batch again."
 
 
 def plan(
@@ -51,42 +64,88 @@ def plan(
     return variations.plan(form, axis, count=count, values=[] if values is None else values)
 
 
-def batch_view(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, str]], str]:
-    """The videos that are ready (a still of each), and a table of every variant's state."""
-    items, rows = [], ["| # | settings | status | elapsed |", "|---|---|---|---|"]
+def varied(variant: params.Params, axis: str) -> str:
+    """What varied in ``variant`` along ``axis`` (a tab's label or a parameter's name), with its
+    value: ``seed 123``, ``style anime``, ``aspect ratio 9:16``."""
+    name = AXIS_LABELS.get(axis, axis if axis in variations.AXES else "seed")
+    return f"{name.replace('_', ' ')} {getattr(variant, name)}"
+
+
+def batch_view(
+    jobs: list[Job], publisher: Publisher, axis: str = "seeds"
+) -> tuple[tuple[tuple[str, str], ...], str, tuple[Card, ...]]:
+    """The videos that are ready (a still of each), a table of every variant's state, and every
+    variant as a card (``axis``: what varies, for the cards' captions)."""
+    items, cards = [], []
+    rows = ["| # | settings | status | elapsed |", "|---|---|---|---|"]
     for i, job in enumerate(jobs, 1):
         last = job.last
         assert job.params is not None
+        seconds = last.elapsed if last else None
+        elapsed = formatting.duration(seconds)
+        video = poster = None
         if job.error is not None:  # its watcher ended without a video: failed, or gave up
             state = f"{job.status.icon} {job.error.message}"
+            words = f"{job.status.word}: {job.error.message}"
         elif last is None:
-            state = str(job.status.label)
-        else:  # done, or running as the API says
-            state = str(last.state.label) if last.done else f"{last.state.icon} {last.status}"
-        elapsed = formatting.duration(last.elapsed if last else None)
+            state, words = str(job.status.label), job.status.word
+        elif not last.done:  # running, as the API says
+            state, words = f"{last.state.icon} {last.status}", last.status
+        else:
+            state, words = str(last.state.label), f"done in {elapsed}"
+            if last.video_path:
+                still = poster_or_none(last.video_path)
+                video = publisher.file(last.video_path)
+                poster = publisher.file(still) if still else None
+                items.append((poster or video, job.params.summary()))
         rows.append(f"| {i} | {job.params.summary()} | {state} | {elapsed} |")
-        if last is not None and last.done and last.video_path:
-            still = poster_or_none(last.video_path) or last.video_path
-            items.append((publisher.file(still), job.params.summary()))
-    return items, "\n".join(rows)
+        width, height = job.params.size
+        running = job.error is None and (last is None or not last.done)
+        cards.append(
+            Card(
+                ident=job.client_request_id,
+                number=i,
+                varied=varied(job.params, axis),
+                settings=job.params.summary(),
+                state=words,
+                width=width,
+                height=height,
+                elapsed=seconds if running else None,
+                video=video,
+                poster=poster,
+            )
+        )
+    return tuple(items), "\n".join(rows), tuple(cards)
 
 
-def batch_answer(jobs: list[Job], publisher: Publisher) -> tuple[list[tuple[str, str]], str, bool]:
+@dataclass(frozen=True)
+class BatchAnswer:
+    """What one redraw of a batch shows: its stills, its table and its cards, and whether it is
+    over. The page keeps the last one in a ``gr.State`` and draws it (``draw_batch``)."""
+
+    items: tuple[tuple[str, str], ...]
+    table: str
+    cards: tuple[Card, ...]
+    over: bool
+
+
+def batch_answer(jobs: list[Job], publisher: Publisher, axis: str = "seeds") -> BatchAnswer:
     """``batch_view`` and whether the batch is over. Whether every job has ended is read first:
     a job that ends while the view is drawn shows in the next one, never missing from the last."""
     over = all(job.finished for job in jobs)
-    items, table = batch_view(jobs, publisher)
-    return items, table, over
+    return BatchAnswer(*batch_view(jobs, publisher, axis), over=over)
 
 
 def sheet(jobs: list[Job], axis: str, publisher: Publisher) -> str | None:
     """A contact sheet (PNG) of the batch's videos, each captioned with what varied; made once
     for the same videos and captions."""
-    name = AXIS_LABELS.get(axis, "seed")
     items = [
-        (job.last.video_path, f"{name.replace('_', ' ')} {getattr(job.params, name)}")
+        (job.last.video_path, varied(job.params, axis))
         for job in jobs
-        if job.last is not None and job.last.done and job.last.video_path is not None
+        if job.params is not None
+        and job.last is not None
+        and job.last.done
+        and job.last.video_path is not None
     ]
     if not items:
         return None
@@ -103,63 +162,120 @@ class VariationsPart:
 
     def layout(self) -> None:
         gr.Markdown(
-            "Run the prompt above several times, varying one thing; results appear side by "
-            "side as they finish."
+            "Run the prompt above several times, varying one thing; each variant plays here as "
+            f"soon as it is ready. Up to {CONFIRM_ABOVE} start at once; more need a tick."
         )
-        with gr.Row():
-            self.axis = gr.Radio(list(AXIS_LABELS), value="seeds", label="Vary", elem_id="axis")
-            self.count = gr.Slider(2, variations.MAX_BATCH, value=3, step=1, label="How many seeds")
-        with gr.Row():
-            self.styles = gr.CheckboxGroup(list(params.STYLES), label="Styles")
-            self.ratios = gr.CheckboxGroup(list(params.ASPECT_RATIOS), label="Aspect ratios")
-        self.plan_note = gr.Markdown("", elem_id="batch-plan")
-        self.confirmed = gr.Checkbox(label="I understand this starts several paid generations")
-        self.run_all = gr.Button("Run variations", variant="primary", elem_id="run-variations")
-        self.gallery = gr.Gallery(
-            label="Variations", columns=4, height="auto", elem_id="batch-gallery"
+        with gr.Row():  # side by side on a desktop, one above the other on a phone
+            self.axis = gr.Radio(
+                list(AXIS_LABELS), value="seeds", label="Vary", elem_id="axis", min_width=240
+            )
+            # only what the chosen axis varies over is shown (``show_axis``)
+            self.count = gr.Slider(
+                2, variations.MAX_BATCH, value=3, step=1, label="How many seeds", elem_id="count",
+                min_width=240,
+            )  # fmt: skip
+            self.styles = gr.CheckboxGroup(
+                list(params.STYLES), label="Styles", visible=False, elem_id="styles", min_width=240
+            )
+            self.ratios = gr.CheckboxGroup(
+                list(params.ASPECT_RATIOS),
+                label="Aspect ratios",
+                visible=False,
+                elem_id="ratios",
+                min_width=240,
+            )
+        self.quote_note = gr.Markdown(elem_id="batch-quote")
+        self.confirmed = gr.Checkbox(
+            label=f"I understand this starts more than {CONFIRM_ABOVE} paid generations at once",
+            visible=False,  # shown by ``quote`` when the batch needs it
+            elem_id="batch-confirm",
         )
-        self.sheet = gr.File(label="Contact sheet (PNG)", elem_id="contact-sheet")
+        self.run_all = gr.Button(RUN_IDLE, variant="primary", elem_id="run-variations")
+        self.used = gr.Markdown(elem_id="batch-used")
+        self.cards = gr.HTML(
+            EMPTY_GRID, css_template=GRID_CSS, js_on_load=GRID_JS, elem_id="batch-view"
+        )
+        self.sheet = gr.File(label="Contact sheet (PNG)", visible=False, elem_id="contact-sheet")
+        # what the API answers (the page shows the same batch as ``cards``)
+        self.gallery = gr.Gallery(label="Variations", visible=False, elem_id="batch-gallery")
+        self.plan_note = gr.Markdown(visible=False, elem_id="batch-plan")
+        # the last ``BatchAnswer``, drawn as ``cards``: a State is no part of the API's answer
+        self.shown: gr.State = gr.State(None)
         for component in (self.axis, self.count, self.styles, self.ratios, self.confirmed):
             strict_input(component)
 
-    def wire(self, visitor: gr.Textbox) -> None:
+    @property
+    def controls(self) -> list[Any]:
+        """What the batch varies and over what, in the order of ``variations``' parameters."""
+        return [self.axis, self.count, self.styles, self.ratios]
+
+    def wire(self, tab: gr.Tab, visitor: gr.Textbox) -> None:
         g = self.generate
-        inputs = [*g.form, self.axis, self.count, self.styles, self.ratios]
-        for trigger in (
-            self.axis.change,
-            self.count.change,
-            self.styles.change,
-            self.ratios.change,
-        ):
-            trigger(
-                self.quote,
-                inputs=[*inputs, g.api_key, visitor],
-                outputs=[self.plan_note],
+        self.axis.change(
+            self.show_axis,
+            inputs=[self.axis],
+            outputs=[self.count, self.styles, self.ratios],
+            api_visibility="private",
+            queue=False,
+        )
+        # what the price depends on: the tab's controls and the form's shape, not its prompt
+        for source in (*self.controls, g.aspect, g.resolution, g.duration):
+            self.quote_after(source.change, visitor)
+        self.quote_after(tab.select, visitor)
+        started = self.run_all.click(
+            self.running,
+            outputs=[self.run_all, self.confirmed],
+            api_visibility="private",
+            queue=False,
+        )
+        run = started.then(
+            self.variations,
+            inputs=[*g.form, *self.controls, self.confirmed, g.api_key, visitor],
+            outputs=[self.gallery, self.plan_note, self.sheet, self.shown],
+            api_name="variations",
+            concurrency_limit=None,
+        )
+        for ended in (run.success, run.failure):  # the frontend skips .then after an error
+            ended(
+                self.ready,
+                outputs=[self.run_all, self.confirmed],
                 api_visibility="private",
                 queue=False,
             )
-        self.run_all.click(
-            self.variations,
-            inputs=[*inputs, self.confirmed, g.api_key, visitor],
-            outputs=[self.gallery, self.plan_note, self.sheet],
-            api_name="variations",
+            self.quote_after(ended, visitor)  # what today has cost, the batch included
+        self.shown.change(
+            self.draw_batch,
+            inputs=[self.shown],
+            outputs=[self.sheet, self.cards],
+            api_visibility="private",
+            queue=False,
+        )
+        self.cards.click(  # queued: its toast needs the queue's stream
+            self.use_variant,
+            inputs=[g.api_key, visitor],
+            outputs=[*g.form, self.used],
+            api_visibility="private",
             concurrency_limit=None,
+        )
+
+    def quote_after(self, event: Any, visitor: gr.Textbox) -> None:
+        """Quote the batch again after ``event`` (also the page's load: ``ui.page``)."""
+        g = self.generate
+        event(
+            self.quote,
+            inputs=[g.aspect, g.resolution, g.duration, *self.controls, g.api_key, visitor],
+            outputs=[self.confirmed, self.quote_note],
+            api_visibility="private",
+            queue=False,
         )
 
     # --- handlers -----------------------------------------------------------------------------
 
     def quote(
         self,
-        prompt: Any,
-        negative_prompt: Any,
         aspect_ratio: Any,
         resolution: Any,
         duration: Any,
-        style: Any,
-        seed: Any,
-        audio: Any,
-        multi_clip: Any,
-        thinking: Any,
         axis: Any,
         count: Any,
         styles: Any,
@@ -167,22 +283,74 @@ class VariationsPart:
         api_key: Any,
         visitor: Any,
         request: gr.Request = None,  # type: ignore[assignment]
-    ) -> str:
-        """Before a batch: what it would cost, and what the caller has spent today."""
-        fields = (prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed, audio,
-                  multi_clip, thinking)  # fmt: skip
+    ) -> tuple[Any, str]:
+        """Before a batch: what it would cost in dollars and credits (the prompt changes no
+        price), what the caller has spent today, and the tick box when the batch needs it."""
+        hidden = gr.update(visible=False, value=False)
         try:
-            batch = plan(form_params(*fields), axis, count, styles, ratios)
+            form = params.validate(
+                "x", aspect_ratio=aspect_ratio, resolution=resolution, duration=duration
+            )
+            batch = plan(form, axis, count, styles, ratios)
         except errors.PixVerseError as exc:
-            return error_markdown(exc)
+            return hidden, error_markdown(exc)
         try:
             who = caller(self.page, api_key, None, visitor, request)
         except errors.PixVerseError:
             who = None  # the cost alone: today's spending is the caller's
         text = self.page.app.quote(who, batch.variants)
-        if batch.count > CONFIRM_ABOVE:
-            text += f" Tick **I understand** to start more than {CONFIRM_ABOVE} at once."
-        return text
+        if batch.count <= CONFIRM_ABOVE:
+            return hidden, text
+        rule = f" More than {CONFIRM_ABOVE} generations at once need the tick below."
+        return gr.update(visible=True), text + rule
+
+    def show_axis(self, axis: Any) -> tuple[Any, Any, Any]:
+        """The control of what ``axis`` varies over (the count of seeds, the styles or the
+        aspect ratios), the other two hidden."""
+        count, styles, ratios = (gr.update(visible=axis == label) for label in AXIS_LABELS)
+        return count, styles, ratios
+
+    def running(self) -> tuple[Any, Any]:
+        """While a batch runs: Run disabled, and the tick box too, as it was when Run was
+        pressed."""
+        return gr.update(value=RUN_BUSY, interactive=False), gr.update(interactive=False)
+
+    def ready(self) -> tuple[Any, Any]:
+        """After a batch (or its refusal): Run enabled, the tick cleared (it was for that one)."""
+        return gr.update(value=RUN_IDLE, interactive=True), gr.update(value=False, interactive=True)
+
+    def draw_batch(self, shown: Any) -> tuple[Any, str]:
+        """The batch the page's last run answered, as cards; its contact sheet once it is over
+        (hidden while it runs: the cards say how far it is)."""
+        if not isinstance(shown, BatchAnswer):
+            return gr.update(visible=False), EMPTY_GRID
+        return gr.update(visible=shown.over and bool(shown.items)), grid_html(shown.cards)
+
+    def use_variant(
+        self,
+        api_key: Any,
+        visitor: Any,
+        evt: gr.EventData,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> tuple[Any, ...]:
+        """**Use this one**: the variant's settings and seed into the form (only the caller's
+        own variants: any other id gets the same sentence as an unknown one)."""
+        unchanged = (gr.update(),) * len(self.generate.form)
+        try:
+            who = caller(self.page, api_key, None, visitor, request)
+        except errors.PixVerseError as exc:
+            return (*unchanged, error_markdown(exc))
+        data = getattr(evt, "_data", None)
+        ident = data.get("id") if isinstance(data, dict) else None
+        found = own_item(self.page.app.ledger, who.owner, ident)
+        if found is None or found.adopted:
+            return (*unchanged, NOT_A_VARIANT)
+        line = (
+            f"Loaded **{html.escape(found.settings)}** into the form above; press **Generate** "
+            "to make it again, or change the prompt and keep its seed."
+        )
+        gr.Info(line.replace("**", ""))
+        return (*loaded_form(found.params), line)
 
     async def variations(
         self,
@@ -205,7 +373,7 @@ class VariationsPart:
         visitor: str | None = None,
         request: gr.Request = None,  # type: ignore[assignment]
         x_aimlapi_key: gr.Header | None = None,
-    ) -> AsyncIterator[tuple[Any, str, Any]]:
+    ) -> AsyncIterator[tuple[Any, str, Any, BatchAnswer]]:
         """Run one prompt several times at once, varying seeds, styles or aspect ratios.
 
         Every variant is a paid generation; more than 4 need confirmed=true.
@@ -221,8 +389,8 @@ class VariationsPart:
             visitor: As for generate.
 
         Returns:
-            The videos side by side, a table of each variant's state, and, once all are done,
-            a contact sheet of the batch.
+            A still of each video that is ready, a table of each variant's state (with its
+            settings and seed), and, once all are done, a contact sheet of the batch.
         """
         page = self.page
         fields = (prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed, audio,
@@ -248,10 +416,10 @@ class VariationsPart:
             raise refusal(exc) from None
         while True:
             marks = [job.mark() for job in jobs]  # before drawing: news after it wakes us
-            items, table, over = batch_answer(jobs, page.publisher)
-            text = f"{quoted}\n\n{table}"
-            if over:
-                yield items, text, sheet(jobs, axis, page.publisher)
+            answer = batch_answer(jobs, page.publisher, axis)
+            text = f"{quoted}\n\n{answer.table}"
+            if answer.over:
+                yield list(answer.items), text, sheet(jobs, axis, page.publisher), answer
                 return
-            yield items, text, gr.skip()
+            yield list(answer.items), text, gr.skip(), answer
             await any_news(jobs, marks, BATCH_REDRAW_MAX)
