@@ -389,3 +389,14 @@ def test_on_a_phone_the_prompt_and_generate_are_on_the_first_screen(launch_app, 
     facts = video_facts(page)
     assert facts["error"] is None and facts["width"] == 640
     expect(page.locator("#mode-banner")).to_contain_text("the same as pixverse-ui list")
+    # while a job runs, its status is right under Generate, before the settings
+    status = page.locator("#status-panel").bounding_box()
+    negative = page.locator("#negative-prompt").bounding_box()
+    button = page.locator("#generate").bounding_box()
+    assert status and negative and button and button["y"] < status["y"] < negative["y"]
+    # no tab scrolls sideways, with a video in each
+    for tab in ("History", "Compare", "Variations"):
+        page.get_by_role("tab", name=tab).click()
+        expect(page.get_by_role("tab", name=tab)).to_have_attribute("aria-selected", "true")
+        wide = page.evaluate("() => document.documentElement.scrollWidth")
+        assert wide <= width + 1, (tab, wide)
