@@ -264,6 +264,14 @@ def plays(page: Page) -> bool:
     return True
 
 
+def screenshot_path(name: str) -> Path:
+    """Where a picture the README shows is written: ``docs/`` under ``make screenshot``
+    (``UPDATE_SCREENSHOT=1``), ``test-artifacts/`` in every other run."""
+    folder = ROOT / "docs" if os.environ.get("UPDATE_SCREENSHOT") == "1" else ARTIFACTS
+    folder.mkdir(exist_ok=True)
+    return folder / name
+
+
 def badge_shown(page: Page, elem_id: str) -> bool:
     """Whether Gradio's red "Error" badge is drawn over a component (its status tracker shows
     an error and is not made transparent)."""

@@ -6,14 +6,11 @@ its own visitor). Failures leave a screenshot and the page text in ``test-artifa
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from browser_support import (
     DROPDOWNS,
     ELAPSED_MOVED,
     JOB_TIMEOUT,
-    ROOT,
     badge_shown,
     fill_form,
     foreign,
@@ -21,6 +18,7 @@ from browser_support import (
     offered,
     pick,
     plays,
+    screenshot_path,
     status_log,
     status_words,
     toast,
@@ -38,13 +36,6 @@ except ImportError:  # pragma: no cover - browser_support.chromium() says so und
     expect = None
 
 pytestmark = [pytest.mark.browser, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
-
-#: The README's picture is rewritten only by `make screenshot`; other runs keep theirs apart.
-SCREENSHOT = (
-    ROOT / "docs" / "screenshot.png"
-    if os.environ.get("UPDATE_SCREENSHOT") == "1"
-    else ROOT / "test-artifacts" / "screenshot.png"
-)
 
 
 # --- 1: from a prompt to a video that plays ----------------------------------------------------
@@ -109,10 +100,10 @@ def test_a_prompt_becomes_a_video_that_plays(launch_app, open_page, aspect, dura
     assert not foreign(page.requests_seen), page.requests_seen  # type: ignore[attr-defined]
     no_traceback(page)
     if aspect == "16:9":  # the README's picture
-        SCREENSHOT.parent.mkdir(exist_ok=True)  # test-artifacts/ may not exist yet
+        picture = screenshot_path("screenshot.png")
         page.evaluate("() => window.scrollTo(0, 0)")
-        page.screenshot(path=SCREENSHOT)
-        assert SCREENSHOT.stat().st_size > 10_000
+        page.screenshot(path=picture)
+        assert picture.stat().st_size > 10_000
 
 
 # --- 2: bad input is refused in the page, and nothing is sent ----------------------------------

@@ -21,6 +21,7 @@ from browser_support import (
     fill_form,
     no_traceback,
     plays,
+    screenshot_path,
     status_log,
     toast,
     video_facts,
@@ -394,6 +395,8 @@ def test_on_a_phone_the_prompt_and_generate_are_on_the_first_screen(launch_app, 
     negative = page.locator("#negative-prompt").bounding_box()
     button = page.locator("#generate").bounding_box()
     assert status and negative and button and button["y"] < status["y"] < negative["y"]
+    page.evaluate("() => window.scrollTo(0, 0)")
+    page.screenshot(path=screenshot_path("screenshot-phone.png"))  # the README's phone picture
     # no tab scrolls sideways, with a video in each
     for tab in ("History", "Compare", "Variations"):
         page.get_by_role("tab", name=tab).click()
