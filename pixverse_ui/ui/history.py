@@ -42,11 +42,12 @@ from .common import (
 )
 from .generate import GeneratePart, loaded_form
 
-#: How many items a page of the History tab shows. Gradio's work on each still of the gallery
-#: (about 1.5 ms) is most of a page's cost, whatever the ledger holds: a page of 60 took 2.9
-#: times as long as the whole of a history of 10 (``benchmarks/history.py``); one of 20 stays
-#: within 1.5 times, and keeps a phone's scroll short.
-PAGE_SIZE = 20
+#: How many items a page of the History tab shows. Gradio's checks of each still of the gallery
+#: (about 1.2 ms: nine path comparisons) are most of a page's cost, whatever the ledger holds
+#: (``benchmarks/history.py``): against a whole history of 10, a page of 60 took 2.9 times as
+#: long (on a busy machine), one of 20 1.43 times and one of 12 1.13 to 1.17 times (idle).
+#: 12 fill three rows of the gallery and keep a phone's scroll short.
+PAGE_SIZE = 12
 ANY = "any"
 NOTHING_PICKED = "Pick a video: Star, Note and Export act on the one picked."
 EMPTY = "No generations yet."
@@ -157,7 +158,7 @@ def card(item: HistoryItem, still: str | None) -> str:
 
 
 def cards_html(page: HistoryPage, stills: dict[str, str], *, filtered: bool) -> str:
-    """A page of items as cards, under the range they are (``21–40 of 10,000``); ``stills``
+    """A page of items as cards, under the range they are (``13–24 of 10,000``); ``stills``
     by client request id. Its first tag carries the page's number and count for the pager."""
     head = (
         f'<div class="pxui-history" data-page="{page.number}" data-pages="{page.pages}"'
@@ -406,7 +407,7 @@ class HistoryPart:
         x_aimlapi_key: gr.Header | None = None,
     ) -> tuple[Any, list[str], str]:
         """Your past generations, newest first, with their state, settings, cost and notes,
-        20 at a time.
+        12 at a time.
 
         Args:
             api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
@@ -417,13 +418,13 @@ class HistoryPart:
             starred_only: True for starred generations only.
             resolution: "any", or 360p, 540p, 720p or 1080p.
             period: "any time", "today", "last 7 days" or "last 30 days".
-            page: 1 for the newest 20 found, 2 for the 20 before them, and so on (a page past
+            page: 1 for the newest 12 found, 2 for the 12 before them, and so on (a page past
                 the last gives the last).
 
         Returns:
             The page's finished videos (a still of each), their ids, and every job of the page
             as HTML cards (prompt, state, settings, cost, star, time, note), under the range
-            they are, such as "Generations 21–40 of 10,000".
+            they are, such as "Generations 13–24 of 10,000".
         """
         try:
             who = caller(self.page, api_key, x_aimlapi_key, visitor, request)
