@@ -247,10 +247,16 @@ class HistoryPart:
             self.starred_only = gr.Checkbox(
                 label="★ starred only", elem_id="history-starred", min_width=110
             )
-        with gr.Row(equal_height=True, elem_id="history-pager"):
-            self.refresh = gr.Button("Refresh history", elem_id="refresh-history", size="sm")
-            self.newer = gr.Button("← Newer", elem_id="history-newer", size="sm", interactive=False)
-            self.older = gr.Button("Older →", elem_id="history-older", size="sm", interactive=False)
+        with gr.Row(equal_height=True, elem_id="history-pager"):  # one line on a phone too
+            self.refresh = gr.Button(
+                "Refresh history", elem_id="refresh-history", size="sm", min_width=80
+            )
+            self.newer = gr.Button(
+                "← Newer", elem_id="history-newer", size="sm", interactive=False, min_width=80
+            )
+            self.older = gr.Button(
+                "Older →", elem_id="history-older", size="sm", interactive=False, min_width=80
+            )
         self.range = gr.Markdown("", elem_id="history-range")
         # the page shown, from 1: an input of list_history (the buttons and filters set it in
         # the page before it runs) and set again, clamped, by follow_pager
