@@ -29,6 +29,7 @@ NAMES = (
     "redact",
     "posters",
     "sessions",
+    "history",
 )
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"

@@ -8,7 +8,8 @@
 A ``HistoryItem`` is a frozen value made from one ledger row (``HistoryItem.from_record``): what
 was asked (prompt, settings), what came of it (state, video, error), what it cost (dollars and
 credits, see ``pricing.py``) and what the person keeps with it (a star, a note). ``history`` reads
-one owner's items, newest first, filtered in SQL by ``HistoryQuery``.
+one owner's items, newest first, filtered in SQL by ``HistoryQuery``; ``history_page`` one page of
+them, with how many there are in all.
 """
 
 from __future__ import annotations
@@ -227,21 +228,85 @@ class HistoryQuery:
 
 
 def history(
-    ledger: Ledger, owner: str, query: HistoryQuery = HistoryQuery(), *, limit: int = 100
+    ledger: Ledger,
+    owner: str,
+    query: HistoryQuery = HistoryQuery(),
+    *,
+    limit: int = 100,
+    offset: int = 0,
 ) -> list[HistoryItem]:
-    """``owner``'s items, newest first, as ``query`` filters them (in SQL); ``limit`` at most."""
+    """``owner``'s items, newest first, as ``query`` filters them (in SQL); ``limit`` at most,
+    from the ``offset``-th on."""
+    return [
+        HistoryItem.from_record(r)
+        for r in ledger.search(owner, **_filters(query), limit=limit, offset=offset)
+    ]
+
+
+def _filters(query: HistoryQuery) -> dict[str, Any]:
+    """``query``, checked, as the keywords of ``Ledger.search`` and ``Ledger.count``."""
     query = query.checked()
-    records = ledger.search(
-        owner,
-        text=query.text.strip() or None,
-        states=(query.state,) if query.state else (),
-        starred=query.starred,
-        resolution=query.resolution,
-        since=query.since,
-        until=query.until,
-        limit=limit,
-    )
-    return [HistoryItem.from_record(r) for r in records]
+    return {
+        "text": query.text.strip() or None,
+        "states": (query.state,) if query.state else (),
+        "starred": query.starred,
+        "resolution": query.resolution,
+        "since": query.since,
+        "until": query.until,
+    }
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of a history: its items, where they start, and how many the query finds."""
+
+    items: tuple[HistoryItem, ...]
+    #: The page's number, from 1 (the newest).
+    number: int
+    #: How many items a page holds at most.
+    size: int
+    #: How many items the query finds in all.
+    total: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages the query's items fill (1 when it finds none)."""
+        return page_count(self.total, self.size)
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first item among all found (from 1; 0 when none)."""
+        return (self.number - 1) * self.size + 1 if self.items else 0
+
+    @property
+    def last(self) -> int:
+        """The position of the page's last item (0 when none)."""
+        return self.first + len(self.items) - 1 if self.items else 0
+
+    def range_text(self) -> str:
+        """``61–120 of 10,000``; ``1 of 1``; ``none found`` for an empty page."""
+        if not self.items:
+            return "none found"
+        span = f"{self.first:,}" if self.first == self.last else f"{self.first:,}–{self.last:,}"
+        return f"{span} of {self.total:,}"
+
+
+def page_count(total: int, size: int) -> int:
+    """How many pages of ``size`` items ``total`` items fill (1 when there are none)."""
+    return max(1, -(-total // size))
+
+
+def history_page(
+    ledger: Ledger, owner: str, query: HistoryQuery = HistoryQuery(), *, page: int = 1, size: int
+) -> HistoryPage:
+    """Page ``page`` (from 1, the newest) of ``owner``'s items as ``query`` finds them, ``size``
+    a page; a page past the last is the last. Two indexed reads (``store.HISTORY_INDEX``): the
+    count, then the page, as quick with 10,000 jobs as with 10."""
+    filters = _filters(query)
+    total = ledger.count(owner, **filters)
+    number = min(max(1, page), page_count(total, size))
+    records = ledger.search(owner, **filters, limit=size, offset=(number - 1) * size)
+    return HistoryPage(tuple(HistoryItem.from_record(r) for r in records), number, size, total)
 
 
 def own_record(ledger: Ledger, owner: str, ident: object) -> JobRecord | None:

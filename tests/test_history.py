@@ -16,6 +16,7 @@ from pixverse_ui.history import (
     HistoryItem,
     HistoryQuery,
     history,
+    history_page,
     item,
 )
 from pixverse_ui.pricing import (
@@ -198,6 +199,30 @@ def test_the_query_filters_text_state_star_resolution_and_dates(ledger):
     for bad in ({"state": "exploded"}, {"resolution": "4k"}, {"since": 10.0, "until": 5.0}):
         with pytest.raises(ValidationError):
             history(ledger, "alice", HistoryQuery(**bad))
+
+
+def test_a_page_says_where_it_is_among_all_found_and_past_the_last_is_the_last(ledger):
+    for i in range(45):
+        add(ledger, f"c{i:02d}", "a heron" if i % 3 == 0 else "a red fox")
+    add(ledger, "theirs", owner="bob")
+
+    def shown(page, **query):
+        found = history_page(ledger, "alice", HistoryQuery(**query), page=page, size=20)
+        ids = [i.client_request_id for i in found.items]
+        return found.number, found.pages, found.range_text(), ids[:1] + ids[-1:]
+
+    assert shown(1) == (1, 3, "1–20 of 45", ["c44", "c25"])  # newest first
+    assert shown(2) == (2, 3, "21–40 of 45", ["c24", "c05"])
+    assert shown(3) == (3, 3, "41–45 of 45", ["c04", "c00"])
+    assert shown(9) == shown(3) and shown(0) == shown(1)  # past the last: the last
+    assert shown(1, text="HERON") == (1, 1, "1–15 of 15", ["c42", "c00"])
+    assert shown(1, text="owl") == (1, 1, "none found", [])
+    assert shown(1, state=DONE)[2] == "none found"
+    finish(ledger, "c07")
+    assert shown(1, state=DONE) == (1, 1, "1 of 1", ["c07", "c07"])
+    assert history_page(ledger, "alice", size=10_000).range_text() == "1–45 of 45"
+    with pytest.raises(ValidationError):
+        history_page(ledger, "alice", HistoryQuery(state="exploded"), size=20)
 
 
 def test_one_item_by_id_is_the_owners_only(ledger):

@@ -178,6 +178,8 @@ def test_a_visitor_gets_their_video_by_a_link_nobody_else_can_derive(space: Spac
 
 # --- 2: every registered function, called raw with malformed inputs -----------------------------
 
+#: A button turned off (Newer and Older when there is no page to go to).
+DISABLED = {"__type__": "update", "interactive": False}
 #: What each function answers a call whose every input is ``{"k": <Bob's key>}``: Gradio's generic
 #: refusal, or the app's own sentence. Keyed by the event's name without its ``_N`` suffix.
 GARBAGE_ANSWERS: dict[str, Any] = {
@@ -205,14 +207,17 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "offer": "nothing offered",  # Compare's choices: none for a caller who is not one
     "compare": "<p>✗ The API key must be text, not dict.",
     "follow_pick": "Pick a video:",  # the pick after a redraw: none for a caller who has none
+    # the pager after a redraw: page 1 of 1 for what is not a page of cards (Newer, Older off)
+    "follow_pager": [1, DISABLED, "", DISABLED],
     "session_ended": [],  # the page's unload: frees the caller's own session, says nothing
     "resume": "silent",  # watches the caller's unfinished jobs again: shows nothing to anyone
     # after a load: follows the caller's running job; nothing runs for a caller who is not one
     "reattach": "unchanged",
     "tick": "unchanged",  # the running strip and History's mark: none for a non-caller
 }
-#: The History filters' defaults, after the key and the visitor id in ``list_history``'s inputs.
-FILTERS = ["", "any", False, "any", "any time"]
+#: The History filters' defaults and the first page, after the key and the visitor id in
+#: ``list_history``'s inputs.
+FILTERS = ["", "any", False, "any", "any time", 1]
 
 
 def test_every_function_refuses_malformed_calls(space: Space) -> None:

@@ -42,7 +42,7 @@ SPACE = {
     "PIXVERSE_UI_SHARE_HOST_KEY": "1",
 }
 ALICE_PROMPT = "alice's heron over the marsh at dawn"
-FILTERS = ["", "any", False, "any", "any time"]  # the History filters' defaults
+FILTERS = ["", "any", False, "any", "any time", 1]  # the History filters' defaults, page 1
 
 
 @dataclass

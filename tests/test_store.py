@@ -13,11 +13,15 @@ from pixverse_ui.store import (
     _SCHEMA,
     DONE,
     FAILED,
+    HISTORY_INDEX,
     RECENT_TIMINGS,
     REJECTED,
     RUNNING,
     SUBMITTING,
     Ledger,
+    _history_filter,
+    count_sql,
+    search_sql,
 )
 
 KEY = "sk-live-LEDGER-SECRET-987654321"
@@ -160,6 +164,89 @@ def test_history_is_per_owner_and_newest_first(ledger):
     _record(ledger, "b0", owner="bob")
     assert [j.client_request_id for j in ledger.history("alice")] == ["a2", "a1", "a0"]
     assert [j.client_request_id for j in ledger.history("bob")] == ["b0"]
+
+
+#: Every History filter, alone and together (``Ledger.search``'s keywords).
+FILTERS = [
+    {},
+    {"text": "fox"},
+    {"states": (DONE,)},
+    {"states": (DONE, FAILED)},
+    {"starred": True},
+    {"resolution": "540p"},
+    {"since": 1.0},
+    {"since": 1.0, "until": 9.0},
+    {"text": "fox", "states": (DONE,), "starred": False, "resolution": "720p", "since": 1.0},
+]
+
+
+@pytest.mark.parametrize("filters", FILTERS, ids=lambda f: "+".join(f) or "none")
+def test_a_history_page_and_its_count_read_the_history_index_alone(ledger, filters):
+    """A page and a count cost the same with 10,000 jobs as with 10 (``benchmarks/history.py``):
+    every filter is a column of the index, so neither reads a row it does not show."""
+    for i in range(30):
+        _record(ledger, f"c{i}", owner="alice" if i % 3 else "bob")
+        ledger.clock.advance(1)
+    keywords = {
+        "text": None, "states": (), "starred": None, "resolution": None, "since": None,
+        "until": None, **filters,
+    }  # fmt: skip
+    where, args = _history_filter("alice", **keywords)
+    db = ledger._connection()
+    page = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + search_sql(where), (*args, 20, 0))]
+    count = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + count_sql(where), args)]
+    # the page's ids from the index alone, then those rows by id; the count from the index
+    assert any(f"COVERING INDEX {HISTORY_INDEX} (owner=?" in step for step in page), page
+    assert [step for step in count if f"COVERING INDEX {HISTORY_INDEX} (owner=?" in step] == count
+    assert not any(step.startswith("SCAN") for step in page + count), (page, count)
+    shown = ledger.search("alice", **filters, limit=1000)
+    assert ledger.count("alice", **filters) == len(shown)
+
+
+def test_a_history_is_read_a_page_at_a_time_newest_first(ledger):
+    for i in range(25):
+        _record(ledger, f"c{i:02d}", body=validate(f"fox number {i}", resolution="540p").to_body())
+        if i % 5 == 0:
+            ledger.clock.advance(1)  # jobs made in the same second keep their order too
+    newest = [f"c{i:02d}" for i in reversed(range(25))]
+    pages = [ledger.search("o1", limit=10, offset=start) for start in (0, 10, 20, 30)]
+    assert [[j.client_request_id for j in page] for page in pages] == [
+        newest[:10],
+        newest[10:20],
+        newest[20:],
+        [],
+    ]
+    assert ledger.count("o1") == 25 and ledger.count("o1", text="NUMBER 1") == 11
+    assert ledger.count("someone else") == 0
+
+
+def test_the_text_filter_finds_a_note_as_it_is_now(ledger):
+    _record(ledger, "c", body=validate("a red fox", resolution="540p").to_body())
+    assert ledger.count("o1", text="heron") == 0
+    ledger.set_note("c", "o1", "Try a HÉRON next")
+    assert [j.client_request_id for j in ledger.search("o1", text="héron")] == ["c"]
+    ledger.set_note("c", "o1", "")
+    assert ledger.count("o1", text="héron") == 0
+    ledger.update("c", prompt="a grey heron")  # the prompt is searched as it is now, too
+    assert ledger.count("o1", text="HERON") == 1 and ledger.count("o1", text="fox") == 0
+
+
+def test_an_old_ledger_is_searchable_and_loses_its_old_index(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.executescript(_SCHEMA)
+        db.execute("CREATE INDEX jobs_owner_created ON jobs (owner, created_at DESC)")
+        db.execute(
+            "INSERT INTO jobs (client_request_id, owner, endpoint, state, status, request_json,"
+            " resolution, duration, aspect_ratio, prompt, created_at, updated_at, note)"
+            " VALUES ('c0', 'alice', 'e', 'failed', 'error', '{}', '360p', 5, '16:9',"
+            " 'Un CAFÉ à Paris', 1, 1, 'an old Note')"
+        )
+    ledger = Ledger(path)
+    assert [j.client_request_id for j in ledger.search("alice", text="café")] == ["c0"]
+    assert ledger.count("alice", text="OLD NOTE") == 1
+    indexes = {row[0] for row in ledger._connection().execute("SELECT name FROM sqlite_master")}
+    assert HISTORY_INDEX in indexes and "jobs_owner_created" not in indexes
 
 
 def test_expected_seconds_and_typical_credits_come_from_finished_jobs(ledger):

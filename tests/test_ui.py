@@ -205,12 +205,9 @@ def test_building_and_reading_start_no_watcher_serving_and_starting_do(launch_ap
 # --- History: the pick follows what is shown ------------------------------------------------------
 
 
-def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monkeypatch):
-    """The pick is kept by its id where the filtered gallery still shows it (highlighted at its
-    new place), cleared where it does not; Star never acts on whatever took its old place."""
-    import gradio as gr
-
-    from pixverse_ui import params
+def history_part(tmp_path, monkeypatch):
+    """The History tab of an app built (not launched) over a ledger in ``tmp_path``, and the
+    owner its visitor "visitor" is."""
     from pixverse_ui.store import Ledger
     from pixverse_ui.ui import build_demo
     from pixverse_ui.ui.common import caller
@@ -220,15 +217,29 @@ def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monke
     demo = build_demo(ledger=ledger, download_dir=tmp_path / "videos")
     pick = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "pick")
     part = pick.__self__
-    owner = caller(part.page, None, None, "visitor", None).owner
+    return part, ledger, caller(part.page, None, None, "visitor", None).owner
+
+
+def add_done(ledger, owner, tmp_path, job, prompt, **settings):
+    """A finished job of ``owner`` with a (not playable) video file."""
+    from pixverse_ui import params
+
+    body = params.validate(prompt, resolution="360p", **settings).to_body()
+    ledger.record(client_request_id=job, owner=owner, endpoint="e", body=body)
+    video = tmp_path / f"video-{job}.mp4"
+    video.write_bytes(b"\0" * 64)
+    ledger.update(job, state="running")
+    ledger.update(job, generation_id=f"gen-{job}", state=DONE, video_path=str(video))
+
+
+def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monkeypatch):
+    """The pick is kept by its id where the filtered gallery still shows it (highlighted at its
+    new place), cleared where it does not; Star never acts on whatever took its old place."""
+    import gradio as gr
+
+    part, ledger, owner = history_part(tmp_path, monkeypatch)
     for n, prompt in enumerate(("a heron at dawn", "a fox in snow", "a heron at dusk")):
-        job = f"job-{n}"
-        body = params.validate(prompt, resolution="360p").to_body()
-        ledger.record(client_request_id=job, owner=owner, endpoint="e", body=body)
-        video = tmp_path / f"video-{n}.mp4"
-        video.write_bytes(b"\0" * 64)
-        ledger.update(job, state="running")
-        ledger.update(job, generation_id=f"gen-{n}", state=DONE, video_path=str(video))
+        add_done(ledger, owner, tmp_path, f"job-{n}", prompt)
 
     def shown(search=""):
         return part.list_history(None, "visitor", search)[1]
@@ -243,7 +254,7 @@ def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monke
     fox = ids.index("job-1")
     loaded = picked(ids, fox)
     selected = loaded[-5]
-    assert selected == "job-1" and "a fox in snow" in loaded[-2] and "gen-1" in loaded[-2]
+    assert selected == "job-1" and "a fox in snow" in loaded[-2] and "gen-job-1" in loaded[-2]
 
     # a search that hides the fox: no pick, and a star stars nothing
     gallery, selected, _, _, line = part.follow_pick(shown("heron"), selected, None, "visitor")
@@ -368,3 +379,57 @@ def test_a_duration_the_page_rebuilt_still_reaches_the_handler_as_sent(tmp_path,
     assert rebuilt.preprocess(8) == 8 and duration.preprocess("8") == "8"
     with pytest.raises(gr.Error):  # an unmarked dropdown elsewhere keeps Gradio's check
         gr.Dropdown([5, 10], value=5).preprocess(8)
+
+
+def test_history_cards_show_the_persons_words_as_text_never_as_markup(tmp_path, monkeypatch):
+    part, ledger, owner = history_part(tmp_path, monkeypatch)
+    add_done(
+        ledger, owner, tmp_path, "tall", "<img src=x onerror=alert(1)> a fox", aspect_ratio="9:16"
+    )
+    ledger.set_note("tall", owner, '<script>alert("note")</script> & "more"')
+    gallery, ids, cards = part.list_history(None, "visitor")
+    assert ids == ["tall"] and "a fox" in gallery[0][1]
+    assert "&lt;img src=x onerror=alert(1)&gt; a fox" in cards
+    assert '&lt;script&gt;alert("note")&lt;/script&gt; &amp; "more"' in cards
+    assert "<img src=x" not in cards and "<script" not in cards
+    # the still in its own aspect ratio: a 9:16 box, not a square
+    assert 'style="width:72px;height:128px"' in cards
+
+
+def test_history_comes_a_page_at_a_time_and_says_which(tmp_path, monkeypatch):
+    from pixverse_ui.ui.history import PAGE_SIZE
+
+    part, ledger, owner = history_part(tmp_path, monkeypatch)
+    for n in range(PAGE_SIZE + 5):
+        add_done(
+            ledger,
+            owner,
+            tmp_path,
+            f"job-{n:02d}",
+            f"take {n} of a heron" if n % 2 else f"take {n}",
+        )
+
+    def page(number, search=""):
+        gallery, ids, cards = part.list_history(
+            None, "visitor", search, "any", False, "any", "any time", number
+        )
+        return ids, cards, part.follow_pager(cards)
+
+    ids, cards, (number, newer, shown, older) = page(1)
+    assert len(ids) == PAGE_SIZE and ids[0] == f"job-{PAGE_SIZE + 4:02d}"
+    assert (
+        f"1–{PAGE_SIZE} of {PAGE_SIZE + 5}" in cards
+        and cards.count('class="pxui-card"') == PAGE_SIZE
+    )
+    assert (number, newer["interactive"], older["interactive"]) == (1, False, True)
+    assert shown == f"Generations 1–{PAGE_SIZE} of {PAGE_SIZE + 5}, page 1 of 2"
+    ids, cards, (number, newer, shown, older) = page(2)
+    assert ids == [f"job-{n:02d}" for n in reversed(range(5))]
+    assert (number, newer["interactive"], older["interactive"]) == (2, True, False)
+    assert page(7)[0] == ids and page(7)[2][0] == 2  # past the last: the last, and it says so
+    ids, cards, (number, newer, shown, older) = page(1, "HERON")  # one page of the found
+    assert len(ids) == (PAGE_SIZE + 5) // 2 and shown == "" and not older["interactive"]
+    for bad in ("two", 1.5, True, None, [2]):
+        _, ids, cards = part.list_history(None, "visitor", "", "any", False, "any", "any time", bad)
+        assert ids == [] and cards.startswith("❌ The page must be a whole number from 1; got")
+        assert part.follow_pager(cards)[0] == 1

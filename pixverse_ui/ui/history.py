@@ -1,21 +1,24 @@
 """The History tab: the caller's generations, found, kept and taken out.
 
 ``list_history`` (an API endpoint and MCP tool) shows the caller's items, newest first, filtered by
-text (prompt and note), state, star, resolution and date, each with a still frame as its preview;
-it reads only. The caller's unfinished jobs are watched again when their page loads or they enter
-their key (``resume``, private), and when they start another (``App.start``). Picking an item
-loads it back (its settings into the form, its video and state into the result) and selects it
-for starring, a note and an export (a zip of the MP4, its request, and a script and a curl
-command that make it again). Every
-handler that takes an id answers only for the caller's own: a foreign id gets the same sentence
-as an unknown one, and nothing is written. What a pick or an export hands the page (the request
-file, the video, the zip) is published once per version (``Publisher.derived``): picking or
-exporting the same item again adds nothing to the disk.
+text (prompt and note), state, star, resolution and date, a page of ``PAGE_SIZE`` at a time: the
+finished videos' stills in a gallery to pick from, and every item of the page as a card (its still
+in its own aspect ratio, prompt, state, settings, cost, star, time and note, the person's words
+escaped); it reads only. "Newer" and "Older" turn the pages; a filter starts again from the first.
+The caller's unfinished jobs are watched again when their page loads or they enter their key
+(``resume``, private), and when they start another (``App.start``). Picking an item loads it back
+(its settings into the form, its video and state into the result) and selects it for starring, a
+note and an export (a zip of the MP4, its request, and a script and a curl command that make it
+again). Every handler that takes an id answers only for the caller's own: a foreign id gets the
+same sentence as an unknown one, and nothing is written. What a pick or an export hands the page
+(the request file, the video, the zip) is published once per version (``Publisher.derived``):
+picking or exporting the same item again adds nothing to the disk.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +26,7 @@ import gradio as gr
 
 from .. import errors, params
 from ..export import export, export_key
-from ..history import PERIODS, HistoryItem, HistoryQuery, history, period_start
+from ..history import PERIODS, HistoryItem, HistoryPage, HistoryQuery, history_page, period_start
 from ..history import item as own_item
 from ..lifecycle import Status
 from ..names import safe_name
@@ -39,9 +42,57 @@ from .common import (
 )
 from .generate import GeneratePart, loaded_form
 
-HISTORY_LIMIT = 60
+#: How many items a page of the History tab shows. Gradio's checks of each still of the gallery
+#: (about 1.2 ms: nine path comparisons) are most of a page's cost, whatever the ledger holds
+#: (``benchmarks/history.py``): against a whole history of 10, a page of 60 took 2.9 times as
+#: long (on a busy machine), one of 20 1.43 times and one of 12 1.13 to 1.17 times (idle).
+#: 12 fill three rows of the gallery and keep a phone's scroll short.
+PAGE_SIZE = 12
 ANY = "any"
 NOTHING_PICKED = "Pick a video: Star, Note and Export act on the one picked."
+EMPTY = "No generations yet."
+NONE_MATCH = "No generations match these filters."
+#: What the History's pager buttons and filters do to ``list_history``'s inputs (the page is the
+#: last) before it runs, in the page: the filters start again from the first page.
+FIRST_PAGE_JS = "(...inputs) => [...inputs.slice(0, -1), 1]"
+NEWER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at(-1)) - 1)]"
+OLDER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at(-1)) + 1)]"
+#: The longest side of a card's still, in CSS pixels (the other follows the aspect ratio).
+STILL_SIDE = 128
+#: The cards' style (scoped to them by ``gr.HTML``): one column on a phone, as many as fit on a
+#: desktop; no text wider than its card.
+CARDS_CSS = """
+.pxui-history { display: flex; flex-direction: column; gap: 8px; }
+.pxui-range { margin: 0; font-size: 0.9em; color: var(--body-text-color-subdued); }
+.pxui-cards {
+  list-style: none; margin: 0; padding: 0; display: grid; gap: 10px;
+  grid-template-columns: repeat(auto-fill, minmax(min(100%, 340px), 1fr));
+}
+.pxui-card {
+  display: flex; gap: 10px; align-items: flex-start; margin: 0; padding: 8px; min-width: 0;
+  border: 1px solid var(--border-color-primary); border-radius: var(--radius-lg);
+  background: var(--background-fill-secondary);
+}
+.pxui-still {
+  flex: 0 0 auto; display: block; object-fit: contain; border-radius: var(--radius-sm);
+  background: var(--background-fill-primary);
+}
+.pxui-card-text { flex: 1 1 auto; min-width: 0; overflow-wrap: anywhere; }
+.pxui-prompt {
+  margin: 0 0 4px; font-weight: 600; display: -webkit-box; -webkit-line-clamp: 3;
+  -webkit-box-orient: vertical; overflow: hidden;
+}
+.pxui-facts, .pxui-note { margin: 0; font-size: 0.85em; }
+.pxui-note { margin-top: 4px; font-style: italic; }
+.pxui-state { font-weight: 600; }
+.pxui-state-failed, .pxui-state-rejected, .pxui-state-unconfirmed {
+  color: var(--error-text-color, #b91c1c);
+}
+"""
+#: The page facts ``cards_html`` writes into its first tag, for the pager (``pager_of``).
+_PAGER_FACTS = re.compile(
+    r'^<div class="pxui-history" data-page="(\d+)" data-pages="(\d+)" data-range="([^"<>&]*)">'
+)
 
 
 def acting_on(item: HistoryItem) -> str:
@@ -55,26 +106,88 @@ def caption(item: HistoryItem) -> str:
     return ("★ " if item.starred else "") + f"{item.short_prompt(60)} · {item.facts()}"
 
 
-def history_table(items: list[HistoryItem]) -> str:
-    """Every item, finished or not, as a Markdown table."""
-    if not items:
-        return "No generations yet."
-    rows = [
-        "| ★ | when (UTC) | state | prompt | settings | cost | note |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for item in items:
-        cells = (
-            "★" if item.starred else "",
-            item.when(local=False).removesuffix(" UTC")[5:],
-            str(item.state.label),
-            item.short_prompt(40),
-            item.settings,
-            item.cost_text() or "—",
-            item.note[:40] + ("…" if len(item.note) > 40 else ""),
+def still_size(aspect_ratio: str) -> tuple[int, int]:
+    """A still's box in CSS pixels: ``STILL_SIDE`` on its longer side, the other as the aspect
+    ratio says (16:9 for a ratio the ledger does not know, as an adopted job's)."""
+    w, h = params.frame_size(
+        aspect_ratio if aspect_ratio in params.ASPECT_RATIOS else params.DEFAULT_ASPECT_RATIO,
+        params.RESOLUTIONS[0],
+    )
+    scale = STILL_SIDE / max(w, h)
+    return round(w * scale), round(h * scale)
+
+
+def text(words: str) -> str:
+    """Words for an HTML text node, as they are: ``<``, ``>`` and ``&`` escaped (quotes only
+    matter in attributes, which take ``html.escape`` whole)."""
+    return html.escape(words, quote=False)
+
+
+def cost_unknown(item: HistoryItem) -> str:
+    """What a card says of a cost the API has not given."""
+    return "nothing charged" if item.state is Status.REJECTED else "cost not known yet"
+
+
+def card(item: HistoryItem, still: str | None) -> str:
+    """One item as a card: its still (``still`` a URL, None for none yet), prompt, state,
+    settings, cost, time and note; every word of the person's own escaped."""
+    width, height = still_size(item.aspect_ratio)
+    box = f'style="width:{width}px;height:{height}px"'
+    if still is None:
+        picture = f'<div class="pxui-still pxui-nostill" {box}></div>'
+    else:
+        picture = (
+            f'<img class="pxui-still" src="{html.escape(still)}" alt="" loading="lazy"'
+            f' width="{width}" height="{height}" {box}>'
         )
-        rows.append("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
-    return "\n".join(rows)
+    star = '<span class="pxui-star" title="starred">★</span> ' if item.starred else ""
+    state = item.state.value
+    facts = [
+        f'<span class="pxui-state pxui-state-{state}">{text(item.state.word)}</span>',
+        text(item.settings),
+        text(item.cost_text() or cost_unknown(item)),
+        text(item.when(local=False)),
+    ]
+    note = f'<p class="pxui-note">{text(item.note)}</p>' if item.note else ""
+    return (
+        f'<li class="pxui-card" data-id="{html.escape(item.client_request_id)}">{picture}'
+        f'<div class="pxui-card-text"><p class="pxui-prompt">{star}'
+        f"{text(item.short_prompt(300))}</p>"
+        f'<p class="pxui-facts">{" · ".join(facts)}</p>{note}</div></li>'
+    )
+
+
+def cards_html(page: HistoryPage, stills: dict[str, str], *, filtered: bool) -> str:
+    """A page of items as cards, under the range they are (``13–24 of 10,000``); ``stills``
+    by client request id. Its first tag carries the page's number and count for the pager."""
+    head = (
+        f'<div class="pxui-history" data-page="{page.number}" data-pages="{page.pages}"'
+        f' data-range="{page.range_text()}">'
+    )
+    if not page.items:
+        return f'{head}<p class="pxui-range">{NONE_MATCH if filtered else EMPTY}</p></div>'
+    cards = "".join(card(i, stills.get(i.client_request_id)) for i in page.items)
+    return (
+        f'{head}<p class="pxui-range">Generations {page.range_text()}, newest first</p>'
+        f'<ul class="pxui-cards">{cards}</ul></div>'
+    )
+
+
+def pager_of(cards: Any) -> tuple[int, int, str]:
+    """(page, pages, range) as ``cards_html`` wrote them; (1, 1, "") for anything else (a
+    sentence instead of cards)."""
+    found = _PAGER_FACTS.match(cards) if isinstance(cards, str) else None
+    return (int(found[1]), int(found[2]), found[3]) if found else (1, 1, "")
+
+
+def page_of(value: Any) -> int:
+    """The page asked for, from 1; a ``ValidationError`` for anything but a whole number."""
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if not (whole or (isinstance(value, float) and value.is_integer())):
+        raise errors.ValidationError(
+            f"The page must be a whole number from 1; got {params.shown(value)}.", field="page"
+        )
+    return max(1, int(value))
 
 
 def query_of(
@@ -134,12 +247,26 @@ class HistoryPart:
             self.starred_only = gr.Checkbox(
                 label="★ starred only", elem_id="history-starred", min_width=110
             )
-        self.refresh = gr.Button("Refresh history", elem_id="refresh-history", size="sm")
+        with gr.Row(equal_height=True, elem_id="history-pager"):  # one line on a phone too
+            self.refresh = gr.Button(
+                "Refresh history", elem_id="refresh-history", size="sm", min_width=80
+            )
+            self.newer = gr.Button(
+                "← Newer", elem_id="history-newer", size="sm", interactive=False, min_width=80
+            )
+            self.older = gr.Button(
+                "Older →", elem_id="history-older", size="sm", interactive=False, min_width=80
+            )
+        self.range = gr.Markdown("", elem_id="history-range")
+        # the page shown, from 1: an input of list_history (the buttons and filters set it in
+        # the page before it runs) and set again, clamped, by follow_pager
+        self.page_number = gr.Number(1, precision=0, visible=False, elem_id="history-page")
         self.picked_note = gr.Markdown("", elem_id="picked-note")
         self.gallery = gr.Gallery(
             label="Your videos, newest first (click one to load it)",
             columns=4,
             height="auto",
+            object_fit="contain",  # a 9:16 still whole, not its middle cropped square
             elem_id="history-gallery",
             allow_preview=False,
         )
@@ -154,13 +281,16 @@ class HistoryPart:
             self.save_note = gr.Button("Save note", size="sm", elem_id="save-note")
             self.export_button = gr.Button("Export (zip)", size="sm", elem_id="export")
         self.export_file = gr.File(label="Export", visible=False, elem_id="export-file")
-        self.table = gr.Markdown("No generations yet.", elem_id="history-table")
+        # the page's items as cards (the id predates them: tests and helpers look for it)
+        self.table = gr.HTML(
+            EMPTY, elem_id="history-table", css_template=CARDS_CSS, js_on_load=None
+        )
         # The ids of the gallery's videos. Not gr.State: Gradio's MCP tools fail on State
         # outputs ("pop index out of range"), and API callers may use the ids.
         self.ids = gr.JSON([], visible=False)
         for component in (
             self.search, self.state, self.resolution, self.period, self.starred_only,
-            self.selected, self.star, self.note,
+            self.page_number, self.selected, self.star, self.note,
         ):  # fmt: skip
             strict_input(component)
 
@@ -177,6 +307,7 @@ class HistoryPart:
             self.starred_only,
             self.resolution,
             self.period,
+            self.page_number,
         ]
 
     def wire(self, visitor: gr.Textbox) -> None:
@@ -188,10 +319,12 @@ class HistoryPart:
             api_name="list_history",
             concurrency_limit=None,
         )
-        self.follow_pick_after(listed, visitor)
+        self.follow_after(listed, visitor)
         for source in (self.state, self.resolution, self.period, self.starred_only):
-            self.refresh_after(source.input, visitor)
-        self.refresh_after(self.search.submit, visitor)
+            self.refresh_after(source.input, visitor, js=FIRST_PAGE_JS)
+        self.refresh_after(self.search.submit, visitor, js=FIRST_PAGE_JS)
+        self.refresh_after(self.newer.click, visitor, js=NEWER_JS)
+        self.refresh_after(self.older.click, visitor, js=OLDER_JS)
         #: What a pick answers, in order; its refusals leave all but the last (the sentence) alone
         self.pick_outputs = [
             *g.form, g.body, g.body_file, g.video, g.status, self.selected, self.star,
@@ -234,25 +367,36 @@ class HistoryPart:
             queue=False,
         )
 
-    def refresh_after(self, event: Any, visitor: gr.Textbox, *, quietly: bool = False) -> None:
+    def refresh_after(
+        self, event: Any, visitor: gr.Textbox, *, js: str | None = None, quietly: bool = False
+    ) -> None:
         """Show the history again after ``event`` (a page load, a generation's end, a filter),
         and keep the pick only if it is still shown (by its id, highlighted where it now is).
-        ``quietly``: no progress shown over the gallery (a redraw the visitor did not ask for)."""
+        ``js`` changes the inputs in the page first (``FIRST_PAGE_JS``...); ``quietly``: no
+        progress shown over the gallery (a redraw the visitor did not ask for)."""
         shown = event(
             self.list_history,
             inputs=self.inputs(visitor),
             outputs=self.outputs,
             api_visibility="private",
+            js=js,
             show_progress="hidden" if quietly else "full",
         )
-        self.follow_pick_after(shown, visitor)
+        self.follow_after(shown, visitor)
 
-    def follow_pick_after(self, shown: Any, visitor: gr.Textbox) -> None:
-        """Once ``shown`` has shown the gallery again, make the pick follow it."""
+    def follow_after(self, shown: Any, visitor: gr.Textbox) -> None:
+        """Once ``shown`` has shown the history again, make the pick and the pager follow it."""
         shown.then(
             self.follow_pick,
             inputs=[self.ids, self.selected, self.generate.api_key, visitor],
             outputs=[self.gallery, self.selected, self.star, self.note, self.acting_on],
+            api_visibility="private",
+            queue=False,
+        )
+        shown.then(
+            self.follow_pager,
+            inputs=[self.table],
+            outputs=[self.page_number, self.newer, self.range, self.older],
             api_visibility="private",
             queue=False,
         )
@@ -268,10 +412,12 @@ class HistoryPart:
         starred_only: bool = False,
         resolution: str = ANY,
         period: str = "any time",
+        page: int = 1,
         request: gr.Request = None,  # type: ignore[assignment]
         x_aimlapi_key: gr.Header | None = None,
     ) -> tuple[Any, list[str], str]:
-        """Your past generations, newest first, with their state, settings, cost and notes.
+        """Your past generations, newest first, with their state, settings, cost and notes,
+        12 at a time.
 
         Args:
             api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
@@ -282,26 +428,31 @@ class HistoryPart:
             starred_only: True for starred generations only.
             resolution: "any", or 360p, 540p, 720p or 1080p.
             period: "any time", "today", "last 7 days" or "last 30 days".
+            page: 1 for the newest 12 found, 2 for the 12 before them, and so on (a page past
+                the last gives the last).
 
         Returns:
-            Your finished videos (a still of each), their ids, and a table of every job.
+            The page's finished videos (a still of each), their ids, and every job of the page
+            as HTML cards (prompt, state, settings, cost, star, time, note), under the range
+            they are, such as "Generations 13–24 of 10,000".
         """
-        page = self.page
         try:
-            who = caller(page, api_key, x_aimlapi_key, visitor, request)
-            ledger = page.app.ledger
+            who = caller(self.page, api_key, x_aimlapi_key, visitor, request)
+            ledger = self.page.app.ledger
             query = query_of(search, state, starred_only, resolution, period, ledger.clock.now())
+            number = page_of(page)
         except errors.PixVerseError as exc:
-            return [], [], error_markdown(exc)
-        items = history(page.app.ledger, who.owner, query, limit=HISTORY_LIMIT)
-        previews, ids = [], []
-        for item in items:
+            return [], [], text(error_markdown(exc))
+        shown = history_page(ledger, who.owner, query, page=number, size=PAGE_SIZE)
+        previews, ids, stills = [], [], {}
+        for item in shown.items:
             if item.state is Status.DONE and item.has_video:
                 assert item.video_path is not None
-                still = poster_or_none(item.video_path) or item.video_path
-                previews.append((page.publisher.file(still), caption(item)))
+                still = self.page.publisher.file(poster_or_none(item.video_path) or item.video_path)
+                stills[item.client_request_id] = "gradio_api/file=" + still
+                previews.append((still, caption(item)))
                 ids.append(item.client_request_id)
-        return previews, ids, history_table(items)
+        return previews, ids, cards_html(shown, stills, filtered=query != HistoryQuery())
 
     def resume(
         self,
@@ -378,6 +529,17 @@ class HistoryPart:
         # the same item stays picked: its star and note fields keep what the person may be
         # typing into them right now (a redraw must never erase a note before it is saved)
         return gr.update(selected_index=index), selected, gr.skip(), gr.skip(), acting_on(item)
+
+    def follow_pager(self, cards: Any) -> tuple[Any, ...]:
+        """After the history is shown again: the page number it showed (a page past the last
+        was the last), the range, and Newer and Older enabled where there is a page to go to."""
+        number, pages, shown = pager_of(cards)
+        return (
+            number,
+            gr.update(interactive=number > 1),
+            f"Generations {shown}, page {number:,} of {pages:,}" if pages > 1 else "",
+            gr.update(interactive=number < pages),
+        )
 
     def set_star(
         self,
