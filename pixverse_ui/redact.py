@@ -27,6 +27,8 @@ import sys
 import threading
 import weakref
 from collections import Counter, OrderedDict, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 MASK = "***"
@@ -99,7 +101,11 @@ class _Secrets:
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
-        self._lock = threading.Lock()
+        # Reentrant: a finalizer that logs (jupyter_client's __del__ does) may run in this very
+        # thread while it holds the lock, and the log's redaction asks ``among`` again. With a
+        # plain lock that thread waited on itself forever, and every thread that logged after it.
+        self._lock = threading.RLock()
+        self._depth = 0
         self._pinned: set[str] = set()
         self._confirmed: OrderedDict[str, None] = OrderedDict()
         self._sent: OrderedDict[str, None] = OrderedDict()
@@ -113,8 +119,7 @@ class _Secrets:
 
     def add(self, secret: str, *, pin: bool = False) -> None:
         """Pin a key, or keep it among the confirmed ones."""
-        with self._lock:
-            self._settle()
+        with self._locked():
             if pin:
                 if secret not in self._pinned:
                     self._pinned.add(secret)
@@ -124,29 +129,25 @@ class _Secrets:
 
     def saw(self, secret: str) -> None:
         """Keep a value sent as a key among the sent ones."""
-        with self._lock:
-            self._settle()
+        with self._locked():
             self._touch(self._sent, secret)
 
     def hold(self, secret: str, holder: object) -> None:
         """Keep ``secret`` for as long as ``holder`` lives."""
-        with self._lock:
-            self._settle()
+        with self._locked():
             self._held[secret] += 1
             self._enter(secret)
         weakref.finalize(holder, self._released.append, secret)
 
     def among(self, tokens: set[str]) -> list[str]:
         """The keys whose anchor is among ``tokens`` (set operations in C: no loop over keys)."""
-        with self._lock:
-            self._settle()
+        with self._locked():
             anchors = self._anchors
             return [secret for anchor in tokens & anchors.keys() for secret in anchors[anchor]]
 
     def sizes(self) -> dict[str, int]:
         """How many keys each place holds (``held``: distinct keys of live clients)."""
-        with self._lock:
-            self._settle()
+        with self._locked():
             return {
                 "pinned": len(self._pinned),
                 "confirmed": len(self._confirmed),
@@ -155,16 +156,27 @@ class _Secrets:
             }
 
     def __contains__(self, secret: str) -> bool:
-        with self._lock:
-            self._settle()
+        with self._locked():
             return secret in self._places
 
     def __len__(self) -> int:
-        with self._lock:
-            self._settle()
+        with self._locked():
             return len(self._places)
 
     # --- under the lock ---------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The lock, with released holds applied first; a call made inside another (a finalizer
+        that logs) reads the tables as they are and changes nothing the outer call is changing."""
+        with self._lock:
+            self._depth += 1
+            try:
+                if self._depth == 1:
+                    self._settle()
+                yield
+            finally:
+                self._depth -= 1
 
     def _touch(self, table: OrderedDict[str, None], secret: str) -> None:
         if secret in table:

@@ -1,7 +1,9 @@
 """Keys are masked in text and in every log record, and ordinary text is left alone."""
 
+import gc
 import io
 import logging
+import threading
 
 import pytest
 import responses
@@ -141,3 +143,33 @@ def test_the_key_table_is_bounded_and_keeps_the_host_key():
     table.add("sk-visitor-new-00000000")
     assert "sk-visitor-000000000002" in table and "sk-visitor-000000000003" not in table
     assert len(table) == 4
+
+
+def test_a_finalizer_that_logs_while_the_key_table_is_busy_does_not_wait_on_itself():
+    """The garbage collector may run a finalizer that logs (jupyter_client's ``__del__`` does)
+    in a thread that is inside the key table; the log's masking asks the table again, in that
+    same thread. It must answer, not wait for itself (the suite once hung there for minutes)."""
+    from pixverse_ui.redact import _Secrets
+
+    key = "sk-finalizer-0123456789abcdefXYZ"
+    table = _Secrets(8)
+    table.add(key)
+    found: list[list[str]] = []
+
+    class LogsWhenGone:
+        def __del__(self) -> None:  # what a finalizer that logs does: the masking looks up keys
+            found.append(table.among({key, "gone"}))
+            logging.getLogger("pixverse-ui-test").debug("gone")
+
+    def busy() -> None:
+        with table._locked():  # the table is being used in this thread...
+            cycle = LogsWhenGone()
+            cycle.me = cycle  # type: ignore[attr-defined]
+            del cycle
+            gc.collect()  # ...when the collector runs the finalizer here
+
+    worker = threading.Thread(target=busy, daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert not worker.is_alive(), "the table waited on itself"
+    assert found and found[0] == [key]
