@@ -431,5 +431,5 @@ def test_history_comes_a_page_at_a_time_and_says_which(tmp_path, monkeypatch):
     assert len(ids) == (PAGE_SIZE + 5) // 2 and shown == "" and not older["interactive"]
     for bad in ("two", 1.5, True, None, [2]):
         _, ids, cards = part.list_history(None, "visitor", "", "any", False, "any", "any time", bad)
-        assert ids == [] and cards.startswith("❌ The page must be a whole number from 1; got")
+        assert ids == [] and cards.startswith("✗ The page must be a whole number from 1; got")
         assert part.follow_pager(cards)[0] == 1

@@ -40,8 +40,8 @@ class Page:
     publisher: Publisher
 
 
-#: The CSS class that marks a component whose input reaches its handlers as sent.
-RAW_INPUT = "pxui-raw-input"
+#: The elem_ids of the components whose input reaches their handlers as sent (:func:`strict_input`).
+_RAW_INPUT_IDS: set[str] = set()
 
 
 def strict_input(component: Any) -> Any:
@@ -52,28 +52,29 @@ def strict_input(component: Any) -> Any:
     value by quoting it whole (a key sent in the wrong place would be echoed and logged).
     ``params.validate`` and the handlers refuse all of these with a sentence instead.
 
-    The component is marked with a CSS class, among its constructor arguments: when an event
-    sends it new properties (the duration's choices), Gradio rebuilds it for that session from
-    those arguments, and the copy must take input as sent too. (A copy that checked the value
-    against its choices answered a duration the page had just set, by an example or a stale
-    value, with a 500 and a traceback.) Its class's ``preprocess`` passes a marked component's
-    input through (:func:`_passes_marked_input`); unmarked components are left as Gradio has them.
+    When an event sends a component new properties (the duration's choices), Gradio rebuilds it
+    for that session, and the copy must take input as sent too: a copy that checked the value
+    against its choices answered a duration the page had just set (by an example, or a value
+    sent as the choices changed) with a 500 and a traceback. The copy keeps the component's
+    ``elem_id`` (and loses what was set on the instance), so the component is known by its
+    ``elem_id`` (every one given here has one) and its class's ``preprocess`` passes a known
+    component's input through (:func:`_passes_raw_input`); others are left as Gradio has them.
     """
-    classes = [c for c in (component.elem_classes or []) if c != RAW_INPUT] + [RAW_INPUT]
-    component.elem_classes = classes
-    component.constructor_args["elem_classes"] = classes
-    _passes_marked_input(type(component))
+    if not component.elem_id:
+        raise ValueError("strict_input needs a component with an elem_id")
+    _RAW_INPUT_IDS.add(component.elem_id)
+    _passes_raw_input(type(component))
     return component
 
 
-def _passes_marked_input(cls: type) -> None:
-    """Have ``cls.preprocess`` hand a marked component's payload over unchanged (once a class)."""
+def _passes_raw_input(cls: type) -> None:
+    """Have ``cls.preprocess`` hand a known component's payload over unchanged (once a class)."""
     original = cls.preprocess
     if getattr(original, "passes_raw_input", False):
         return
 
     def preprocess(self: Any, payload: Any) -> Any:
-        if RAW_INPUT in (self.elem_classes or ()):
+        if self.elem_id in _RAW_INPUT_IDS:
             return payload
         return original(self, payload)
 

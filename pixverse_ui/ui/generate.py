@@ -156,8 +156,10 @@ class GeneratePart:
                     elem_id="thinking",
                 )
             with gr.Row():
-                self.audio = gr.Checkbox(label="Generate audio", value=False)
-                self.multi_clip = gr.Checkbox(label="Multi-clip (camera changes)", value=False)
+                self.audio = gr.Checkbox(label="Generate audio", value=False, elem_id="audio")
+                self.multi_clip = gr.Checkbox(
+                    label="Multi-clip (camera changes)", value=False, elem_id="multi-clip"
+                )
         with gr.Accordion("Your AI/ML API key", open=key_open):
             self.api_key = gr.Textbox(
                 label="API key",
