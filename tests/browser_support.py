@@ -264,6 +264,24 @@ def plays(page: Page) -> bool:
     return True
 
 
+def make_video(page: Page, prompt: str, **settings: str) -> None:
+    """Generate one 360p video from the page and wait until *it* is ready (the panel may still
+    say so of the last one when the button is pressed)."""
+    fill_form(page, prompt, resolution="360p", **settings)
+    before = len(status_log(page))
+    page.locator("#generate").click()
+    page.wait_for_function(
+        """(n) => window.__statusLog.slice(n).some((t) => t.includes('Sending'))
+        && window.__statusLog[window.__statusLog.length - 1].includes('Your video is ready')""",
+        arg=before,
+        timeout=JOB_TIMEOUT,
+    )
+
+
+def history_tab(page: Page, name: str = "History") -> None:
+    page.get_by_role("tab", name=name).click()
+
+
 def screenshot_path(name: str) -> Path:
     """Where a picture the README shows is written: ``docs/`` under ``make screenshot``
     (``UPDATE_SCREENSHOT=1``), ``test-artifacts/`` in every other run."""

@@ -330,7 +330,7 @@ def test_a_ledger_from_before_payers_is_migrated_and_its_jobs_stay_resumable(tmp
     Ledger(path)  # opening it again (another process) finds the column there
 
 
-def test_what_history_is_drawn_from_changes_with_jobs_ends_and_stars_not_polls(ledger):
+def test_what_history_is_drawn_from_changes_with_jobs_and_ends_not_polls(ledger):
     """``Ledger.changes`` tells a page when to draw History again: not on a poll."""
     empty = ledger.changes("o1")
     _record(ledger, "crid-1")
@@ -344,6 +344,6 @@ def test_what_history_is_drawn_from_changes_with_jobs_ends_and_stars_not_polls(l
     ledger.update("gen-1", state=DONE, video_path="/v.mp4", finished_at=70)
     done = ledger.changes("o1")
     assert done != running
-    ledger.set_starred("gen-1", "o1", True)
-    assert ledger.changes("o1") != done
+    ledger.set_starred("gen-1", "o1", True)  # the page that starred it draws itself again
+    assert ledger.changes("o1") == done
     assert ledger.changes("o2") == empty  # another owner's view is not theirs to redraw
