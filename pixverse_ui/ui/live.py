@@ -85,7 +85,8 @@ class LivePart:
         self.strip_seen = gr.State(None)
         self.history_seen = gr.Textbox(visible=False, elem_id="history-seen")
 
-    def wire(self, loaded: Any, visitor: gr.Textbox) -> None:
+    def wire(self, loaded: Any, visitor: gr.Textbox, run: Any) -> None:
+        """``loaded``: the page's load (its ``then``); ``run``: the page's generate event."""
         g = self.generate
         followed = loaded(
             self.reattach,
@@ -97,14 +98,16 @@ class LivePart:
         )
         # Stop stops following it, as it stops a generation's stream; the job goes on
         g.stop.click(None, cancels=[followed], queue=False)
-        self.timer.tick(
-            self.tick,
-            inputs=[g.api_key, visitor, self.strip_seen, self.history_seen],
-            outputs=[g.running, self.strip_seen, self.history_seen],
-            api_visibility="private",
-            queue=False,
-            show_progress="hidden",
-        )
+        # on the timer, and at once when a followed job ends (the strip must not outlive it)
+        for event in (self.timer.tick, followed.then, run.success, run.failure):
+            event(
+                self.tick,
+                inputs=[g.api_key, visitor, self.strip_seen, self.history_seen],
+                outputs=[g.running, self.strip_seen, self.history_seen],
+                api_visibility="private",
+                queue=False,
+                show_progress="hidden",
+            )
         self.history.refresh_after(self.history_seen.change, visitor, quietly=True)
 
     # --- handlers -----------------------------------------------------------------------------

@@ -80,6 +80,7 @@ CSS = """
 #examples table {table-layout: fixed; width: 100%}
 #examples td, #examples th {white-space: normal !important; overflow-wrap: break-word}
 #examples th:first-child, #examples td:first-child {width: 40%}
+#examples th {font-size: .8em; overflow-wrap: normal; word-break: normal}
 .pxui-compare-grid {display: grid; gap: 8px;
   grid-template-columns: repeat(auto-fit, minmax(min(100%, 240px), 1fr))}
 .pxui-compare-cell {margin: 0}
@@ -193,7 +194,7 @@ def build_demo(
         history.refresh_after(loaded.then, visitor)
         history.resume_after(loaded.then, visitor)  # the visitor's own, with their key
         history.resume_after(generate.api_key.blur, visitor)
-        live.wire(loaded.then, visitor)
+        live.wire(loaded.then, visitor, run)
         generate.quote_after(loaded.then, visitor)
         batch.quote_after(loaded.then, visitor)
         free_on_close(demo)
