@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import pytest
 from browser_support import (
+    DESKTOP,
     DROPDOWNS,
     ELAPSED_MOVED,
     JOB_TIMEOUT,
+    PHONE,
     badge_shown,
     fill_form,
     foreign,
@@ -237,12 +239,13 @@ def test_stop_leaves_the_job_running_and_it_lands_in_the_history(
     expect(page.locator("#history-gallery .caption-label")).to_contain_text(prompt)
 
 
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
 def test_a_reload_mid_job_follows_it_to_its_video_with_one_post(
-    launch_app, open_page, make_sim, clock
+    launch_app, open_page, make_sim, clock, phone
 ):
     api = make_sim(speed=40)  # the job stays queued until the test moves it on
     demo, _, ledger = launch_app(AIMLAPI_KEY=TEST_KEY, AIMLAPI_BASE_URL=api.url)
-    page = open_page(demo.local_url)
+    page = open_page(demo.local_url, viewport=PHONE if phone else DESKTOP, phone=phone)
     prompt = "A paper boat in a rainy gutter"
     fill_form(page, prompt, resolution="360p", aspect_ratio="9:16", style="clay")
     page.locator("#generate").click()

@@ -121,7 +121,7 @@ def test_two_generations_compare_side_by_side_playing_together(launch_app, open_
     demo, _, _ = launch_app(speed="100")
     page = open_page(demo.local_url)
     make_video(page, "A kite over the dunes", style="anime")
-    make_video(page, "A kite over the dunes", style="clay")
+    make_video(page, "A kite over the dunes", style="clay", aspect_ratio="9:16")
     history_tab(page, "Compare")
     choices = page.locator("#compare-choices label")
     expect(choices).to_have_count(2)
@@ -131,9 +131,15 @@ def test_two_generations_compare_side_by_side_playing_together(launch_app, open_
     view = page.locator("#compare-view")
     expect(view.locator("video")).to_have_count(2)
     differs = view.locator("tr.pxui-differs")
-    expect(differs).to_have_count(2)  # the style, and the seed each was given
-    expect(differs.first).to_contain_text("style")
-    expect(differs.last).to_contain_text("seed")
+    expect(differs).to_have_count(3)  # the style, the shape, and the seed each was given
+    for name in ("style", "aspect_ratio", "seed"):
+        expect(view.locator("tr.pxui-differs", has_text=name)).to_have_count(1)
+    # the tall one is bounded: no video taller than most of the screen
+    tallest, screen = page.evaluate(
+        """() => [Math.max(...[...document.querySelectorAll('#compare-view video')]
+            .map((v) => v.getBoundingClientRect().height)), window.innerHeight]"""
+    )
+    assert 0 < tallest <= 0.7 * screen + 1, (tallest, screen)
     view.locator(".pxui-play-all").click()
     page.wait_for_function(
         """() => { const v = [...document.querySelectorAll('#compare-view video')];
