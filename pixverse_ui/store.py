@@ -554,16 +554,17 @@ class Ledger:
 
     def changes(self, owner: str) -> tuple[object, ...]:
         """What one owner's history view is drawn from, in one read of the owner's index: how
-        many jobs there are and are still sending or running, the newest start and the newest
-        end. A view need not be drawn again while this stays the same (a poll alone does not
-        change it; a new job, a new id or an end does). Stars and notes are left out: the page
-        that keeps them draws itself again, and a second redraw racing the person's next filter
-        left the pager's buttons of the one before."""
+        many jobs there are, how many are still sending and still running, and the newest start:
+        every column is in ``HISTORY_INDEX``, so the read never touches the table. A view need
+        not be drawn again while this stays the same (a poll alone does not change it; a new job,
+        a new id or an end does). Stars and notes are left out: the page that keeps them draws
+        itself again, and a second redraw racing the person's next filter left the pager's
+        buttons of the one before."""
         row = (
             self._connection()
             .execute(
-                "SELECT COUNT(*), SUM(state = ?), SUM(state = ?), MAX(created_at),"
-                " MAX(finished_at) FROM jobs WHERE owner = ?",
+                "SELECT COUNT(*), SUM(state = ?), SUM(state = ?), MAX(created_at)"
+                " FROM jobs WHERE owner = ?",
                 (SUBMITTING, RUNNING, owner),
             )
             .fetchone()

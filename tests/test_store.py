@@ -347,3 +347,12 @@ def test_what_history_is_drawn_from_changes_with_jobs_and_ends_not_polls(ledger)
     ledger.set_starred("gen-1", "o1", True)  # the page that starred it draws itself again
     assert ledger.changes("o1") == done
     assert ledger.changes("o2") == empty  # another owner's view is not theirs to redraw
+    # every open page asks this every few seconds: one read of the owner's index, not the table
+    db = ledger._connection()
+    sent: list[str] = []
+    db.set_trace_callback(sent.append)  # the statement as run, its values bound
+    ledger.changes("o1")
+    db.set_trace_callback(None)
+    [query] = [sql for sql in sent if sql.lstrip().upper().startswith("SELECT")]
+    plan = [row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {query}").fetchall()]
+    assert len(plan) == 1 and "COVERING INDEX" in plan[0], plan
