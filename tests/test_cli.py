@@ -531,7 +531,7 @@ def test_export_prints_the_zip_path(env, capsys, tmp_path):
     code, out, err = run(capsys, "export", gid, "--output-dir", str(tmp_path / "exports"))
     assert code == 0, err
     path = Path(out.strip())
-    assert path == tmp_path / "exports" / f"{gid}.zip"
+    assert path == tmp_path / "exports" / f"{safe_name(gid)}.zip"  # the id, unless it starts "-"
     with zipfile.ZipFile(path) as archive:
         assert len(archive.namelist()) == 4
     done = env.ledger.get(gid)  # a job of the same key that is still running has no video yet

@@ -18,6 +18,7 @@ from pixverse_ui import generation
 from pixverse_ui.client import Client
 from pixverse_ui.errors import ExportError
 from pixverse_ui.export import export
+from pixverse_ui.names import safe_name
 from pixverse_ui.store import Ledger
 
 PROMPT = "A lighthouse at dusk, 'quoted' and \"double-quoted\"\nJSON\non its own line; $HOME `x`"
@@ -56,7 +57,7 @@ def _child_env(sim) -> dict[str, str]:
 
 def test_the_zip_holds_four_files_and_its_scripts_send_the_same_request(finished, tmp_path):
     sim, _, record = finished
-    gid = record.generation_id
+    gid = safe_name(record.generation_id)  # the id itself, unless it starts with "-" (1 in 64)
     path = export(record, tmp_path / "exports")
     assert path == tmp_path / "exports" / f"{gid}.zip"
     with zipfile.ZipFile(path) as archive:
@@ -84,9 +85,10 @@ def test_the_zip_holds_four_files_and_its_scripts_send_the_same_request(finished
     assert run.returncode == 0, run.stderr
     jobs = sim.stats()["jobs"]
     assert len(jobs) == 2 and jobs[1]["body"] == request
-    new_id = jobs[1]["id"]
-    assert f"Saved {new_id}.mp4" in run.stdout
-    with av.open(str(folder / f"{new_id}.mp4")) as container:
+    # saved under its id, never as a name that starts with "-" (an option to most commands)
+    saved = f"{jobs[1]['id'].lstrip('-')}.mp4"
+    assert f"Saved {saved}" in run.stdout
+    with av.open(str(folder / saved)) as container:
         assert container.streams.video[0].codec_context.height == 360
 
     # reproduce.sh: curl sends the same body too
