@@ -31,3 +31,6 @@ BATCH_REDRAW_MAX = 1.0
 #: How often an open page asks whether its visitor's running jobs or History changed (one read
 #: of the ledger's owner index; nothing is drawn or sent when nothing changed).
 PAGE_TICK = 3.0
+#: A closed page's session is forgotten once more this long after its unload: an event of the
+#: page still in flight at the close (the timer's tick) makes Gradio keep it again.
+FORGET_AGAIN_AFTER = 10.0

@@ -63,3 +63,24 @@ def test_closing_the_tab_frees_what_the_server_kept_for_it(app, open_page):
     assert len(app.state_holder.session_data) == 1
     page.close()
     wait_for(lambda: not any(session_tables(app).values()), timeout=60)
+
+
+def test_an_event_that_answers_after_the_page_closed_is_forgotten_too(app):
+    """The page's timer ticks every few seconds: a tick sent as the tab closes may reach the
+    server after the unload freed the session, and Gradio keeps the session again for it. The
+    session is forgotten once more, a little later."""
+    import requests
+
+    tick = next(i for i, f in app.fns.items() if getattr(f.fn, "__name__", "") == "tick")
+    pages = Pages(app.local_url)
+    with pages.page() as session:
+        pass
+    wait_for(lambda: session not in app.state_holder.session_data, timeout=30)
+    late = requests.post(  # the tick that was on its way when the tab closed
+        f"{app.local_url}gradio_api/run/predict",
+        json={"fn_index": tick, "data": [None, None, None, None], "session_hash": session},
+        timeout=30,
+    )
+    assert late.status_code == 200, late.text
+    assert session in app.state_holder.session_data  # kept again, for the late event
+    wait_for(lambda: session not in app.state_holder.session_data, timeout=60)

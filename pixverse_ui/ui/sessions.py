@@ -16,18 +16,27 @@ README's front matter pins; ``tests/test_sessions.py`` checks that they still fr
 
 from __future__ import annotations
 
+import threading
+
 import gradio as gr
+
+from ..intervals import FORGET_AGAIN_AFTER
 
 #: The most sessions whose state Gradio keeps (``state_session_capacity``; least recently used
 #: out first): about 145 MB at worst, whatever API callers do.
 SESSIONS_KEPT = 1000
 
 
-def free_on_close(demo: gr.Blocks) -> None:
-    """Drop a session's state when its page closes (Gradio's unload event)."""
+def free_on_close(demo: gr.Blocks, *, again_after: float = FORGET_AGAIN_AFTER) -> None:
+    """Drop a session's state when its page closes (Gradio's unload event), and once more
+    ``again_after`` seconds later: an event of the page still in flight when it closed (its
+    timer's tick, the end of its load chain) makes Gradio keep the session again."""
 
     def session_ended(request: gr.Request) -> None:
         forget(demo, request.session_hash)
+        later = threading.Timer(again_after, forget, (demo, request.session_hash))
+        later.daemon = True
+        later.start()
 
     demo.unload(session_ended)
 
