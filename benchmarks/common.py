@@ -99,6 +99,21 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
+@contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """Set these environment variables for the block, then put back what was there before."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def free_port() -> int:
     """A TCP port on loopback nobody listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

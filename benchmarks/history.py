@@ -17,7 +17,6 @@ reads (the count and the page) and the page's items.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -28,7 +27,7 @@ from typing import Any
 
 import requests
 
-from .common import Row, interleaved, median, ratio, say, seconds
+from .common import Row, environment, interleaved, median, ratio, say, seconds
 
 NAME = "history"
 FEW, MANY = 10, 10_000
@@ -142,33 +141,26 @@ def _apps(folder: Path) -> Iterator[dict[str, Tab]]:
         )
         for a in ASPECTS
     ]
-    saved = {name: os.environ.get(name) for name in ("PIXVERSE_UI_HOME", "GRADIO_TEMP_DIR")}
-    os.environ["PIXVERSE_UI_HOME"] = str(folder / "home")
-    os.environ["GRADIO_TEMP_DIR"] = str(folder / "gradio")
     demos = []
-    try:
-        tabs = {}
-        for name, count in (("few", FEW), ("many", MANY)):
-            ledger = Ledger(folder / name / "ledger.sqlite3")
-            owner = ledger.owner_of(SIMULATOR_KEY)  # whose history a private simulator page is
-            _fill(ledger, owner, count, videos)
-            demo = build_demo(ledger=ledger, download_dir=folder / name / "videos")
-            demos.append(demo)
-            demo.launch(
-                **launch_options(
-                    demo, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True
+    with environment(PIXVERSE_UI_HOME=str(folder / "home"), GRADIO_TEMP_DIR=str(folder / "gradio")):
+        try:
+            tabs = {}
+            for name, count in (("few", FEW), ("many", MANY)):
+                ledger = Ledger(folder / name / "ledger.sqlite3")
+                owner = ledger.owner_of(SIMULATOR_KEY)  # whose history a private simulator page is
+                _fill(ledger, owner, count, videos)
+                demo = build_demo(ledger=ledger, download_dir=folder / name / "videos")
+                demos.append(demo)
+                demo.launch(
+                    **launch_options(
+                        demo, prevent_thread_lock=True, server_name="127.0.0.1", quiet=True
+                    )
                 )
-            )
-            tabs[name] = Tab(demo, ledger, owner)
-        yield tabs
-    finally:
-        for demo in demos:
-            demo.close()
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+                tabs[name] = Tab(demo, ledger, owner)
+            yield tabs
+        finally:
+            for demo in demos:
+                demo.close()
 
 
 def _check(tabs: dict[str, Tab]) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 import requests
 
-from .common import Row, ratio, say
+from .common import Row, environment, ratio, say
 
 NAME = "sessions"
 FEW, MANY = 10, 1000
@@ -128,10 +128,10 @@ def _memory_after(
     from pixverse_ui.ui import build_demo, launch_options
     from pixverse_ui.ui.sessions import session_tables
 
-    with TemporaryDirectory(prefix="pxui-bench-sessions-") as tmp:
-        saved = {name: os.environ.get(name) for name in ("PIXVERSE_UI_HOME", "GRADIO_TEMP_DIR")}
-        os.environ["PIXVERSE_UI_HOME"] = f"{tmp}/home"
-        os.environ["GRADIO_TEMP_DIR"] = f"{tmp}/gradio"
+    with (
+        TemporaryDirectory(prefix="pxui-bench-sessions-") as tmp,
+        environment(PIXVERSE_UI_HOME=f"{tmp}/home", GRADIO_TEMP_DIR=f"{tmp}/gradio"),
+    ):
         demo = build_demo()
         try:
             demo.launch(
@@ -152,11 +152,6 @@ def _memory_after(
             return figures, session_tables(demo)
         finally:
             demo.close()
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
 
 
 def run(quick: bool = False) -> list[Row]:
