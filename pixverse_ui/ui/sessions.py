@@ -17,6 +17,8 @@ README's front matter pins; ``tests/test_sessions.py`` checks that they still fr
 from __future__ import annotations
 
 import threading
+import time
+from collections import deque
 
 import gradio as gr
 
@@ -31,14 +33,49 @@ def free_on_close(demo: gr.Blocks, *, again_after: float = FORGET_AGAIN_AFTER) -
     """Drop a session's state when its page closes (Gradio's unload event), and once more
     ``again_after`` seconds later: an event of the page still in flight when it closed (its
     timer's tick, the end of its load chain) makes Gradio keep the session again."""
+    again = _ForgetAgain(demo, again_after)
 
     def session_ended(request: gr.Request) -> None:
         forget(demo, request.session_hash)
-        later = threading.Timer(again_after, forget, (demo, request.session_hash))
-        later.daemon = True
-        later.start()
+        again.add(request.session_hash)
 
     demo.unload(session_ended)
+
+
+class _ForgetAgain:
+    """Closed sessions to forget once more, ``after`` seconds after their close, by one timer
+    thread at a time (a thread per closed tab kept about 70 kB resident each while it waited)."""
+
+    def __init__(self, demo: gr.Blocks, after: float) -> None:
+        self.demo, self.after = demo, after
+        self._due: deque[tuple[float, str]] = deque()  # (when, session), oldest first
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def add(self, session_hash: str | None) -> None:
+        if not session_hash:
+            return
+        with self._lock:
+            self._due.append((time.monotonic() + self.after, session_hash))
+            if self._timer is None:
+                self._start(self.after)
+
+    def _start(self, delay: float) -> None:
+        self._timer = threading.Timer(delay, self._run)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _run(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            ready = []
+            while self._due and self._due[0][0] <= now:
+                ready.append(self._due.popleft()[1])
+            self._timer = None
+            if self._due:
+                self._start(self._due[0][0] - now)
+        for session_hash in ready:
+            forget(self.demo, session_hash)
 
 
 def forget(demo: gr.Blocks, session_hash: str | None) -> None:
