@@ -487,31 +487,29 @@ class App:
     def resume_for(self, caller: Caller) -> int:
         """Watch in the background whatever this caller left unfinished with their key."""
         jobs = self.jobs_for(caller.client)
-        return self._resume(jobs, jobs.unfinished(caller.owner))
+        return self._resume(jobs, jobs.unfinished(caller.owner))[0]
 
     def running(self, caller: Caller) -> list[Job]:
-        """The caller's jobs still running on their key, newest first, each watched (resumed
-        if it was not): what a reloaded page follows. Nothing is sent but polls."""
+        """The caller's jobs still running on their key, newest first (as the ledger lists
+        them), each watched (resumed if it was not): what a reloaded page follows. Nothing is
+        sent but polls."""
         jobs = self.jobs_for(caller.client)
-        records = [r for r in jobs.unfinished(caller.owner) if r.generation_id is not None]
-        self._resume(jobs, records)
-        records.sort(key=lambda record: record.created_at, reverse=True)
-        return [jobs.get(record.generation_id, again=False) for record in records]  # type: ignore[arg-type]
+        return self._resume(jobs, jobs.unfinished(caller.owner))[1]
 
     def resume_host_jobs(self) -> int:
         """After a restart: resume what the host key (or the simulator) left unfinished."""
         key = machine_key(self.mode.host_key)
         jobs = self.jobs_for(self._client(key, simulator=self.mode.simulator))
-        return self._resume(jobs, jobs.unfinished())
+        return self._resume(jobs, jobs.unfinished())[0]
 
-    def _resume(self, jobs: Jobs, records: list[JobRecord]) -> int:
-        """Have each job watched; one that already has (or had) a watcher keeps it. Returns how
-        many had none."""
-        count = 0
+    def _resume(self, jobs: Jobs, records: list[JobRecord]) -> tuple[int, list[Job]]:
+        """Have each job with an id watched; one that already has (or had) a watcher keeps it.
+        Returns how many had none, and the jobs in the order of ``records``."""
+        count, watched = 0, []
         for record in records:
             if record.generation_id is None:
                 continue
             if jobs.watched(record.generation_id) is None:
                 count += 1
-            jobs.get(record.generation_id, again=False)
-        return count
+            watched.append(jobs.get(record.generation_id, again=False))
+        return count, watched

@@ -5,8 +5,9 @@
   Nothing is sent but polls: the job is the one already watched (or resumed from the ledger).
 - A strip at the top of the result area lists every running job of the visitor (``tick``, on a
   :class:`gr.Timer`), in any tab, with its status, elapsed time and estimate.
-- History is drawn again when what it shows changes (``Ledger.changes``: a new job, an end, a
-  star), whoever made the change: this page, another tab, the CLI. A poll alone redraws nothing.
+- History is drawn again when what it shows changes (``Ledger.changes``: a new job, a new id,
+  an end), whoever made the change: this page, another tab, the CLI. A poll alone redraws
+  nothing; a star or a note is redrawn by the page that made it.
 """
 
 from __future__ import annotations
