@@ -206,7 +206,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "export": "✗ The API key must be text, not dict.",
     "offer": "nothing offered",  # Compare's choices: none for a caller who is not one
     "compare": "<p>✗ The API key must be text, not dict.",
-    "follow_pick": "Pick a video:",  # the pick after a redraw: none for a caller who has none
+    "follow_pick": "unchanged",  # the pick after a redraw: nothing for a caller who has none
     # the pager after a redraw: page 1 of 1 for what is not a page of cards (Newer, Older off)
     "follow_pager": [1, DISABLED, "", DISABLED],
     "session_ended": [],  # the page's unload: frees the caller's own session, says nothing

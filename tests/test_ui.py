@@ -277,6 +277,21 @@ def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monke
     assert [r.client_request_id for r in ledger.history() if r.starred] == ["job-0"]
 
 
+def test_a_redraw_that_read_no_pick_leaves_a_pick_made_meanwhile(tmp_path, monkeypatch):
+    """The timer redraws History on its own; a pick the visitor makes while that redraw is in
+    flight arrives first, and the redraw (which read the page before it) must not undo it."""
+    import gradio as gr
+
+    part, ledger, owner = history_part(tmp_path, monkeypatch)
+    add_done(ledger, owner, tmp_path, "job-0", "a heron at dawn")
+    ids = part.list_history(None, "visitor")[1]
+    # the redraw read "no pick"; the visitor's pick of job-0 was answered in the meantime
+    assert part.follow_pick(ids, "", None, "visitor") == (gr.skip(),) * 5
+    picked = part.pick(ids, None, "visitor", gr.SelectData(None, {"index": 0, "value": None}), None)
+    assert picked[-5] == "job-0"  # kept: the star goes to it
+    assert part.set_star(picked[-5], True, None, "visitor") == "★ Starred."
+
+
 # --- Variations: the quote before the start, and "Use this one" ----------------------------------
 
 

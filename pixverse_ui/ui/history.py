@@ -514,10 +514,15 @@ class HistoryPart:
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> tuple[Any, ...]:
         """After the gallery is shown again: the picked item highlighted where it now is, or,
-        when it is no longer shown, no pick at all (never the item now at its old place)."""
+        when it is no longer shown, no pick at all (never the item now at its old place).
+
+        With no pick when the redraw read the page, nothing changes: a pick made while a redraw
+        the visitor did not ask for was in flight (the timer's) is the visitor's, not undone."""
+        if not isinstance(selected, str) or not selected:
+            return (gr.skip(),) * 5
         shown = ids if isinstance(ids, list) else []
         item = None
-        if isinstance(selected, str) and selected in shown:
+        if selected in shown:
             try:
                 who = caller(self.page, api_key, None, visitor, request)
                 item = own_item(self.page.app.ledger, who.owner, selected)
