@@ -7,6 +7,7 @@ code under test sleeps, so no test really waits for a job.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import tempfile
@@ -55,6 +56,35 @@ SUITE_KEYS = frozenset(
 
 def pytest_unconfigure(config):
     shutil.rmtree(SESSION_GRADIO_TEMP, ignore_errors=True)
+    gc.freeze()  # the interpreter's last sweeps walk every app the run built: about 3 s a process
+
+
+#: What a test weighs when the suite is shared among processes (``make test`` runs one file per
+#: process): a browser test takes seconds of Chromium, an app launch about one, most tests less.
+_WEIGHT_BROWSER, _WEIGHT_APP, _WEIGHT_OTHER = 10.0, 2.0, 0.1
+
+
+def _weight(item: pytest.Item) -> float:
+    if item.get_closest_marker("browser"):
+        return _WEIGHT_BROWSER
+    return _WEIGHT_APP if "launch_app" in getattr(item, "fixturenames", ()) else _WEIGHT_OTHER
+
+
+def pytest_collection_modifyitems(config, items):
+    """The heaviest files first: a worker handed a browser file near the end of the run would
+    finish minutes after the others (xdist's own order, most tests first, put them last).
+    ``make test`` passes ``--no-loadscope-reorder`` so xdist keeps this order."""
+    weights: Counter[str] = Counter()
+    for item in items:
+        weights[item.nodeid.split("::")[0]] += _weight(item)
+    items.sort(key=lambda item: -weights[item.nodeid.split("::")[0]])  # stable within a file
+
+
+def pytest_collection_finish(session):
+    """What collection imported (Gradio, playwright, hypothesis…) lives until the end: moved out
+    of the garbage collector's sweeps, which otherwise walk it at every full collection."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
