@@ -92,9 +92,12 @@ def test_an_agent_generates_a_playable_video_with_progress_then_finds_it_in_hist
         assert_playable(url, "9:16", resolution, tmp_path)
     records = ledger.history()
     assert [r.state for r in records] == [DONE, DONE]
-    # the key in the header owns the history: the agent finds both of its videos
+    # the key in the header owns the history: the agent finds both of its videos, by the ids
+    # the tools take and with their settings (not by the provider's id: a still is named by
+    # names.safe_name of it, which drops a leading "-", as 1 id in 64 from the simulator has)
     listed = text_of(history)
-    assert all(r.generation_id in listed for r in records)
+    assert all(r.client_request_id in listed for r in records)
+    assert "· 360p ·" in listed and "· 540p ·" in listed
 
 
 def test_bad_input_over_mcp_gets_the_sentence_and_sends_nothing(launch_app):
