@@ -23,7 +23,7 @@ from typing import Any
 from . import params as P
 from .budget import day_start
 from .errors import ValidationError
-from .formatting import duration
+from .formatting import duration, one_line
 from .lifecycle import Status
 from .pricing import Cost, actual, format_cost, is_simulated
 from .store import JobRecord, Ledger
@@ -84,8 +84,7 @@ class HistoryItem:
 
     def short_prompt(self, width: int = 48) -> str:
         """The prompt on one line, cut with ``…`` to ``width`` characters."""
-        text = " ".join(self.prompt.split()) or f"({self.ident})"
-        return text if len(text) <= width else text[: max(1, width - 1)] + "…"
+        return one_line(self.prompt, width) or one_line(f"({self.ident})", width)
 
     def when(self, local: bool = True) -> str:
         """``2026-05-09 14:03``: local time, or UTC (with ``UTC`` after it) when not ``local``."""

@@ -158,6 +158,15 @@ def test_an_item_says_what_was_asked_what_came_of_it_and_what_it_cost(ledger, tm
     assert it.to_json()["usd"] == 0.625 and it.to_json()["settings"] == it.settings
 
 
+def test_a_prompt_in_a_line_is_one_line_cut_at_its_width():
+    """History's items and the page's strip of running jobs cut a prompt the same way."""
+    from pixverse_ui.formatting import one_line
+
+    assert one_line("a red fox\n\n  in the snow", 48) == "a red fox in the snow"
+    assert one_line("a red fox\n\n  in the snow", 12) == "a red fox i…"
+    assert len(one_line("x" * 300, 48)) == 48
+
+
 def test_an_adopted_item_says_its_request_is_not_known_here(ledger):
     ledger.adopt("gen-far", owner="alice", endpoint="e")
     [it] = history(ledger, "alice")

@@ -20,6 +20,7 @@ from typing import Any
 import gradio as gr
 
 from .. import errors
+from ..formatting import one_line
 from ..intervals import PAGE_TICK
 from ..jobs import Job
 from ..lifecycle import TRANSIENT_ICON
@@ -40,7 +41,7 @@ def running_html(jobs: Sequence[tuple[JobRecord, Job]], now: float) -> str:
     for record, job in jobs:
         last = job.last
         what = html.escape(job.params.summary() if job.params is not None else (job.id or ""))
-        prompt = html.escape(_short(job.params.prompt if job.params is not None else "", 48))
+        prompt = html.escape(one_line(job.params.prompt if job.params is not None else "", 48))
         if last is None:
             where, facts = str(job.status.label), ""
         else:
@@ -58,10 +59,6 @@ def running_html(jobs: Sequence[tuple[JobRecord, Job]], now: float) -> str:
         f'<div class="pxui-running"><p><b>{head}</b> (it goes on if you close or reload '
         f"the page)</p><ul>{''.join(lines)}</ul></div>"
     )
-
-
-def _short(text: str, most: int) -> str:
-    return text if len(text) <= most else text[: most - 1] + "…"
 
 
 def strip_key(jobs: Sequence[tuple[JobRecord, Job]]) -> list[list[str]]:
