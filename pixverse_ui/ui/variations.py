@@ -33,6 +33,7 @@ from .common import (
     Page,
     caller,
     error_markdown,
+    event_value,
     form_params,
     refusal,
     strict_input,
@@ -344,8 +345,7 @@ class VariationsPart:
             who = caller(self.page, api_key, None, visitor, request)
         except errors.PixVerseError as exc:
             return (*unchanged, error_markdown(exc))
-        data = getattr(evt, "_data", None)
-        ident = data.get("id") if isinstance(data, dict) else None
+        ident = event_value(evt, "id")
         found = own_item(self.page.app.ledger, who.owner, ident)
         if found is None or found.adopted:
             return (*unchanged, NOT_A_VARIANT)
