@@ -514,5 +514,5 @@ class App:
                 continue
             if jobs.watched(record.generation_id) is None:
                 count += 1
-            watched.append(jobs.get(record.generation_id, again=False))
+            watched.append(jobs.watch(record.generation_id, again=False))
         return count, watched

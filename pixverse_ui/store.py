@@ -410,6 +410,17 @@ class Ledger:
                 continue
         return found
 
+    def heard(self, generation_id: str, status: str, credits_used: float | None = None) -> None:
+        """Record what the API said of a running job when asked once (``Job.reload``): its
+        provider status, and its credits when it gave them, as one more poll. A job that is
+        over keeps what it ended with."""
+        with self._conn() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, credits_used = coalesce(?, credits_used),"
+                " polls = polls + 1, updated_at = ? WHERE generation_id = ? AND state = ?",
+                (status, credits_used, self.clock.now(), generation_id, RUNNING),
+            )
+
     def update(self, job: str, *, polls_added: int = 0, **changes: Any) -> JobRecord:
         """Change some columns of a job named by generation id or client request id, and count
         ``polls_added`` more GETs for it, in one transaction; returns the job as it is now."""
