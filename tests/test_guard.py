@@ -101,3 +101,20 @@ def test_refused_routes_are_answered_without_reading_the_body(path, answer):
     assert (refused.status_code, refused.text) == answer
     assert refused.headers["content-type"] == "text/plain; charset=utf-8"
     assert app.read == [] and app.left == 0
+
+
+def test_the_file_route_serves_files_and_fetches_no_link_a_stranger_names():
+    """Gradio's file route would fetch any public address named there and stream it back: the
+    server never fetches a URL a stranger typed. The app's own files pass (to Gradio's checks)."""
+    for named in ("https://example.com/x.mp4", "http://198.51.100.1/", "HTTPS://a.b/c", "http:/x"):
+        assert guard.refusal(f"/gradio_api/file={named}") == (403, guard.NO_LINKS), named
+    assert guard.refusal("/gradio_api/file=/tmp/gradio/pxui-abc/video.mp4") is None
+    assert guard.refusal("/gradio_api/file=pxui-abc/https-named.mp4") is None
+
+    async def get(path: str) -> httpx.Response:
+        transport = httpx.ASGITransport(app=RequestGuard(Reader()))
+        async with httpx.AsyncClient(transport=transport, base_url="http://guarded") as client:
+            return await client.get(path)
+
+    answer = asyncio.run(get("/gradio_api/file=https://example.com/secret"))
+    assert (answer.status_code, answer.text) == (403, guard.NO_LINKS)

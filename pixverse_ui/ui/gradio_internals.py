@@ -11,6 +11,10 @@ sentence, not as a leak or a 500 somewhere else).
   rebuilt for a session (after an event changed its properties) can be made to pass its input
   through unconverted; a subclass would make Gradio write a ``.pyi`` file beside the module
   (``common.strict_input``).
+- **``processing_utils.async_ssrf_protected_download``**: Gradio downloads a link named in any
+  input (a ``FileData`` dict, even in a text box) into its cache before a handler runs, with no
+  hook to refuse it; it is replaced for this app's pages only (``guard.refuse_fetches``), told
+  apart by ``gradio.context.LocalContext.blocks``.
 - **``launch(_frontend=False)``**: the only switch for Gradio's 3-second reachability check,
   whose first timeout fails the launch of a server that is up on a busy machine
   (``page.launch_options``).
@@ -21,6 +25,8 @@ access, not here.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -84,6 +90,31 @@ def pass_input_through(cls: type, passes: Any) -> None:
     cls.preprocess = preprocess  # type: ignore[attr-defined]
 
 
+#: The pages whose inputs' links are not downloaded (weakly held: a closed page goes).
+_refusing: weakref.WeakSet[gr.Blocks] = weakref.WeakSet()
+
+
+def refuse_downloads(demo: gr.Blocks, refusal: Callable[[], BaseException]) -> None:
+    """Raise ``refusal()`` instead of downloading a link named in an input of ``demo``'s events;
+    other Gradio apps in the process download as before."""
+    from gradio import processing_utils
+
+    _refusing.add(demo)
+    download = processing_utils.async_ssrf_protected_download
+    if getattr(download, "refuses_for", None) is _refusing:
+        return
+
+    async def refused_for_these_pages(url: str, cache_dir: str) -> Any:
+        from gradio.context import LocalContext
+
+        if LocalContext.blocks.get(None) in _refusing:
+            raise refusal()
+        return await download(url, cache_dir)
+
+    refused_for_these_pages.refuses_for = _refusing  # type: ignore[attr-defined]
+    processing_utils.async_ssrf_protected_download = refused_for_these_pages
+
+
 def check(demo: gr.Blocks) -> None:
     """Raise :class:`GradioChanged` naming the first internal this app relies on that ``demo``
     (built and queued, on this Gradio) no longer has as expected."""
@@ -107,6 +138,16 @@ def check(demo: gr.Blocks) -> None:
         raise GradioChanged(
             f"Gradio {gr.__version__}: components have no preprocess, so input cannot reach "
             "the handlers as sent (pixverse_ui/ui/common.py strict_input)."
+        )
+    from gradio import context, processing_utils
+
+    if not callable(getattr(processing_utils, "async_ssrf_protected_download", None)) or not (
+        hasattr(getattr(context, "LocalContext", None), "blocks")
+    ):
+        raise GradioChanged(
+            f"Gradio {gr.__version__}: processing_utils.async_ssrf_protected_download or "
+            "LocalContext.blocks is gone, so a link in an input may be fetched "
+            "(pixverse_ui/ui/guard.py refuse_fetches)."
         )
     import inspect
 

@@ -23,20 +23,21 @@ starlette spools a part to disk only past 1 MiB, over the general cap). Gradio's
 off (``page.launch_options``). The MCP server turns a tool's file arguments into files, and the
 app's tools take none.
 
-:func:`refuse_fetches` replaces a Gradio internal, ``gradio.processing_utils.
-async_ssrf_protected_download`` (through which ``Block.async_move_resource_to_block_cache`` and
-the synchronous ``save_url_to_cache`` download), for the pages it is given only, told apart by
-``gradio.context.LocalContext.blocks``; ``tests/test_disk_bounds.py`` checks that a link in an
-input is still refused with this module's sentence, and says so when a Gradio upgrade moves it.
+:func:`refuse_fetches` replaces a Gradio internal for the pages it is given only
+(``gradio_internals.refuse_downloads``); ``tests/test_disk_bounds.py`` checks that a link in an
+input is still refused with this module's sentence.
+
+- A link named in the file route (``/gradio_api/file=https://...``) is refused too: Gradio would
+  fetch any public address a stranger names there and stream it back. The app serves its own
+  files only.
 """
 
 from __future__ import annotations
 
-import weakref
-from typing import Any
-
 import gradio as gr
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .gradio_internals import refuse_downloads
 
 KB = 1000
 MB = 1000 * KB
@@ -71,8 +72,16 @@ def too_large(cap: int) -> str:
 
 def refusal(path: str) -> tuple[int, str] | None:
     """The status and sentence a request for ``path`` is refused with, if it is."""
+    _, file_route, named = path.partition("/gradio_api/file=")
+    if file_route and named.lower().lstrip("/").startswith(_LINK_SCHEMES):
+        return (403, NO_LINKS)
     path = path.rstrip("/")
     return next((answer for route, answer in REFUSED.items() if path.endswith(route)), None)
+
+
+#: What a file route's path starts with when it names a link, not a file (``//`` included:
+#: Gradio takes ``http:/x`` as well, a path's double slash folded).
+_LINK_SCHEMES = ("http:", "https:")
 
 
 def body_cap(path: str) -> int:
@@ -164,26 +173,7 @@ def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     return None
 
 
-#: The pages whose inputs' links are not fetched (weakly held: a closed page goes).
-_guarded: weakref.WeakSet[gr.Blocks] = weakref.WeakSet()
-
-
 def refuse_fetches(demo: gr.Blocks) -> None:
     """Refuse, with ``NO_LINKS``, a link in any input of ``demo``'s events, before anything is
     fetched or written; other Gradio apps in the process are left as they are."""
-    from gradio import processing_utils
-
-    _guarded.add(demo)
-    download = processing_utils.async_ssrf_protected_download
-    if getattr(download, "refuses_for", None) is _guarded:
-        return
-
-    async def refused_for_guarded_pages(url: str, cache_dir: str) -> Any:
-        from gradio.context import LocalContext
-
-        if LocalContext.blocks.get(None) in _guarded:
-            raise gr.Error(NO_LINKS, print_exception=False)
-        return await download(url, cache_dir)
-
-    refused_for_guarded_pages.refuses_for = _guarded  # type: ignore[attr-defined]
-    processing_utils.async_ssrf_protected_download = refused_for_guarded_pages
+    refuse_downloads(demo, lambda: gr.Error(NO_LINKS, print_exception=False))

@@ -28,6 +28,7 @@ from ..store import Ledger
 from .common import KEY_STORAGE, NO_STYLE, PAGE_JS, VISITOR_STORAGE, Page, strict_input
 from .compare import ComparePart
 from .generate import GeneratePart
+from .gradio_internals import SKIP_REACHABILITY_CHECK
 from .guard import RequestGuard, refuse_fetches
 from .history import HistoryPart
 from .live import LivePart
@@ -302,7 +303,7 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
         "state_session_capacity": SESSIONS_KEPT,
         "css": CSS,
         "js": PAGE_JS,
-        "_frontend": False,  # Gradio's impatient reachability check (see above)
+        **SKIP_REACHABILITY_CHECK,  # Gradio's impatient look at the server (see above)
     }
     options.update(overrides)
     return options
