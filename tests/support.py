@@ -291,3 +291,19 @@ def queue_call(
                 if time.monotonic() > end:
                     raise AssertionError(f"event {fn_index} did not finish in {timeout} s")
     return RawCall(joined.status_code, joined.text, messages, raw)
+
+
+def visitor_token(
+    base: str, held: str = "", *, headers: dict[str, str] | None = None, timeout: float = 30.0
+) -> str:
+    """A visitor token from the app's ``visitor_token`` endpoint, as an API caller gets one:
+    ``held`` back if the app signed it, else a fresh one."""
+    answer = requests.post(
+        f"{base}/gradio_api/run/visitor_token",
+        json={"data": [held]},
+        headers=headers or {},
+        timeout=timeout,
+    )
+    assert answer.status_code == 200, answer.text
+    [token] = answer.json()["data"]
+    return token
