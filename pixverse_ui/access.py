@@ -343,6 +343,12 @@ class Caller:
     #: a public page's (:meth:`Mode.from_outside`).
     mode: Mode | None = None
 
+    @property
+    def simulated(self) -> bool:
+        """Their money is pretend: their client is the built-in simulator's. The one rule every
+        face asks (no limit counts it, and its figures are said as the simulator's)."""
+        return is_simulated(self.client.label)
+
 
 def came_from_outside(headers: Mapping[str, str]) -> str | None:
     """Why a request came from beyond this machine: the header of a proxy or tunnel it carries,
@@ -421,6 +427,47 @@ class App:
         self._clients: OrderedDict[str, Client] = OrderedDict()
         self._lock = threading.Lock()
         self._outside_said = False
+
+    @classmethod
+    def local(
+        cls,
+        ledger: Ledger | None = None,
+        download_dir: Path | str | None = None,
+        *,
+        budget: Budget | None = None,
+    ) -> App:
+        """The app of this machine's own person, as the command line, a notebook and the library
+        see it: a private page's rules, the environment's settings (``PIXVERSE_UI_DAILY_BUDGET``
+        unless ``budget`` is given: a malformed one is a ``ValidationError``), the default
+        ledger and videos folder unless given."""
+        from .defaults import default_ledger, videos_dir
+
+        return cls(
+            Mode.from_env(),
+            ledger or default_ledger(),
+            Path(download_dir) if download_dir is not None else videos_dir(),
+            budget=Budget.from_env() if budget is None else budget,
+        )
+
+    def caller_for(self, client: Client) -> Caller:
+        """Who is asking, when they bring their own client (the command line, a notebook, the
+        library): that key's history, paid by that key, never ceilinged (a shared key is shared
+        through the page alone). The default client's key is this machine's, so its history is
+        the one a private page shows (:meth:`machine_owner`)."""
+        owner = self.ledger.owner_of(client.owner_key)
+        return Caller(client, owner, payer=owner, mode=self.mode)
+
+    def today_words(self, caller: Caller | None = None) -> str:
+        """What ``caller`` (else this machine's person) spent today against their daily limit,
+        in words (the simulator's as pretend money, which no limit counts)."""
+        owner = caller.owner if caller is not None else self.machine_owner()
+        simulated = caller.simulated if caller is not None else self.mode.simulator
+        return self.budget.today(self.ledger, owner, simulated=simulated).summary()
+
+    def machine_owner(self) -> str:
+        """Whose history this machine's person sees (the command line, a notebook, a private
+        page), learnt without a client: the host key's, else the simulator's."""
+        return self.ledger.owner_of(machine_key(self.mode.host_key))
 
     @property
     def outside_mode(self) -> Mode:
@@ -548,7 +595,7 @@ class App:
         """What ``variants`` would cost (``budget.quote``), with what the caller has spent today
         and, on a shared key, what its ceiling leaves; without a caller, the cost alone."""
         owner = caller.owner if caller is not None else None
-        simulated = self.mode.simulator if caller is None else is_simulated(caller.client.label)
+        simulated = self.mode.simulator if caller is None else caller.simulated
         text = quote(variants, self.ledger, self.budget, owner, simulated=simulated).text()
         if (
             caller is not None
@@ -567,7 +614,7 @@ class App:
             caller.owner,
             variants,
             payer=caller.payer,
-            simulated=is_simulated(caller.client.label),
+            simulated=caller.simulated,
         )
 
     def jobs_for(self, client: Client, budget: Budget | None = None) -> Jobs:
