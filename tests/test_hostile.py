@@ -214,7 +214,6 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "show_axis": "hide all",  # the controls of an axis: none for an axis that is not one
     "running": "batch buttons",  # Run and the tick box while a batch runs, for anyone
     "ready": "batch buttons",
-    "draw_batch": "<p class=",  # the caller's own last batch: none in a fresh session
     "use_variant": "✗ The API key must be text, not dict.",
     "variations": "Could not generate: The prompt must be text, not dict.",
     "js_fn": GENERIC,  # runs in the browser only

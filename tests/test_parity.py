@@ -152,13 +152,6 @@ SIM_COST_DIFFERS = {
     "library": f"{ABOUT}, and {NO_LABEL} (outcome.Generation._repr_html_)",
     "notebook": f"{ABOUT}, and {NO_LABEL} (notebook.NotebookProgress)",
 }
-#: The MCP variations tool (ui/variations.py): the batch starts, then Gradio's MCP bridge fails on
-#: the gr.State among the event's outputs and the agent hears an error.
-MCP_BATCH = (
-    "the tool starts the batch, then answers 'pop index out of range' (a gr.State among its "
-    "outputs)"
-)
-
 ACTIONS = [
     Action(
         "generate-within-budget-simulated", SIMULATED, "1", "generate",
@@ -193,7 +186,6 @@ ACTIONS = [
         ),
         resolution="540p", faces=BATCH_FACES,
         differs={
-            "mcp": MCP_BATCH,
             "notebook": "notebook.variations refuses with BudgetError: its check_start is not told "
             "the money is simulated",
         },
@@ -216,17 +208,12 @@ ACTIONS = [
             "$5.00 left.",
         ),
         faces=BATCH_FACES,
-        differs={"mcp": MCP_BATCH},
     ),
     Action(
         "batch-failed-simulated", SIMULATED, None, "batch",
         Expect(started=True, jobs=3, rows=("failed",) * 3),
         faces=BATCH_FACES, faults="fail@post",  # the API takes each job, then fails it
-        differs={
-            "page": "a failed variant's row reads the error's message where its state goes "
-            "(ui/variations.py), not 'failed'",
-            "mcp": MCP_BATCH,
-        },
+
     ),
     Action(
         "refused-input", SIMULATED, None, "generate",
@@ -315,7 +302,7 @@ def on_page(action: Action, setup: Setup) -> Outcome:
         if action.kind == "generate":
             status, _video, _body = client.predict(*fields, api_name="/generate")
             return Outcome(True, status, rows_in(ledger), cost=cost_words(status))
-        _gallery, note, _sheet = client.predict(
+        _gallery, note, _sheet, _cards = client.predict(
             *fields[:10], "seeds", 3, [], [], False, "", "v1", api_name="/variations"
         )
     except Exception as exc:  # gradio_client's AppError: the toast's words
@@ -369,7 +356,7 @@ def on_mcp(action: Action, setup: Setup) -> Outcome:
     if action.kind == "generate":
         status = ast.literal_eval(text)[0]
         return Outcome(True, status, rows_in(ledger), cost=cost_words(status))
-    _gallery, note, _sheet = ast.literal_eval(text)
+    _gallery, note, _sheet, _cards = ast.literal_eval(text)
     return Outcome(True, note, rows_in(ledger), rows=table_words(note))
 
 

@@ -157,9 +157,10 @@ def test_variations_ask_for_confirmation_and_show_results_side_by_side(launch_ap
     with pytest.raises(Exception) as caught:
         client.predict(*fields, "seeds", 5, [], [], False, "", "v", api_name="/variations")
     assert "Tick" in str(caught.value) and ledger.history() == []
-    gallery, note, sheet = client.predict(
+    gallery, note, sheet, cards = client.predict(
         *fields, "styles", 2, ["anime", "clay"], [], False, "", "v", api_name="/variations"
     )
+    assert cards.count("Use this one") == 2  # the batch as the page's cards, each playable
     # quoted as one video is: dollars and credits, and what the caller spent today
     assert len(gallery) == 2 and note.startswith("These 2 videos: about $0.56 (1,111,112 credits)")
     assert "Spent today: " in note

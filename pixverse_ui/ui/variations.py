@@ -81,7 +81,7 @@ def batch_view(
 ) -> tuple[tuple[tuple[str, str], ...], str, tuple[Card, ...]]:
     """The videos that are ready (a still of each), a table of every variant's state, and every
     variant as a card (``axis``: what varies, for the cards' captions)."""
-    items, cards = [], []
+    items, cards, why = [], [], []
     rows = ["| # | settings | status | elapsed |", "|---|---|---|---|"]
     for i, job in enumerate(jobs, 1):
         last = job.last
@@ -90,8 +90,9 @@ def batch_view(
         elapsed = formatting.duration(seconds)
         video = poster = None
         if job.error is not None:  # its watcher ended without a video: failed, or gave up
-            state = f"{job.status.icon} {job.error.message}"
+            state = str(job.status.label)  # the state in its words, as every face shows it
             words = f"{job.status.word}: {job.error.message}"
+            why.append(f"- #{i}: {job.error.message}")
         elif last is None:
             state, words = str(job.status.label), job.status.word
         elif not last.done:  # running, as the API says
@@ -120,7 +121,8 @@ def batch_view(
                 poster=poster,
             )
         )
-    return tuple(items), "\n".join(rows), tuple(cards)
+    table = "\n".join(rows) + ("\n\n" + "\n".join(why) if why else "")
+    return tuple(items), table, tuple(cards)
 
 
 @dataclass(frozen=True)
@@ -204,8 +206,6 @@ class VariationsPart:
         # what the API answers (the page shows the same batch as ``cards``)
         self.gallery = gr.Gallery(label="Variations", visible=False, elem_id="batch-gallery")
         self.plan_note = gr.Markdown(visible=False, elem_id="batch-plan")
-        # the last ``BatchAnswer``, drawn as ``cards``: a State is no part of the API's answer
-        self.shown: gr.State = gr.State(None)
         for component in (self.axis, self.count, self.styles, self.ratios, self.confirmed):
             strict_input(component)
 
@@ -236,7 +236,9 @@ class VariationsPart:
         run = started.then(
             self.variations,
             inputs=[*g.form, *self.controls, self.confirmed, g.api_key, visitor],
-            outputs=[self.gallery, self.plan_note, self.sheet, self.shown],
+            # no gr.State among them: Gradio's MCP tools fail on a State output ("pop index out
+            # of range") after the batch has started, and an agent that tried again paid twice
+            outputs=[self.gallery, self.plan_note, self.sheet, self.cards],
             api_name="variations",
             concurrency_limit=None,
         )
@@ -248,13 +250,6 @@ class VariationsPart:
                 queue=False,
             )
             self.quote_after(ended, visitor)  # what today has cost, the batch included
-        self.shown.change(
-            self.draw_batch,
-            inputs=[self.shown],
-            outputs=[self.sheet, self.cards],
-            api_visibility="private",
-            queue=False,
-        )
         self.cards.click(  # queued: its toast needs the queue's stream
             self.use_variant,
             inputs=[g.api_key, visitor],
@@ -324,13 +319,6 @@ class VariationsPart:
         """After a batch (or its refusal): Run enabled, the tick cleared (it was for that one)."""
         return gr.update(value=RUN_IDLE, interactive=True), gr.update(value=False, interactive=True)
 
-    def draw_batch(self, shown: Any) -> tuple[Any, str]:
-        """The batch the page's last run answered, as cards; its contact sheet once it is over
-        (hidden while it runs: the cards say how far it is)."""
-        if not isinstance(shown, BatchAnswer):
-            return gr.update(visible=False), EMPTY_GRID
-        return gr.update(visible=shown.over and bool(shown.items)), grid_html(shown.cards)
-
     def use_variant(
         self,
         api_key: Any,
@@ -377,7 +365,7 @@ class VariationsPart:
         visitor: str | None = None,
         request: gr.Request = None,  # type: ignore[assignment]
         x_aimlapi_key: gr.Header | None = None,
-    ) -> AsyncIterator[tuple[Any, str, Any, BatchAnswer]]:
+    ) -> AsyncIterator[tuple[Any, str, Any, str]]:
         """Run one prompt several times at once, varying seeds, styles or aspect ratios.
 
         Every variant is a paid generation; more than 4 need confirmed=true.
@@ -394,7 +382,8 @@ class VariationsPart:
 
         Returns:
             A still of each video that is ready, a table of each variant's state (with its
-            settings and seed), and, once all are done, a contact sheet of the batch.
+            settings and seed), once all are done a contact sheet of the batch, and the batch
+            as HTML cards.
         """
         page = self.page
         fields = (prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed, audio,
@@ -428,8 +417,15 @@ class VariationsPart:
             marks = [job.mark() for job in watched]  # before drawing: news after it wakes us
             answer = batch_answer(jobs, page.publisher, axis)
             text = f"{quoted}\n\n{answer.table}"
-            if answer.over:
-                yield list(answer.items), text, sheet(jobs, axis, page.publisher), answer
+            cards = grid_html(answer.cards)
+            if answer.over:  # the contact sheet once it is over (the cards say how far it is)
+                contact = sheet(jobs, axis, page.publisher)
+                yield (
+                    list(answer.items),
+                    text,
+                    gr.update(value=contact, visible=bool(contact)),
+                    cards,
+                )
                 return
-            yield list(answer.items), text, gr.skip(), answer
+            yield list(answer.items), text, gr.update(visible=False), cards
             await any_news(watched, marks, BATCH_REDRAW_MAX)
