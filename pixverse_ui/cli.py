@@ -678,8 +678,6 @@ def render_list(items: Sequence[HistoryItem], *, width: int = 80) -> str:
     lines = [f"{count} generation{'s' * (count != 1)}, newest first (★ starred)"]
     for item in items:
         state = item.state.word
-        if not item.finished and item.status != item.state:
-            state += f" ({item.status})"
         star = "★" if item.starred else " "
         lines += ["", f"{star} {item.ident}  {state}  {item.when()}"]
         lines.append("  " + item.short_prompt(width - 2))

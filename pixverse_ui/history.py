@@ -99,11 +99,18 @@ class HistoryItem:
             return ""
         return format_cost(self.cost, simulated=is_simulated(self.endpoint))
 
+    def cost_words(self) -> str:
+        """What it cost, in the words every face shows: :meth:`cost_text`, else for a start the
+        API refused ``nothing charged``, and for any other ``cost not known yet``."""
+        if text := self.cost_text():
+            return text
+        return "nothing charged" if self.state is Status.REJECTED else "cost not known yet"
+
     def facts(self) -> str:
         """``16:9 · 540p · 5 s · $0.63 (1,250,000 credits) · took 1:05``: the settings, the cost
         and the render time, as far as they are known; what every history shows of a job."""
         took = f"took {duration(self.seconds)}" if self.seconds is not None else ""
-        return " · ".join(part for part in (self.settings, self.cost_text(), took) if part)
+        return " · ".join(part for part in (self.settings, self.cost_words(), took) if part)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (what ``pixverse-ui list --json`` prints for each job)."""

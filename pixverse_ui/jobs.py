@@ -40,6 +40,7 @@ from .outcome import Generation
 from .params import Params, pick_seed
 from .pollers import pollers
 from .polling import DEFAULT_TIMEOUT, Known, Update, watch_steps
+from .pricing import is_simulated
 from .store import JobRecord, Ledger
 from .submission import create_job
 
@@ -470,6 +471,8 @@ class Job:
                 credits_used=last.credits_used if last else None,
                 seconds=None,
                 error=self.error.user_message if self.error else None,
+                usd_spent=last.usd_spent if last else None,
+                simulated=last.simulated if last else False,
             )
         generation = Generation.from_record(record)
         if last is not None and last.done and generation.video_path is None:
@@ -649,6 +652,8 @@ def _settle(job: Job, record: JobRecord) -> None:
                 video_url=record.video_url,
                 video_path=Path(record.video_path) if record.video_path else None,
                 done=True,
+                usd_spent=record.usd_spent,
+                simulated=is_simulated(record.endpoint),
             )
         )
         job._feed.end()

@@ -27,7 +27,6 @@ from .formatting import MISSING, duration
 from .intervals import REDRAW_EVERY
 from .lifecycle import Status
 from .notebook_files import video_href
-from .pricing import format_cost, is_simulated, reported
 from .redact import redact
 from .variations import Refused
 
@@ -79,9 +78,9 @@ def _show(
         display(bundle, raw=True, display_id=display_id)
 
 
-def _cost(credits: float | None) -> str:
-    """What the API has reported a job costs so far, in dollars and credits."""
-    return MISSING if credits is None else format_cost(reported(credits))
+def _cost(update: Update | None) -> str:
+    """What the API has said a job costs so far, in the words every face uses."""
+    return (update.cost_words() if update is not None else "") or MISSING
 
 
 def _phase(update: Update) -> str:
@@ -142,7 +141,7 @@ class NotebookProgress:
     def plain(self, update: Update) -> str:
         """The update as one line of text."""
         eta = f" · about {duration(update.eta)} left" if update.eta and not update.done else ""
-        credits = f" · {_cost(update.credits_used)}" if update.credits_used else ""
+        credits = f" · {_cost(update)}" if update.cost is not None else ""
         return (
             f"[{_phase(update)}] {update.progress:4.0%} · {duration(update.elapsed)}{eta}"
             f"{credits} · {update.message}"
@@ -156,7 +155,7 @@ class NotebookProgress:
         facts = [
             f"elapsed {duration(update.elapsed)}",
             f"ETA {duration(update.eta)}" if not update.done else "",
-            f"cost {_cost(update.credits_used)}",
+            f"cost {_cost(update)}",
             f"{update.polls} polls",
         ]
         return (
@@ -217,27 +216,30 @@ def variations(
     stay in the ledger. The daily budget (``PIXVERSE_UI_DAILY_BUDGET``) applies to the batch as
     a whole: one over it is refused (``BudgetError``) before any is sent.
     """
-    from .budget import Budget, quote
-    from .defaults import default_client, default_ledger
+    from .access import App
+    from .defaults import default_client
     from .jobs import default_jobs
     from .params import validate
     from .polling import DEFAULT_TIMEOUT
     from .variations import partly_started, plan, start_each
 
     base = validate(prompt, **params)
-    ledger = ledger or default_ledger()
     batch_plan = plan(base, axis, count=count, values=tuple(values))
-    client = client or default_client()
-    budget = Budget.from_env()
-    owner = ledger.owner_of(client.owner_key)
-    simulated = is_simulated(client.label)
-    print(quote(batch_plan.variants, ledger, budget, owner, simulated=simulated).text(), flush=True)
-    budget.check_start(ledger, owner, batch_plan.variants, payer=owner)
+    app = App.local(ledger)  # the page's rules: whose history, what may be spent, the words
+    ledger = app.ledger
+    who = app.caller_for(client or default_client())
+    print(app.quote(who, batch_plan.variants), flush=True)
+    app.check_start(who, batch_plan.variants)
     service = default_jobs(
-        client=client, ledger=ledger, timeout=timeout or DEFAULT_TIMEOUT, budget=budget
+        client=who.client,
+        ledger=ledger,
+        timeout=timeout or DEFAULT_TIMEOUT,
+        budget=app.budget_for(who),
     )
     batch = f"nb-{uuid.uuid4().hex[:12]}"
-    jobs: list[Started] = start_each(lambda v: service.submit(v, batch=batch), batch_plan.variants)
+    jobs: list[Started] = start_each(
+        lambda v: service.submit(v, batch=batch, owner=who.owner), batch_plan.variants
+    )
     if (partly := partly_started(jobs, ledger)) is not None:
         print(partly, flush=True)
     _follow(jobs, axis)
@@ -289,7 +291,7 @@ def _job_row(job: Started, axis: str) -> tuple[str, str, str, str, str, str]:
         state, message = _phase(last), last.message
     pct = f"{(last.progress if last else 0.0):.0%}"
     elapsed = duration(last.elapsed if last else None)
-    cost = _cost(last.credits_used if last else None)
+    cost = _cost(last)
     return value, state, pct, elapsed, cost, message
 
 
@@ -390,11 +392,10 @@ def _history_row(item: HistoryItem) -> tuple[str, str, str, str, str, str]:
     """when, prompt (starred, with its note), settings, state, cost, render time."""
     star = "★ " if item.starred else ""
     prompt = star + item.short_prompt(80) + (f" — {item.note}" if item.note else "")
-    state = str(item.state.label)
-    if item.status != item.state:
-        state += f" ({item.status})"
-    cost = item.cost_text() or MISSING
-    return (item.when(), prompt, item.settings, state, cost, duration(item.seconds))
+    return (
+        item.when(), prompt, item.settings, str(item.state.label), item.cost_words(),
+        duration(item.seconds),
+    )  # fmt: skip
 
 
 #: How wide posters are shown in a notebook table, in CSS pixels.

@@ -11,7 +11,7 @@ from .formatting import duration
 from .lifecycle import Status
 from .notebook_files import video_href
 from .params import Params, validate
-from .pricing import format_cost, reported
+from .pricing import cost_of, format_cost, is_simulated
 from .store import JobRecord
 
 
@@ -31,6 +31,17 @@ class Generation:
     credits_used: float | None
     seconds: float | None
     error: str | None = None
+    #: The dollars the API said the job cost, when it said them.
+    usd_spent: float | None = None
+    #: It ran on the built-in simulator: its money is pretend.
+    simulated: bool = False
+
+    def cost_words(self) -> str:
+        """What it cost, in the words every face uses (``""`` while the API has said nothing):
+        ``$0.28 (555,556 credits)``, ``about`` before dollars converted from credits, the
+        simulator's label on its pretend money."""
+        cost = cost_of(self.credits_used, self.usd_spent)
+        return "" if cost is None else format_cost(cost, simulated=self.simulated)
 
     @property
     def ok(self) -> bool:
@@ -55,6 +66,8 @@ class Generation:
             credits_used=record.credits_used,
             seconds=record.render_seconds,
             error=record.error,
+            usd_spent=record.usd_spent,
+            simulated=is_simulated(record.endpoint),
         )
 
     def _repr_html_(self) -> str:
@@ -62,7 +75,7 @@ class Generation:
         credits."""
         prompt = html.escape(self.params.prompt if self.params else "(request unknown here)")
         facts = html.escape(self.params.summary() if self.params else "")
-        credits = format_cost(reported(self.credits_used)) if self.credits_used is not None else ""
+        credits = html.escape(self.cost_words())
         took = f"took {duration(self.seconds)}" if self.seconds is not None else ""
         meta = " · ".join(x for x in (facts, credits, took, html.escape(self.status)) if x)
         if self.video_path and self.video_path.exists():

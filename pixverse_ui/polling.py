@@ -33,6 +33,7 @@ from .params import (
     validate,
 )
 from .pollers import Apart, Pause, pollers
+from .pricing import Cost, cost_of, format_cost, is_simulated
 from .store import DONE, FAILED, JobRecord, Ledger, Recorder
 
 log = logging.getLogger(__name__)
@@ -125,6 +126,22 @@ class Update:
     done: bool = False
     transient: bool = False
     stopped: bool = False
+    #: The dollars the API said the job cost, when it said them (its ``x-aimlapi-usd-spent``).
+    usd_spent: float | None = None
+    #: The job runs on the built-in simulator: its money is pretend.
+    simulated: bool = False
+
+    @property
+    def cost(self) -> Cost | None:
+        """What the API has said the job costs so far (None while it has said nothing)."""
+        return cost_of(self.credits_used, self.usd_spent)
+
+    def cost_words(self) -> str:
+        """``$0.28 (555,556 credits)``, ``about ...`` where the dollars are converted from
+        credits, with the simulator's label on its pretend money; ``""`` while unknown: the
+        words every face shows for a job's cost."""
+        cost = self.cost
+        return "" if cost is None else format_cost(cost, simulated=self.simulated)
 
     @property
     def state(self) -> Status:
@@ -160,6 +177,8 @@ class Known:
     created_at: float | None = None
     credits_used: float | None = None
     created: JobState | None = None
+    #: The dollars the API said the job cost, when it said them.
+    usd_spent: float | None = None
 
     @classmethod
     def of(cls, record: JobRecord | None) -> Known:
@@ -171,7 +190,12 @@ class Known:
             body = record.request
             with contextlib.suppress(errors.ValidationError):  # a row an older version wrote
                 params = validate(body.pop("prompt"), let_server_decide=True, **body)
-        return cls(params, record.submitted_at or record.created_at, record.credits_used)
+        return cls(
+            params,
+            record.submitted_at or record.created_at,
+            record.credits_used,
+            usd_spent=record.usd_spent,
+        )
 
 
 def watch(
@@ -272,8 +296,9 @@ class _Loop:
         self.polls = 0
         self.faults = 0
         self.state: JobState | None = None
-        #: The last credits figure the API gave, on create or on any poll.
+        #: The last credits figure the API gave, on create or on any poll, and its dollars.
         self.credits = known.credits_used
+        self.usd = known.created.usd_spent if known.created is not None else known.usd_spent
 
     @classmethod
     def start(
@@ -390,6 +415,8 @@ class _Loop:
         changes: dict[str, object] = {}
         if state.credits_used is not None and state.credits_used != self.credits:
             self.credits = changes["credits_used"] = state.credits_used
+        if state.usd_spent is not None:
+            self.usd = state.usd_spent
         if state.status != previous:
             changes["status"] = state.status
             if state.status in RUNNING_STATUSES - {"queued", "waiting"}:
@@ -486,6 +513,8 @@ class _Loop:
             message=message,
             polls=self.polls,
             video_url=state.video_url if state else None,
+            usd_spent=self.usd,
+            simulated=is_simulated(self.client.label),
         )
         return replace(base, **extra)  # type: ignore[arg-type]
 

@@ -184,7 +184,12 @@ def reported(credits: float) -> Cost:
 
 def actual(record: JobRecord) -> Cost | None:
     """What a job cost, as the API said (None while it has said nothing)."""
-    credits, usd = record.credits_used, record.usd_spent
+    return cost_of(record.credits_used, record.usd_spent)
+
+
+def cost_of(credits: float | None, usd: float | None) -> Cost | None:
+    """A cost from what the API said: its dollars when it gave them (with the credits, else
+    credits at the assumed rate), else its credits with dollars converted; None for nothing."""
     if usd is not None:
         return Cost(credits if credits is not None else usd * CREDITS_PER_USD, usd, PROVIDER)
     if credits is not None:

@@ -213,6 +213,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "quote": "✗ Aspect ratio must be one of",  # the batch's price: the form's shape, then its own
     "show_axis": "hide all",  # the controls of an axis: none for an axis that is not one
     "running": "batch buttons",  # Run and the tick box while a batch runs, for anyone
+    "shown_if_any": GENERIC,  # the contact sheet after a batch: Gradio refuses what is no file
     "ready": "batch buttons",
     "use_variant": "✗ The API key must be text, not dict.",
     "variations": "Could not generate: The prompt must be text, not dict.",
@@ -278,7 +279,7 @@ def test_every_function_refuses_malformed_calls(space: Space) -> None:
         elif expected == "hide all":
             assert _final_data(garbage) == [{"__type__": "update", "visible": False}] * 3, name
         elif expected == "batch buttons":
-            run, tick = _final_data(garbage)
+            run, tick, *_sheet = _final_data(garbage)  # and, when it starts, the sheet hidden
             assert tick["interactive"] is (name == "ready") and "value" in run, name
         elif expected == "buttons":
             go, stop = _final_data(garbage)

@@ -15,7 +15,6 @@ from ..access import App, Caller, Origin, came_from_outside
 from ..formatting import MISSING, duration
 from ..lifecycle import TRANSIENT_ICON, Status
 from ..polling import Update
-from ..pricing import format_cost, reported, simulated_money
 from ..publish import Publisher
 from .gradio_internals import pass_input_through
 from .signin import signed_in_username
@@ -194,22 +193,19 @@ def error_markdown(exc: errors.PixVerseError) -> str:
     return f"{Status.FAILED.icon} {exc.user_message}"
 
 
-def status_html(update: Update | None, *, note: str = "", simulated: bool = False) -> str:
+def status_html(update: Update | None, *, note: str = "") -> str:
     """The live status panel: status, then elapsed, estimate, credits and generation id as lines
     that wrap (a table's four columns cut the id off on a phone).
 
     The elapsed time and the estimate carry their values in ``data-elapsed``/``data-left``; the
     page's script (``PAGE_JS``) moves them on every second, so the server sends a new panel only
-    when something happens, not a tick a second. ``simulated``: its money is the simulator's.
+    when something happens, not a tick a second. The cost is in the words every face uses
+    (``Update.cost_words``).
     """
     if update is None:
         text = note or "Ready. Type a prompt and press <b>Generate</b>."
         return f'<div class="pxui-status"><p>{text}</p></div>'
-    credits = MISSING
-    if update.credits_used is not None:  # the provider's credits; dollars at the assumed rate
-        credits = html.escape(
-            simulated_money(format_cost(reported(update.credits_used)), simulated)
-        )
+    credits = html.escape(update.cost_words()) or MISSING
     icon = TRANSIENT_ICON if update.transient and not update.done else update.state.icon
     done = update.done
     live = not (done or update.stopped)

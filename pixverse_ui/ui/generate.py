@@ -367,14 +367,13 @@ class GeneratePart:
         ``generate`` streams after the POST, and what a reloaded page streams of a running job.
         What ended it without a video is said in the panel, then raised."""
         body = request_json(job.params.to_body()) if job.params is not None else ""
-        simulated = self.page.app.mode.simulator
         shown = None
         try:
             async for update in job.aupdates(news=_news):
                 if _news(update) == shown:
                     continue  # nothing a person would see: the page's clock moves on its own
                 first, shown = shown is None, _news(update)
-                panel = status_html(update, simulated=simulated)
+                panel = status_html(update)
                 if update.done and update.video_path:
                     yield panel, self.page.publisher.file(update.video_path), body
                 elif first:  # the job is under way: the last video goes

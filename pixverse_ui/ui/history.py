@@ -123,11 +123,6 @@ def text(words: str) -> str:
     return html.escape(words, quote=False)
 
 
-def cost_unknown(item: HistoryItem) -> str:
-    """What a card says of a cost the API has not given."""
-    return "nothing charged" if item.state is Status.REJECTED else "cost not known yet"
-
-
 def card(item: HistoryItem, still: str | None) -> str:
     """One item as a card: its still (``still`` a URL, None for none yet), prompt, state,
     settings, cost, time and note; every word of the person's own escaped."""
@@ -145,7 +140,7 @@ def card(item: HistoryItem, still: str | None) -> str:
     facts = [
         f'<span class="pxui-state pxui-state-{state}">{text(item.state.word)}</span>',
         text(item.settings),
-        text(item.cost_text() or cost_unknown(item)),
+        text(item.cost_words()),
         text(item.when(local=False)),
     ]
     note = f'<p class="pxui-note">{text(item.note)}</p>' if item.note else ""

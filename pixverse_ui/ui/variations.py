@@ -160,6 +160,11 @@ def sheet(jobs: list[Variant], axis: str, publisher: Publisher) -> str | None:
     return publisher.derived(key, lambda folder: contact_sheet(items, folder / "contact-sheet.png"))
 
 
+def shown_if_any(value: Any) -> Any:
+    """A component shown when it holds something, hidden when it holds nothing."""
+    return gr.update(visible=bool(value))
+
+
 class VariationsPart:
     """The Variations tab: ``layout`` builds it, the methods are its events' handlers."""
 
@@ -229,7 +234,7 @@ class VariationsPart:
         self.quote_after(tab.select, visitor)
         started = self.run_all.click(
             self.running,
-            outputs=[self.run_all, self.confirmed],
+            outputs=[self.run_all, self.confirmed, self.sheet],
             api_visibility="private",
             queue=False,
         )
@@ -246,6 +251,13 @@ class VariationsPart:
             ended(
                 self.ready,
                 outputs=[self.run_all, self.confirmed],
+                api_visibility="private",
+                queue=False,
+            )
+            ended(  # the contact sheet shows once the batch has one (the API gets the file)
+                shown_if_any,
+                inputs=[self.sheet],
+                outputs=[self.sheet],
                 api_visibility="private",
                 queue=False,
             )
@@ -310,10 +322,11 @@ class VariationsPart:
         count, styles, ratios = (gr.update(visible=axis == label) for label in AXIS_LABELS)
         return count, styles, ratios
 
-    def running(self) -> tuple[Any, Any]:
+    def running(self) -> tuple[Any, Any, Any]:
         """While a batch runs: Run disabled, and the tick box too, as it was when Run was
-        pressed."""
-        return gr.update(value=RUN_BUSY, interactive=False), gr.update(interactive=False)
+        pressed; the last batch's contact sheet hidden."""
+        hidden = gr.update(visible=False, value=None)
+        return gr.update(value=RUN_BUSY, interactive=False), gr.update(interactive=False), hidden
 
     def ready(self) -> tuple[Any, Any]:
         """After a batch (or its refusal): Run enabled, the tick cleared (it was for that one)."""
@@ -419,13 +432,7 @@ class VariationsPart:
             text = f"{quoted}\n\n{answer.table}"
             cards = grid_html(answer.cards)
             if answer.over:  # the contact sheet once it is over (the cards say how far it is)
-                contact = sheet(jobs, axis, page.publisher)
-                yield (
-                    list(answer.items),
-                    text,
-                    gr.update(value=contact, visible=bool(contact)),
-                    cards,
-                )
+                yield list(answer.items), text, sheet(jobs, axis, page.publisher), cards
                 return
-            yield list(answer.items), text, gr.update(visible=False), cards
+            yield list(answer.items), text, gr.skip(), cards
             await any_news(watched, marks, BATCH_REDRAW_MAX)
