@@ -61,6 +61,7 @@ _LAZY = {
     "HistoryItem": "history",
     "HistoryQuery": "history",
     "default_ledger": "defaults",
+    "Frame": "images",
 }
 
 __all__ = [
@@ -107,6 +108,7 @@ __all__ = [
     "Budget",
     "HistoryItem",
     "HistoryQuery",
+    "Frame",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -115,6 +117,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .defaults import default_client, default_ledger
     from .generation import generate, job, resume, stream, submit
     from .history import HistoryItem, HistoryQuery
+    from .images import Frame
     from .jobs import Job, Jobs
     from .lifecycle import Status
     from .outcome import Generation
