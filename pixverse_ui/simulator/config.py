@@ -32,7 +32,9 @@ class SimConfig:
     ``price_multiple``: what a job costs as a multiple of the rate card (``pricing.credits_for``);
     the provider's real prices may differ from the card, and budgets must hold when they do.
     ``keep_seed``: the video link names the seed that was sent (False: a seed of its own, as a
-    provider that ignores the sent seed would).
+    provider that ignores the sent seed would). ``data_uris``: image-to-video takes an image as a
+    data: URI (False: only as an http(s) URL, refused with 400 otherwise, as a provider that
+    fetches every image by URL would).
     """
 
     speed: float = DEFAULT_SPEED
@@ -53,6 +55,7 @@ class SimConfig:
     prerender: bool = True
     price_multiple: float = 1.0
     keep_seed: bool = True
+    data_uris: bool = True
 
     def __post_init__(self) -> None:
         if self.speed <= 0:
