@@ -45,7 +45,8 @@ _LAZY = {
     "Update": "polling",
     "Estimate": "polling",
     "PollSchedule": "polling",
-    "watch": "polling",
+    "watch": "generation",
+    "asubmit": "generation",
     "Generation": "outcome",
     "generate": "generation",
     "resume": "generation",
@@ -98,6 +99,7 @@ __all__ = [
     "resume",
     "stream",
     "submit",
+    "asubmit",
     "job",
     "Job",
     "Jobs",
@@ -115,13 +117,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .budget import Budget
     from .client import Client, JobState
     from .defaults import default_client, default_ledger
-    from .generation import generate, job, resume, stream, submit
+    from .generation import asubmit, generate, job, resume, stream, submit, watch
     from .history import HistoryItem, HistoryQuery
     from .images import Frame
     from .jobs import Job, Jobs
     from .lifecycle import Status
     from .outcome import Generation
-    from .polling import Estimate, PollSchedule, Update, watch
+    from .polling import Estimate, PollSchedule, Update
     from .pricing import Cost
     from .store import JobRecord, Ledger
 

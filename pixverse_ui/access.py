@@ -50,6 +50,7 @@ from .pricing import dollars, is_simulated
 from .ratelimit import RateLimiter, RateRule
 from .redact import register_secret, register_sent_key
 from .store import JobRecord, Ledger, default_home
+from .variations import Refused, start_each
 
 SHARE_HOST_KEY_ENV = "PIXVERSE_UI_SHARE_HOST_KEY"
 AUTH_ENV = "PIXVERSE_UI_AUTH"
@@ -430,31 +431,33 @@ class App:
 
     def start(
         self, caller: Caller, variants: Sequence[Params], *, batch: str | None = None
-    ) -> list[Job]:
+    ) -> list[Job | Refused]:
         """Start ``variants`` for ``caller``, one after another; returns their jobs, each with
         its id, watched in the background.
 
         On a shared key the caller's rate is checked first, for all of them together
         (``TooManyStartsError``), and each job is held against it while it runs. Each start is
         checked against the budgets in the ledger's insert transaction: one that does not fit
-        raises ``BudgetError`` (as the API's refusals raise), and the variants after it are not
-        started; those before it go on. ``check_start`` says beforehand whether all fit.
+        (or that the API refuses) is returned as a ``variations.Refused`` in its place, and the
+        others are still tried; when none started, the first refusal is raised
+        (``variations.start_each``). ``check_start`` says beforehand whether all fit.
         """
         self._refuse_anonymous(caller)
         self.resume_for(caller)  # what they left unfinished is watched again too
         budget = self.budget_for(caller)
         if not caller.shared:
-            return [self._start(variant, caller, budget, batch) for variant in variants]
+            return start_each(lambda v: self._start(v, caller, budget, batch), variants)
         names = [(f"owner:{caller.owner}", "by you")]
         if caller.address:
             names.append((f"address:{caller.address}", "from your network address"))
         with self.limiter.admit(names, len(variants)) as ticket:
-            jobs = []
-            for variant in variants:
+
+            def held(variant: Params) -> Job:
                 job = self._start(variant, caller, budget, batch)
                 ticket.hold(job)
-                jobs.append(job)
-            return jobs
+                return job
+
+            return start_each(held, variants)
 
     def _start(self, variant: Params, caller: Caller, budget: Budget, batch: str | None) -> Job:
         return self.jobs_for(caller.client, budget).submit(variant, owner=caller.owner, batch=batch)
@@ -511,5 +514,5 @@ class App:
                 continue
             if jobs.watched(record.generation_id) is None:
                 count += 1
-            watched.append(jobs.get(record.generation_id, again=False))
+            watched.append(jobs.watch(record.generation_id, again=False))
         return count, watched

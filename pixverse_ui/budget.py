@@ -36,19 +36,17 @@ from .pricing import (
     LEDGER,
     RATE_CARD,
     Cost,
-    actual,
+    PricesSeen,
     charged,
     dollars,
     estimate,
     format_cost,
+    in_flight,
     is_simulated,
-    multiple_of,
-    price_multiple,
     safe_price,
     simulated_money,
     total,
 )
-from .store import RUNNING, SUBMITTING, UNCONFIRMED
 
 if TYPE_CHECKING:  # pragma: no cover
     from .params import Params
@@ -58,8 +56,6 @@ BUDGET_ENV = "PIXVERSE_UI_DAILY_BUDGET"
 HOST_BUDGET_ENV = "PIXVERSE_UI_HOST_DAILY_BUDGET"
 #: The ceiling on a shared host key when ``PIXVERSE_UI_HOST_DAILY_BUDGET`` is not set.
 DEFAULT_HOST_CEILING_USD = 5.0
-#: Jobs the API may still charge for without having said what.
-IN_FLIGHT = (SUBMITTING, UNCONFIRMED, RUNNING)
 #: Slack for float sums of cents: a start that lands exactly on the limit is allowed.
 _EPSILON = 1e-9
 
@@ -77,7 +73,7 @@ def spent_since(
     money only, or with ``simulated`` the simulator's pretend money only."""
     records = _created_since(ledger, since, owner, payer, simulated)
     unpriced = any(r.credits_used is None for r in records)
-    return _sum(records, price_multiple(ledger) if unpriced else 1.0)
+    return _sum(records, PricesSeen.of(ledger) if unpriced else PricesSeen())
 
 
 def spent_today(
@@ -208,7 +204,7 @@ class Budget:
 
     def quote(self, params: Params | Mapping[str, object], ledger: Ledger) -> Cost:
         """What a start counts for against these limits (its safe price)."""
-        return safe_price(params, price_multiple(ledger))
+        return safe_price(params, PricesSeen.of(ledger))
 
     def check_start(
         self,
@@ -240,56 +236,79 @@ class Budget:
         ``owner``'s spending today over the owner limit, or what ``payer`` paid today over the
         payer limit. Run it inside ``Ledger.record(check=...)``.
 
-        Before the ledger holds any job the API has priced, the safe price is only the rate
-        card, which the provider may exceed: then a limited scope may have one unpriced job in
-        flight at a time, so that starts at once overshoot a limit by one job at most.
+        Jobs already in flight count at ``pricing.in_flight_price``, so starts at once overshoot
+        a limit by one job at most whatever their shapes. A refusal that jobs in flight caused
+        says so, and that it passes once the API has priced them.
         """
         if not self.limited:
             return
         now = ledger.clock.now() if now is None else now
         since = day_start(now)
         start = format_cost(cost).split(" (")[0]
-        priced = ledger.highest_costs()  # read once for both limits, in this transaction
-        prices_known, multiple = bool(priced), multiple_of(priced)
+        seen = PricesSeen.of(ledger)  # read once for both limits, in this transaction
         if self.payer_limit_usd is not None and payer is not None:
-            records = _created_since(ledger, since, None, payer)
-            _refuse_while_unpriced(records, prices_known)
-            paid = _sum(records, multiple).usd
-            if paid + cost.usd > self.payer_limit_usd + _EPSILON:
+            day = _Day.of(_created_since(ledger, since, None, payer), seen)
+            if day.spent.usd + cost.usd > self.payer_limit_usd + _EPSILON:
                 raise BudgetError(
                     f"This start ({start}) would take the shared key past its daily limit of "
                     f"{dollars(self.payer_limit_usd)} for everyone using it "
-                    f"({dollars(min(paid, self.payer_limit_usd))} is spent or running today). "
-                    "Try again tomorrow, or enter your own AI/ML API key"
+                    f"({day.so_far(self.payer_limit_usd)}). "
+                    f"{day.try_again('or enter your own AI/ML API key')}"
                 )
         if self.limit_usd is None:
             return
-        records = _created_since(ledger, since, owner, None)
-        _refuse_while_unpriced(records, prices_known)
-        view = BudgetView(_sum(records, multiple), self.limit_usd, since)
+        day = _Day.of(_created_since(ledger, since, owner, None), seen)
+        view = BudgetView(day.spent, self.limit_usd, since)
         after = view.spent.usd + cost.usd
         if after <= self.limit_usd + _EPSILON:
             return
         left = view.left_usd or 0.0
+        held = ""
+        if day.held:
+            held = f" ({day.held_words('of it is')}). {day.try_again('')}"
         raise BudgetError(
             f"This start ({start}) would bring today's spending to {dollars(after)}, over your "
-            f"daily limit of {dollars(self.limit_usd)}; {dollars(left)} is left today"
+            f"daily limit of {dollars(self.limit_usd)}; {dollars(left)} is left today{held}"
         )
 
 
-def _sum(records: list[JobRecord], multiple: float) -> Cost:
-    return total(charged(record, multiple) for record in records)
+def _sum(records: list[JobRecord], seen: PricesSeen) -> Cost:
+    return total(charged(record, seen) for record in records)
 
 
-def _refuse_while_unpriced(records: list[JobRecord], prices_known: bool) -> None:
-    if prices_known:
-        return
-    if any(r.state in IN_FLIGHT and actual(r) is None and not r.adopted for r in records):
-        raise BudgetError(
-            "Another start is waiting for the API to say what it costs, and this ledger has "
-            "never seen the provider's prices, so a second one could cross the daily limit. "
-            "Try again in a few seconds",
-        )
+@dataclass(frozen=True)
+class _Day:
+    """A day's jobs as a limit counts them: what they cost, and how much of it is held for
+    starts the API has not priced yet (``pricing.in_flight``)."""
+
+    spent: Cost
+    held: int
+    held_usd: float
+
+    @classmethod
+    def of(cls, records: list[JobRecord], seen: PricesSeen) -> _Day:
+        flying = [r for r in records if in_flight(r)]
+        return cls(_sum(records, seen), len(flying), _sum(flying, seen).usd)
+
+    def so_far(self, limit_usd: float) -> str:
+        spent = f"{dollars(min(self.spent.usd, limit_usd))} is spent or running today"
+        return f"{spent}, {self.held_words('of that')}" if self.held else spent
+
+    def held_words(self, of: str) -> str:
+        starts = "1 start" if self.held == 1 else f"{self.held} starts"
+        return f"{dollars(self.held_usd)} {of} held for {starts} the API has not priced yet"
+
+    def try_again(self, otherwise: str) -> str:
+        """When trying again can help: once held starts are priced (most within seconds), or
+        tomorrow."""
+        if self.held:
+            which = "it" if self.held == 1 else "them"
+            when = (
+                f"Try again once the API has priced {which}: usually within seconds of a start, "
+                "at the latest when its video is ready"
+            )
+            return f"{when}, {otherwise}" if otherwise else when
+        return f"Try again tomorrow, {otherwise}" if otherwise else "Try again tomorrow"
 
 
 #: No limit.

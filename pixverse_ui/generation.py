@@ -12,6 +12,7 @@ journal beside the ledger that ``resume`` reads back, and the person is told the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sqlite3
 import threading
@@ -77,15 +78,39 @@ def job(
     download_dir: str | Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> Job:
-    """The handle of any generation by id: the one watcher of it in this process.
-
-    A generation this ledger has never seen (started elsewhere) is asked of the API first, then
-    recorded as this key's and watched; an id the API does not know raises, and nothing is
-    recorded.
+    """The handle of any generation by id, as fal's ``from_request_id`` and replicate's
+    ``predictions.get`` give one: the one watched in this process, if any. Nothing is sent,
+    recorded or watched until it is followed (``wait``, ``updates``); then a generation this
+    ledger has never seen (started elsewhere) is asked of the API first, recorded as this key's
+    and watched, and an id the API does not know raises, with nothing recorded.
     """
     generation_id = checked_id(generation_id)
     service = default_jobs(client=client, ledger=ledger, folder=download_dir, timeout=timeout)
     return service.get(generation_id)
+
+
+async def asubmit(prompt: Any = None, **kwargs: Any) -> Job:
+    """:func:`submit` for event loops (the POST runs in a worker thread); ``await
+    job.async_wait()`` then follows it without holding a thread."""
+    return await asyncio.to_thread(submit, prompt, **kwargs)
+
+
+def watch(
+    generation_id: str,
+    *,
+    client: Client | None = None,
+    ledger: Ledger | None = None,
+    download_dir: str | Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    stop: threading.Event | None = None,
+) -> Iterator[Update]:
+    """Every ``Update`` of a generation by id, to its end: its handle's ``updates`` (the one
+    watcher of it in this process, see :func:`job`). With ``stop`` set, the following ends with
+    a ``stopped`` update; the job goes on."""
+    handle = job(
+        generation_id, client=client, ledger=ledger, download_dir=download_dir, timeout=timeout
+    )
+    yield from handle.updates(stop=stop)
 
 
 def stream(
@@ -156,9 +181,10 @@ def resume(
     ledger = service.ledger
     ledger.recover_journal()
     if generation_id is not None:
-        handles = [service.get(generation_id)]
+        handles = [service.watch(generation_id)]
     else:
-        handles = [service.get(r.generation_id) for r in service.unfinished() if r.generation_id]
+        unfinished = service.unfinished()
+        handles = [service.watch(r.generation_id) for r in unfinished if r.generation_id]
     results = []
     for handle in handles:
         try:

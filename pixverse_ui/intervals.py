@@ -12,6 +12,10 @@ LAST_LOOK = 0.5
 #: The first pause before writing a new generation id into a busy ledger again (doubled at
 #: each of ``submission.ID_WRITE_ATTEMPTS``).
 ID_WRITE_BACKOFF = 0.2
+#: A start still "submitting" this long after its row was written, by a process nobody here can
+#: ask about, was abandoned: a POST's connect and read timeouts are 5 s and 30 s and it is never
+#: sent twice (a process on this machine is asked directly, see ``processes.is_gone``).
+SUBMIT_ABANDONED = 120.0
 #: However fast an endpoint runs (the simulator), never poll more often than this.
 MIN_REAL_INTERVAL = 0.1
 #: The pollers' scheduler looks again at least this often, even with nothing due.

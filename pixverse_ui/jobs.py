@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from . import errors
 from .budget import Budget
@@ -236,7 +237,10 @@ class Job:
     end, and ``reload()`` reads the ledger again.
     """
 
-    __slots__ = ("_ledger", "_clock", "_params", "_crid", "_gid", "_feed", "_record", "_read")
+    __slots__ = (
+        "_ledger", "_clock", "_params", "_crid", "_gid", "_feed", "_record", "_read", "_client",
+        "_follow", "_cancel",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -247,6 +251,7 @@ class Job:
         client_request_id: str,
         generation_id: str | None = None,
         record: JobRecord | None = None,
+        client: Client | None = None,
     ) -> None:
         self._ledger = ledger
         self._clock = clock
@@ -257,6 +262,12 @@ class Job:
         self._record = record
         #: Whether ``_record`` was read after the feed ended (else it is read once more).
         self._read = False
+        #: The client that asks the API of it (``reload``), when it has one.
+        self._client = client
+        #: For a handle ``Jobs.get`` made: what starts its watcher when it is first followed.
+        self._follow: Callable[[], object] | None = None
+        #: Set to stop its watcher (``cancel``).
+        self._cancel = threading.Event()
 
     def __repr__(self) -> str:
         return f"<Job {self.id or self._crid} {self.status.value}>"
@@ -316,7 +327,16 @@ class Job:
         return self._feed.error
 
     def reload(self) -> Job:
-        """Read the job again from the ledger (``status``, ``provider_status``); returns it."""
+        """Ask the API how the job is now (one GET), record what it said in the ledger (its
+        provider status, and the credits if it gave them), then read the job again from the
+        ledger; returns it. A job with no generation id (still sending, or unconfirmed) is only
+        read again. The API's errors raise (``APIConnectionError``...); nothing is recorded."""
+        if self._gid is not None and self._client is not None:
+            state = self._client.retrieve(self._gid)
+            self._ledger.heard(self._gid, state.status, state.credits_used)
+        return self._read_ledger()
+
+    def _read_ledger(self) -> Job:
         ended = self._feed.ended
         record = self._ledger.find(self._gid or self._crid)
         if record is not None:
@@ -327,7 +347,7 @@ class Job:
     def _current(self) -> JobRecord | None:
         """The ledger's row as last read, read once more after the watcher has ended."""
         if self._feed.ended and not self._read:
-            self.reload()
+            self._read_ledger()
         return self._record
 
     def updates(
@@ -339,6 +359,7 @@ class Job:
         ``errors.WaitTimeoutError`` is raised and the job goes on. With ``stop`` set, the
         following ends with a ``stopped`` update; the job goes on.
         """
+        self._start_following()
         until = None if timeout is None else self._clock.monotonic() + timeout
         seen = 0
         while True:
@@ -369,6 +390,7 @@ class Job:
         ``news``: what the follower shows of an update. The loop is then woken only when that
         changes (and at the end); the updates in between still come, with the next.
         """
+        await asyncio.to_thread(self._start_following)
         async for update in self._feed.afollow(step, news):
             yield update
 
@@ -388,13 +410,53 @@ class Job:
                 on_update(update)
         return self.outcome()
 
+    async def async_wait(
+        self,
+        timeout: float | None = None,
+        *,
+        on_update: Callable[[Update], None] | None = None,
+    ) -> Generation:
+        """:meth:`wait` for event loops: no thread is held while the job runs. ``timeout``
+        bounds the whole wait (real seconds); past it ``errors.WaitTimeoutError``, and the job
+        goes on."""
+
+        async def follow() -> None:
+            async for update in self.aupdates():
+                if on_update:
+                    on_update(update)
+
+        try:
+            await asyncio.wait_for(follow(), timeout)
+        except TimeoutError:
+            raise self._late(timeout) from None
+        return await asyncio.to_thread(self.outcome)
+
+    def cancel(self) -> str:
+        """Stop watching the job in this process, and say what that means: the provider has no
+        cancel (PixVerse's API offers none), so the job goes on there and is paid for. Its
+        followers end with a "stopped" update at the watcher's next step; ``pixverse-ui resume``
+        (or ``pixverse_ui.resume``) fetches its video later. Returns that sentence."""
+        self._cancel.set()
+        self._follow = None  # a handle nobody followed yet has nothing to stop
+        gid = self._gid or self._crid
+        return (
+            f"Stopped watching {gid}. The API has no cancel: the job goes on at the provider and "
+            f"is paid for; `pixverse-ui resume {gid}` fetches its video later."
+        )
+
+    def _start_following(self) -> None:
+        """Start the watcher of a handle ``Jobs.get`` made, the first time it is followed."""
+        follow = self._follow
+        if follow is not None:
+            follow()
+
     def outcome(self) -> Generation:
         """The generation as the ledger has it now, with the video the watcher saved, if any.
 
         Its state is the ledger's: a video saved that the ledger could not record yet stays
         ``running`` there, and here, until a resume records it.
         """
-        record = self.reload()._record
+        record = self._read_ledger()._record
         last = self.last
         if record is None:
             return Generation(
@@ -458,7 +520,8 @@ class Watchers:
         timeout: float = DEFAULT_TIMEOUT,
         again: bool = True,
     ) -> Job:
-        """The job of ``generation_id``: the one watched, else a new watcher's.
+        """The job of ``generation_id``: the one watched, else a new watcher's (a handle
+        :meth:`handle` made and nobody followed yet is the one that gets it).
 
         A watcher that has ended (a failure, a timeout) is started again when ``again``;
         otherwise its ``Job`` is returned as it ended.
@@ -467,22 +530,52 @@ class Watchers:
         known = Known.of(record)
         with self._lock:
             watched = self._jobs.get(generation_id)
-            if watched is not None and not (again and watched.finished and _unfinished(watched)):
+            dormant = watched is not None and watched._follow is not None
+            rewatch = watched is not None and again and watched.finished and _unfinished(watched)
+            if watched is not None and not dormant and not rewatch:
                 return watched
-            job = Job(
-                ledger,
-                client.clock,
-                params=known.params,
-                client_request_id=record.client_request_id if record else generation_id,
-                generation_id=generation_id,
-                record=record,
-            )
+            if dormant:
+                job = watched
+                job._follow, job._record = None, record
+            else:
+                job = Job(
+                    ledger,
+                    client.clock,
+                    params=known.params,
+                    client_request_id=record.client_request_id if record else generation_id,
+                    generation_id=generation_id,
+                    record=record,
+                    client=client,
+                )
             if record is not None and record.state.final:
                 _settle(job, record)  # over already: its handle needs no watcher
                 return job
             self._remember(generation_id, job)
         self.watch(job, client, folder, timeout, known)
         return job
+
+    def handle(
+        self, generation_id: str, client: Client, ledger: Ledger, follow: Callable[[], object]
+    ) -> Job:
+        """A handle on ``generation_id`` with no side effects: the one watched if any, else one
+        that calls ``follow`` (which watches it) the first time it is followed."""
+        record = ledger.find(generation_id)
+        with self._lock:
+            watched = self._jobs.get(generation_id)
+            if watched is not None:
+                return watched
+            job = Job(
+                ledger,
+                client.clock,
+                params=Known.of(record).params,
+                client_request_id=record.client_request_id if record else generation_id,
+                generation_id=generation_id,
+                record=record,
+                client=client,
+            )
+            job._follow = follow
+            self._remember(generation_id, job, watching=False)  # one handle per id
+            return job
 
     def get(self, generation_id: str) -> Job | None:
         """The job watched (or last watched) for ``generation_id`` in this process, if any."""
@@ -498,6 +591,7 @@ class Watchers:
     def watch(self, job: Job, client: Client, folder: Path, timeout: float, known: Known) -> None:
         """Watch ``job`` on the pollers of its client's clock, from what is ``known`` of it."""
         assert job.id is not None
+        job._client = job._client or client
         steps = watch_steps(
             job.id,
             client=client,
@@ -505,15 +599,17 @@ class Watchers:
             known=known,
             download_dir=folder,
             timeout=timeout,
+            stop=job._cancel,
         )
         pollers(client.clock).run(steps, job._feed.push, lambda exc: _ended(job, exc))
 
-    def _remember(self, generation_id: str, job: Job) -> None:
+    def _remember(self, generation_id: str, job: Job, *, watching: bool = True) -> None:
         self._jobs[generation_id] = job
-        self.started[generation_id] += 1
-        if len(self._jobs) > self.keep:
-            finished = [k for k, j in self._jobs.items() if j.finished]
-            for old in finished[: max(1, self.keep // 10)]:
+        if watching:
+            self.started[generation_id] += 1
+        if len(self._jobs) > self.keep:  # finished ones, and handles nobody followed, go first
+            idle = [k for k, j in self._jobs.items() if j.finished or j._follow is not None]
+            for old in idle[: max(1, self.keep // 10)]:
                 del self._jobs[old]
 
 
@@ -568,8 +664,12 @@ def _settle(job: Job, record: JobRecord) -> None:
 
 def _unfinished(job: Job) -> bool:
     """Whether a job whose watcher has ended is still running at the provider: its watcher gave
-    up (a deadline, a download that never came), rather than seeing it done or failed."""
-    return job.error is not None and not isinstance(job.error, errors.GenerationFailedError)
+    up (a deadline, a download that never came) or was cancelled, rather than seeing it done or
+    failed."""
+    if job.error is None:
+        last = job.last
+        return last is not None and last.stopped
+    return not isinstance(job.error, errors.GenerationFailedError)
 
 
 _watchers = Watchers()
@@ -617,7 +717,13 @@ class Jobs:
         if params.seed is None:
             params = replace(params, seed=pick_seed(self.seeds))  # valid as it is: no re-check
         crid = client_request_id or self.client.new_request_id()
-        job = Job(self.ledger, self.client.clock, params=params, client_request_id=crid)
+        job = Job(
+            self.ledger,
+            self.client.clock,
+            params=params,
+            client_request_id=crid,
+            client=self.client,
+        )
         answers: list[JobState] = []
 
         def claim(answer: JobState) -> None:
@@ -647,12 +753,23 @@ class Jobs:
         self.hub.watch(job, self.client, self.folder, self.timeout, known)
         return job
 
-    def get(self, generation_id: str, *, again: bool = True) -> Job:
-        """The job of any generation id: the one watcher of it in this process.
+    def get(self, generation_id: str) -> Job:
+        """A handle on any generation by id, with no side effects, as fal's ``get_handle`` and
+        replicate's ``predictions.get`` give one: nothing is sent, recorded or watched until it
+        is followed (``wait``, ``updates``), which then does what :meth:`watch` does. The one
+        watched in this process, if any."""
+        generation_id = checked_id(generation_id)
+        return self.hub.handle(
+            generation_id, self.client, self.ledger, lambda: self.watch(generation_id)
+        )
+
+    def watch(self, generation_id: str, *, again: bool = True) -> Job:
+        """Watch any generation by id now: the one watcher of it in this process.
 
         A generation this ledger has never seen (started elsewhere) is asked of the API first,
-        then recorded as this key's and watched; an id the API does not know raises, and nothing
-        is recorded. ``again``: start watching again a job whose watcher gave up (a deadline).
+        then recorded as this key's (adopted) and watched; an id the API does not know raises,
+        and nothing is recorded. ``again``: start watching again a job whose watcher gave up (a
+        deadline) or was cancelled.
         """
         generation_id = checked_id(generation_id)
         record = self.ledger.find(generation_id)
@@ -670,6 +787,10 @@ class Jobs:
         return self.hub.attach(
             gid, self.client, self.ledger, self.folder, timeout=self.timeout, again=again
         )
+
+    async def asubmit(self, params: Params, **kwargs: Any) -> Job:
+        """:meth:`submit` for event loops: the POST runs in a worker thread."""
+        return await asyncio.to_thread(self.submit, params, **kwargs)
 
     def watched(self, generation_id: str) -> Job | None:
         """The job watched (or last watched) for ``generation_id`` in this process, if any;

@@ -29,13 +29,13 @@ from .lifecycle import Status
 from .notebook_files import video_href
 from .pricing import format_cost, is_simulated, reported
 from .redact import redact
+from .variations import Refused
 
 if TYPE_CHECKING:  # pragma: no cover
     from .client import Client
     from .history import HistoryItem
     from .jobs import Job
     from .outcome import Generation
-    from .params import Params
     from .polling import Update
     from .store import JobRecord, Ledger
 
@@ -222,7 +222,7 @@ def variations(
     from .jobs import default_jobs
     from .params import validate
     from .polling import DEFAULT_TIMEOUT
-    from .variations import plan
+    from .variations import partly_started, plan, start_each
 
     base = validate(prompt, **params)
     ledger = ledger or default_ledger()
@@ -237,30 +237,17 @@ def variations(
         client=client, ledger=ledger, timeout=timeout or DEFAULT_TIMEOUT, budget=budget
     )
     batch = f"nb-{uuid.uuid4().hex[:12]}"
-    jobs: list[Started] = []
-    for variant in batch_plan.variants:
-        try:
-            jobs.append(service.submit(variant, batch=batch))
-        except PixVerseError as exc:  # refused: said in its row, and returned as it ended
-            jobs.append(_Refused(variant, exc))
+    jobs: list[Started] = start_each(lambda v: service.submit(v, batch=batch), batch_plan.variants)
+    if (partly := partly_started(jobs, ledger)) is not None:
+        print(partly, flush=True)
     _follow(jobs, axis)
     results = [g for g in (_outcome(job, ledger) for job in jobs) if g is not None]
     show_grid(results, columns=columns)
     return results
 
 
-class _Refused:
-    """A variant whose start was refused, as the batch's table shows it."""
-
-    last = None
-    finished = True
-
-    def __init__(self, params: Params, error: PixVerseError) -> None:
-        self.params, self.error, self.id = params, error, None
-
-
 #: A variant of a batch: its job, or its refusal.
-Started = Union["Job", _Refused]
+Started = Union["Job", Refused]
 
 
 def _follow(jobs: list[Started], axis: str) -> None:
@@ -272,7 +259,7 @@ def _follow(jobs: list[Started], axis: str) -> None:
     from .intervals import BATCH_REDRAW_MAX
     from .jobs import wait_any_news
 
-    watched = [job for job in jobs if not isinstance(job, _Refused)]
+    watched = [job for job in jobs if not isinstance(job, Refused)]
     while True:
         marks = [job.mark() for job in watched]  # taken before drawing: news after it wakes us
         finished = all(job.finished for job in jobs)
@@ -292,7 +279,7 @@ def _follow(jobs: list[Started], axis: str) -> None:
 def _job_row(job: Started, axis: str) -> tuple[str, str, str, str, str, str]:
     value = str(getattr(job.params, axis, "")) if job.params else ""
     last = job.last
-    if isinstance(job, _Refused):
+    if isinstance(job, Refused):
         state, message = Status.REJECTED.word, job.error.user_message
     elif job.error is not None:  # failed, or its watcher gave up (it then goes on)
         state, message = job.status.word, job.error.user_message

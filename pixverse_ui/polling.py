@@ -230,12 +230,15 @@ def watch_steps(
     timeout: float = DEFAULT_TIMEOUT,
     schedule: PollSchedule = PollSchedule(),
     rng: random.Random | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[Update | Pause | Apart]:
     """``watch`` as steps, for the driver of many loops (``pollers.Pollers``): the ``Update``s,
     a ``Pause`` wherever it waits, and ``Apart`` before the download. Its driver lets each pause
     pass on the client's clock before asking for the next step, from whichever thread; nothing
-    is read or sent before the first step, and what ``known`` says is not read again."""
+    is read or sent before the first step, and what ``known`` says is not read again. ``stop``:
+    once set, the watch ends at its next step with a ``stopped`` update (the job goes on)."""
     loop = _Loop.start(generation_id, client, ledger, known, timeout=timeout)
+    loop.stop = stop
     yield from loop.steps(Path(download_dir), schedule, rng or random.Random())
 
 

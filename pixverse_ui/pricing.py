@@ -9,10 +9,12 @@ pixels and duration. The simulator charges by the same table, so its figures and
 
 Money a limit protects is counted at a *safe* price (:func:`safe_price`) until the API says what
 a job cost: the rate card times the highest multiple of it any job in the ledger has cost. The
-median would let starts made in parallel each count as a typical job and pass together; the
-most a shape has cost protects only that shape, so a caller could pick a shape never priced here.
-One multiple for every shape means that once the provider's real prices show in any job, every
-unpriced start counts at least at that price.
+median would let starts made in parallel each count as a typical job and pass together; the most
+a shape has cost protects only that shape, so a caller could pick a shape never priced here. A
+start still in flight when another is checked counts at least at the most dollars any one job has
+cost, or before any is known, at the card's dearest shape (:func:`in_flight_price`): a multiple
+alone is undercut by a provider with one flat price, whose dearest shape costs less than its card
+and the cheap ones far more. The simulator's pretend prices teach nothing about real ones.
 """
 
 from __future__ import annotations
@@ -104,29 +106,75 @@ def estimate(params: P.Params | Mapping[str, Any], ledger: Ledger | None = None)
     return Cost(credits, usd_for(credits), RATE_CARD)
 
 
-def price_multiple(ledger: Ledger | None) -> float:
-    """The highest cost any job in ``ledger`` had, as a multiple of its rate card (at least 1)."""
-    return multiple_of(ledger.highest_costs() if ledger else [])
+@dataclass(frozen=True)
+class PricesSeen:
+    """What a ledger has seen of the provider's prices (``Ledger.highest_costs``), read once for
+    a whole check: the highest cost of any job as a multiple of its rate card, and the most
+    dollars any one job has cost (None while no job has been priced)."""
+
+    multiple: float = 1.0
+    highest_usd: float | None = None
+
+    @classmethod
+    def of(cls, ledger: Ledger | None) -> PricesSeen:
+        """What ``ledger`` has seen (nothing for no ledger)."""
+        return cls.from_rows(ledger.highest_costs(SIMULATOR_ENDPOINT) if ledger else [])
+
+    @classmethod
+    def from_rows(
+        cls, priced: Iterable[tuple[str, int, str, float | None, float | None]]
+    ) -> PricesSeen:
+        """From rows already read (``Ledger.highest_costs``)."""
+        multiple, highest = 1.0, None
+        for resolution, duration, aspect_ratio, credits, usd in priced:
+            body = {"resolution": resolution, "duration": duration, "aspect_ratio": aspect_ratio}
+            paid = max(usd * CREDITS_PER_USD if usd is not None else 0.0, credits or 0.0)
+            highest = max(highest or 0.0, paid / CREDITS_PER_USD)
+            card = credits_for(body)
+            if card > 0:
+                multiple = max(multiple, paid / card)
+        return cls(multiple, highest)
+
+    @property
+    def known(self) -> bool:
+        """Whether any job here has been priced by the API."""
+        return self.highest_usd is not None
 
 
-def multiple_of(priced: Iterable[tuple[str, int, str, float | None, float | None]]) -> float:
-    """:func:`price_multiple` of rows already read (``Ledger.highest_costs``)."""
-    highest = 1.0
-    for resolution, duration, aspect_ratio, credits, usd in priced:
-        body = {"resolution": resolution, "duration": duration, "aspect_ratio": aspect_ratio}
-        card = credits_for(body)
-        if card <= 0:
-            continue
-        paid = max(usd * CREDITS_PER_USD if usd is not None else 0.0, credits or 0.0)
-        highest = max(highest, paid / card)
-    return highest
+#: A ledger that has seen no price.
+NO_PRICES = PricesSeen()
 
 
-def safe_price(params: P.Params | Mapping[str, Any], multiple: float = 1.0) -> Cost:
-    """What an unpriced start counts for against a limit: the rate card times ``multiple``
-    (:func:`price_multiple`), never less than the rate card."""
-    credits = credits_for(params) * max(1.0, multiple)
-    return Cost(credits, usd_for(credits), LEDGER if multiple > 1.0 else RATE_CARD)
+def most_expensive_card() -> int:
+    """The rate card's dearest shape, in credits: the most any start could cost by the card."""
+    return max(
+        credits_for({"aspect_ratio": ar, "resolution": res, "duration": seconds})
+        for ar in P.ASPECT_RATIOS
+        for res in P.RESOLUTIONS
+        for seconds in P.supported_durations(res)
+    )
+
+
+def safe_price(params: P.Params | Mapping[str, Any], seen: PricesSeen = NO_PRICES) -> Cost:
+    """What an unpriced start counts for against a limit: its rate card times the highest
+    multiple of the card any job here has cost, never less than the card."""
+    credits = credits_for(params) * max(1.0, seen.multiple)
+    return Cost(credits, usd_for(credits), LEDGER if seen.multiple > 1.0 else RATE_CARD)
+
+
+def in_flight_price(params: P.Params | Mapping[str, Any], seen: PricesSeen = NO_PRICES) -> Cost:
+    """What a start in flight (sending, or running without a figure) counts for while another
+    start is checked: its :func:`safe_price`, and at least the most dollars any one job here has
+    cost, or before any job has been priced, the rate card's dearest shape. A provider with one
+    flat price makes every card multiple below 1 but its cheapest shapes': a start counted at
+    its card would let the next ones through. So whatever the order of shapes, starts at once
+    overshoot a limit by one job at most, the one being checked."""
+    safe = safe_price(params, seen)
+    if seen.known:
+        floor = (seen.highest_usd or 0.0) * CREDITS_PER_USD
+        return safe if safe.credits >= floor else Cost(floor, usd_for(floor), LEDGER)
+    credits = max(safe.credits, most_expensive_card())
+    return Cost(credits, usd_for(credits), RATE_CARD)
 
 
 def reported(credits: float) -> Cost:
@@ -144,11 +192,11 @@ def actual(record: JobRecord) -> Cost | None:
     return None
 
 
-def charged(record: JobRecord, multiple: float = 1.0) -> Cost:
+def charged(record: JobRecord, seen: PricesSeen = NO_PRICES) -> Cost:
     """What a job counts for in a day's spending: what the API said it cost; else, while that
-    may still come (sending, unconfirmed, running) or for a video made without a figure, its
-    safe price (:func:`safe_price` with ``multiple``); else (refused, failed without a figure,
-    adopted without one) nothing."""
+    may still come, its price in flight (sending, running: :func:`in_flight_price`) or its safe
+    price (unconfirmed, or a video made without a figure: :func:`safe_price`); else (refused,
+    failed without a figure, adopted without one) nothing."""
     from .store import FAILED, REJECTED
 
     spent = actual(record)
@@ -156,7 +204,16 @@ def charged(record: JobRecord, multiple: float = 1.0) -> Cost:
         return spent
     if record.adopted or record.state in (REJECTED, FAILED):
         return ZERO
-    return safe_price(record.request, multiple)
+    if in_flight(record):
+        return in_flight_price(record.request, seen)
+    return safe_price(record.request, seen)
+
+
+def in_flight(record: JobRecord) -> bool:
+    """A start of ours the API may still price: being sent, or running without a figure."""
+    from .store import RUNNING, SUBMITTING
+
+    return record.state in (SUBMITTING, RUNNING) and actual(record) is None and not record.adopted
 
 
 def dollars(usd: float) -> str:

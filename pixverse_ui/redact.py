@@ -38,8 +38,8 @@ MAX_KEYS = 4096
 #: The shortest string ever masked as a key; shorter ones would mask ordinary words.
 MIN_KEY_LENGTH = 6
 #: The shortest value a visitor sends that is masked before the API has accepted it (see
-#: :func:`looks_like_key`).
-MIN_SENT_KEY_LENGTH = 24
+#: :func:`looks_like_key`): the shortest key a visitor may send (``access.KEY_SHAPE``).
+MIN_SENT_KEY_LENGTH = 8
 
 #: Runs of the characters keys are made of. ``+ / =`` (base64) are left out because they also
 #: join words ("api_key=..."); a key holding them is looked up by its longest run of these.
@@ -50,6 +50,8 @@ _LETTER = re.compile(r"[A-Za-z]")
 _DIGIT = re.compile(r"[0-9]")
 #: A dotted name (``urllib3.exceptions.ReadTimeoutError``): code, never a key.
 _DOTTED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+\Z")
+#: A name with its version (``python3.11``, ``gradio-6.31.0``): a path or a banner, never a key.
+_VERSIONED = re.compile(r"[A-Za-z][A-Za-z_-]*[0-9]*(?:\.[0-9]+)+\Z")
 #: Credentials recognised by what stands before them.
 _CONTEXT_PATTERNS = (
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
@@ -229,19 +231,34 @@ _logs_installed = False
 def looks_like_key(value: str) -> bool:
     """Whether a value sent as a key is shaped like one, and so masked before the API accepts it.
 
-    24 to 256 of the characters keys are made of, letters and digits both among them, and not
-    a dotted name. Keys drawn at random are (a 32-character hex key lacks a letter once in three
-    million; the simulator's ``sim-`` keys lack a digit once in 250, and are masked from their
-    first accepted answer on); the words and names a log is written with are not: "Traceback",
-    "generate", "urllib3.exceptions.ReadTimeoutError", nor the provider's 21-character
-    generation ids. So a visitor cannot make the operator's log lose words by sending them as
-    keys.
+    8 to 256 of the characters keys are made of, and the part a log line is searched by (its
+    longest run without ``+ / =``, the whole value for most keys) holds letters and digits
+    both, and is neither a dotted name nor a name with a version.
+
+    What this protects: a visitor cannot make the operator's log lose its words by sending them
+    as keys. Words have no digit ("Traceback", "generate", "sk-a-key-typed-in-the-wrong-field");
+    code is dotted ("urllib3.exceptions.ReadTimeoutError", "h11_impl.py"); paths and banners
+    name versions ("python3.11", "gradio-6.31.0"); and "HTTP/1.1" is searched by "HTTP", a word.
+    None of them is masked, wherever it stands.
+
+    What it gives up: a value of 8 or more characters mixing letters and digits is masked from
+    the moment it is sent, so a visitor can hide such a token they know from the log: their own
+    ids (a generation id, a session hash), a word with a number ("HTTP1234", "sha256ab"), a size
+    ("1280x720"), a hex number. Telling those from keys would leave keys unmasked: one random
+    12-character key in 35 is letters then digits. And a key made of letters alone, or of
+    digits alone (one random 12-character key in 8 has no digit), is masked only once the API
+    has accepted it.
     """
+    return bool(_KEY_LIKE.match(value) and _shaped(_anchor(value)))
+
+
+def _shaped(token: str) -> bool:
     return bool(
-        _KEY_LIKE.match(value)
-        and _LETTER.search(value)
-        and _DIGIT.search(value)
-        and not _DOTTED_NAME.match(value)
+        len(token) >= MIN_SENT_KEY_LENGTH
+        and _LETTER.search(token)
+        and _DIGIT.search(token)
+        and not _DOTTED_NAME.match(token)
+        and not _VERSIONED.match(token)
     )
 
 

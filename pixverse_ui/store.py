@@ -27,9 +27,11 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from . import intervals
 from .clock import REAL_CLOCK, Clock
 from .errors import ValidationError
 from .lifecycle import IllegalMove, Status, check_move
+from .processes import is_gone, this_process
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,14 @@ RUNNING = Status.RUNNING  # has a generation id; not yet finished and downloaded
 DONE = Status.DONE  # finished and the video is on disk
 FAILED = Status.FAILED  # the provider failed it
 STATES = tuple(Status)
+
+#: Said of a start whose sending process ended before its answer was written (see
+#: :meth:`Ledger.settle_abandoned`).
+ABANDONED = (
+    "The process sending this start ended before the API's answer was recorded; the API may "
+    "have made (and charged) the video. Look for the client request id in your AI/ML API usage "
+    "log before trying again."
+)
 
 #: The longest note a person may keep with a job.
 NOTE_MAX_CHARS = 2000
@@ -188,6 +198,7 @@ _ADDED_COLUMNS = (
     ("note", "TEXT"),
     ("provider_seed", "INTEGER"),
     ("folded", "TEXT"),
+    ("sender", "TEXT"),
     *((name, "TEXT") for name in ("image_source", "image_url", "image_path", "image_sha256")),
     ("image_width", "INTEGER"),
     ("image_height", "INTEGER"),
@@ -243,6 +254,7 @@ class Ledger:
                 (secrets.token_hex(16),),
             )
         self._salt = self._meta("salt").encode()
+        self.settle_abandoned()  # what a killed process left mid-POST, found at start-up
 
     def __repr__(self) -> str:
         return f"Ledger({str(self.path)!r})"
@@ -338,12 +350,13 @@ class Ledger:
         kept = {name: (image or {}).get(name) for name in IMAGE_COLUMNS}
         with self._conn() as db:
             if check is not None:
+                self._settle_abandoned(db)  # a dead sender's start holds no limit
                 check()
             db.execute(
                 "INSERT INTO jobs (client_request_id, owner, payer, endpoint, state, status,"
                 " request_json, resolution, duration, aspect_ratio, prompt, created_at, updated_at,"
-                f" batch, folded, {', '.join(kept)})"
-                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{', ?' * len(kept)})",
+                f" batch, folded, sender, {', '.join(kept)})"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{', ?' * len(kept)})",
                 (
                     client_request_id,
                     owner,
@@ -360,10 +373,78 @@ class Ledger:
                     now,
                     batch,
                     search_text(body["prompt"], None),
+                    this_process(),
                     *kept.values(),
                 ),
             )
         return self.get(client_request_id)
+
+    def settle_abandoned(self) -> list[str]:
+        """Mark ``unconfirmed`` every start left ``submitting`` by a process that has ended
+        (a kill or a crash mid-POST): its answer will never be written, and the API may have
+        made the video. Returns their client request ids. Done when a ledger is opened and
+        before every start a limit checks, so such a row neither stays "sending" after a
+        restart nor counts as a start in flight for the rest of the day."""
+        waiting = "SELECT 1 FROM jobs WHERE state = ? LIMIT 1"
+        if self._connection().execute(waiting, (SUBMITTING,)).fetchone() is None:
+            return []
+        with self._conn() as db:
+            return self._settle_abandoned(db)
+
+    def _settle_abandoned(self, db: sqlite3.Connection) -> list[str]:
+        rows = db.execute(
+            "SELECT client_request_id, sender, created_at FROM jobs WHERE state = ?",
+            (SUBMITTING,),
+        ).fetchall()
+        if not rows:
+            return []
+        now, journaled = self.clock.now(), self._journaled()
+        gone: dict[str | None, bool | None] = {}
+        settled = []
+        for crid, sender, created_at in rows:
+            if sender not in gone:
+                gone[sender] = is_gone(sender)
+            # a sender no one can ask about (another machine, an older ledger's row) is taken
+            # for gone once no POST of its could still be under way
+            ended = gone[sender]
+            if ended is None:
+                ended = now - created_at > intervals.SUBMIT_ABANDONED
+            if ended and crid not in journaled:
+                settled.append(crid)
+        for crid in settled:
+            db.execute(
+                "UPDATE jobs SET state = ?, status = ?, error = ?, updated_at = ?"
+                " WHERE client_request_id = ? AND state = ?",
+                (UNCONFIRMED, UNCONFIRMED, ABANDONED, now, crid, SUBMITTING),
+            )
+        if settled:
+            log.warning("%d start(s) whose sender ended mid-POST are now unconfirmed", len(settled))
+        return settled
+
+    def _journaled(self) -> set[str]:
+        """Client request ids the journal holds an id for (their rows are recovered from it)."""
+        try:
+            lines = self.journal_path.read_text("utf-8").splitlines()
+        except OSError:
+            return set()
+        found = set()
+        for line in lines:
+            try:
+                found.add(json.loads(line)["client_request_id"])
+            except (ValueError, KeyError, TypeError):
+                continue
+        return found
+
+    def heard(self, generation_id: str, status: str, credits_used: float | None = None) -> None:
+        """Record what the API said of a running job when asked once (``Job.reload``): its
+        provider status, and its credits when it gave them, as one more poll. A job that is
+        over keeps what it ended with."""
+        with self._conn() as db:
+            db.execute(
+                "UPDATE jobs SET status = ?, credits_used = coalesce(?, credits_used),"
+                " polls = polls + 1, updated_at = ? WHERE generation_id = ? AND state = ?",
+                (status, credits_used, self.clock.now(), generation_id, RUNNING),
+            )
 
     def update(self, job: str, *, polls_added: int = 0, **changes: Any) -> JobRecord:
         """Change some columns of a job named by generation id or client request id, and count
@@ -656,16 +737,21 @@ class Ledger:
         )
         return [_record(row) for row in rows]
 
-    def highest_costs(self) -> list[tuple[str, int, str, float | None, float | None]]:
-        """For every shape the API has priced here: (resolution, duration, aspect ratio, the
-        most credits, the most dollars) a job of it cost (``pricing.price_multiple``)."""
+    def highest_costs(
+        self, excluding_endpoint: str | None = None
+    ) -> list[tuple[str, int, str, float | None, float | None]]:
+        """For every shape the API has priced here (on any endpoint but ``excluding_endpoint``):
+        (resolution, duration, aspect ratio, the most credits, the most dollars) a job of it
+        cost (``pricing.PricesSeen``)."""
         rows = (
             self._connection()
             .execute(
                 "SELECT resolution, duration, aspect_ratio, MAX(credits_used) AS credits,"
                 " MAX(usd_spent) AS usd FROM jobs"
-                " WHERE credits_used IS NOT NULL OR usd_spent IS NOT NULL"
-                " GROUP BY resolution, duration, aspect_ratio"
+                " WHERE (credits_used IS NOT NULL OR usd_spent IS NOT NULL)"
+                " AND (? IS NULL OR endpoint != ?)"
+                " GROUP BY resolution, duration, aspect_ratio",
+                (excluding_endpoint, excluding_endpoint),
             )
             .fetchall()
         )

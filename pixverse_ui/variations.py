@@ -4,10 +4,17 @@ before they start)."""
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from .errors import ValidationError
+from .errors import PixVerseError, ValidationError
+from .lifecycle import Status
 from .params import SEED_MAX, Params, shown
+from .pricing import PricesSeen, charged, format_cost, is_simulated, total
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .store import Ledger
 
 #: The most generations one batch may start.
 MAX_BATCH = 24
@@ -59,3 +66,64 @@ def plan(
             raise ValidationError(f"At most {MAX_BATCH} variants at once.", field=axis)
         variants = [base.replace(**{axis: value}) for value in chosen]
     return Plan(tuple(variants))
+
+
+class _Started(Protocol):
+    @property
+    def client_request_id(self) -> str: ...
+
+
+J = TypeVar("J", bound=_Started)
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A variant of a batch whose start was refused (a limit, a rate, the API): its settings
+    and the sentence why. It reads like a job that ended before it began, so the tables that
+    follow a batch draw it in its row."""
+
+    params: Params
+    error: PixVerseError
+    last: None = None
+    finished: bool = True
+    id: None = None
+    client_request_id: str = ""
+    status: Status = Status.REJECTED
+
+    def mark(self) -> tuple[int, bool]:
+        return (0, True)
+
+
+def start_each(start: Callable[[Params], J], variants: Sequence[Params]) -> list[J | Refused]:
+    """Start every variant in order, each on its own: one refused (``PixVerseError``) is kept as
+    :class:`Refused` and the others are still tried (a cheaper shape may fit where a dearer did
+    not). When none started, the first refusal is raised: nothing was sent."""
+    outcomes: list[J | Refused] = []
+    for variant in variants:
+        try:
+            outcomes.append(start(variant))
+        except PixVerseError as exc:
+            outcomes.append(Refused(variant, exc))
+    if all(isinstance(o, Refused) for o in outcomes) and outcomes:
+        first = outcomes[0]
+        assert isinstance(first, Refused)
+        raise first.error
+    return outcomes
+
+
+def partly_started(outcomes: Sequence[_Started | Refused], ledger: Ledger) -> str | None:
+    """What a batch refused part-way started and what that costs, and why the rest was refused:
+    the sentence every front end shows (None when nothing was refused)."""
+    refused = [o for o in outcomes if isinstance(o, Refused)]
+    if not refused:
+        return None
+    records = [ledger.get(o.client_request_id) for o in outcomes if not isinstance(o, Refused)]
+    seen = PricesSeen.of(ledger)
+    cost = total(charged(record, seen) for record in records)
+    simulated = all(is_simulated(record.endpoint) for record in records)
+    started = f"{len(records)} of {len(outcomes)} variants started"
+    which = "1 was" if len(refused) == 1 else f"{len(refused)} were"
+    return (
+        f"{started}, costing {format_cost(cost, simulated=simulated)}; they go on. "
+        f"{which} refused: {refused[0].error.user_message}"
+    )

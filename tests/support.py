@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import select
 import socket
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 
@@ -180,6 +182,7 @@ class ServedApp:
 
     url: str
     log_path: Path
+    pid: int
 
     @property
     def output(self) -> str:
@@ -205,7 +208,7 @@ def running_app_py(home: Path, *args: str, **env: str) -> Iterator[ServedApp]:
             stdout=log,
             stderr=subprocess.STDOUT,
         )
-    app = ServedApp(f"http://127.0.0.1:{port}", log_path)
+    app = ServedApp(f"http://127.0.0.1:{port}", log_path, proc.pid)
     try:
 
         def answers() -> bool:
@@ -253,13 +256,15 @@ def queue_call(
     event_data: Any = None,
     headers: dict[str, str] | None = None,
     timeout: float = 60.0,
+    session_hash: str | None = None,
 ) -> RawCall:
-    """Join the queue for event ``fn_index`` with ``data`` and read its stream to the end."""
+    """Join the queue for event ``fn_index`` with ``data`` and read its stream to the end
+    (``session_hash``: Gradio's session to call it in; a fresh one unless given)."""
     import json
     import uuid
 
     http = session or requests.Session()
-    session_hash = uuid.uuid4().hex[:11]
+    session_hash = session_hash or uuid.uuid4().hex[:11]
     body = {
         "data": data,
         "fn_index": fn_index,
@@ -291,6 +296,74 @@ def queue_call(
                 if time.monotonic() > end:
                     raise AssertionError(f"event {fn_index} did not finish in {timeout} s")
     return RawCall(joined.status_code, joined.text, messages, raw)
+
+
+def resident_bytes(pid: int) -> int:
+    """A process's resident memory (``VmRSS``, Linux ``/proc``), as ``ps`` and a Space's meter
+    show it."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) * 1024
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a server answered a request: its status and text, and how many bytes of the body
+    the client had sent by then."""
+
+    status: int
+    text: str
+    sent: int
+
+
+def post_body(base: str, path: str, size: int, *, chunked: bool, timeout: float = 60.0) -> Answer:
+    """POST ``size`` bytes of JSON-ish body to ``path`` over a raw socket, its length declared
+    or sent chunked (with no length), as a careless or hostile client would: it sends until
+    the server answers or stops reading, then reads the answer. Nothing of the body is held in
+    memory but one 64 kB block."""
+    where = urlsplit(base)
+    block = b"x" * 65536
+    head = [f"POST {path} HTTP/1.1", f"Host: {where.netloc}", "Content-Type: application/json"]
+    head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}")
+    end = time.monotonic() + timeout
+    with socket.create_connection((where.hostname, where.port), timeout=timeout) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+        sent = 0
+        try:
+            while sent < size and not select.select([sock], [], [], 0)[0]:
+                assert time.monotonic() < end, f"still sending after {timeout} s"
+                piece = block[: size - sent]
+                sock.sendall(b"%x\r\n%b\r\n" % (len(piece), piece) if chunked else piece)
+                sent += len(piece)
+            if chunked and sent == size:
+                sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass  # the server answered and closed while the body was on its way: read below
+        reply = b""
+        while time.monotonic() < end:
+            try:
+                data = sock.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            reply += data
+            head_end = reply.find(b"\r\n\r\n")
+            if head_end >= 0 and _complete(reply, head_end):
+                break
+    status_line, _, rest = reply.partition(b"\r\n")
+    assert status_line.startswith(b"HTTP/1.1 "), f"no answer to the request: {reply[:200]!r}"
+    body = rest.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in rest else b""
+    return Answer(int(status_line.split()[1]), body.decode("utf-8", "replace"), sent)
+
+
+def _complete(reply: bytes, head_end: int) -> bool:
+    """Whether ``reply`` holds the whole answer its ``Content-Length`` announces."""
+    for line in reply[:head_end].split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(reply) - head_end - 4 >= int(value)
+    return False
 
 
 def video_frames(path: Path, count: int | None = None) -> list[Any]:

@@ -25,7 +25,14 @@ from pixverse_ui.budget import (
 from pixverse_ui.client import Client
 from pixverse_ui.clock import ManualClock
 from pixverse_ui.errors import BudgetError, TooManyStartsError, ValidationError
-from pixverse_ui.pricing import credits_for, price_multiple, safe_price, usd_for
+from pixverse_ui.pricing import (
+    PricesSeen,
+    credits_for,
+    in_flight_price,
+    most_expensive_card,
+    safe_price,
+    usd_for,
+)
 from pixverse_ui.ratelimit import RateLimiter, RateRule
 from pixverse_ui.store import Ledger
 
@@ -176,18 +183,51 @@ def test_the_payer_ceiling_counts_every_owner_and_says_so(tmp_path):
 
 def test_jobs_in_flight_count_at_the_highest_price_multiple_seen(tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite3")
-    assert price_multiple(ledger) == 1.0
-    assert safe_price(SMALL, price_multiple(ledger)).usd == pytest.approx(CARD_USD)
+    assert PricesSeen.of(ledger) == PricesSeen(1.0, None)
+    assert safe_price(SMALL, PricesSeen.of(ledger)).usd == pytest.approx(CARD_USD)
     _priced(ledger, "seen", owner="a", payer="a", usd=CARD_USD * PRICE)  # 540p at 4x
     big = validate("x", resolution="1080p", duration=10)
-    assert price_multiple(ledger) == pytest.approx(PRICE)
+    seen = PricesSeen.of(ledger)
+    assert seen.multiple == pytest.approx(PRICE) and seen.highest_usd == pytest.approx(2.5)
     # a shape never priced here counts at its card times the same multiple
-    assert safe_price(big, price_multiple(ledger)).usd == pytest.approx(
-        usd_for(credits_for(big)) * PRICE
-    )
+    assert safe_price(big, seen).usd == pytest.approx(usd_for(credits_for(big)) * PRICE)
     ledger.record(client_request_id="flying", owner="a", endpoint="e", body=big.to_body())
     spent = spent_since(ledger, 0, owner="a")
     assert spent.usd == pytest.approx(CARD_USD * PRICE + usd_for(credits_for(big)) * PRICE)
+
+
+def test_a_start_in_flight_counts_at_least_at_the_dearest_price_any_order_of_shapes(tmp_path):
+    """A provider with one flat price ($2.50): its dearest shape (1080p 10 s, $5.00 on the card)
+    costs half its card, the cheapest (360p 1:1, about $0.16) fifteen times it. The multiple
+    stays 1; what a start in flight counts for may not."""
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    tiny = validate("x", resolution="360p", aspect_ratio="1:1")
+    # before any price: the card's dearest shape, whatever the shape in flight
+    assert usd_for(most_expensive_card()) == pytest.approx(5.0)
+    assert in_flight_price(tiny, PricesSeen.of(ledger)).usd == pytest.approx(5.0)
+    big = validate("x", resolution="1080p", duration=10)
+    ledger.record(client_request_id="big", owner="a", endpoint="e", body=big.to_body())
+    ledger.update("big", state="running", usd_spent=2.5, credits_used=5e6)
+    seen = PricesSeen.of(ledger)
+    assert seen.multiple == 1.0 and seen.highest_usd == pytest.approx(2.5)
+    assert safe_price(tiny, seen).usd == pytest.approx(usd_for(credits_for(tiny)))  # its card
+    assert in_flight_price(tiny, seen).usd == pytest.approx(2.5)  # the most a job has cost
+    ledger.record(client_request_id="tiny", owner="a", endpoint="e", body=tiny.to_body())
+    assert spent_since(ledger, 0, owner="a").usd == pytest.approx(5.0)
+    with pytest.raises(BudgetError) as refused:
+        Budget(5.0).check(ledger, "a", safe_price(tiny, seen))
+    assert "$0.00 is left today ($2.50 of it is held for 1 start the API has not priced yet)" in (
+        refused.value.user_message
+    )
+    assert "Try again once the API has priced it" in refused.value.user_message
+
+
+def test_the_simulators_pretend_prices_teach_nothing_about_real_ones(tmp_path):
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    big = validate("x", resolution="1080p", duration=10)
+    ledger.record(client_request_id="sim", owner="a", endpoint="simulator", body=big.to_body())
+    ledger.update("sim", state="running", usd_spent=40.0, credits_used=8e7)
+    assert PricesSeen.of(ledger) == PricesSeen(1.0, None)
 
 
 def _parallel_starts(
@@ -228,7 +268,8 @@ def test_fifteen_parallel_starts_overshoot_a_limit_by_one_job_at_most(tmp_path, 
 
 def test_before_any_price_is_known_one_unpriced_start_at_a_time(tmp_path, make_sim):
     """A fresh ledger knows only the card ($0.625); the provider charges $2.50. Starts at once
-    cannot all count at the card: one is let through until the API has priced it."""
+    cannot all count at the card: while one is in flight it counts at the card's dearest shape
+    ($5.00), so the next passes only once the API has priced the first."""
     sim = make_sim(price_multiple=PRICE)
     path = tmp_path / "ledger.sqlite3"
     outcomes = _parallel_starts(path, sim.url, Budget(5.0), 15)
@@ -237,6 +278,77 @@ def test_before_any_price_is_known_one_unpriced_start_at_a_time(tmp_path, make_s
     # counts at $2.50 and may fit ($5.00 in all)
     assert started in (1, 2) and sim.stats()["posts"] == started
     assert spent_since(Ledger(path), 0, owner="alice").usd <= 5.0 + CARD_USD * PRICE
+
+
+def test_an_expensive_shape_first_then_cheap_ones_at_once_pay_one_job_over_at_most(
+    tmp_path, make_sim, figures
+):
+    """A provider that charges $2.50 a job whatever its shape, answering a create after 1 to
+    2.5 s. A 1080p 10 s job first (its card says $5.00; it costs $2.50), then six 360p 1:1
+    starts at once (about $0.16 each on the card): counted at their card, all six would pass
+    ($17.50 in all against $5.00)."""
+    sim = make_sim(flat_usd=2.5, post_delay=(1.0, 2.5))
+    path = tmp_path / "ledger.sqlite3"
+    big = validate("a whale", resolution="1080p", duration=10)
+    assert _parallel_starts(path, sim.url, Budget(5.0), 1, big) == ["started"]
+    tiny = validate("a wren", resolution="360p", aspect_ratio="1:1")
+    outcomes = _parallel_starts(path, sim.url, Budget(5.0), 6, tiny)
+    spent = spent_since(Ledger(path), 0, owner="alice").usd
+    assert outcomes.count("started") == sim.stats()["posts"] - 1 >= 1
+    assert spent <= 5.0 + 2.5  # the ceiling, and the one job being checked at most
+    figures["overshoot in cents, $5 limit, 1080p 10 s then 6 cheap starts, flat $2.50"] += round(
+        max(0.0, spent - 5.0) * 100
+    )
+
+
+def test_a_lost_answer_on_a_fresh_ledger_leaves_the_next_start_free_to_go(tmp_path, make_sim):
+    """The first create's answer is lost: the job may exist and be charged, so the day counts
+    it at its safe price, but it is not in flight: nothing holds the next start."""
+    sim = make_sim(price_multiple=PRICE, faults="lost-post@post*1")
+    path = tmp_path / "ledger.sqlite3"
+    with (
+        Client(api_key=TEST_KEY, base_url=sim.url, timeout=(2.0, 10.0)) as client,
+        pytest.raises(errors.SubmissionUnconfirmedError),
+    ):
+        generation.create_job(
+            SMALL, client=client, ledger=Ledger(path), owner="alice", budget=Budget(5.0)
+        )
+    (lost,) = Ledger(path).history("alice")
+    assert lost.state == "unconfirmed"
+    assert spent_since(Ledger(path), 0, owner="alice").usd == pytest.approx(CARD_USD)
+    assert _parallel_starts(path, sim.url, Budget(5.0), 1) == ["started"]
+    assert sim.stats()["posts"] == 2
+
+
+_KILLED_MID_POST = """
+import os, sys
+from pixverse_ui.store import Ledger
+ledger = Ledger(sys.argv[1])
+ledger.record(client_request_id="mid-post", owner="alice", endpoint="e", body={body!r})
+os._exit(9)  # killed before the POST's answer: no handler, no finally
+"""
+
+
+def test_a_start_whose_process_died_mid_post_is_unconfirmed_when_the_ledger_opens(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "ledger.sqlite3"
+    script = _KILLED_MID_POST.format(body=SMALL.to_body())
+    subprocess.run([sys.executable, "-c", script, str(path)], check=False, timeout=60)
+    ledger = Ledger(path)  # what a restarted app does first
+    row = ledger.get("mid-post")
+    assert row.state == "unconfirmed" and "usage log" in (row.error or "")
+    # it counts for the day at its safe price, and holds no start back
+    assert spent_since(ledger, 0, owner="alice").usd == pytest.approx(CARD_USD)
+    Budget(5.0).check(ledger, "alice", safe_price(SMALL))
+
+
+def test_a_start_still_being_sent_by_a_live_process_is_left_alone(tmp_path):
+    path = tmp_path / "ledger.sqlite3"
+    Ledger(path).record(client_request_id="sending", owner="a", endpoint="e", body=SMALL.to_body())
+    assert Ledger(path).settle_abandoned() == []  # this process is alive: its POST is under way
+    assert Ledger(path).get("sending").state == "submitting"
 
 
 # --- the whole app: a shared key on a public page --------------------------------------------

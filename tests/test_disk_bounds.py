@@ -1,6 +1,8 @@
 """The disk a public page can make the app use is bounded, and ids from the API stay data.
 
-Uploads are refused by a running app (it has no upload component). Exporting or picking the same
+Uploads are refused by a running app (it has no upload component). ``python app.py`` run as a
+Space refuses Gradio's deep links and the links a caller puts in an input in place of a file, and
+its cache is unchanged after 300 of each. Exporting or picking the same
 item again reuses what was published the first time; the publisher's folders are removed once
 they are old, on a schedule driven here by a manual clock. The ``slow`` test measures the cache
 after 1,000 exports and 1,000 picks, calling the page's handlers directly. An id with a newline
@@ -17,12 +19,15 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
 import pytest
 import requests
+from support import ServedApp, form, queue_call, running_app_py
 
 from pixverse_ui import params
 from pixverse_ui.client import ENDPOINT
@@ -34,6 +39,7 @@ from pixverse_ui.publish import Publisher, version
 from pixverse_ui.store import DONE, Ledger
 from pixverse_ui.ui import build_demo
 from pixverse_ui.ui.common import caller
+from pixverse_ui.ui.guard import NO_DEEP_LINKS, NO_LINKS
 
 HOSTILE_ID = "abc\nrm -rf ~\n'\"$(x)"
 #: Ids a hostile or broken API could send; each must become a plain, distinct file name.
@@ -49,6 +55,11 @@ def _files(folder: Path) -> dict[str, int]:
     if not folder.exists():
         return {}
     return {str(p.relative_to(folder)): p.stat().st_size for p in folder.rglob("*") if p.is_file()}
+
+
+def _entries(folder: Path) -> dict[str, int]:
+    """Every file and folder under ``folder`` (its path relative to it) and its size."""
+    return {str(p.relative_to(folder)): p.lstat().st_size for p in folder.rglob("*")}
 
 
 def _disk_used(folder: Path, *, besides: Path) -> int:
@@ -137,6 +148,84 @@ def test_an_upload_to_a_running_app_is_refused_and_nothing_lands_in_the_cache(la
     assert all(size < MB for size in _files(cache).values())
     served = requests.get(demo.local_url + "gradio_api/file=" + str(cache / "big.bin"), timeout=30)
     assert served.status_code in (403, 404)
+
+
+# --- deep links and links in inputs: a Space, as strangers call it ------------------------------
+
+#: What one stranger's 8 callers sent for a minute before deep links were refused (3,093 files).
+CALLS = 300
+GROWN = "cache kB grown by 300 deep links and 300 linked inputs"
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServedApp, Path]]:
+    """``python app.py`` as a Space that asks visitors for their own key, and its Gradio cache."""
+    root = tmp_path_factory.mktemp("disk-space")
+    cache = root / "gradio-cache"
+    env = {"SPACE_ID": "someone/pixverse-ui", "AIMLAPI_KEY": "sk-disk-HOST-0011223344556677"}
+    with running_app_py(root / "home", GRADIO_TEMP_DIR=str(cache), **env) as app:
+        yield app, cache
+
+
+def _event(app: ServedApp, name: str) -> int:
+    deps = requests.get(app.url + "/config", timeout=10).json()["dependencies"]
+    return next(i for i, dep in enumerate(deps) if dep.get("api_name") == name)
+
+
+def test_deep_links_are_refused_and_write_nothing(space, figures):
+    """Each stranger's session first runs an event (Gradio then keeps its state, which a deep
+    link would write to disk), then asks for a deep link to it; 8 callers at once."""
+    app, cache = space
+    before = _entries(cache)
+    resolution = _event(app, "on_resolution")
+
+    def stranger(n: int) -> tuple[int, str]:
+        session = f"deep{n:07d}"
+        made = queue_call(app.url, resolution, ["720p", 5], session_hash=session)
+        assert made.final is not None and made.final["success"], made.messages
+        answer = requests.get(
+            app.url + "/gradio_api/deep_link", params={"session_hash": session}, timeout=30
+        )
+        return answer.status_code, answer.text
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(stranger, range(CALLS)))
+    assert set(answers) == {(404, NO_DEEP_LINKS)}
+    after = _entries(cache)
+    figures[GROWN] += (sum(after.values()) - sum(before.values())) // 1024
+    assert after == before  # nothing written, so nothing to read back
+    assert not (cache / "deep_links").exists()
+
+
+def test_a_link_in_an_input_is_refused_and_nothing_is_fetched(space, figures):
+    """Gradio downloads the file an input names by URL, whatever the component, before any
+    handler runs. The addresses are TEST-NET (RFC 5737): nothing there would answer anyway."""
+    app, cache = space
+    before = _entries(cache)
+    check, history = _event(app, "check"), _event(app, "list_history")
+
+    def stranger(n: int) -> Any:
+        link = {
+            "path": f"http://192.0.2.{n % 250 + 1}/big-{n}.bin",
+            "meta": {"_type": "gradio.FileData"},
+        }
+        call = (
+            queue_call(app.url, check, form(prompt=link))
+            if n % 2
+            else queue_call(app.url, history, [link, "v", "", "any", False, "any", "any time", 1])
+        )
+        assert call.final is not None, call.messages
+        return call.final["output"].get("error")
+
+    with ThreadPoolExecutor(8) as pool:
+        refusals = set(pool.map(stranger, range(CALLS)))
+    assert refusals == {NO_LINKS}, (
+        f"{refusals}: Gradio no longer downloads an input's link through "
+        "processing_utils.async_ssrf_protected_download (see pixverse_ui/ui/guard.py)"
+    )
+    after = _entries(cache)
+    figures[GROWN] += (sum(after.values()) - sum(before.values())) // 1024
+    assert after == before  # not even the empty folder Gradio made before fetching
 
 
 # --- the same item published once -----------------------------------------------------------------

@@ -26,11 +26,12 @@ from pixverse_ui.pricing import (
     PROVIDER,
     RATE_CARD,
     Cost,
+    PricesSeen,
     actual,
     credits_for,
     estimate,
     format_cost,
-    price_multiple,
+    in_flight_price,
     safe_price,
 )
 from pixverse_ui.store import _SCHEMA, DONE, FAILED, NOTE_MAX_CHARS, RUNNING, Ledger
@@ -334,11 +335,12 @@ def test_spent_since_counts_estimates_of_pending_jobs_and_leaves_out_refusals(le
     spent = spent_since(ledger, since, owner="alice")
     # jobs with no figure yet count at the safe price: the rate card times the highest multiple
     # of it a job here has cost ($1.00 for a shape the card says $0.625: 1.6 times)
-    multiple = price_multiple(ledger)
-    assert multiple == pytest.approx(1.0 / 0.625)
-    pending = safe_price(validate("x", resolution="1080p"), multiple).usd
-    running = safe_price(validate("x", resolution="540p"), multiple).usd
+    seen = PricesSeen.of(ledger)
+    assert seen.multiple == pytest.approx(1.0 / 0.625)
+    pending = in_flight_price(validate("x", resolution="1080p"), seen).usd
+    running = in_flight_price(validate("x", resolution="540p"), seen).usd
     assert running == pytest.approx(1.0)
+    assert pending == safe_price(validate("x", resolution="1080p"), seen).usd
     assert pending > estimate(validate("x", resolution="1080p")).usd
     assert spent.usd == pytest.approx(1.0 + pending + running)
     assert spent.estimated

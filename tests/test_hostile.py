@@ -4,7 +4,8 @@
 front of a loopback simulator that accepts the host's key and two visitors'. Alice and Bob each
 make a video with their own key. Then they, and an anonymous caller, try every way in: the file
 route on every path under the ledger's home, raw ``queue/join`` calls of every registered
-function (public and private) with foreign ids and malformed inputs, gradio_client on every
+function (public and private) with foreign ids and malformed inputs, 100 MB bodies with and
+without their length declared (the app's memory is read in ``/proc``), gradio_client on every
 endpoint, the MCP tools, Chromium reading the browser's storage, and a second app behind a login
 where everyone spends the host's key. Each probe asserts the exact refusal. The last test searches
 every line the apps printed and every byte they served for the three keys.
@@ -22,11 +23,23 @@ from typing import Any
 import pytest
 import requests
 from browser_support import STATUS_RECORDER, chromium
-from support import KEY_HEADER, RawCall, ServedApp, form, queue_call, running_app_py, with_mcp
+from support import (
+    KEY_HEADER,
+    RawCall,
+    ServedApp,
+    at_once,
+    form,
+    post_body,
+    queue_call,
+    resident_bytes,
+    running_app_py,
+    with_mcp,
+)
 
 from pixverse_ui.simulator import SimConfig, Simulator
 from pixverse_ui.store import DONE, JobRecord, Ledger
 from pixverse_ui.ui import KEY_STORAGE, NOT_YOURS, VISITOR_STORAGE
+from pixverse_ui.ui.guard import GENERAL_CAP, MB, too_large
 from pixverse_ui.ui.variations import NOT_A_VARIANT
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -68,6 +81,8 @@ class Space:
     alice: JobRecord
     bob: JobRecord
     alice_video_url: str
+    #: The app's process id, to read its memory.
+    pid: int
 
     def index(self, name: str) -> int:
         """The function index of the event Gradio named ``name``."""
@@ -110,7 +125,7 @@ def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
         ) as app:
             EVIDENCE.logs.append(app)
             deps = requests.get(app.url + "/config", timeout=10).json()["dependencies"]
-            partial = Space(app.url, home, cache, sim, deps, None, None, "")  # type: ignore[arg-type]
+            partial = Space(app.url, home, cache, sim, deps, None, None, "", app.pid)  # type: ignore[arg-type]
             made = {}
             for who, key, prompt in (("alice", ALICE, ALICE_PROMPT), ("bob", BOB, BOB_PROMPT)):
                 call = partial.call(
@@ -131,6 +146,7 @@ def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
                 by_prompt[ALICE_PROMPT],
                 by_prompt[BOB_PROMPT],
                 made["alice"],
+                app.pid,
             )
     finally:
         sim.stop()
@@ -290,6 +306,32 @@ def test_odd_types_are_refused_not_coerced_and_nothing_is_sent(
     refused = _refusal(space.call("generate", fields))
     assert refused["error"].startswith(f"Could not generate: {sentence}"), refused
     assert space.sim.stats()["posts"] == before
+
+
+# --- 2b: bodies larger than anything the page sends ----------------------------------------------
+
+#: 100 MB: ten of them at once took the app to 1.4 GB, and it kept 620 MB.
+HUGE = 100_000_000
+
+
+def test_huge_bodies_are_refused_before_they_are_read(space: Space, figures) -> None:
+    """Ten 100 MB bodies at once, half with their length declared, half chunked (no length),
+    to the queue and to the direct route. The app's memory stays where it was, and calls as
+    large as the page's largest still go through."""
+    routes = ("/gradio_api/queue/join", "/gradio_api/run/predict")
+    before = resident_bytes(space.pid)
+    answers = at_once(lambda i: post_body(space.url, routes[i % 2], HUGE, chunked=i >= 5), 10)
+    grown = resident_bytes(space.pid) - before
+    figures["MB resident grown by ten 100 MB bodies at once"] += max(0, grown) // MB
+    assert {(a.status, a.text) for a in answers} == {(413, too_large(GENERAL_CAP))}
+    assert all(a.sent < HUGE for a in answers), "the server read a whole body"
+    assert grown < 50 * MB, f"the app grew by {grown / MB:.0f} MB"
+    # History's pager reads back the page of cards it shows: a page of them near the cap
+    cards = '<div class="pxui-history" data-page="2" data-pages="3" data-range="13–24 of 30">'
+    pager = space.call("follow_pager", [cards + "x" * (GENERAL_CAP - 5000) + "</div>"])
+    assert _final_data(pager)[0] == 2
+    _, ids, _ = _final_data(space.call("list_history", [ALICE, "alice-browser", *FILTERS]))
+    assert ids == [space.alice.client_request_id]
 
 
 # --- 3: ids the caller does not own -------------------------------------------------------------

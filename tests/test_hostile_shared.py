@@ -52,16 +52,24 @@ class SharedSpace:
     def index(self, name: str) -> int:
         return next(i for i, dep in enumerate(self.deps) if dep.get("api_name") == name)
 
-    def generate(self, visitor: str, **kwargs: Any) -> RawCall:
-        data = form(prompt=f"a fox for {visitor}", resolution="540p", visitor=visitor)
+    def generate(self, visitor: str, shape: dict[str, Any] | None = None, **kwargs: Any) -> RawCall:
+        chosen = {"resolution": "540p", **(shape or {})}
+        data = form(prompt=f"a fox for {visitor}", visitor=visitor, **chosen)
         return queue_call(self.app.url, self.index("generate"), data, timeout=120, **kwargs)
+
+    def variations(self, visitor: str, count: int, **kwargs: Any) -> RawCall:
+        fields = form(prompt=f"foxes for {visitor}", resolution="540p")[:10]
+        data = [*fields, "seeds", count, [], [], False, "", visitor]
+        return queue_call(self.app.url, self.index("variations"), data, timeout=180, **kwargs)
 
     def host_spent(self) -> float:
         ledger = Ledger(self.home / "ledger.sqlite3")
         return spent_since(ledger, 0, payer=ledger.owner_of(HOST)).usd
 
 
-def _space(tmp_path: Path, **env: str) -> Iterator[SharedSpace]:
+def _space(
+    tmp_path: Path, sim_config: dict[str, Any] | None = None, **env: str
+) -> Iterator[SharedSpace]:
     home = tmp_path / "home"
     sim = Simulator(
         SimConfig(
@@ -70,6 +78,7 @@ def _space(tmp_path: Path, **env: str) -> Iterator[SharedSpace]:
             api_keys=frozenset({HOST}),
             price_multiple=PRICE,
             cache_dir=tmp_path / "sim-videos",
+            **(sim_config or {}),
         )
     ).start()
     try:
@@ -91,6 +100,21 @@ def wide_open(tmp_path: Path) -> Iterator[SharedSpace]:
 @pytest.fixture
 def defaults(tmp_path: Path) -> Iterator[SharedSpace]:
     yield from _space(tmp_path)
+
+
+#: A provider that charges $2.50 a job whatever its shape and answers a create after 1 to 2.5 s.
+FLAT = {"flat_usd": 2.5, "post_delay": (1.0, 2.5)}
+
+
+@pytest.fixture
+def flat(tmp_path: Path) -> Iterator[SharedSpace]:
+    yield from _space(tmp_path, FLAT)
+
+
+@pytest.fixture
+def flat_losing_an_answer(tmp_path: Path) -> Iterator[SharedSpace]:
+    """The first create's answer is lost on its way back: the job may exist and be charged."""
+    yield from _space(tmp_path, {**FLAT, "faults": "lost-post@post*1"})
 
 
 def _outcome(call: RawCall) -> str:
@@ -172,3 +196,51 @@ def test_two_mcp_agents_without_keys_share_nothing(defaults: SharedSpace) -> Non
     for history in with_mcp(defaults.app.url, second):
         assert "otter" not in history, history
     assert defaults.sim.stats()["posts"] == 1
+
+
+def test_a_dear_shape_then_cheap_ones_at_once_pay_the_ceiling_plus_one_job_at_most(
+    flat: SharedSpace, figures: Any
+) -> None:
+    """One 1080p 10 s job (the card says $5.00; it costs $2.50), then six 360p 1:1 starts at
+    once from three addresses (about $0.16 each on the card, $2.50 each in truth): counted at
+    their card, all six would pass ($17.50 against $5.00)."""
+    dear = {"resolution": "1080p", "duration": 10}
+    assert _outcome(flat.generate("first", dear)) == "started"
+    cheap = {"resolution": "360p", "aspect": "1:1"}
+
+    def start(i: int) -> str:
+        address = {"X-Forwarded-For": f"203.0.113.{i % 3 + 1}"}
+        return _outcome(flat.generate(f"cheap-{i}", cheap, headers=address))
+
+    outcomes = at_once(start, 6, timeout=180)
+    spent = flat.host_spent()
+    assert spent <= 5.0 + 2.5, outcomes  # the ceiling, and the one start being checked
+    assert flat.sim.stats()["posts"] == 1 + outcomes.count("started")
+    held = [o for o in outcomes if "the API has not priced yet" in o]
+    assert all("Try again once the API has priced" in o for o in held), held
+    figures["host overshoot in cents, 1080p 10 s then 6 cheap starts at a flat $2.50"] += round(
+        max(0.0, spent - 5.0) * 100
+    )
+
+
+def test_a_lost_answer_on_a_fresh_space_leaves_the_next_start_free_to_go(
+    flat_losing_an_answer: SharedSpace,
+) -> None:
+    space = flat_losing_an_answer
+    lost = _outcome(space.generate("first"))
+    assert "usage log" in lost and "was not sent again" in lost, lost
+    assert _outcome(space.generate("second")) == "started"
+    assert space.sim.stats()["posts"] == 2
+
+
+def test_a_batch_refused_part_way_says_what_started_and_what_it_costs(
+    wide_open: SharedSpace,
+) -> None:
+    """Three 540p seeds quote $1.88 at the card; each costs $2.50. Two fit under $5.00."""
+    call = wide_open.variations("batcher", 3)
+    assert call.final is not None and call.final["success"], call.messages
+    text = call.final["output"]["data"][1]
+    assert "2 of 3 variants started, costing $5.00" in text, text
+    assert "they go on. 1 was refused: This start" in text
+    assert "past its daily limit of $5.00" in text
+    assert wide_open.sim.stats()["posts"] == 2

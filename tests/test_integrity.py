@@ -21,7 +21,7 @@ import pixverse_ui
 from pixverse_ui import cli, errors
 from pixverse_ui.client import Client
 from pixverse_ui.clock import REAL_CLOCK
-from pixverse_ui.generation import generate, job, resume
+from pixverse_ui.generation import generate, resume
 from pixverse_ui.jobs import Jobs, watchers
 from pixverse_ui.lifecycle import Status
 from pixverse_ui.params import validate
@@ -70,12 +70,12 @@ def test_200_concurrent_refresh_and_resume_pairs_start_one_watcher_and_one_downl
     def refresh() -> None:  # what a history refresh does: attach to every unfinished job
         while not stop.wait(PACE):
             for record in ledger.unfinished():
-                service.get(record.generation_id, again=False)
+                service.watch(record.generation_id, again=False)
 
     def resume_by_id() -> None:  # what `resume ID` does, as soon as the id is in the ledger
         while not stop.wait(PACE):
             for record in ledger.unfinished():
-                job(record.generation_id, client=client, ledger=ledger, download_dir=folder)
+                Jobs(client, ledger, folder).watch(record.generation_id)  # what resume(id) does
 
     with ThreadPoolExecutor(max_workers=400) as pool:
         pairs = [pool.submit(fn) for _ in range(200) for fn in (refresh, resume_by_id)]

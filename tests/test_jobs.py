@@ -131,3 +131,87 @@ def test_a_follower_of_several_jobs_wakes_on_any_ones_news(tmp_path):
     waiter.start()
     waiter.join(timeout=60)
     assert not waiter.is_alive() and all(not job._feed._waiters for job in jobs)
+
+
+def test_reload_asks_the_api_and_records_what_it_said(client, sim, tmp_path):
+    path = tmp_path / "ledger.sqlite3"
+    job = Jobs(client, Ledger(path), tmp_path, timeout=5).submit(LONG)
+    with pytest.raises(errors.GenerationTimeoutError):
+        job.wait()  # its watcher gave up: nothing polls it any more
+    gets, polls = sim.stats()["gets"], Ledger(path).get(job.id).polls
+    client.clock.advance(600)  # the provider finished it meanwhile
+    assert job.reload().provider_status == "completed"
+    assert sim.stats()["gets"] == gets + 1  # one GET, what the API said now
+    row = Ledger(path).get(job.id)
+    assert (row.status, row.polls, row.state) == ("completed", polls + 1, Status.RUNNING)
+    assert job.status is Status.RUNNING  # its video is not on disk yet: a resume fetches it
+
+
+def test_get_sends_nothing_until_the_handle_is_followed(client, sim, tmp_path):
+    """As fal's get_handle and replicate's predictions.get: a handle, then a wait."""
+    path = tmp_path / "ledger.sqlite3"
+    made = Jobs(client, Ledger(path), tmp_path, hub=Watchers()).submit(LONG)
+    made.wait()
+    elsewhere = Jobs(client, Ledger(tmp_path / "other.sqlite3"), tmp_path, hub=Watchers())
+    before = sim.stats()
+    handle = elsewhere.get(made.id)  # an id this ledger has never seen
+    again = elsewhere.get(made.id)
+    assert again is handle and handle.id == made.id
+    assert (sim.stats()["gets"], sim.stats()["posts"]) == (before["gets"], before["posts"])
+    assert elsewhere.ledger.history() == [] and elsewhere.hub.started[made.id] == 0
+    video = handle.wait()  # asked to wait: now it is asked of the API, adopted and watched
+    assert video.ok and sim.stats()["gets"] > before["gets"]
+    assert elsewhere.ledger.get(made.id).adopted and elsewhere.hub.started[made.id] == 1
+    with pytest.raises(errors.BadRequestError):
+        elsewhere.get("no-such-generation").wait()  # an id the API does not know raises then
+    assert len(elsewhere.ledger.history()) == 1  # and nothing was recorded for it
+
+
+def test_cancel_stops_the_watching_and_says_the_job_goes_on_and_is_paid(client, ledger, tmp_path):
+    service = Jobs(client, ledger, tmp_path, hub=Watchers())
+    job = service.submit(LONG)
+    said = job.cancel()
+    assert said == (
+        f"Stopped watching {job.id}. The API has no cancel: the job goes on at the provider and "
+        f"is paid for; `pixverse-ui resume {job.id}` fetches its video later."
+    )
+    updates = list(job.updates())  # followers end, with a stopped update: no error, no video
+    assert updates[-1].stopped and not any(update.done for update in updates)
+    assert job.status is Status.RUNNING and job.wait().video_path is None
+    assert service.watch(job.id).wait().ok  # watched again, it is finished and fetched
+    assert service.hub.started[job.id] == 2
+
+
+def test_asubmit_and_async_wait_follow_a_job_without_holding_a_thread(make_live_sim, tmp_path):
+    import asyncio
+
+    import pixverse_ui
+
+    sim = make_live_sim(speed=40)
+    client = Client(api_key=TEST_KEY, base_url=sim.url, timeout=(2.0, 10.0))
+
+    async def make() -> tuple[str, bool]:
+        job = await pixverse_ui.asubmit(
+            "an async fox", resolution="360p", client=client,
+            ledger=Ledger(tmp_path / "ledger.sqlite3"), download_dir=tmp_path / "videos",
+        )  # fmt: skip
+        with pytest.raises(errors.WaitTimeoutError):
+            await job.async_wait(timeout=0.01)  # the job goes on
+        seen: list[str] = []
+        video = await asyncio.wait_for(
+            job.async_wait(on_update=lambda u: seen.append(u.status)), 120
+        )
+        return seen[-1], video.ok
+
+    assert asyncio.run(make()) == ("completed", True)
+
+
+def test_the_public_watch_follows_the_one_watcher_of_an_id(client, ledger, tmp_path):
+    import pixverse_ui
+    from pixverse_ui.jobs import watchers
+
+    job = pixverse_ui.submit(params=LONG, client=client, ledger=ledger, download_dir=tmp_path)
+    statuses = [u.status for u in pixverse_ui.watch(
+        job.id, client=client, ledger=ledger, download_dir=tmp_path
+    )]  # fmt: skip
+    assert statuses[-1] == "completed" and watchers().started[job.id] == 1

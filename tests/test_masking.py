@@ -25,13 +25,25 @@ HOST = "sk-masking-HOST-00112233445566778899"
 ACCEPTED = "sk-masking-ACCEPTED-a1b2c3d4e5f60718"
 NEVER_ISSUED = "sk-masking-NEVER-ISSUED-9f8e7d6c5b4a"
 FLOOD = 5000
+#: A visitor's key of 12 characters, which the API never issued.
+SHORT = "k3Y9pQ2xLm7Z"
 #: Lines an operator's log holds, with the words a hostile visitor sent as keys.
 LINES = (
     "Traceback (most recent call last):",
     "An event handler (generate) didn't receive enough input values (needed: 12, got: 1).",
     "Received 12 bytes from urllib3.exceptions.ReadTimeoutError",
+    '  File "/usr/lib/python3.11/site-packages/uvicorn/protocols/http/h11_impl.py", line 403',
+    '127.0.0.1:52614 - "POST /gradio_api/queue/join HTTP/1.1" 413',
 )
-WORDS = ("Traceback", "generate", "Received", "urllib3.exceptions.ReadTimeoutError")
+WORDS = (
+    "Traceback",
+    "generate",
+    "Received",
+    "urllib3.exceptions.ReadTimeoutError",
+    "h11_impl.py",
+    "python3.11",
+    "HTTP/1.1",
+)
 log = logging.getLogger("pixverse_ui.test_masking")
 
 
@@ -113,6 +125,16 @@ def test_a_real_shaped_key_sent_once_is_masked_in_the_lines_about_its_401(api, t
     assert NEVER_ISSUED not in logged(caplog, line)
 
 
+def test_a_short_key_sent_once_is_masked_in_the_lines_about_its_401(api, tmp_path, caplog):
+    app = shared_space(tmp_path)
+    caller = app.caller(SHORT, "carol-browser")
+    with pytest.raises(errors.AuthenticationError):
+        caller.client.create(validate("a wren", resolution="360p"))
+    text = logged(caplog, f"401 for key {SHORT}", f"Authorization: {SHORT}", f"key={SHORT}.")
+    assert SHORT not in text and text.count("***") == 3
+    assert all(line in text for line in ("401 for key ***", "Authorization: ***", "key=***."))
+
+
 def test_a_sent_key_is_masked_only_while_its_client_lives_once_flooded_out():
     sent = "sk-masking-SENT-0011223344556677"
     holder = Client(api_key=sent, base_url="http://127.0.0.1:9")
@@ -132,8 +154,16 @@ def test_a_sent_key_is_masked_only_while_its_client_lives_once_flooded_out():
         ("generate", False),
         ("Received", False),
         ("urllib3.exceptions.ReadTimeoutError", False),  # a name in a traceback
-        ("FxkOMGP_IRjjNHfzH3LTV", False),  # a provider's generation id
+        ("h11_impl.py", False),  # a file's name
+        ("python3.11", False),  # a name with its version, as paths hold it
+        ("gradio-6.31.0", False),
+        ("HTTP/1.1", False),  # searched by "HTTP", a word
         ("sk-a-key-typed-in-the-wrong-field", False),  # no digit: words joined by dashes
+        ("sk-abc1", False),  # 7 characters
+        (SHORT, True),  # 12 characters, letters and digits
+        ("abcd1234", True),  # 8
+        ("HTTP1234", True),  # a word with a number: one short random key in 35 is shaped so
+        ("FxkOMGP_IRjjNHfzH3LTV", True),  # a provider's generation id: a visitor may hide theirs
         ("0123456789abcdef0123456789abcdef", True),  # 32 hex characters
         ("sim-Zk3q9xYbW1Lq2mN0pR7sTuVwXyZ01234", True),  # the simulator's own
         (HOST, True),

@@ -133,3 +133,40 @@ def test_each_card_plays_in_its_own_shape_and_offers_use_this_one_once_ready():
     assert 'generating <span data-elapsed="5.0">0:05</span>' in page
     assert "style &lt;clay&gt;" in page
     assert "Each variant plays here" in grid_html([])
+
+
+def test_a_variant_refused_part_way_is_kept_in_its_place_and_said_with_what_started(tmp_path):
+    """The library's one rule for a batch that does not all start: the notebook, the page and
+    MCP draw the same rows and say the same sentence."""
+    from pixverse_ui.errors import BudgetError
+    from pixverse_ui.variations import Refused, partly_started, start_each
+
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    variants = plan(validate("a red fox", resolution="540p"), "seed", count=3).variants
+
+    class Started:
+        def __init__(self, crid: str) -> None:
+            self.client_request_id = crid
+
+    def start(variant):
+        crid = f"c{variant.seed}"
+        if variant is variants[1]:
+            raise BudgetError("This start would cross the limit")
+        ledger.record(client_request_id=crid, owner="o", endpoint="e", body=variant.to_body())
+        ledger.update(crid, state=RUNNING, credits_used=5_000_000, usd_spent=2.5)
+        return Started(crid)
+
+    outcomes = start_each(start, variants)
+    assert isinstance(outcomes[1], Refused) and outcomes[1].params == variants[1]
+    assert [o.client_request_id for o in outcomes[::2]] == [f"c{v.seed}" for v in variants[::2]]
+    assert partly_started(outcomes, ledger) == (
+        "2 of 3 variants started, costing $5.00 (10,000,000 credits); they go on. 1 was refused: "
+        "This start would cross the limit. Nothing was sent and nothing was charged."
+    )
+    assert partly_started(outcomes[:1], ledger) is None  # nothing refused: nothing to say
+
+    def refuse(variant):
+        raise BudgetError(f"No room for seed {variant.seed}")
+
+    with pytest.raises(BudgetError, match=f"No room for seed {variants[0].seed}"):
+        start_each(refuse, variants)  # none started: the first refusal, as for one video

@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import params
 from ..clock import REAL_CLOCK, Clock
-from ..pricing import credits_for, usd_for
+from ..pricing import CREDITS_PER_USD, credits_for, usd_for
 from . import responses as R
 from . import schema
 from .config import SimConfig
@@ -87,7 +87,7 @@ class SimCore:
 
         ``shape``: the aspect ratio it is charged at when the body names none (image-to-video:
         its image's nearest); ``error_message``: the job fails, saying so."""
-        now, multiple = self.clock.now(), self.config.price_multiple
+        now = self.clock.now()
         with self._lock:
             queued, generating = draw_timing(
                 self._rng, body, sigma=self.config.sigma, speed=self.config.speed
@@ -99,9 +99,7 @@ class SimCore:
             created_at=now,
             queued_until=now + queued,
             done_at=now + queued + generating,
-            credits=round(
-                credits_for({**body, "aspect_ratio": shape} if shape else body) * multiple
-            ),
+            credits=self.price({**body, "aspect_ratio": shape} if shape else body),
             fail_shape="name" if error_message else fail_shape,
             error_message=error_message,
         )
@@ -109,6 +107,18 @@ class SimCore:
         if not job.fail_shape and self.config.prerender:
             self.renders.submit(body)
         return job
+
+    def price(self, body: dict[str, Any]) -> int:
+        """What a job of this request costs, in credits."""
+        if self.config.flat_usd is not None:
+            return round(self.config.flat_usd * CREDITS_PER_USD)
+        return round(credits_for(body) * self.config.price_multiple)
+
+    def post_delay(self) -> float:
+        """Seconds the next create takes to answer (``SimConfig.post_delay``)."""
+        low, high = self.config.post_delay
+        with self._lock:
+            return self._rng.uniform(low, high) if high > 0 else 0.0
 
     def seed_of(self, job: Job) -> int:
         """The seed the video link names: the one sent, else (or with ``keep_seed`` off) one
@@ -228,6 +238,8 @@ def create_app(core: SimCore) -> ASGIApp:
                 "BadRequestError",
                 f"The {resolution} quality option does not support {duration}-second videos.",
             )
+        if (delay := core.post_delay()) > 0:
+            await asyncio.sleep(delay)
         rule = await slow_down(core.faults.draw("post"))
         if rule is not None and rule.kind in _STATUS_FAULTS:
             return R.status_fault(rule.kind, request.url.path, clock.now())

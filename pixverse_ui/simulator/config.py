@@ -31,6 +31,9 @@ class SimConfig:
     rendering a job's video when it is created (False: on its first download).
     ``price_multiple``: what a job costs as a multiple of the rate card (``pricing.credits_for``);
     the provider's real prices may differ from the card, and budgets must hold when they do.
+    ``flat_usd``: charge this many dollars a job whatever its shape, instead (a provider whose
+    prices do not follow the card at all). ``post_delay``: the least and most seconds a create
+    takes to answer (drawn evenly between them, real time), as a real API's POST does.
     ``keep_seed``: the video link names the seed that was sent (False: a seed of its own, as a
     provider that ignores the sent seed would). ``data_uris``: image-to-video takes an image as a
     data: URI (False: only as an http(s) URL, refused with 400 otherwise, as a provider that
@@ -54,6 +57,8 @@ class SimConfig:
     render_workers: int = 2
     prerender: bool = True
     price_multiple: float = 1.0
+    flat_usd: float | None = None
+    post_delay: tuple[float, float] = (0.0, 0.0)
     keep_seed: bool = True
     data_uris: bool = True
 
@@ -68,6 +73,11 @@ class SimConfig:
             raise ValueError(f"fail_shape must be one of {FAIL_SHAPES}")
         if not self.price_multiple > 0:
             raise ValueError(f"price_multiple must be positive, got {self.price_multiple}")
+        if self.flat_usd is not None and not self.flat_usd > 0:
+            raise ValueError(f"flat_usd must be positive, got {self.flat_usd}")
+        low, high = self.post_delay
+        if not 0 <= low <= high:
+            raise ValueError(f"post_delay must be (least, most), 0 <= least <= most: {low, high}")
         if self.sigma < 0 or self.slow_seconds < 0 or self.url_ttl <= 0 or self.fps < 1:
             raise ValueError("sigma and slow_seconds must be >= 0; url_ttl and fps positive")
         if self.api_keys is not None:

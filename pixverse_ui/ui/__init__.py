@@ -4,8 +4,8 @@ The page is in parts, each a small class whose methods are its events' handlers,
 the components they serve: ``generate`` (the form, Generate and Stop, the status panel and the
 video), ``history`` (the History tab) and ``variations`` (the Variations tab); ``page`` puts them
 together (``build_demo``) and serves them (``launch``, ``launch_options``, ``start``); ``common``
-holds what they share, and ``signin`` reads who signed in with Hugging Face from a request's
-session.
+holds what they share, ``signin`` reads who signed in with Hugging Face from a request's
+session, and ``guard`` refuses or bounds what a stranger's request could make the server keep.
 Handlers are methods rather than module-level functions because the state they work on (the
 ledger, the watchers, the visitors' clients) belongs to one page, and a process may serve several
 (the tests do).

@@ -17,6 +17,7 @@ from ..lifecycle import TRANSIENT_ICON, Status
 from ..polling import Update
 from ..pricing import format_cost, reported, simulated_money
 from ..publish import Publisher
+from .gradio_internals import pass_input_through
 from .signin import signed_in_username
 
 NO_STYLE = "none"
@@ -58,28 +59,24 @@ def strict_input(component: Any) -> Any:
     sent as the choices changed) with a 500 and a traceback. The copy keeps the component's
     ``elem_id`` (and loses what was set on the instance), so the component is known by its
     ``elem_id`` (every one given here has one) and its class's ``preprocess`` passes a known
-    component's input through (:func:`_passes_raw_input`); others are left as Gradio has them.
+    component's input through (``gradio_internals.pass_input_through``); others are left as
+    Gradio has them.
     """
     if not component.elem_id:
         raise ValueError("strict_input needs a component with an elem_id")
     _RAW_INPUT_IDS.add(component.elem_id)
-    _passes_raw_input(type(component))
+    pass_input_through(type(component), lambda copy: copy.elem_id in _RAW_INPUT_IDS)
     return component
 
 
-def _passes_raw_input(cls: type) -> None:
-    """Have ``cls.preprocess`` hand a known component's payload over unchanged (once a class)."""
-    original = cls.preprocess
-    if getattr(original, "passes_raw_input", False):
-        return
-
-    def preprocess(self: Any, payload: Any) -> Any:
-        if self.elem_id in _RAW_INPUT_IDS:
-            return payload
-        return original(self, payload)
-
-    preprocess.passes_raw_input = True  # type: ignore[attr-defined]
-    cls.preprocess = preprocess
+def event_value(evt: gr.EventData | None, name: str) -> str | None:
+    """A text field of an event's data (``evt.<name>``, Gradio's public access to it); None when
+    the event has none, or it is not text (the data comes from the caller, whoever they are)."""
+    try:
+        value = getattr(evt, name, None)
+    except (TypeError, AttributeError):  # an event with no data at all
+        return None
+    return value if isinstance(value, str) else None
 
 
 def with_integer_schema(dropdown: gr.Dropdown) -> gr.Dropdown:

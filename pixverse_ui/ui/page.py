@@ -17,7 +17,6 @@ from typing import Any
 
 import gradio as gr
 from starlette.middleware import Middleware
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..access import SIGNED_IN_ONLY_ENV, App, Mode, auth_from_env
 from ..budget import Budget
@@ -29,6 +28,8 @@ from ..store import Ledger
 from .common import KEY_STORAGE, NO_STYLE, PAGE_JS, VISITOR_STORAGE, Page, strict_input
 from .compare import ComparePart
 from .generate import GeneratePart
+from .gradio_internals import SKIP_REACHABILITY_CHECK
+from .guard import RequestGuard, refuse_fetches
 from .history import HistoryPart
 from .live import LivePart
 from .sessions import SESSIONS_KEPT, free_on_close
@@ -199,6 +200,7 @@ def build_demo(
         batch.quote_after(loaded.then, visitor)
         free_on_close(demo)
     demo.queue(default_concurrency_limit=None)
+    refuse_fetches(demo)  # the page takes no files: a link in an input is never fetched
     _apps[demo] = app
     return demo
 
@@ -272,10 +274,11 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
       browser's storage.
     - Errors that are not our sentences reach the caller as Gradio's generic "Error": their text
       may quote the call's inputs. Our own sentences (``gr.Error``) are always shown.
-    - Uploads are refused: the page has no upload component, and Gradio would otherwise keep and
-      serve back any file anyone posts. :class:`NoUploads` answers Gradio's upload routes with
-      403 before reading a byte of the body, and ``max_file_size`` 0 refuses a file in any other
-      form Gradio parses. (What the app itself publishes is bounded by ``publish.Publisher``.)
+    - What a stranger's request could make the server keep is refused or bounded
+      (:mod:`.guard`): the upload and deep-link routes are refused and every body is capped
+      before Gradio reads it, ``max_file_size`` 0 refuses a file in any other form Gradio
+      parses, and (set by ``build_demo``) a link in an input is not fetched. (What the app
+      itself publishes is bounded by ``publish.Publisher``.)
     - At most ``sessions.SESSIONS_KEPT`` sessions' state is kept (a page's is freed when it
       closes).
     - Gradio's own look at the started server (one HEAD request with a 3 s timeout, whose first
@@ -289,7 +292,7 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
     blocked = [str(path) for path in app.private_paths()]
     blocked += [str(path) for path in overrides.pop("blocked_paths", None) or ()]
     app_kwargs = dict(overrides.pop("app_kwargs", None) or {})
-    app_kwargs["middleware"] = [*app_kwargs.get("middleware", ()), Middleware(NoUploads)]
+    app_kwargs["middleware"] = [*app_kwargs.get("middleware", ()), Middleware(RequestGuard)]
     options: dict[str, Any] = {
         "blocked_paths": blocked,
         "max_file_size": 0,
@@ -300,38 +303,10 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
         "state_session_capacity": SESSIONS_KEPT,
         "css": CSS,
         "js": PAGE_JS,
-        "_frontend": False,  # Gradio's impatient reachability check (see above)
+        **SKIP_REACHABILITY_CHECK,  # Gradio's impatient look at the server (see above)
     }
     options.update(overrides)
     return options
-
-
-class NoUploads:
-    """ASGI middleware: refuse Gradio's routes that take files (``/upload``,
-    ``/process_recording``) with 403 and a sentence, before reading the body."""
-
-    REFUSED = ("/gradio_api/upload", "/gradio_api/process_recording")
-    ANSWER = b"This app takes no uploads."
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].rstrip("/").endswith(self.REFUSED):
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 403,
-                    "headers": [
-                        (b"content-type", b"text/plain; charset=utf-8"),
-                        (b"content-length", str(len(self.ANSWER)).encode()),
-                        (b"connection", b"close"),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": self.ANSWER})
-            return
-        await self.app(scope, receive, send)
 
 
 def mcp_available() -> bool:

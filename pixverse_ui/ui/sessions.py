@@ -10,8 +10,8 @@ that never end that way (API and MCP callers open no heartbeat).
 Dropping the state of a page that is in fact still open (its heartbeat lost to a network blip)
 is harmless: every input a handler reads is taken as sent (``strict_input``), so nothing depends
 on the component configs that the session's events updated, and its next event starts afresh.
-The names used here are Gradio's internals (``state_holder``, ``_queue``), as of the version the
-README's front matter pins; ``tests/test_sessions.py`` checks that they still free the memory.
+Gradio's tables are reached through ``gradio_internals`` (no public call frees them);
+``tests/test_sessions.py`` checks that they still free the memory.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from collections import deque
 import gradio as gr
 
 from ..intervals import FORGET_AGAIN_AFTER
+from .gradio_internals import drop_session, session_tables
+
+__all__ = ["SESSIONS_KEPT", "forget", "free_on_close", "session_tables"]
 
 #: The most sessions whose state Gradio keeps (``state_session_capacity``; least recently used
 #: out first): about 145 MB at worst, whatever API callers do.
@@ -80,27 +83,5 @@ class _ForgetAgain:
 
 def forget(demo: gr.Blocks, session_hash: str | None) -> None:
     """Drop what Gradio keeps for one session; nothing for a session it does not know."""
-    if not session_hash:
-        return
-    holder = demo.state_holder
-    with holder.lock:
-        holder.session_data.pop(session_hash, None)
-        holder.time_last_used.pop(session_hash, None)
-    queue = demo._queue
-    # the ids of every event the session ever ran stay in its set (Gradio removes them only
-    # when an event is cancelled); the set and the message queue go once none is still live
-    ran = queue.pending_event_ids_session.get(session_hash, set())
-    if not any(event_id in queue.event_ids_to_events for event_id in list(ran)):
-        queue.pending_event_ids_session.pop(session_hash, None)
-        queue.pending_messages_per_session.pop(session_hash, None)
-
-
-def session_tables(demo: gr.Blocks) -> dict[str, int]:
-    """How many sessions each of Gradio's per-session tables holds."""
-    holder, queue = demo.state_holder, demo._queue
-    return {
-        "states": len(holder.session_data),
-        "last used": len(holder.time_last_used),
-        "message queues": len(queue.pending_messages_per_session),
-        "event id sets": len(queue.pending_event_ids_session),
-    }
+    if session_hash:
+        drop_session(demo, session_hash)

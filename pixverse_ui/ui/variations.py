@@ -33,6 +33,7 @@ from .common import (
     Page,
     caller,
     error_markdown,
+    event_value,
     form_params,
     refusal,
     strict_input,
@@ -71,8 +72,12 @@ def varied(variant: params.Params, axis: str) -> str:
     return f"{name.replace('_', ' ')} {getattr(variant, name)}"
 
 
+#: A variant of a batch as the tab draws it: its job, or its refusal.
+Variant = Job | variations.Refused
+
+
 def batch_view(
-    jobs: list[Job], publisher: Publisher, axis: str = "seeds"
+    jobs: list[Variant], publisher: Publisher, axis: str = "seeds"
 ) -> tuple[tuple[tuple[str, str], ...], str, tuple[Card, ...]]:
     """The videos that are ready (a still of each), a table of every variant's state, and every
     variant as a card (``axis``: what varies, for the cards' captions)."""
@@ -129,14 +134,14 @@ class BatchAnswer:
     over: bool
 
 
-def batch_answer(jobs: list[Job], publisher: Publisher, axis: str = "seeds") -> BatchAnswer:
+def batch_answer(jobs: list[Variant], publisher: Publisher, axis: str = "seeds") -> BatchAnswer:
     """``batch_view`` and whether the batch is over. Whether every job has ended is read first:
     a job that ends while the view is drawn shows in the next one, never missing from the last."""
     over = all(job.finished for job in jobs)
     return BatchAnswer(*batch_view(jobs, publisher, axis), over=over)
 
 
-def sheet(jobs: list[Job], axis: str, publisher: Publisher) -> str | None:
+def sheet(jobs: list[Variant], axis: str, publisher: Publisher) -> str | None:
     """A contact sheet (PNG) of the batch's videos, each captioned with what varied; made once
     for the same videos and captions."""
     items = [
@@ -340,8 +345,7 @@ class VariationsPart:
             who = caller(self.page, api_key, None, visitor, request)
         except errors.PixVerseError as exc:
             return (*unchanged, error_markdown(exc))
-        data = getattr(evt, "_data", None)
-        ident = data.get("id") if isinstance(data, dict) else None
+        ident = event_value(evt, "id")
         found = own_item(self.page.app.ledger, who.owner, ident)
         if found is None or found.adopted:
             return (*unchanged, NOT_A_VARIANT)
@@ -414,12 +418,18 @@ class VariationsPart:
             jobs = await asyncio.to_thread(page.app.start, who, batch.variants, batch=tag)
         except errors.PixVerseError as exc:
             raise refusal(exc) from None
+        # refused part-way (a price that moved, another tab's start): what did start is said
+        partly = variations.partly_started(jobs, page.app.ledger)
+        if partly is not None:
+            quoted = f"{quoted}\n\n**{partly}**"
+            gr.Warning(partly)
+        watched = [job for job in jobs if not isinstance(job, variations.Refused)]
         while True:
-            marks = [job.mark() for job in jobs]  # before drawing: news after it wakes us
+            marks = [job.mark() for job in watched]  # before drawing: news after it wakes us
             answer = batch_answer(jobs, page.publisher, axis)
             text = f"{quoted}\n\n{answer.table}"
             if answer.over:
                 yield list(answer.items), text, sheet(jobs, axis, page.publisher), answer
                 return
             yield list(answer.items), text, gr.skip(), answer
-            await any_news(jobs, marks, BATCH_REDRAW_MAX)
+            await any_news(watched, marks, BATCH_REDRAW_MAX)

@@ -1,0 +1,179 @@
+"""What a stranger's request may make the server keep: refused before Gradio reads it, or bounded.
+
+On a public page anyone can call every route Gradio serves. What a request could make the
+process write to disk, fetch, or hold in memory is settled here:
+
+- Routes the page never uses, that would keep what a caller sends, are refused with a sentence
+  before a byte of the body is read (``REFUSED``): Gradio's upload routes (the page takes no
+  files), and ``/gradio_api/deep_link``, which writes the state of the caller's session (about
+  90 kB) into ``GRADIO_TEMP_DIR/deep_links`` at every call, never removes it, and serves it back
+  through the file route. The page offers no deep links, and Gradio's own script asks for one
+  only from a ``gr.DeepLinkButton``, which the page has not.
+- Every request's body is bounded (``BODY_CAPS``, else ``GENERAL_CAP``): a declared
+  ``Content-Length`` over the cap is answered 413 at once; a body sent without one (chunked) is
+  counted as it arrives, and at the cap the app is told the caller left and the caller gets 413.
+  A request holds at most its cap in memory, however large the body it announces.
+- A link in an input is not fetched (:func:`refuse_fetches`): Gradio downloads the file an input
+  names by URL (a ``FileData`` dict, in any component's input, a text box's too) into its cache,
+  whatever its size, before any handler runs. The page takes no files.
+
+What else Gradio writes on a request, and why it stays bounded: files the app publishes
+(``publish.Publisher``, made once per version and swept); a login form's fields (held in memory:
+starlette spools a part to disk only past 1 MiB, over the general cap). Gradio's run history is
+off (``page.launch_options``). The MCP server turns a tool's file arguments into files, and the
+app's tools take none.
+
+:func:`refuse_fetches` replaces a Gradio internal for the pages it is given only
+(``gradio_internals.refuse_downloads``); ``tests/test_disk_bounds.py`` checks that a link in an
+input is still refused with this module's sentence.
+
+- A link named in the file route (``/gradio_api/file=https://...``) is refused too: Gradio would
+  fetch any public address a stranger names there and stream it back. The app serves its own
+  files only.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .gradio_internals import refuse_downloads
+
+KB = 1000
+MB = 1000 * KB
+
+NO_UPLOADS = "This app takes no uploads."
+NO_DEEP_LINKS = "This app makes no deep links."
+NO_LINKS = "This app takes no files, and fetches no link sent in place of one."
+
+#: Gradio's routes this app refuses, by how their path ends: the status and the sentence.
+REFUSED: dict[str, tuple[int, str]] = {
+    "/gradio_api/upload": (403, NO_UPLOADS),
+    "/gradio_api/process_recording": (403, NO_UPLOADS),
+    "/gradio_api/deep_link": (404, NO_DEEP_LINKS),
+}
+#: The most body a request may carry, by how its route's path ends; any other route takes
+#: ``GENERAL_CAP``. A route that takes files gets its own line (and leaves ``REFUSED``), e.g.
+#: ``"/gradio_api/upload": 10 * MB`` for images of at most 10 MB.
+BODY_CAPS: dict[str, int] = {}
+#: The most body any other request may carry. The largest the page sends is the History
+#: pager's follow-up, which sends back the cards it shows: 33 kB for twelve cards with
+#: 2,000-character notes, 153 kB at worst (notes of control characters, six bytes each in JSON).
+#: A Generate with a 2,048-character prompt and negative prompt sends 9 to 17 kB. 1 MB leaves
+#: six times the worst, and keeps a login form's fields in memory (see above).
+GENERAL_CAP = 1 * MB
+
+
+def too_large(cap: int) -> str:
+    """The sentence a request over ``cap`` bytes gets."""
+    size = f"{cap / MB:g} MB" if cap >= MB else f"{cap / KB:g} kB"
+    return f"This request is too large: this app takes at most {size} in one request."
+
+
+def refusal(path: str) -> tuple[int, str] | None:
+    """The status and sentence a request for ``path`` is refused with, if it is."""
+    _, file_route, named = path.partition("/gradio_api/file=")
+    if file_route and named.lower().lstrip("/").startswith(_LINK_SCHEMES):
+        return (403, NO_LINKS)
+    path = path.rstrip("/")
+    return next((answer for route, answer in REFUSED.items() if path.endswith(route)), None)
+
+
+#: What a file route's path starts with when it names a link, not a file (``//`` included:
+#: Gradio takes ``http:/x`` as well, a path's double slash folded).
+_LINK_SCHEMES = ("http:", "https:")
+
+
+def body_cap(path: str) -> int:
+    """The most bytes of body a request for ``path`` may carry."""
+    path = path.rstrip("/")
+    return next((cap for route, cap in BODY_CAPS.items() if path.endswith(route)), GENERAL_CAP)
+
+
+class RequestGuard:
+    """ASGI middleware: refuse ``REFUSED`` routes, and bodies over their route's cap, with a
+    status and a plain sentence, before Gradio reads the body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused = refusal(scope["path"])
+        if refused is not None:
+            await _answer(send, *refused)
+            return
+        cap = body_cap(scope["path"])
+        declared = _declared_length(scope["headers"])
+        if declared is not None and declared > cap:
+            await _answer(send, 413, too_large(cap))
+            return
+        bounded = _Bounded(receive, send, cap)
+        await self.app(scope, bounded.receive, bounded.send)
+
+
+class _Bounded:
+    """One request's receive and send, counting the body as it arrives: past ``cap`` bytes the
+    app is told the caller has left, the caller gets 413, and what the app answers is dropped."""
+
+    def __init__(self, receive: Receive, send: Send, cap: int) -> None:
+        self._receive, self._send, self._cap = receive, send, cap
+        self._received = 0
+        self._cut = False
+        self._started = False
+
+    async def receive(self) -> Message:
+        if self._cut:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._received += len(message.get("body", b""))
+            if self._received > self._cap:
+                self._cut = True
+                if not self._started:
+                    await _answer(self._send, 413, too_large(self._cap))
+                return {"type": "http.disconnect"}
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self._cut:
+            return
+        if message["type"] == "http.response.start":
+            self._started = True
+        await self._send(message)
+
+
+async def _answer(send: Send, status: int, words: str) -> None:
+    body = words.encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    """The body's declared length; None when there is none (the server refuses a malformed one
+    before the app is called)."""
+    for name, value in headers:
+        if name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def refuse_fetches(demo: gr.Blocks) -> None:
+    """Refuse, with ``NO_LINKS``, a link in any input of ``demo``'s events, before anything is
+    fetched or written; other Gradio apps in the process are left as they are."""
+    refuse_downloads(demo, lambda: gr.Error(NO_LINKS, print_exception=False))
