@@ -31,15 +31,13 @@ import re
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from .errors import ValidationError
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL.Image import Image as PILImage
-
-    from .store import JobRecord
 
 #: The largest image sent, in bytes (as a file; its data: URI is a third longer).
 MAX_BYTES = 10 * 1024 * 1024
@@ -137,6 +135,17 @@ class InputImage:
         }
 
 
+class KeptImage(Protocol):
+    """What a ledger row keeps of its image (``store.JobRecord``'s ``image_*`` columns)."""
+
+    image_source: str | None
+    image_url: str | None
+    image_path: str | None
+    image_sha256: str | None
+    image_width: int | None
+    image_height: int | None
+
+
 @dataclass(frozen=True)
 class Frame:
     """The first or last frame of a video: ``video`` is its path, or anything with a
@@ -200,7 +209,7 @@ def keep(image: InputImage, home: str | os.PathLike[str]) -> InputImage:
     return replace(image, path=str(dest), data=data)
 
 
-def recorded(record: JobRecord) -> InputImage | None:
+def recorded(record: KeptImage) -> InputImage | None:
     """The image a ledger row's job started from (None for text-to-video): its URL, or its copy
     in the home, read when it is sent."""
     source = record.image_source

@@ -17,13 +17,10 @@ import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from . import images
 from .errors import ValidationError
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .store import JobRecord
 
 # --- the API's enums -------------------------------------------------------------------------
 
@@ -320,7 +317,15 @@ def validate(prompt: Any = None, *, let_server_decide: bool | None = None, **kwa
     return Params(**values)
 
 
-def requested(record: JobRecord) -> Params:
+class Asked(images.KeptImage, Protocol):
+    """A ledger row (``store.JobRecord``) as :func:`requested` reads it: its request body, as the
+    ledger keeps it, and its image's columns."""
+
+    @property
+    def request(self) -> dict[str, Any]: ...
+
+
+def requested(record: Asked) -> Params:
     """What a ledger row's job was asked with, as ``Params`` (its image read back from the row:
     see ``images.recorded``); ``ValidationError`` for a row no longer valid. Not for a row known
     by its id alone (``record.adopted``), whose request is unknown."""
