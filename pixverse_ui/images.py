@@ -187,14 +187,15 @@ def prepare(value: Any) -> InputImage:
 
 def keep(image: InputImage, home: str | os.PathLike[str]) -> InputImage:
     """Write a local image's bytes into ``home``'s ``images`` folder (once per SHA-256), before
-    the job's row, so the ledger can send them again; the image with ``path`` set to the copy.
-    A URL is kept as its text alone."""
+    the job's row, so the ledger can send them again; the image read from that copy from now on
+    (checked against its SHA-256 when it is sent), so a job holds no image in memory. A URL is
+    kept as its text alone."""
     if image.is_url:
         return image
     folder = Path(home) / IMAGES_DIR
     dest = folder / f"{image.sha256}{SUFFIXES[image.mime or 'image/png']}"
     if image.path is not None and Path(image.path) == dest and dest.is_file():
-        return image
+        return replace(image, data=None)
     data = image.content()
     if not dest.is_file():
         folder.mkdir(parents=True, exist_ok=True)
@@ -206,7 +207,7 @@ def keep(image: InputImage, home: str | os.PathLike[str]) -> InputImage:
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    return replace(image, path=str(dest), data=data)
+    return replace(image, path=str(dest), data=None)
 
 
 def recorded(record: KeptImage) -> InputImage | None:

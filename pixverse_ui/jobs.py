@@ -41,7 +41,7 @@ from .params import Params, pick_seed
 from .pollers import pollers
 from .polling import DEFAULT_TIMEOUT, Known, Update, watch_steps
 from .store import JobRecord, Ledger
-from .submission import create_job
+from .submission import create_job, with_kept_image
 
 log = logging.getLogger(__name__)
 
@@ -716,6 +716,7 @@ class Jobs:
         """
         if params.seed is None:
             params = replace(params, seed=pick_seed(self.seeds))  # valid as it is: no re-check
+        params = with_kept_image(params, self.ledger)  # the handle holds no image's bytes
         crid = client_request_id or self.client.new_request_id()
         job = Job(
             self.ledger,

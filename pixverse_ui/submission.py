@@ -57,10 +57,8 @@ def create_job(
         def check() -> None:  # in the insert's transaction: what it reads cannot change
             budget.check(ledger, owner, budget.quote(params, ledger), payer=payer)
 
-    image = None
-    if params.image is not None:
-        image = images.keep(params.image, ledger.path.parent)
-        params = replace(params, image=image)  # the same bytes, now read from the copy if need be
+    params = with_kept_image(params, ledger)
+    image = params.image
     ledger.record(
         client_request_id=crid,
         owner=owner,
@@ -100,6 +98,14 @@ def create_job(
         "usd_spent": state.usd_spent,
     }
     return _keep_id(ledger, client, crid, changes)
+
+
+def with_kept_image(params: Params, ledger: Ledger) -> Params:
+    """``params`` with its local image copied into the ledger's home (``images.keep``) and read
+    from there when sent: the same bytes, and no handle holding them in memory."""
+    if params.image is None:
+        return params
+    return replace(params, image=images.keep(params.image, ledger.path.parent))
 
 
 def _keep_id(ledger: Ledger, client: Client, crid: str, changes: dict[str, Any]) -> JobRecord:

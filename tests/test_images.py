@@ -206,6 +206,7 @@ def test_keep_writes_one_copy_per_image_and_reads_it_back(tmp_path):
     again = images.keep(prepare(str(original)), tmp_path / "home")
     copy = tmp_path / "home" / "images" / f"{image.sha256}.png"
     assert kept.path == again.path == str(copy)
+    assert kept.data is None and kept.image_url() == image.image_url()  # sent from the copy
     assert copy.read_bytes() == original.read_bytes()
     assert os.listdir(copy.parent) == [copy.name]  # once, and no part file left
     record = SimpleNamespace(**kept.columns())
