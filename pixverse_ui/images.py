@@ -196,18 +196,30 @@ def keep(image: InputImage, home: str | os.PathLike[str]) -> InputImage:
     dest = folder / f"{image.sha256}{SUFFIXES[image.mime or 'image/png']}"
     if image.path is not None and Path(image.path) == dest and dest.is_file():
         return replace(image, data=None)
-    data = image.content()
     if not dest.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{image.sha256}.", suffix=".part")
+        data = image.content()
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{image.sha256}.", suffix=".part")
+        except OSError as exc:
+            raise _not_kept(folder, exc) from None
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
             os.replace(tmp, dest)
+        except OSError as exc:
+            raise _not_kept(folder, exc) from None
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
     return replace(image, path=str(dest), data=None)
+
+
+def _not_kept(folder: Path, exc: OSError) -> ValidationError:
+    return ValidationError(
+        f"The image could not be kept with the job in {folder} ({exc.strerror or exc}).",
+        field=_FIELD,
+    )
 
 
 def recorded(record: KeptImage) -> InputImage | None:

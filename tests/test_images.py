@@ -292,3 +292,13 @@ def test_the_image_model_without_an_image_is_refused():
 )  # fmt: skip
 def test_an_image_is_drawn_and_priced_at_the_nearest_ratio(size, ratio):
     assert params.nearest_aspect_ratio(*size) == ratio
+
+
+def test_an_image_that_cannot_be_kept_is_a_sentence(tmp_path):
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "images").write_text("a file where the folder goes")
+    image = prepare(saved(picture(), tmp_path / "fox.png"))
+    with pytest.raises(ValidationError) as refused:
+        images.keep(image, tmp_path / "home")
+    assert "The image could not be kept with the job in" in refused.value.user_message
+    assert "Nothing was sent" in refused.value.user_message
