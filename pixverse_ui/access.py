@@ -2,19 +2,29 @@
 
 - No key on the host: simulator mode; every browser gets its own simulator identity.
 - A host key, run locally: visitors may use it, or their own.
-- A host key on a Hugging Face Space (``SPACE_ID``): visitors bring their own key, unless the
-  host opts in (``PIXVERSE_UI_SHARE_HOST_KEY=1``) or the app is behind Gradio auth.
+- A host key on a Hugging Face Space (``SPACE_ID``), or a private app reached from outside (see
+  below): visitors bring their own key, unless the host opts in
+  (``PIXVERSE_UI_SHARE_HOST_KEY=1``) or the app is behind Gradio auth.
 - ``PIXVERSE_UI_HOST_KEY_SIGNED_IN_ONLY=1``: on a public page where the host key would be shared,
   only people signed in (with Hugging Face, or through the login) may spend it; others bring
   their own key.
 
 Who sees which history (:meth:`App.caller`): a logged-in person sees their login name's, and a
 person signed in with Hugging Face their username's, whoever pays; otherwise a key sees its own,
-and people without a key see their browser's on a public page, the host's on a private one (the
-same history ``pixverse-ui list`` shows on that machine, simulator mode included). A caller on a
-public page with no key, no login and no browser id (an API or MCP call) is anonymous: its
-history is its own call's alone, and it may not spend a shared key. Keys are held in memory only
-(in the clients), never written anywhere.
+and people without a key see their visitor token's on a public page, the host's on a private one
+(the same history ``pixverse-ui list`` shows on that machine, simulator mode included). A visitor
+token is one the app issued and signed (``visitors.py``; the page gets one when it loads, an API
+or MCP caller from ``visitor_token``), never a name the caller picks. A caller on a public page
+with no key, no login and no token the app signed is anonymous: its history is its own call's
+alone, and it may not spend a shared key. Keys are held in memory only (in the clients), never
+written anywhere.
+
+Private or public: an app started on loopback without ``--share`` believes it is private. A
+request that reached it through a proxy or a tunnel (it carries ``X-Forwarded-For``,
+``Forwarded``, ``X-Forwarded-Host`` or ``X-Real-IP``, or a ``Host`` that does not name this
+machine: :func:`came_from_outside`) is a stranger's all the same, and meets a public page's rules
+(:meth:`Mode.from_outside`): their own key unless the host shares it, their own history, the
+ceiling. ``PIXVERSE_UI_PRIVATE_PROXY=1`` says the proxy lets only the host in.
 
 What a shared host key may spend (:meth:`App.start`): the host's daily ceiling for everyone
 (``budget.host_ceiling``), each owner's daily budget, and per client a few jobs at once and a
@@ -26,11 +36,13 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from . import errors
 from .budget import (
@@ -41,7 +53,7 @@ from .budget import (
     quote,
     spent_today,
 )
-from .client import Client
+from .client import Client, is_loopback
 from .clock import REAL_CLOCK, Clock
 from .defaults import SIMULATOR_KEY, host_key, machine_key, simulator_client
 from .jobs import Job, Jobs
@@ -51,12 +63,17 @@ from .ratelimit import RateLimiter, RateRule
 from .redact import register_secret, register_sent_key
 from .store import JobRecord, Ledger, default_home
 from .variations import Refused, start_each
+from .visitors import VisitorTokens
 
 SHARE_HOST_KEY_ENV = "PIXVERSE_UI_SHARE_HOST_KEY"
 AUTH_ENV = "PIXVERSE_UI_AUTH"
 #: How many proxies stand in front of the app and append to ``X-Forwarded-For`` (a Space: 1).
 PROXY_HOPS_ENV = "PIXVERSE_UI_PROXY_HOPS"
 SIGNED_IN_ONLY_ENV = "PIXVERSE_UI_HOST_KEY_SIGNED_IN_ONLY"
+#: The host says the proxy or tunnel in front of an app on loopback lets only them in.
+PRIVATE_PROXY_ENV = "PIXVERSE_UI_PRIVATE_PROXY"
+#: Headers a proxy or tunnel adds: a request that has one came from beyond this machine.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
 #: What Gradio's Hugging Face sign-in needs: a Space (``SYSTEM=spaces``, ``SPACE_ID``) and the OAuth
 #: app the Space makes for ``hf_oauth: true``. Without them Gradio would fake the sign-in with the
 #: machine's own Hugging Face account, asking huggingface.co, so the button is left off.
@@ -67,6 +84,12 @@ SIGN_IN_TO_SHARE = (
 NO_SIGN_IN_HERE = (
     "This app's key is kept for people signed in with Hugging Face, and sign-in is not set up "
     "here (a Space needs hf_oauth: true in its README): enter your own AI/ML API key"
+)
+#: What the host hears, on the page and in the log, when strangers reach a private app.
+OUTSIDE_FOR_THE_HOST = (
+    f"If only you can reach it through your proxy, set {PRIVATE_PROXY_ENV}=1 where it runs; to "
+    f"share your key with the people who reach it, {SHARE_HOST_KEY_ENV}=1 (with a daily ceiling "
+    f"for all of them together) and {PROXY_HOPS_ENV}=1, so each is counted by their own address."
 )
 #: What a key may look like: RFC 6750's token characters, 8 to 256 of them. A key with a space or
 #: a quote in it is a paste gone wrong, and refusing it keeps keys findable by redaction.
@@ -121,6 +144,11 @@ class Mode:
     proxy_hops: int = 0
     sign_in: bool = False
     signed_in_only: bool = False
+    #: ``PIXVERSE_UI_PRIVATE_PROXY``: a proxy in front of this private app lets only the host in.
+    private_proxy: bool = False
+    #: The rules for a request that reached a private app from beyond this machine
+    #: (:meth:`from_outside`): public, and the host's key is not shared unless the host says so.
+    outside: bool = False
 
     @classmethod
     def from_env(cls, *, has_auth: bool = False, public: bool = False) -> Mode:
@@ -149,7 +177,16 @@ class Mode:
             and os.environ.get("SYSTEM") == "spaces"
             and all(os.environ.get(name) for name in OAUTH_ENV),
             signed_in_only=_truthy(os.environ.get(SIGNED_IN_ONLY_ENV)),
+            private_proxy=_truthy(os.environ.get(PRIVATE_PROXY_ENV)),
         )
+
+    def from_outside(self) -> Mode:
+        """The rules for a request from beyond this machine (:func:`came_from_outside`): a
+        public page's, as on a Space, where the app believed it was private; the same rules
+        where it is public already, or where the host set ``PIXVERSE_UI_PRIVATE_PROXY``."""
+        if self.public or self.private_proxy:
+            return self
+        return replace(self, public=True, outside=True)
 
     @property
     def simulator(self) -> bool:
@@ -157,8 +194,13 @@ class Mode:
 
     @property
     def visitors_need_own_key(self) -> bool:
+        """Visitors bring their own key: on a Space, or reached from outside though private,
+        unless the host shares the key (``PIXVERSE_UI_SHARE_HOST_KEY``) or has a login."""
         return (
-            not self.simulator and self.on_space and not self.share_host_key and not self.has_auth
+            not self.simulator
+            and (self.on_space or self.outside)
+            and not self.share_host_key
+            and not self.has_auth
         )
 
     @property
@@ -191,6 +233,17 @@ class Mode:
             f"{self.rate.max_running} at once and start {self.rate.starts_per_minute} a minute."
         )
 
+    def private_words(self) -> str:
+        """What the start-up lines say of a private app's rule for strangers ("" if public)."""
+        if self.public or self.private_proxy:
+            return ""
+        return (
+            "This app is private: whoever reaches it shares your history and your key, with no "
+            "daily ceiling. A request that comes through a proxy or tunnel (X-Forwarded-For, "
+            "Forwarded, or a Host that is not this machine) meets a public page's rules "
+            f"instead. {OUTSIDE_FOR_THE_HOST}"
+        )
+
     @property
     def host_key_needs_sign_in(self) -> bool:
         """The host's key would be shared with strangers, but only with people who signed in."""
@@ -207,6 +260,8 @@ class Mode:
 
     def banner(self) -> str:
         """The sentence at the top of the page."""
+        if self.outside:
+            return self._outside_banner()
         if self.simulator:
             shared = (
                 " Each browser has its own history here."
@@ -243,6 +298,30 @@ class Mode:
             return live + " Sign in with Hugging Face to keep your history across browsers."
         return live
 
+    def _outside_banner(self) -> str:
+        if self.simulator:
+            rule = "it runs on the built-in simulator (nothing is charged), each browser with "
+            rule += "its own history"
+        elif self.visitors_need_own_key:
+            rule = "enter your own AI/ML API key under *Your AI/ML API key* (the host's is not "
+            rule += "shared); each key and each browser has its own history"
+        else:
+            rule = self.ceiling_words().rstrip(".") + "; each browser has its own history"
+        return (
+            "**Reached through a proxy or tunnel.** This app was started as private (on this "
+            f"machine only), so this page is treated as public: {rule}. {OUTSIDE_FOR_THE_HOST}"
+        )
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from, as far as the app can tell."""
+
+    #: Its network address, as the socket or the proxy in front of the app says.
+    address: str | None = None
+    #: It came from beyond this machine (:func:`came_from_outside`).
+    outside: bool = False
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -260,6 +339,34 @@ class Caller:
     anonymous: bool = False
     #: Their network address, as the socket or the proxy in front of the app says.
     address: str | None = None
+    #: The rules they meet: the app's, or for a stranger who reached a private app from outside,
+    #: a public page's (:meth:`Mode.from_outside`).
+    mode: Mode | None = None
+
+    @property
+    def simulated(self) -> bool:
+        """Their money is pretend: their client is the built-in simulator's. The one rule every
+        face asks (no limit counts it, and its figures are said as the simulator's)."""
+        return is_simulated(self.client.label)
+
+
+def came_from_outside(headers: Mapping[str, str]) -> str | None:
+    """Why a request came from beyond this machine: the header of a proxy or tunnel it carries,
+    or ``Host`` when that names another machine; None for a request from this machine (what a
+    browser or script on loopback sends, and Gradio's own MCP bridge, which passes on the
+    agent's headers). ``headers`` has lower-case names, as Starlette gives them."""
+    for name in FORWARDING_HEADERS:
+        if str(headers.get(name) or "").strip():
+            return name
+    host = str(headers.get("host") or "").strip()
+    if not host:
+        return None
+    try:
+        parts = urlsplit(f"//{host}")
+        hostname, _ = parts.hostname or "", parts.port  # the port is checked when read
+    except ValueError:  # a port that is not a number, brackets that do not close
+        return "host"
+    return None if is_loopback(hostname) else "host"
 
 
 def clean_key(value: object) -> str | None:
@@ -315,8 +422,80 @@ class App:
         #: Each owner's daily budget (``PIXVERSE_UI_DAILY_BUDGET``).
         self.budget = budget or Budget()
         self.limiter = RateLimiter(mode.rate, clock=clock)
+        #: The visitor tokens this app issues, signed with the secret beside its ledger.
+        self.tokens = VisitorTokens(ledger.path.parent)
         self._clients: OrderedDict[str, Client] = OrderedDict()
         self._lock = threading.Lock()
+        self._outside_said = False
+
+    @classmethod
+    def local(
+        cls,
+        ledger: Ledger | None = None,
+        download_dir: Path | str | None = None,
+        *,
+        budget: Budget | None = None,
+    ) -> App:
+        """The app of this machine's own person, as the command line, a notebook and the library
+        see it: a private page's rules, the environment's settings (``PIXVERSE_UI_DAILY_BUDGET``
+        unless ``budget`` is given: a malformed one is a ``ValidationError``), the default
+        ledger and videos folder unless given."""
+        from .defaults import default_ledger, videos_dir
+
+        return cls(
+            Mode.from_env(),
+            ledger or default_ledger(),
+            Path(download_dir) if download_dir is not None else videos_dir(),
+            budget=Budget.from_env() if budget is None else budget,
+        )
+
+    def caller_for(self, client: Client) -> Caller:
+        """Who is asking, when they bring their own client (the command line, a notebook, the
+        library): that key's history, paid by that key, never ceilinged (a shared key is shared
+        through the page alone). The default client's key is this machine's, so its history is
+        the one a private page shows (:meth:`machine_owner`)."""
+        owner = self.ledger.owner_of(client.owner_key)
+        return Caller(client, owner, payer=owner, mode=self.mode)
+
+    def today_words(self, caller: Caller | None = None) -> str:
+        """What ``caller`` (else this machine's person) spent today against their daily limit,
+        in words (the simulator's as pretend money, which no limit counts)."""
+        owner = caller.owner if caller is not None else self.machine_owner()
+        simulated = caller.simulated if caller is not None else self.mode.simulator
+        return self.budget.today(self.ledger, owner, simulated=simulated).summary()
+
+    def machine_owner(self) -> str:
+        """Whose history this machine's person sees (the command line, a notebook, a private
+        page), learnt without a client: the host key's, else the simulator's."""
+        return self.ledger.owner_of(machine_key(self.mode.host_key))
+
+    @property
+    def outside_mode(self) -> Mode:
+        """The rules for requests from beyond this machine (:meth:`Mode.from_outside`)."""
+        return self.mode.from_outside()
+
+    def visitor_token(self, held: object = None) -> str:
+        """``held`` if it is a token this app signed, else a fresh one: what a page keeps, and
+        what an API or MCP caller sends back as ``visitor``."""
+        if self.tokens.visitor_of(held) is not None:
+            assert isinstance(held, str)
+            return held
+        return self.tokens.issue()
+
+    def note_outside(self, header: str) -> None:
+        """Tell the host, once, that a stranger reached this private app (``header`` said so)."""
+        with self._lock:
+            if self.outside_mode is self.mode or self._outside_said:
+                return
+            self._outside_said = True
+        print(
+            f"A request reached this app through a proxy or tunnel (it carried {header}), though "
+            "it was started as private (on loopback, without --share). Such requests now meet a "
+            "public page's rules: their own key unless the host shares it, their own history, a "
+            f"daily ceiling. {OUTSIDE_FOR_THE_HOST}",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def private_paths(self) -> list[Path]:
         """Folders that hold the ledger and other people's files: never to be served."""
@@ -329,12 +508,14 @@ class App:
         visitor_id: object = None,
         username: object = None,
         *,
-        address: str | None = None,
         signed_in: object = None,
+        origin: Origin = Origin(),
     ) -> Caller:
         """Who is asking, and with which key; a sentence (``PixVerseError``) if they may not.
 
-        ``signed_in`` is a Hugging Face username (Gradio's OAuth), ``username`` a login name.
+        ``signed_in`` is a Hugging Face username (Gradio's OAuth), ``username`` a login name,
+        ``visitor_id`` a visitor token (one this app did not sign is none); ``origin`` their
+        address, and whether they came from beyond this machine (:func:`came_from_outside`).
 
         - their own key: they spend it; their history is that key's (the login name's or the
           Hugging Face username's, if any);
@@ -343,44 +524,47 @@ class App:
           (a private page) the host's. With no browser id either, on a public page, they are
           anonymous (see the module's text).
         """
+        mode = self.outside_mode if origin.outside else self.mode
         own = clean_key(key)
-        visitor = clean_name(visitor_id, "The visitor id")
+        token = clean_name(visitor_id, "The visitor id")
         user = clean_name(username, "The login name")
         person = clean_name(signed_in, "The Hugging Face username")
         if own is not None:
-            client = self._client(own, simulator=self.mode.simulator)
-        elif self.mode.simulator:
+            client = self._client(own, simulator=mode.simulator)
+        elif mode.simulator:
             client = self._client(SIMULATOR_KEY, simulator=True)
-        elif self.mode.visitors_need_own_key:
+        elif mode.visitors_need_own_key:
             raise errors.AuthenticationError(
-                "This Space needs your own AI/ML API key",
+                f"This {'Space' if mode.on_space else 'app'} needs your own AI/ML API key",
                 hint="Enter it under “Your AI/ML API key”; it is used for your requests only.",
             )
-        elif self.mode.host_key_needs_sign_in and user is None and person is None:
-            raise errors.AuthenticationError(self.mode.sign_in_refusal(), hint="Nothing was sent.")
+        elif mode.host_key_needs_sign_in and user is None and person is None:
+            raise errors.AuthenticationError(mode.sign_in_refusal(), hint="Nothing was sent.")
         else:
-            assert self.mode.host_key is not None
-            client = self._client(self.mode.host_key, simulator=False)
+            assert mode.host_key is not None
+            client = self._client(mode.host_key, simulator=False)
         anonymous = False
+        visitor = self.tokens.visitor_of(token) if mode.public and token is not None else None
         if user is not None:
             identity = f"user:{user}"
         elif person is not None:
             identity = f"hf:{person}"
         elif own is not None:
             identity = own
-        elif self.mode.public and visitor is not None:
+        elif visitor is not None:
             identity = f"visitor:{visitor}"
-        elif self.mode.public:  # an API or MCP call with nothing to know it by: this call alone
+        elif mode.public:  # an API or MCP call with no token the app signed: this call alone
             identity, anonymous = f"anonymous:{secrets.token_hex(16)}", True
         else:  # a private page is one person's: this machine's history (`pixverse-ui list`'s)
-            identity = machine_key(self.mode.host_key)
+            identity = machine_key(mode.host_key)
         return Caller(
             client,
             self.ledger.owner_of(identity),
             payer=self.ledger.owner_of(client.owner_key),
-            shared=own is None and self.mode.host_key_shared,
+            shared=own is None and mode.host_key_shared,
             anonymous=anonymous,
-            address=address,
+            address=origin.address,
+            mode=mode,
         )
 
     # --- starting: what a caller may spend --------------------------------------------------------
@@ -389,12 +573,16 @@ class App:
         """The limits a caller's starts meet: their owner's budget, and on a shared host key the
         host's ceiling on what that key pays for everyone."""
         if caller.shared:
-            return self.budget.for_payer(self.mode.host_ceiling_usd)
+            return self.budget.for_payer(self._mode_of(caller).host_ceiling_usd)
         return self.budget
 
-    def ceiling_today(self) -> str:
-        """``The shared key has $3.20 of its $5.00 a day left for everyone.`` ("" if no ceiling)."""
-        ceiling = self.mode.host_ceiling_usd
+    def _mode_of(self, caller: Caller | None) -> Mode:
+        return caller.mode if caller is not None and caller.mode is not None else self.mode
+
+    def ceiling_today(self, caller: Caller | None = None) -> str:
+        """``The shared key has $3.20 of its $5.00 a day left for everyone.`` ("" if no ceiling),
+        under the rules ``caller`` meets (the app's without one)."""
+        ceiling = self._mode_of(caller).host_ceiling_usd
         if ceiling is None or self.mode.host_key is None:
             return ""
         payer = self.ledger.owner_of(self.mode.host_key)
@@ -407,10 +595,14 @@ class App:
         """What ``variants`` would cost (``budget.quote``), with what the caller has spent today
         and, on a shared key, what its ceiling leaves; without a caller, the cost alone."""
         owner = caller.owner if caller is not None else None
-        simulated = self.mode.simulator if caller is None else is_simulated(caller.client.label)
+        simulated = self.mode.simulator if caller is None else caller.simulated
         text = quote(variants, self.ledger, self.budget, owner, simulated=simulated).text()
-        if caller is not None and caller.shared and self.mode.host_ceiling_usd is not None:
-            text += f" {self.ceiling_today()}"
+        if (
+            caller is not None
+            and caller.shared
+            and self._mode_of(caller).host_ceiling_usd is not None
+        ):
+            text += f" {self.ceiling_today(caller)}"
         return text
 
     def check_start(self, caller: Caller, variants: Sequence[Params]) -> None:
@@ -422,7 +614,7 @@ class App:
             caller.owner,
             variants,
             payer=caller.payer,
-            simulated=is_simulated(caller.client.label),
+            simulated=caller.simulated,
         )
 
     def jobs_for(self, client: Client, budget: Budget | None = None) -> Jobs:
@@ -464,11 +656,12 @@ class App:
 
     def _refuse_anonymous(self, caller: Caller) -> None:
         if caller.anonymous and caller.shared:
+            where = "Space" if self._mode_of(caller).on_space else "app"
             raise errors.AuthenticationError(
-                "A call with no key, no visitor id and no sign-in cannot spend this Space's "
+                f"A call with no key, no visitor id and no sign-in cannot spend this {where}'s "
                 "shared key",
-                hint="Send your own AI/ML API key in the X-AIMLAPI-Key header, or use the page. "
-                "Nothing was sent.",
+                hint="Send your own AI/ML API key in the X-AIMLAPI-Key header, or as visitor the "
+                "token visitor_token gives you, or use the page. Nothing was sent.",
             )
 
     def _client(self, key: str, *, simulator: bool) -> Client:

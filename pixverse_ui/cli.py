@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import params as P
-from .budget import Budget, quote
-from .defaults import SIMULATOR_KEY
+from .budget import UNLIMITED, Budget
 from .errors import PixVerseError, ValidationError
 from .formatting import duration
 from .history import PERIODS
@@ -35,6 +34,7 @@ from .redact import MASK
 from .store import NOTE_MAX_CHARS
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .access import App
     from .client import Client
     from .history import HistoryItem
     from .polling import Update
@@ -67,16 +67,12 @@ def make_ledger() -> Ledger:
     return default_ledger()
 
 
-def owner_key() -> str:
-    """The key whose history ``list`` shows, without starting the simulator to learn it.
+def make_app(ledger: Ledger, *, budget: Budget | None = None) -> App:
+    """The service the commands ask (``access.App.local``): whose history, what a start may
+    spend, the quote and its words, as the page asks them on a private address."""
+    from .access import App
 
-    The host's key (``AIMLAPI_KEY``), else the simulator's (``defaults.SIMULATOR_KEY``): the
-    same owner the page uses for the person at the machine on a private page, so that
-    ``pixverse-ui list`` and the page show one history.
-    """
-    from .defaults import host_key, machine_key
-
-    return machine_key(host_key())
+    return App.local(ledger, budget=budget if budget is not None else UNLIMITED)
 
 
 def simulator_mode() -> bool:
@@ -531,8 +527,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     ledger = make_ledger()
     client = make_client()
-    simulated = is_simulated(client.label)  # the embedded simulator's money is pretend
-    _err(quote([params], ledger, budget, ledger.owner_of(owner_key()), simulated=simulated).text())
+    app = make_app(ledger, budget=budget)
+    who = app.caller_for(client)
+    _err(app.quote(who, [params]))
     watcher = Watcher()
     crid = client.new_request_id()  # the ledger row's name, known even if Ctrl-C comes mid-POST
     extra: dict[str, Any] = {}
@@ -545,7 +542,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
             ledger=ledger,
             download_dir=args.output_dir,
             client_request_id=crid,
-            budget=budget,
+            budget=app.budget_for(who),
+            owner=who.owner,
             **extra,
         )
         for update in handle.updates():
@@ -657,7 +655,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         resolution=args.resolution,
         since=period_start(args.period, ledger.clock.now()),
     )
-    owner = ledger.owner_of(owner_key())
+    app = make_app(ledger, budget=_env_budget())
+    owner = app.machine_owner()
     items = history(ledger, owner, query, limit=args.limit)
     if args.json:
         _json_line([_list_entry(item) for item in items])
@@ -668,10 +667,8 @@ def cmd_list(args: argparse.Namespace) -> int:
         return EXIT_OK
     width = shutil.get_terminal_size((LIST_WIDTH, 24)).columns
     print(_mask(render_list(items, width=max(40, width))), flush=True)
-    budget = _env_budget()
-    if budget is not None and budget.limited:
-        simulated = owner_key() == SIMULATOR_KEY  # the simulator's history: pretend money
-        _out(budget.today(ledger, owner, simulated=simulated).summary())
+    if app.budget.limited:
+        _out(app.today_words())
     return EXIT_OK
 
 
@@ -734,7 +731,7 @@ def _owned(ledger: Ledger, ident: str) -> JobRecord | None:
     """This key's job by id, or None after saying it is not in the history (foreign or not)."""
     from .history import own_record
 
-    record = own_record(ledger, ledger.owner_of(owner_key()), ident)
+    record = own_record(ledger, make_app(ledger).machine_owner(), ident)
     if record is None:
         _err(f"There is no generation {ident} in this key's history (`{PROG} list` shows it).")
     return record

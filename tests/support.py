@@ -366,6 +366,22 @@ def _complete(reply: bytes, head_end: int) -> bool:
     return False
 
 
+def visitor_token(
+    base: str, held: str = "", *, headers: dict[str, str] | None = None, timeout: float = 30.0
+) -> str:
+    """A visitor token from the app's ``visitor_token`` endpoint, as an API caller gets one:
+    ``held`` back if the app signed it, else a fresh one."""
+    answer = requests.post(
+        f"{base}/gradio_api/run/visitor_token",
+        json={"data": [held]},
+        headers=headers or {},
+        timeout=timeout,
+    )
+    assert answer.status_code == 200, answer.text
+    [token] = answer.json()["data"]
+    return token
+
+
 def video_frames(path: Path, count: int | None = None) -> list[Any]:
     """The first ``count`` frames of a video (every one with None), as PIL images."""
     import av

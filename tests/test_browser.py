@@ -6,6 +6,8 @@ its own visitor). Failures leave a screenshot and the page text in ``test-artifa
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from browser_support import (
     DESKTOP,
@@ -13,6 +15,7 @@ from browser_support import (
     ELAPSED_MOVED,
     JOB_TIMEOUT,
     PHONE,
+    VISITOR_STORAGE,
     badge_shown,
     fill_form,
     foreign,
@@ -237,6 +240,43 @@ def test_stop_leaves_the_job_running_and_it_lands_in_the_history(
     expect(table).to_contain_text(prompt)
     expect(page.locator("#history-gallery .caption-label")).to_have_count(1)
     expect(page.locator("#history-gallery .caption-label")).to_contain_text(prompt)
+
+
+def test_on_a_public_page_a_reload_or_a_new_tab_keeps_the_browsers_history(launch_app, open_page):
+    """The server gives the browser its visitor token when the page loads, and the browser
+    keeps it: a reload and a new tab are the same visitor; another browser, or one holding an
+    id from before tokens were signed, is a new one."""
+    demo, _, _ = launch_app(speed="100", SPACE_ID="someone/pixverse-ui")  # public, simulator
+    page = open_page(demo.local_url)
+    stored = f"localStorage.getItem('{VISITOR_STORAGE}')"
+    kept = f"() => {stored}"
+    token = page.evaluate(kept)
+    assert re.fullmatch(r"v1\.[0-9a-f]{32}\.[0-9a-f]{32}", token), token
+    prompt = "A heron in the reeds, kept by this browser"
+    fill_form(page, prompt, resolution="360p")
+    page.locator("#generate").click()
+    expect(page.locator("#status-panel")).to_contain_text(
+        "Your video is ready", timeout=JOB_TIMEOUT
+    )
+    expect(page.locator("#history-table")).to_contain_text(prompt, timeout=JOB_TIMEOUT)
+
+    page.reload()
+    expect(page.locator("#history-table")).to_contain_text(prompt)
+    assert page.evaluate(kept) == token
+    tab = page.context.new_page()
+    tab.goto(demo.local_url)
+    expect(tab.locator("#history-table")).to_contain_text(prompt)
+    assert tab.evaluate(kept) == token
+
+    other = open_page(demo.local_url)  # another browser: it waits for "No generations yet"
+    assert other.evaluate(kept) != token
+    # a browser that kept an unsigned id (the page made its own before) is a new visitor
+    old = "3b241101-e2bb-4255-8caf-4136c566a962"
+    other.evaluate(f"() => localStorage.setItem('{VISITOR_STORAGE}', '{old}')")
+    other.reload()
+    other.wait_for_function(f"() => ({stored} || '').startsWith('v1.')")
+    expect(other.locator("#history-table")).to_contain_text("No generations yet")
+    assert prompt not in other.locator("#history-table").inner_text()
 
 
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])

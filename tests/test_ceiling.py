@@ -14,7 +14,7 @@ from conftest import TEST_KEY
 from support import at_once
 
 from pixverse_ui import errors, generation, validate
-from pixverse_ui.access import App, Mode
+from pixverse_ui.access import App, Mode, Origin
 from pixverse_ui.budget import (
     DEFAULT_HOST_CEILING_USD,
     HOST_BUDGET_ENV,
@@ -375,9 +375,10 @@ def shared_app(tmp_path, make_live_sim, monkeypatch):
 def test_a_burst_of_fresh_visitor_ids_stops_at_the_host_ceiling(shared_app):
     app, sim = shared_app
     refused = []
-    for i in range(30):  # one after another, each a new browser id: each a fresh owner budget
+    for _ in range(30):  # one after another, each a new visitor token: a fresh owner budget each
+        fresh = app.visitor_token()
         try:  # a start returns once its create has answered (and priced it), or is refused
-            app.start(app.caller(None, f"fresh-{i}", address="203.0.113.5"), [SMALL])
+            app.start(app.caller(None, fresh, origin=Origin("203.0.113.5")), [SMALL])
         except BudgetError as exc:
             refused.append(exc)
     assert sim.stats()["posts"] == 2  # $2.50 each: two fit under the default $5.00
@@ -385,19 +386,20 @@ def test_a_burst_of_fresh_visitor_ids_stops_at_the_host_ceiling(shared_app):
     assert "past its daily limit of $5.00 for everyone" in refused[0].user_message
     assert app.ceiling_today() == "The shared key has $0.00 of its $5.00 a day left for everyone."
     # a visitor with their own key is not the host's to limit
-    own = app.caller(TEST_KEY, "fresh-own", address="203.0.113.5")
+    own = app.caller(TEST_KEY, app.visitor_token(), origin=Origin("203.0.113.5"))
     assert not own.shared and app.budget_for(own).payer_limit_usd is None
 
 
 def test_the_rate_per_client_applies_on_the_shared_key_only(shared_app, monkeypatch):
     app, sim = shared_app
     app.limiter.rule = RateRule(max_running=1, starts_per_minute=10)
-    caller = app.caller(None, "one-browser", address="203.0.113.7")
+    one, another = app.visitor_token(), app.visitor_token()
+    caller = app.caller(None, one, origin=Origin("203.0.113.7"))
     (job,) = app.start(caller, [SMALL])
     with pytest.raises(TooManyStartsError, match="1 video is already running by you"):
-        app.start(app.caller(None, "one-browser", address="198.51.100.1"), [SMALL])
+        app.start(app.caller(None, one, origin=Origin("198.51.100.1")), [SMALL])
     with pytest.raises(TooManyStartsError, match="already running from your network address"):
-        app.start(app.caller(None, "another-browser", address="203.0.113.7"), [SMALL])
+        app.start(app.caller(None, another, origin=Origin("203.0.113.7")), [SMALL])
     job.wait(timeout=60)
     assert sim.stats()["posts"] == 1
 

@@ -33,6 +33,7 @@ from support import (
     queue_call,
     resident_bytes,
     running_app_py,
+    visitor_token,
     with_mcp,
 )
 
@@ -41,6 +42,7 @@ from pixverse_ui.store import DONE, JobRecord, Ledger
 from pixverse_ui.ui import KEY_STORAGE, NOT_YOURS, VISITOR_STORAGE
 from pixverse_ui.ui.guard import GENERAL_CAP, MB, too_large
 from pixverse_ui.ui.variations import NOT_A_VARIANT
+from pixverse_ui.visitors import SECRET_NAME
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -156,9 +158,10 @@ def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
 
 
 def test_no_path_under_the_home_is_served_to_anyone(space: Space) -> None:
+    visitor_token(space.url)  # the secret that signs visitor tokens is made by then
     paths = [space.home, *sorted(space.home.rglob("*"))]
     names = {p.name for p in paths}
-    assert {"ledger.sqlite3", "ledger.sqlite3-wal"} <= names, names
+    assert {"ledger.sqlite3", "ledger.sqlite3-wal", SECRET_NAME} <= names, names
     videos = [p for p in paths if p.suffix == ".mp4"]
     assert len(videos) == 2, "both visitors' videos are on disk, so the probe means something"
     cache = Path(space.alice_video_url.split("file=", 1)[1]).parent.parent
@@ -226,6 +229,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     # the pager after a redraw: page 1 of 1 for what is not a page of cards (Newer, Older off)
     "follow_pager": [1, DISABLED, "", DISABLED],
     "session_ended": [],  # the page's unload: frees the caller's own session, says nothing
+    "visitor_token": "a fresh token",  # anything not a token the app signed gets a new one
     "resume": "silent",  # watches the caller's unfinished jobs again: shows nothing to anyone
     # after a load: follows the caller's running job; nothing runs for a caller who is not one
     "reattach": "unchanged",
@@ -263,6 +267,9 @@ def test_every_function_refuses_malformed_calls(space: Space) -> None:
             assert "Stopped watching." in panel and stop["interactive"] is False, name
         elif expected == "silent":
             assert _final_data(garbage) == [], name
+        elif expected == "a fresh token":
+            [token] = _final_data(garbage)
+            assert re.fullmatch(r"v1\.[0-9a-f]{32}\.[0-9a-f]{32}", token), token
         elif expected == "unchanged":
             data = _final_data(garbage)
             data = [value for value in data if value is not None]  # a page state's slot
@@ -423,7 +430,7 @@ def test_every_public_endpoint_refuses_an_anonymous_caller_and_answers_owners_on
 
     caller = GradioClient(space.url, verbose=False, download_files=str(tmp_path))
     endpoints = set(caller.view_api(return_format="dict", print_info=False)["named_endpoints"])
-    assert endpoints == {"/generate", "/list_history", "/variations"}
+    assert endpoints == {"/generate", "/list_history", "/variations", "/visitor_token"}
     before = space.sim.stats()["posts"]
     for api_name, args in (
         ("/generate", form(prompt="anonymous fox", visitor="stranger")),

@@ -23,6 +23,7 @@ from support import (
     form,
     queue_call,
     running_app_py,
+    visitor_token,
     wait_for,
     with_mcp,
 )
@@ -52,15 +53,22 @@ class SharedSpace:
     def index(self, name: str) -> int:
         return next(i for i, dep in enumerate(self.deps) if dep.get("api_name") == name)
 
-    def generate(self, visitor: str, shape: dict[str, Any] | None = None, **kwargs: Any) -> RawCall:
+    def generate(
+        self, name: str, shape: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> RawCall:
+        """A start by a new visitor: a fresh token from ``visitor_token``, then ``generate``."""
+        token = visitor_token(self.app.url, headers=headers)
         chosen = {"resolution": "540p", **(shape or {})}
-        data = form(prompt=f"a fox for {visitor}", visitor=visitor, **chosen)
-        return queue_call(self.app.url, self.index("generate"), data, timeout=120, **kwargs)
+        data = form(prompt=f"a fox for {name}", visitor=token, **chosen)
+        index = self.index("generate")
+        return queue_call(self.app.url, index, data, timeout=120, headers=headers)
 
-    def variations(self, visitor: str, count: int, **kwargs: Any) -> RawCall:
-        fields = form(prompt=f"foxes for {visitor}", resolution="540p")[:10]
-        data = [*fields, "seeds", count, [], [], False, "", visitor]
-        return queue_call(self.app.url, self.index("variations"), data, timeout=180, **kwargs)
+    def variations(self, name: str, count: int) -> RawCall:
+        """A batch by a new visitor, with a fresh token."""
+        token = visitor_token(self.app.url)
+        fields = form(prompt=f"foxes for {name}", resolution="540p")[:10]
+        data = [*fields, "seeds", count, [], [], False, "", token]
+        return queue_call(self.app.url, self.index("variations"), data, timeout=180)
 
     def host_spent(self) -> float:
         ledger = Ledger(self.home / "ledger.sqlite3")
@@ -135,7 +143,7 @@ def test_the_page_and_the_start_up_lines_say_the_ceiling(defaults: SharedSpace) 
 def test_a_burst_of_fresh_visitor_ids_stops_at_the_host_ceiling(
     wide_open: SharedSpace, figures: Any
 ) -> None:
-    """30 callers at once, each a new browser id and session (a fresh owner budget each)."""
+    """30 callers at once, each a new visitor token and session (a fresh owner budget each)."""
     outcomes = at_once(lambda i: _outcome(wide_open.generate(f"fresh-{i}")), 30, timeout=180)
     posts = wide_open.sim.stats()["posts"]
     assert len(outcomes) == 30 and 1 <= posts <= 2, outcomes
@@ -159,7 +167,7 @@ def test_one_address_gets_a_few_starts_whatever_its_ids(defaults: SharedSpace) -
     assert _outcome(first) == "started"
     limiter_words = "were started from your network address in the last minute"
     outcomes = []
-    for i in range(1, 6):  # a fresh browser id each time: only the address ties them together
+    for i in range(1, 6):  # a fresh visitor token each time: only the address ties them together
         forwarded = {"X-Forwarded-For": f"10.0.0.{i}, {address}"}
         outcomes.append(_outcome(defaults.generate(f"rotating-{i}", headers=forwarded)))
     assert outcomes.count("started") == 1 and defaults.sim.stats()["posts"] == 2, outcomes
@@ -170,27 +178,31 @@ def test_one_address_gets_a_few_starts_whatever_its_ids(defaults: SharedSpace) -
     assert "past its daily limit" in other
 
 
-def test_two_mcp_agents_without_keys_share_nothing(defaults: SharedSpace) -> None:
-    def text(result: Any) -> str:
-        return "\n".join(getattr(part, "text", "") for part in result.content)
+def _text(result: Any) -> str:
+    return "\n".join(getattr(part, "text", "") for part in result.content)
 
+
+def test_two_mcp_agents_without_keys_share_nothing(defaults: SharedSpace) -> None:
     async def first(mcp: Any) -> list[str]:
         anonymous = {"prompt": "agent one's secret otter"}
-        named = {"prompt": "agent one's named otter", "visitor": "agent-one"}
+        token = _text(await mcp.call_tool("visitor_token", {}))
+        named = {"prompt": "agent one's named otter", "visitor": token}
         return [
-            text(await mcp.call_tool("generate", anonymous)),
-            text(await mcp.call_tool("generate", named)),
-            text(await mcp.call_tool("list_history", {"visitor": "agent-one"})),
+            _text(await mcp.call_tool("generate", anonymous)),
+            _text(await mcp.call_tool("generate", named)),
+            _text(await mcp.call_tool("list_history", {"visitor": token})),
         ]
 
     async def second(mcp: Any) -> list[str]:
+        token = _text(await mcp.call_tool("visitor_token", {}))
         return [
-            text(await mcp.call_tool("list_history", {})),
-            text(await mcp.call_tool("list_history", {"visitor": "agent-two"})),
+            _text(await mcp.call_tool("list_history", {})),
+            _text(await mcp.call_tool("list_history", {"visitor": token})),
         ]
 
     refused, made, own_history = with_mcp(defaults.app.url, first)
     assert "cannot spend this Space's shared key" in refused, refused
+    assert "visitor_token" in refused  # the refusal says how to get an identity
     assert "Your video is ready" in made or "completed" in made, made
     assert "agent one's named otter" in own_history
     for history in with_mcp(defaults.app.url, second):
@@ -244,3 +256,62 @@ def test_a_batch_refused_part_way_says_what_started_and_what_it_costs(
     assert "they go on. 1 was refused: This start" in text
     assert "past its daily limit of $5.00" in text
     assert wide_open.sim.stats()["posts"] == 2
+
+
+def test_two_callers_who_both_say_they_are_claude_see_nothing_of_each_other(
+    defaults: SharedSpace,
+) -> None:
+    """Two agents on a public Space that shares its key both send ``visitor="claude"`` from
+    different addresses, as issue 28 found: neither is anyone, so neither may spend the key,
+    and neither sees the other's history, stills or ids. With the tokens the server gives them,
+    each has a history of its own, and the other's id exports nothing."""
+    url = defaults.app.url
+    at = {"one": {"X-Forwarded-For": "203.0.113.1"}, "two": {"X-Forwarded-For": "198.51.100.2"}}
+
+    async def claude(mcp: Any) -> list[str]:
+        asked = {"prompt": "claude's otter", "visitor": "claude"}
+        return [
+            _text(await mcp.call_tool("generate", asked)),
+            _text(await mcp.call_tool("list_history", {"visitor": "claude"})),
+        ]
+
+    for name in ("one", "two"):
+        refused, history = with_mcp(url, claude, headers=at[name])
+        assert "cannot spend this Space's shared key" in refused, refused
+        assert "No generations yet" in history and "otter" not in history, history
+    assert defaults.sim.stats()["posts"] == 0
+
+    tokens = {name: visitor_token(url, headers=at[name]) for name in at}
+    made = {}
+    for name, token in tokens.items():
+        data = form(prompt=f"claude {name}'s heron", resolution="540p", visitor=token)
+        call = queue_call(url, defaults.index("generate"), data, timeout=120, headers=at[name])
+        assert _outcome(call) == "started", call.messages
+        gallery, ids, cards = _history(defaults, token)
+        [made[name]] = ids
+        assert f"claude {name}'s heron" in cards and len(gallery) == 1
+    for name, other in (("one", "two"), ("two", "one")):
+        gallery, ids, cards = _history(defaults, tokens[name])
+        assert ids == [made[name]] and f"claude {other}'s heron" not in cards
+        assert made[other] not in str([gallery, ids, cards])  # no still, no id of the other's
+        export = queue_call(url, defaults.index("export"), [made[other], "", tokens[name]])
+        assert export.final is not None and export.final["success"], export.messages
+        assert "not in your history" in str(export.final["output"]["data"])
+        assert f"claude {other}" not in export.raw.decode()
+        mine = queue_call(url, defaults.index("export"), [made[name], "", tokens[name]])
+        assert mine.final is not None and mine.final["success"], mine.messages
+        zipped, said = mine.final["output"]["data"]
+        assert zipped["value"]["path"].endswith(".zip") and said.startswith("Exported"), said
+    # a token someone else was given, with the signature changed, is nobody's
+    version, ident, _signature = tokens["one"].split(".")
+    forged = f"{version}.{ident}.{'0' * 32}"
+    _gallery, ids, cards = _history(defaults, forged)
+    assert ids == [] and "heron" not in cards
+    assert defaults.sim.stats()["posts"] == 2
+
+
+def _history(space: SharedSpace, token: str) -> list[Any]:
+    filters = ["", "any", False, "any", "any time", 1]
+    call = queue_call(space.app.url, space.index("list_history"), ["", token, *filters])
+    assert call.final is not None and call.final["success"], call.messages
+    return call.final["output"]["data"]

@@ -47,10 +47,13 @@ def test_the_tools_are_listed_with_described_optional_parameters(launch_app):
         return {tool.name: tool for tool in (await mcp.list_tools()).tools}
 
     tools = with_mcp(demo, work)
-    assert set(tools) == {"generate", "list_history", "variations"}
+    assert set(tools) == {"generate", "list_history", "variations", "visitor_token"}
     generate = tools["generate"]
     schema = generate.inputSchema
     assert "PixVerse" in generate.description
+    # an agent without a key learns where its identity comes from, and that a name is none
+    assert "visitor_token" in schema["properties"]["visitor"]["description"]
+    assert "Send it as `visitor`" in tools["visitor_token"].description
     assert schema["required"] == ["prompt"]  # everything else has a default; the key above all
     assert "X-AIMLAPI-Key" in schema["properties"]["api_key"]["description"]
     assert schema["properties"]["prompt"]["description"]
@@ -189,7 +192,7 @@ def serve(tmp_path: Path, *args: str, hide_mcp: bool = False, **env: str) -> tup
 def test_app_py_serves_the_tools_when_asked(tmp_path, args, env):
     schema, _ = serve(tmp_path, *args, **env)
     tools = {tool["name"] for tool in json.loads(schema)}
-    assert tools == {"generate", "list_history", "variations"}
+    assert tools == {"generate", "list_history", "variations", "visitor_token"}
 
 
 def test_app_py_without_the_extra_says_how_to_get_it_and_serves_the_page(tmp_path):

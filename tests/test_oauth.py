@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 import pytest
 import requests
 from openid_provider import OpenIDProvider
-from support import RawCall, ServedApp, form, queue_call, running_app_py
+from support import RawCall, ServedApp, form, queue_call, running_app_py, visitor_token
 
 from pixverse_ui import errors
 from pixverse_ui.access import NO_SIGN_IN_HERE, SIGN_IN_TO_SHARE, App, Mode
@@ -214,7 +214,8 @@ def test_with_the_setting_off_the_shared_key_is_for_anyone_as_before(
         assert _banner(config).startswith("**Live mode.**")
         space = Space(app, tmp_path / "home", sim, provider, config["dependencies"])
         before = space.posts()
-        status, _video, _ = _data(space.call("generate", form(key="", visitor="anyone")))
+        anyone = visitor_token(app.url)  # the page's own, as a browser gets it when it loads
+        status, _video, _ = _data(space.call("generate", form(key="", visitor=anyone)))
         assert "Your video is ready" in status, status
         assert space.posts() == before + 1
         # signing in still names the owner, and the history follows the person

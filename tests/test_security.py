@@ -106,7 +106,7 @@ def test_a_key_appears_in_no_log_output_page_answer_or_file(
         cli, "make_client", lambda: Client(api_key=CLI_KEY, base_url=sim.url, clock=clock)
     )
     monkeypatch.setattr(cli, "make_ledger", lambda: ledger)
-    monkeypatch.setattr(cli, "owner_key", lambda: CLI_KEY)
+    monkeypatch.setenv("AIMLAPI_KEY", CLI_KEY)  # whose history the CLI shows: its own rule
     assert cli.main(["generate", "a canary", "--resolution", "360p", "--json"]) == 0
     assert cli.main(["list", "--json"]) == 0
     monkeypatch.setattr(
@@ -115,6 +115,7 @@ def test_a_key_appears_in_no_log_output_page_answer_or_file(
     assert cli.main(["generate", "a canary"]) == 1
     out, err = capsys.readouterr()
     shown += [out, err]
+    monkeypatch.delenv("AIMLAPI_KEY")  # the test set it: only what the app sets is looked for
 
     # the app: two visitors with their own keys, their streams, histories, the page and its API
     demo, app, _ = launch_app(mcp=True)

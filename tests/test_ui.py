@@ -122,10 +122,16 @@ def test_a_private_simulator_page_is_one_persons_history_the_clis_too(launch_app
 
 def test_visitors_without_a_key_on_a_public_simulator_page_have_their_own_histories(launch_app):
     _, client, _ = launch_app(SPACE_ID="someone/pixverse-ui")  # a Space with no key: public
-    client.predict(*form(prompt="first visitor", visitor="v-one"), api_name="/generate")
-    mine = client.predict("", "v-one", api_name="/list_history")[-1]
-    theirs = client.predict("", "v-two", api_name="/list_history")[-1]
+    one, two = (client.predict("", api_name="/visitor_token") for _ in range(2))
+    assert one != two and client.predict(one, api_name="/visitor_token") == one
+    client.predict(*form(prompt="first visitor", visitor=one), api_name="/generate")
+    mine = client.predict("", one, api_name="/list_history")[-1]
+    theirs = client.predict("", two, api_name="/list_history")[-1]
     assert "first visitor" in mine and "first visitor" not in theirs
+    # a name the caller picks is no one's: "v-one" twice is two strangers, neither of them one
+    client.predict(*form(prompt="a chosen name", visitor="v-one"), api_name="/generate")
+    chosen = client.predict("", "v-one", api_name="/list_history")[-1]
+    assert "a chosen name" not in chosen and "first visitor" not in chosen
 
 
 def test_on_a_space_with_a_host_key_a_visitor_must_bring_their_own(launch_app, make_sim):

@@ -11,7 +11,7 @@ from typing import Any
 import gradio as gr
 
 from .. import errors, params
-from ..access import App, Caller
+from ..access import App, Caller, Origin, came_from_outside
 from ..formatting import MISSING, duration
 from ..lifecycle import TRANSIENT_ICON, Status
 from ..polling import Update
@@ -108,15 +108,28 @@ def with_seed_schema(box: gr.Textbox) -> gr.Textbox:
 
 def caller(page: Page, key: Any, header: Any, visitor: Any, request: gr.Request | None) -> Caller:
     """Who is calling (see ``App.caller``): their key from the form or the MCP header, their
-    browser's id, their login name, their Hugging Face sign-in, their network address.
+    visitor token, their login name, their Hugging Face sign-in, their network address, and
+    whether they came from beyond this machine.
 
     Gradio's session hash is not an identity: the caller chooses it, and every queued MCP call
     goes through one process-wide client with the same one.
     """
     username = getattr(request, "username", None)
     signed_in = signed_in_username(request) if page.app.mode.sign_in else None
-    address = client_address(request, page.app.mode.proxy_hops)
-    return page.app.caller(key or header, visitor, username, signed_in=signed_in, address=address)
+    origin = Origin(client_address(request, page.app.mode.proxy_hops), from_outside(page, request))
+    return page.app.caller(key or header, visitor, username, signed_in=signed_in, origin=origin)
+
+
+def from_outside(page: Page, request: gr.Request | None) -> bool:
+    """Whether ``request`` reached a page that believes it is private from beyond this machine
+    (``access.came_from_outside``); the host hears of the first such request in the log."""
+    if request is None or page.app.mode.public:
+        return False
+    header = came_from_outside(getattr(request, "headers", None) or {})
+    if header is None:
+        return False
+    page.app.note_outside(header)
+    return True
 
 
 def client_address(request: gr.Request | None, hops: int) -> str | None:

@@ -160,7 +160,7 @@ class GeneratePart:
                 self.multi_clip = gr.Checkbox(
                     label="Multi-clip (camera changes)", value=False, elem_id="multi-clip"
                 )
-        with gr.Accordion("Your AI/ML API key", open=key_open):
+        with gr.Accordion("Your AI/ML API key", open=key_open) as self.key_box:
             self.api_key = gr.Textbox(
                 label="API key",
                 type="password",
@@ -334,8 +334,9 @@ class GeneratePart:
             thinking: Prompt reasoning: enabled, disabled, auto, or "model default".
             api_key: Leave empty. Send your AI/ML API key in the X-AIMLAPI-Key header instead,
                 so it stays out of the conversation; empty uses the host's key where allowed.
-            visitor: Without a key, on the simulator: a stable name of yours, so that
-                list_history with the same name finds your videos (a key owns its own history).
+            visitor: Without a key: the token visitor_token gave you, so that list_history
+                with it finds your videos (a key owns its own history). A name you make up is
+                not one: without a token each call stands alone.
 
         Returns:
             The final status (generation id, credits, time), the video file, and the request.

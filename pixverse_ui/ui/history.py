@@ -421,7 +421,7 @@ class HistoryPart:
 
         Args:
             api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
-            visitor: The name you gave generate, when you gave no key (on the simulator).
+            visitor: The token from visitor_token you gave generate, when you gave no key.
             search: Words to find in prompts and notes; empty for all.
             state: "any", or one of submitting, unconfirmed, rejected, running, done, failed
                 ("sending" and "refused", as the page shows them, are taken too).

@@ -34,6 +34,7 @@ from .history import HistoryPart
 from .live import LivePart
 from .sessions import SESSIONS_KEPT, free_on_close
 from .variations import VariationsPart
+from .visitor import VisitorPart
 
 #: Gradio runs at most ``max_threads`` events at once across the whole queue, whatever each
 #: event's concurrency limit; generations are async and hold no thread, so allow many.
@@ -55,9 +56,10 @@ EXAMPLES = [
     ["Neon koi fish swimming through a flooded arcade", "1:1", "720p", 8, "cyberpunk"],
 ]
 
+#: What the browser kept: its key (if it was to be remembered) and its visitor token, which the
+#: server checks next (``visitor.VisitorPart``).
 _JS_RESTORE = f"""() => {{
-  let v = localStorage.getItem('{VISITOR_STORAGE}');
-  if (!v) {{ v = crypto.randomUUID(); localStorage.setItem('{VISITOR_STORAGE}', v); }}
+  const v = localStorage.getItem('{VISITOR_STORAGE}') || '';
   const k = localStorage.getItem('{KEY_STORAGE}') || '';
   return [k, k !== '', v];
 }}"""
@@ -162,7 +164,7 @@ def build_demo(
             "# pixverse-ui\nPrototype text-to-video with **PixVerse v5.5** via the AI/ML API.",
             elem_classes="pxui-title",
         )
-        gr.Markdown(app.mode.banner(), elem_classes="pxui-banner", elem_id="mode-banner")
+        banner = gr.Markdown(app.mode.banner(), elem_classes="pxui-banner", elem_id="mode-banner")
         if app.mode.sign_in:  # only where Gradio's sign-in is real (see access.OAUTH_ENV)
             gr.LoginButton(size="sm", elem_id="sign-in")
         visitor = strict_input(gr.Textbox(visible=False, elem_id="visitor-id"))
@@ -189,9 +191,10 @@ def build_demo(
         compare.wire(compare_tab, generate.api_key, visitor)
         batch.wire(variations_tab, visitor)
         generate.follow_up(generate.examples.load_input_event.then, visitor)
-        loaded = demo.load(
+        restored = demo.load(
             None, outputs=[generate.api_key, generate.remember, visitor], js=_JS_RESTORE
         )
+        loaded = VisitorPart(page).wire(restored.then, visitor, banner, generate.key_box)
         history.refresh_after(loaded.then, visitor)
         history.resume_after(loaded.then, visitor)  # the visitor's own, with their key
         history.resume_after(generate.api_key.blur, visitor)
@@ -216,10 +219,10 @@ def launch(
     """Build and serve the app until interrupted.
 
     ``share`` asks Gradio for a public link and goes on locally when there is no internet to make
-    one. ``mcp`` also serves the generate, list_history and variations tools over MCP at
-    ``/gradio_api/mcp/`` (``None``: as Gradio's ``GRADIO_MCP_SERVER`` says); it needs Gradio's
-    extra (``requirements-mcp.txt``), and without it the app says so and serves the page alone.
-    Everything the process prints from here on has keys masked.
+    one. ``mcp`` also serves the generate, list_history, variations and visitor_token tools over
+    MCP at ``/gradio_api/mcp/`` (``None``: as Gradio's ``GRADIO_MCP_SERVER`` says); it needs
+    Gradio's extra (``requirements-mcp.txt``), and without it the app says so and serves the page
+    alone. Everything the process prints from here on has keys masked.
     """
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     install_output_redaction()
@@ -250,9 +253,9 @@ def launch(
     start(demo)
     where = demo.share_url or demo.local_url
     print(f"pixverse-ui is serving at {where}", file=sys.stderr, flush=True)
-    ceiling = mode.ceiling_words()
-    if ceiling:
-        print(ceiling, file=sys.stderr, flush=True)
+    for rule in (mode.ceiling_words(), mode.private_words()):
+        if rule:
+            print(rule, file=sys.stderr, flush=True)
     if share and not demo.share_url:
         print(
             "Could not make a share link (is there internet?); serving locally only.",
