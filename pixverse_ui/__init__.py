@@ -62,6 +62,7 @@ _LAZY = {
     "HistoryItem": "history",
     "HistoryQuery": "history",
     "default_ledger": "defaults",
+    "Frame": "images",
 }
 
 __all__ = [
@@ -109,6 +110,7 @@ __all__ = [
     "Budget",
     "HistoryItem",
     "HistoryQuery",
+    "Frame",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -117,6 +119,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .defaults import default_client, default_ledger
     from .generation import asubmit, generate, job, resume, stream, submit, watch
     from .history import HistoryItem, HistoryQuery
+    from .images import Frame
     from .jobs import Job, Jobs
     from .lifecycle import Status
     from .outcome import Generation

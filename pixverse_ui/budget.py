@@ -354,7 +354,7 @@ def quote(
     costs = [estimate(variant, ledger) for variant in variants]
     sources = {cost.source for cost in costs}
     if sources == {LEDGER}:
-        shapes = {(v.aspect_ratio, v.resolution, v.duration) for v in variants}
+        shapes = {(v.frame_ratio, v.resolution, v.duration) for v in variants}
         basis = "the median of your past jobs of the same shape"
         if len(shapes) == 1:
             ((aspect_ratio, resolution, seconds),) = shapes

@@ -258,6 +258,10 @@ class Client:
             if exc.status_code in (None, 500, 502, 504):  # it may have been created before failing
                 raise self._unconfirmed(exc, crid) from None
             raise
+        except errors.BadRequestError as exc:
+            if _refused_data_uri(params, exc):
+                exc.hint = DATA_URI_HINT
+            raise
         state = _job_state(payload, response.headers, crid)
         if not state.id:
             raise self._unconfirmed(
@@ -592,6 +596,19 @@ def _http_error(
     if kind is errors.RateLimitError:
         kwargs["retry_after"] = _retry_after(response.headers.get("Retry-After"), clock)
     return kind(text + ".", **kwargs)
+
+
+#: What to do when the API refuses a local image sent as a data: URI.
+DATA_URI_HINT = (
+    "Give the image as a public https URL instead: the API did not take the local image "
+    "as a data: URI."
+)
+
+
+def _refused_data_uri(params: Params, refusal: errors.BadRequestError) -> bool:
+    """Whether the API refused a request for the data: URI of its local image."""
+    sent_bytes = params.image is not None and not params.image.is_url
+    return sent_bytes and "image" in (refusal.provider_message or "").lower()
 
 
 def _retry_after(value: str | None, clock: Clock) -> float | None:

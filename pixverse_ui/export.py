@@ -3,13 +3,18 @@
     from pixverse_ui.export import export
     path = export(ledger.get("FxkOMGP_IRjjNHfzH3LTV"), Path("exports"))  # exports/<id>.zip
 
-The zip holds exactly four files: the MP4 (``<generation id>.mp4``), ``request.json`` (the body
-that was sent, as the ledger holds it), ``reproduce.py`` (a standalone script that needs only
+The zip holds four files: the MP4 (``<generation id>.mp4``), ``request.json`` (the body that was
+sent, as the ledger holds it), ``reproduce.py`` (a standalone script that needs only
 ``requests``: it POSTs the same body to ``$AIMLAPI_BASE_URL``, default the AI/ML API, with the key
 from ``$AIMLAPI_KEY``, polls until the job ends and downloads the video) and ``reproduce.sh`` (the
 same POST as a curl command). No key is ever written into it: both scripts read it from the
 environment when they run. Reproducing starts a new, paid generation; without a seed in the
 request the API picks one, so the new video differs.
+
+An image-to-video job from a local image has a fifth: the image (``image.png``, ``image.jpg`` or
+``image.webp``: the bytes that were sent) beside the scripts, which send it again as a data: URI
+read from that file when they run; ``request.json`` holds ``data:image/png;base64,<image.png>``
+in its place. An image given as a URL is in ``request.json`` as it was sent.
 
 The generation id comes from the API, so it is treated as data: file names use
 ``names.safe_name(id)`` (the id itself for every real one), and the scripts hold it only as a
@@ -30,10 +35,12 @@ import shlex
 import tempfile
 import time
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 from .client import DEFAULT_BASE_URL, ENDPOINT
-from .errors import ExportError
+from .errors import ExportError, ValidationError
+from .images import SUFFIXES, InputImage, recorded
 from .names import safe_name
 from .params import FAILURE_STATUSES, SUCCESS_STATUSES
 from .store import DONE, JobRecord
@@ -55,6 +62,7 @@ This starts a NEW generation, which costs credits. Without a seed in the request
 one, so the new video differs from the original. Made by pixverse-ui.
 """
 
+import base64
 import os
 import re
 import sys
@@ -67,6 +75,10 @@ import requests
 GENERATION_ID = {gid}
 #: Its exact request body (request.json holds the same).
 BODY = {body}
+#: The image it started from, a file beside this script, sent as a data: URI in "image_url"
+#: (None: the body is sent as it is).
+IMAGE_FILE = {image_file}
+IMAGE_TYPE = {image_type}
 
 POLL_SECONDS = float(os.environ.get("REPRODUCE_POLL_SECONDS", "15"))
 TIMEOUT_SECONDS = float(os.environ.get("REPRODUCE_TIMEOUT_SECONDS", "1000"))
@@ -85,6 +97,11 @@ def main() -> int:
     if not key:
         print("Set AIMLAPI_KEY to your AI/ML API key first; nothing was sent.", file=sys.stderr)
         return 2
+    if IMAGE_FILE:
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, IMAGE_FILE), "rb") as image:
+            encoded = base64.b64encode(image.read()).decode("ascii")
+        BODY["image_url"] = "data:" + IMAGE_TYPE + ";base64," + encoded
     base = (os.environ.get("AIMLAPI_BASE_URL") or "{default_base}").rstrip("/")
     url = base + "{endpoint}"
     headers = {{"Authorization": "Bearer " + key, "Accept": "application/json"}}
@@ -148,13 +165,24 @@ set -eu
 # The generation this reproduces, as the API named it.
 GENERATION_ID={gid}
 : "${{AIMLAPI_KEY:?Set AIMLAPI_KEY to your AI/ML API key first}}"
-curl -sS -X POST "${{AIMLAPI_BASE_URL:-{default_base}}}{endpoint}" \\
+{feed}curl -sS -X POST "${{AIMLAPI_BASE_URL:-{default_base}}}{endpoint}" \\
   -H "Authorization: Bearer $AIMLAPI_KEY" \\
   -H "Content-Type: application/json" \\
-  --data-binary @- <<'JSON'
-{body}
-JSON
+  --data-binary @-{body}
 """
+#: How reproduce.sh hands curl the body: as it is...
+_SHELL_BODY = """ <<'JSON'
+{text}
+JSON"""
+#: ...or with the image beside the script put in as a data: URI (base64, no line breaks).
+_SHELL_FEED = """# The image beside this script is sent in "image_url" as a data: URI.
+HERE=$(dirname "$0")
+{{ printf '%s' {before}
+  base64 < "$HERE"/{name} | tr -d '\\n'
+  printf '%s\\n' {after}
+}} | """
+#: The name of a local image in the zip, by its type.
+IMAGE_NAMES = {mime: f"image{suffix}" for mime, suffix in SUFFIXES.items()}
 
 
 def export(record: JobRecord, dest_dir: Path) -> Path:
@@ -164,6 +192,9 @@ def export(record: JobRecord, dest_dir: Path) -> Path:
     assert gid is not None
     stem = safe_name(gid)
     body = record.request
+    image = _local_image(record)
+    if image is not None:
+        body["image_url"] = image_stand_in(image)
     request_text = json.dumps(body, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
@@ -174,8 +205,10 @@ def export(record: JobRecord, dest_dir: Path) -> Path:
         with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
             archive.write(video, f"{stem}.mp4", compress_type=zipfile.ZIP_STORED)
             archive.writestr(REQUEST_NAME, request_text)
-            archive.writestr(_executable(SCRIPT_NAME), reproduce_script(gid, body))
-            archive.writestr(_executable(SHELL_NAME), reproduce_shell(gid, request_text))
+            archive.writestr(_executable(SCRIPT_NAME), reproduce_script(gid, body, image))
+            archive.writestr(_executable(SHELL_NAME), reproduce_shell(gid, request_text, image))
+            if image is not None:
+                archive.writestr(IMAGE_NAMES[image.mime or ""], image.content())
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
@@ -198,11 +231,14 @@ def export_key(record: JobRecord) -> tuple[str, ...]:
     )
 
 
-def reproduce_script(generation_id: str, body: dict) -> str:
-    """The Python script that POSTs ``body`` again, polls and downloads (no key in it)."""
+def reproduce_script(generation_id: str, body: dict, image: InputImage | None = None) -> str:
+    """The Python script that POSTs ``body`` again, polls and downloads (no key in it); with a
+    local ``image``, it sends the file beside it as the data: URI."""
     return _SCRIPT.format(
         gid=repr(str(generation_id)),
         body=pprint.pformat(body, width=88, sort_dicts=True),
+        image_file=repr(IMAGE_NAMES[image.mime or ""]) if image is not None else None,
+        image_type=repr(image.mime) if image is not None else None,
         default_base=DEFAULT_BASE_URL,
         endpoint=ENDPOINT,
         success=repr(sorted(SUCCESS_STATUSES)).replace("[", "{").replace("]", "}"),
@@ -210,14 +246,45 @@ def reproduce_script(generation_id: str, body: dict) -> str:
     )
 
 
-def reproduce_shell(generation_id: str, request_text: str) -> str:
-    """The curl command that POSTs the request again (no key in it)."""
+def reproduce_shell(generation_id: str, request_text: str, image: InputImage | None = None) -> str:
+    """The curl command that POSTs the request again (no key in it); with a local ``image``,
+    the file beside it goes into ``request_text``'s stand-in for it as a data: URI."""
+    feed, body = "", _SHELL_BODY.format(text=request_text.rstrip("\n"))
+    if image is not None:
+        stand_in = json.dumps({"image_url": image_stand_in(image)}, ensure_ascii=False)[1:-1]
+        before, found, after = request_text.rstrip("\n").partition(stand_in)
+        assert found, "the request names its image by its stand-in"
+        data_uri = f'"image_url": "data:{image.mime};base64,'
+        feed = _SHELL_FEED.format(
+            before=shlex.quote(before + data_uri),
+            name=shlex.quote(IMAGE_NAMES[image.mime or ""]),
+            after=shlex.quote('"' + after),
+        )
+        body = ""
     return _SHELL.format(
         gid=shlex.quote(str(generation_id)),
-        body=request_text.rstrip("\n"),
+        feed=feed,
+        body=body,
         default_base=DEFAULT_BASE_URL,
         endpoint=ENDPOINT,
     )
+
+
+def image_stand_in(image: InputImage) -> str:
+    """What ``request.json`` holds for a local image: ``data:image/png;base64,<image.png>``."""
+    return f"data:{image.mime};base64,<{IMAGE_NAMES[image.mime or '']}>"
+
+
+def _local_image(record: JobRecord) -> InputImage | None:
+    """The local image a job started from, checked to be the one sent (None: none, or a URL);
+    ``ExportError`` when its copy is gone."""
+    image = recorded(record)
+    if image is None or image.is_url:
+        return None
+    try:
+        return replace(image, data=image.content())
+    except ValidationError as exc:
+        raise ExportError(exc.message) from None
 
 
 def _exportable(record: JobRecord) -> Path:

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 def submit(
     prompt: Any = None,
     *,
+    image: Any = None,
     client: Client | None = None,
     ledger: Ledger | None = None,
     download_dir: str | Path | None = None,
@@ -54,8 +55,11 @@ def submit(
     watcher that runs in the background until the video is on disk. Bad input raises
     ``ValidationError`` before anything is recorded or sent, and so does a start over ``budget``
     (``BudgetError``, see ``budget.py``); a refusal by the API raises here.
+
+    ``image``: start from an image (image-to-video): a path, an http(s) URL, a ``PIL.Image``
+    or ``images.Frame(video, "first"|"last")`` (see ``images.py``); no ``aspect_ratio`` with it.
     """
-    params = params or validate(prompt, **options)
+    params = params or validate(prompt, image=image, **options)
     service = default_jobs(
         client=client,
         ledger=ledger,
@@ -146,13 +150,15 @@ def stream(
 def generate(
     prompt: Any = None,
     *,
+    image: Any = None,
     on_update: Callable[[Update], None] | None = None,
     client: Client | None = None,
     ledger: Ledger | None = None,
     **options: Any,
 ) -> Generation:
-    """Make one video and return it. ``on_update`` sees every step; errors carry the job's ids."""
-    handle = submit(prompt, client=client, ledger=ledger, **options)
+    """Make one video and return it (from ``image``, if given: see :func:`submit`).
+    ``on_update`` sees every step; errors carry the job's ids."""
+    handle = submit(prompt, image=image, client=client, ledger=ledger, **options)
     return handle.wait(on_update=on_update)
 
 

@@ -66,6 +66,11 @@ class HistoryItem:
     endpoint: str = ""
     #: The cost with its source; None while the API has said nothing about it.
     cost: Cost | None = field(default=None, compare=False)
+    #: The model id sent (None for an adopted generation, whose request is unknown).
+    model: str | None = None
+    #: The SHA-256 of the image an image-to-video job started from (None for a URL, never read
+    #: here, and for text-to-video).
+    image_sha256: str | None = None
 
     @property
     def ident(self) -> str:
@@ -135,6 +140,8 @@ class HistoryItem:
             "adopted": self.adopted,
             "batch": self.batch,
             "endpoint": self.endpoint,
+            "model": self.model,
+            "image_sha256": self.image_sha256,
         }
 
     @classmethod
@@ -166,6 +173,8 @@ class HistoryItem:
             batch=record.batch,
             endpoint=record.endpoint,
             cost=cost,
+            model=body.get("model"),
+            image_sha256=record.image_sha256,
         )
 
 
@@ -176,7 +185,7 @@ def settings_line(record: JobRecord) -> str:
         return " · ".join(filter(None, (ADOPTED_SETTINGS, seed_note(None, record.provider_seed))))
     body = record.request
     try:
-        line = P.validate(body.pop("prompt", "x"), let_server_decide=True, **body).summary()
+        line = P.requested(record).summary()
     except (ValidationError, TypeError):
         line = f"{record.aspect_ratio} · {record.resolution} · {record.duration} s"
     return " · ".join(filter(None, (line, seed_note(body.get("seed"), record.provider_seed))))

@@ -42,7 +42,7 @@ from .pollers import pollers
 from .polling import DEFAULT_TIMEOUT, Known, Update, watch_steps
 from .pricing import is_simulated
 from .store import JobRecord, Ledger
-from .submission import create_job
+from .submission import create_job, with_kept_image
 
 log = logging.getLogger(__name__)
 
@@ -721,6 +721,7 @@ class Jobs:
         """
         if params.seed is None:
             params = replace(params, seed=pick_seed(self.seeds))  # valid as it is: no re-check
+        params = with_kept_image(params, self.ledger)  # the handle holds no image's bytes
         crid = client_request_id or self.client.new_request_id()
         job = Job(
             self.ledger,

@@ -10,7 +10,7 @@ from pathlib import Path
 from .formatting import duration
 from .lifecycle import Status
 from .notebook_files import video_href
-from .params import Params, validate
+from .params import Params, requested
 from .pricing import cost_of, format_cost, is_simulated
 from .store import JobRecord
 
@@ -51,10 +51,7 @@ class Generation:
     @classmethod
     def from_record(cls, record: JobRecord) -> Generation:
         """Build one from a ledger row."""
-        body = record.request
-        params = None
-        if not record.adopted:
-            params = validate(body.pop("prompt"), let_server_decide=True, **body)
+        params = None if record.adopted else requested(record)
         return cls(
             id=record.generation_id,
             client_request_id=record.client_request_id,

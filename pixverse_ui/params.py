@@ -2,6 +2,11 @@
 
 Everything else (the client, the UI dropdowns, the CLI choices, the simulator) reads its choices
 from here; nothing else spells ``"1080p"``.
+
+Two models share one endpoint (``MODELS``): a generation is text-to-video or image-to-video by
+whether it has an image (``validate(prompt, image=...)``, see ``images.py``). Image-to-video takes
+every field text-to-video takes but ``aspect_ratio`` (the image decides the shape), and needs
+``image_url``; an aspect ratio given with an image is refused before anything is sent.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ import os
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
 
+from . import images
 from .errors import ValidationError
 
 # --- the API's enums -------------------------------------------------------------------------
@@ -22,6 +28,36 @@ from .errors import ValidationError
 MODEL_ID = "pixverse/v5-5-text-to-video"
 #: Both spellings the provider's page uses are accepted as input.
 MODEL_IDS = (MODEL_ID, "pixverse/v5.5/text-to-video")
+#: Image-to-video, the same way: the dashed id is sent, both are accepted.
+IMAGE_MODEL_ID = "pixverse/v5-5-image-to-video"
+IMAGE_MODEL_IDS = (IMAGE_MODEL_ID, "pixverse/v5.5/image-to-video")
+
+
+@dataclass(frozen=True)
+class Model:
+    """One of the provider's models on ``/v2/video/generations``: its ids (the first is sent),
+    whether it starts from an image, and the body field it takes that the other does not."""
+
+    kind: str
+    ids: tuple[str, ...]
+    takes_image: bool
+    own_field: str
+
+
+TEXT_TO_VIDEO = Model("text-to-video", MODEL_IDS, False, "aspect_ratio")
+IMAGE_TO_VIDEO = Model("image-to-video", IMAGE_MODEL_IDS, True, "image_url")
+MODELS = (TEXT_TO_VIDEO, IMAGE_TO_VIDEO)
+
+
+def model_for(image: bool) -> Model:
+    """The model a generation is for: image-to-video when it has an image."""
+    return IMAGE_TO_VIDEO if image else TEXT_TO_VIDEO
+
+
+def model_named(model_id: Any) -> Model | None:
+    """The model an id names (either spelling), or None for an id of neither."""
+    return next((m for m in MODELS if model_id in m.ids), None)
+
 
 ASPECT_RATIOS = ("16:9", "4:3", "1:1", "3:4", "9:16")
 RESOLUTIONS = ("360p", "540p", "720p", "1080p")
@@ -56,6 +92,13 @@ RUNNING_STATUSES = frozenset({"queued", "generating", "waiting", "active"})
 REFERENCE_SECONDS = 123.0
 SHORT_SIDE = {"360p": 360, "540p": 540, "720p": 720, "1080p": 1080}
 _RATIO = {ar: tuple(int(x) for x in ar.split(":")) for ar in ASPECT_RATIOS}
+
+
+def nearest_aspect_ratio(width: int, height: int) -> str:
+    """The table's ratio closest to ``width``:``height`` (by how many times wider or taller):
+    the shape an image-to-video job is priced, timed and drawn at."""
+    wanted = math.log(width / height)
+    return min(ASPECT_RATIOS, key=lambda ar: abs(math.log(_RATIO[ar][0] / _RATIO[ar][1]) - wanted))
 
 
 def frame_size(aspect_ratio: str, resolution: str) -> tuple[int, int]:
@@ -99,11 +142,12 @@ def let_server_decide_default() -> bool:
 class Params:
     """A validated request. Build it with :func:`validate` (or ``Params.build``), not directly.
 
-    ``None`` means "not set by the user": such fields are left out of the request body.
+    ``None`` means "not set by the user": such fields are left out of the request body. With an
+    ``image`` (image-to-video) ``aspect_ratio`` is None: the image decides the shape.
     """
 
     prompt: str
-    aspect_ratio: str = DEFAULT_ASPECT_RATIO
+    aspect_ratio: str | None = DEFAULT_ASPECT_RATIO
     resolution: str = DEFAULT_RESOLUTION
     duration: int = DEFAULT_DURATION
     negative_prompt: str | None = None
@@ -113,29 +157,83 @@ class Params:
     generate_multi_clip_switch: bool | None = None
     thinking_type: str | None = None
     model: str = MODEL_ID
+    #: The image the video starts from (image-to-video), checked; None for text-to-video.
+    image: images.InputImage | None = None
 
     @classmethod
     def build(cls, prompt: Any = None, **kwargs: Any) -> Params:
         """Same as :func:`validate`."""
         return validate(prompt, **kwargs)
 
+    def _set(self) -> dict[str, Any]:
+        """The fields set, by name (the image as it is)."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        }
+
     def to_body(self) -> dict[str, Any]:
-        """The JSON body for ``POST /v2/video/generations``: unset optional fields are omitted."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """The JSON body for ``POST /v2/video/generations``: unset optional fields are omitted,
+        and an image is its ``image_url`` (a local image's bytes as a data: URI)."""
+        body = self.to_record()
+        if self.image is not None:
+            body["image_url"] = self.image.image_url()
+        return body
+
+    def to_record(self) -> dict[str, Any]:
+        """The body as the ledger keeps it: as sent, but for a local image's data: URI (the
+        ledger keeps the image as a file, see ``images.keep``)."""
+        body = self._set()
+        image = body.pop("image", None)
+        if image is not None and image.is_url:
+            body["image_url"] = image.url
+        return body
 
     def replace(self, **changes: Any) -> Params:
-        """A validated copy with some fields changed."""
-        merged = {**self.to_body(), **changes}
+        """A validated copy with some fields changed. Adding or removing an image changes the
+        model with it (unless it is an id of the user's own) and drops the aspect ratio."""
+        merged = self._set()
+        if {"image", "image_url"} & set(changes):
+            merged.pop("image", None)
+            if model_named(merged.get("model")) is not None:
+                merged.pop("model")
+            merged.pop("aspect_ratio", None)
+        merged.update(changes)
         return validate(merged.pop("prompt"), **merged)
+
+    @property
+    def kind(self) -> str:
+        """``text-to-video`` or ``image-to-video``."""
+        return model_for(self.image is not None).kind
+
+    @property
+    def frame_ratio(self) -> str:
+        """The aspect ratio the video is expected in, and priced and timed at: the one asked; for
+        an image, the table's ratio nearest the image's (the widest, 16:9, for a URL, whose size
+        is not known here: a price is then never below what the image's own would be)."""
+        if self.aspect_ratio is not None:
+            return self.aspect_ratio
+        image = self.image
+        if image is not None and image.width and image.height:
+            return nearest_aspect_ratio(image.width, image.height)
+        return DEFAULT_ASPECT_RATIO
+
+    def priced(self) -> dict[str, Any]:
+        """What the price of a start depends on (``pricing.py``): its shape."""
+        return {
+            "aspect_ratio": self.frame_ratio,
+            "resolution": self.resolution,
+            "duration": self.duration,
+        }
 
     @property
     def size(self) -> tuple[int, int]:
         """Expected (width, height) of the video."""
-        return frame_size(self.aspect_ratio, self.resolution)
+        return frame_size(self.frame_ratio, self.resolution)
 
     def summary(self) -> str:
-        """A short human line: ``16:9 · 720p · 5 s · anime``."""
-        bits = [self.aspect_ratio, self.resolution, f"{self.duration} s"]
+        """A short human line: ``16:9 · 720p · 5 s · anime`` (``image 640×360 · 720p · 5 s``)."""
+        first = self.aspect_ratio or (self.image.describe() if self.image else DEFAULT_ASPECT_RATIO)
+        bits = [first, self.resolution, f"{self.duration} s"]
         if self.style:
             bits.append(self.style)
         if self.seed is not None:
@@ -150,6 +248,8 @@ class Params:
 
 
 PARAM_NAMES = tuple(f.name for f in fields(Params))
+#: Also taken by :func:`validate`: the image under the name the API gives it.
+ALIASES = ("image_url",)
 #: Spellings people use for "no style".
 _NO_STYLE = {"", "none", "no style", "default"}
 
@@ -158,9 +258,11 @@ def validate(prompt: Any = None, *, let_server_decide: bool | None = None, **kwa
     """Check and normalise every field; raise :class:`ValidationError` with a readable sentence.
 
     Accepts what people and the provider's own examples send: ``duration="5"``, either model id,
-    ``style="none"``, ``resolution="1080P"``. Nothing is sent anywhere.
+    ``style="none"``, ``resolution="1080P"``, ``image_url=`` for ``image=``. ``image`` is what
+    ``images.prepare`` takes (a path, an http(s) URL, a PIL image, a frame of a video); it is read
+    and checked last, after every cheaper refusal. Nothing is sent anywhere.
     """
-    unknown = sorted(set(kwargs) - set(PARAM_NAMES))
+    unknown = sorted(set(kwargs) - set(PARAM_NAMES) - set(ALIASES))
     if unknown:
         raise ValidationError(
             f"Unknown option {', '.join(map(repr, unknown))}. "
@@ -169,11 +271,16 @@ def validate(prompt: Any = None, *, let_server_decide: bool | None = None, **kwa
         )
     if let_server_decide is None:
         let_server_decide = let_server_decide_default()
+    source = _image_source(kwargs)
+    model = model_for(source is not None)
 
     values: dict[str, Any] = {
         "prompt": _text("prompt", prompt, required=True),
         "aspect_ratio": _choice(
-            "aspect_ratio", kwargs.get("aspect_ratio"), ASPECT_RATIOS, DEFAULT_ASPECT_RATIO
+            "aspect_ratio",
+            kwargs.get("aspect_ratio"),
+            ASPECT_RATIOS,
+            None if model.takes_image else DEFAULT_ASPECT_RATIO,
         ),
         "resolution": _choice(
             "resolution", kwargs.get("resolution"), RESOLUTIONS, DEFAULT_RESOLUTION
@@ -191,7 +298,7 @@ def validate(prompt: Any = None, *, let_server_decide: bool | None = None, **kwa
         "thinking_type": _choice(
             "thinking_type", kwargs.get("thinking_type"), THINKING_TYPES, None
         ),
-        "model": _model(kwargs.get("model")),
+        "model": _model(kwargs.get("model"), model),
     }
     allowed = supported_durations(values["resolution"], let_server_decide=let_server_decide)
     if values["duration"] not in allowed:
@@ -200,7 +307,43 @@ def validate(prompt: Any = None, *, let_server_decide: bool | None = None, **kwa
             f"pick {join_or(allowed)} seconds, or a lower resolution.",
             field="duration",
         )
+    if model.takes_image and values["aspect_ratio"] is not None:
+        raise ValidationError(
+            "An image decides the video's shape: image-to-video takes no aspect ratio. Leave "
+            f"the aspect ratio out (it was {values['aspect_ratio']}).",
+            field="aspect_ratio",
+        )
+    values["image"] = None if source is None else images.prepare(source)
     return Params(**values)
+
+
+class Asked(images.KeptImage, Protocol):
+    """A ledger row (``store.JobRecord``) as :func:`requested` reads it: its request body, as the
+    ledger keeps it, and its image's columns."""
+
+    @property
+    def request(self) -> dict[str, Any]: ...
+
+
+def requested(record: Asked) -> Params:
+    """What a ledger row's job was asked with, as ``Params`` (its image read back from the row:
+    see ``images.recorded``); ``ValidationError`` for a row no longer valid. Not for a row known
+    by its id alone (``record.adopted``), whose request is unknown."""
+    body = record.request
+    image = images.recorded(record)
+    if image is not None:
+        body.pop("image_url", None)
+    return validate(body.pop("prompt", None), let_server_decide=True, image=image, **body)
+
+
+def _image_source(kwargs: Mapping[str, Any]) -> Any:
+    """The image given (as ``image`` or as ``image_url``), or None; never both."""
+    image, url = kwargs.get("image"), kwargs.get("image_url")
+    if image is not None and url is not None:
+        raise ValidationError(
+            "Give the image once: as image or as image_url, not both.", field="image"
+        )
+    return image if image is not None else url
 
 
 _LABELS = {
@@ -215,6 +358,7 @@ _LABELS = {
     "generate_audio_switch": "Audio",
     "generate_multi_clip_switch": "Multi-clip",
     "model": "Model",
+    "image": "Image",
 }
 
 
@@ -347,14 +491,28 @@ def _flag(name: str, value: Any) -> bool | None:
     raise ValidationError(f"{_LABELS[name]} must be on or off; got {shown(value)}.", field=name)
 
 
-def _model(value: Any) -> str:
+def _model(value: Any, wanted: Model) -> str:
+    """The model id to send for a generation of the ``wanted`` model (by whether it has an
+    image): its first id unless the user named one of its ids, or an id of their own."""
     if value is None or (isinstance(value, str) and not value.strip()):
-        return MODEL_ID
-    if isinstance(value, str) and value.strip() in MODEL_IDS:
+        return wanted.ids[0]
+    named = model_named(value.strip()) if isinstance(value, str) else None
+    if named is wanted:
         return value.strip()
+    if named is not None:
+        need = (
+            "needs an image: give one with image="
+            if named.takes_image
+            else "starts from no image: leave the image out"
+        )
+        raise ValidationError(
+            f"The model {value.strip()} {need}, or leave the model out (it follows the image).",
+            field="model",
+        )
     if isinstance(value, str) and value.strip().startswith("pixverse/"):
         return value.strip()  # the user's override, sent as given
+    known = [model_id for m in MODELS for model_id in m.ids]
     raise ValidationError(
-        f"Model must be {join_or(MODEL_IDS)} (or another pixverse/ model id); got {shown(value)}.",
+        f"Model must be {join_or(known)} (or another pixverse/ model id); got {shown(value)}.",
         field="model",
     )

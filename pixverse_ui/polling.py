@@ -29,8 +29,8 @@ from .params import (
     SUCCESS_STATUSES,
     TERMINAL_STATUSES,
     Params,
+    requested,
     seed_named_in,
-    validate,
 )
 from .pollers import Apart, Pause, pollers
 from .pricing import Cost, cost_of, format_cost, is_simulated
@@ -187,9 +187,8 @@ class Known:
             return cls()
         params = None
         if not record.adopted:
-            body = record.request
             with contextlib.suppress(errors.ValidationError):  # a row an older version wrote
-                params = validate(body.pop("prompt"), let_server_decide=True, **body)
+                params = requested(record)
         return cls(
             params,
             record.submitted_at or record.created_at,
@@ -322,7 +321,7 @@ class _Loop:
                 ledger,
                 endpoint=client.label,
                 time_scale=client.time_scale,
-                aspect_ratio=shape.aspect_ratio,
+                aspect_ratio=shape.frame_ratio,
             )
         return cls(
             generation_id,

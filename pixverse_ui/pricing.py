@@ -249,7 +249,7 @@ def simulated_money(text: str, simulated: bool) -> str:
 
 
 def _body(params: P.Params | Mapping[str, Any]) -> Mapping[str, Any]:
-    return params.to_body() if isinstance(params, P.Params) else params
+    return params.priced() if isinstance(params, P.Params) else params
 
 
 def _shape(body: Mapping[str, Any]) -> tuple[str, str]:

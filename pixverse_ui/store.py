@@ -141,6 +141,16 @@ class JobRecord:
     note: str | None = None
     #: The seed the provider's video link names (``_seed<digits>.``), when it names one.
     provider_seed: int | None = None
+    #: The image an image-to-video job started from (``images.py``; all None for text-to-video):
+    #: where it came from (``url``, ``file``, ``pil``, ``frame``, ``data``), the URL sent as
+    #: given, or the copy of a local image's bytes in the home's ``images`` folder (its
+    #: data: URI is not kept in ``request_json``), its SHA-256 and size. Written before the POST.
+    image_source: str | None = None
+    image_url: str | None = None
+    image_path: str | None = None
+    image_sha256: str | None = None
+    image_width: int | None = None
+    image_height: int | None = None
 
     @property
     def paid_by(self) -> str:
@@ -189,7 +199,12 @@ _ADDED_COLUMNS = (
     ("provider_seed", "INTEGER"),
     ("folded", "TEXT"),
     ("sender", "TEXT"),
+    *((name, "TEXT") for name in ("image_source", "image_url", "image_path", "image_sha256")),
+    ("image_width", "INTEGER"),
+    ("image_height", "INTEGER"),
 )
+#: The columns of a job's image (``Ledger.record(image=...)``), never changed after.
+IMAGE_COLUMNS = tuple(name for name, _ in _ADDED_COLUMNS if name.startswith("image_"))
 #: The index a history is read through (``Ledger.search``, ``Ledger.count``): one owner's jobs in
 #: the order of their making, with every column a History filter reads, so that a page, a filter
 #: and a count read the index alone, whatever the size of the ledger (``folded`` last: it is the
@@ -211,6 +226,7 @@ _UPDATABLE = frozenset(_COLUMNS) - {
     "request_json",
     "starred",
     "note",
+    *IMAGE_COLUMNS,
 }
 
 
@@ -316,8 +332,14 @@ class Ledger:
         batch: str | None = None,
         payer: str | None = None,
         check: Callable[[], None] | None = None,
+        image: Mapping[str, Any] | None = None,
+        aspect_ratio: str | None = None,
     ) -> JobRecord:
         """Write a job before its POST is sent. ``payer`` defaults to ``owner``.
+
+        ``image``: an image-to-video job's image, by column (``IMAGE_COLUMNS``,
+        ``images.InputImage.columns``); ``aspect_ratio``: the shape it is kept under when the
+        body names none (the image's nearest ratio, ``Params.frame_ratio``).
 
         ``check`` runs inside the insert's transaction, which holds the ledger's write lock: what
         it reads (a day's spending, see ``budget.py``) cannot change before the row is in, so
@@ -325,6 +347,7 @@ class Ledger:
         is written.
         """
         now = self.clock.now()
+        kept = {name: (image or {}).get(name) for name in IMAGE_COLUMNS}
         with self._conn() as db:
             if check is not None:
                 self._settle_abandoned(db)  # a dead sender's start holds no limit
@@ -332,7 +355,8 @@ class Ledger:
             db.execute(
                 "INSERT INTO jobs (client_request_id, owner, payer, endpoint, state, status,"
                 " request_json, resolution, duration, aspect_ratio, prompt, created_at, updated_at,"
-                " batch, folded, sender) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f" batch, folded, sender, {', '.join(kept)})"
+                f" VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?{', ?' * len(kept)})",
                 (
                     client_request_id,
                     owner,
@@ -343,13 +367,14 @@ class Ledger:
                     json.dumps(dict(body), ensure_ascii=False, sort_keys=True),
                     body["resolution"],
                     int(body["duration"]),
-                    body["aspect_ratio"],
+                    body.get("aspect_ratio") or aspect_ratio or "",
                     body["prompt"],
                     now,
                     now,
                     batch,
                     search_text(body["prompt"], None),
                     this_process(),
+                    *kept.values(),
                 ),
             )
         return self.get(client_request_id)

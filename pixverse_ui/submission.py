@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from . import errors, intervals
+from . import errors, images, intervals
 from .budget import Budget
 from .client import Client, JobState
 from .params import Params
@@ -45,7 +45,8 @@ def create_job(
     running (the watchers register it there, so that nothing reading the ledger starts a second
     watcher). With a ``budget``, a start whose safe price would take the owner's spending today,
     or the paying key's, over its limit raises ``BudgetError``: nothing is recorded or sent (a
-    start on the simulator, whose money is pretend, never is).
+    start on the simulator, whose money is pretend, never is). A local image is copied into the
+    ledger's home before the row is written (``images.keep``), so the row can send it again.
     """
     crid = client_request_id or client.new_request_id()
     payer = ledger.owner_of(client.owner_key)
@@ -56,14 +57,18 @@ def create_job(
         def check() -> None:  # in the insert's transaction: what it reads cannot change
             budget.check(ledger, owner, budget.quote(params, ledger), payer=payer)
 
+    params = with_kept_image(params, ledger)
+    image = params.image
     ledger.record(
         client_request_id=crid,
         owner=owner,
         payer=payer,
         endpoint=client.label,
-        body=params.to_body(),
+        body=params.to_record(),
         batch=batch,
         check=check,
+        image=image.columns() if image is not None else None,
+        aspect_ratio=params.frame_ratio,
     )
     try:
         state = client.create(params, client_request_id=crid)
@@ -93,6 +98,14 @@ def create_job(
         "usd_spent": state.usd_spent,
     }
     return _keep_id(ledger, client, crid, changes)
+
+
+def with_kept_image(params: Params, ledger: Ledger) -> Params:
+    """``params`` with its local image copied into the ledger's home (``images.keep``) and read
+    from there when sent: the same bytes, and no handle holding them in memory."""
+    if params.image is None:
+        return params
+    return replace(params, image=images.keep(params.image, ledger.path.parent))
 
 
 def _keep_id(ledger: Ledger, client: Client, crid: str, changes: dict[str, Any]) -> JobRecord:

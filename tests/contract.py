@@ -8,6 +8,10 @@ what docs/provider-contract.md records, written out here independently of the si
 - the request rules: both model ids, prompt of 1..2048 characters, negative prompt of at most
   2048, seed 0..2147483647, duration 5, 8 or 10 as an integer or exactly the string "5", "8" or
   "10", and (unless the server decides) no 1080p + 8 s;
+- for image-to-video (its own spec, ``openapi-image-to-video.json``, with the shared GET): an
+  ``image_url`` that is an http(s) URL (a host part, no spaces or control characters) or a PNG,
+  JPEG or WebP as a padded base64 data: URI, and no ``aspect_ratio``; for text-to-video, no
+  ``image_url``; image-to-video's spec declares no key, but the key is sent on both calls;
 - request examples at those limits (and 1080p + 8 s when the server decides), which the examples
   phase sends as they are: random generation seldom lands on a limit or on that one pair;
 - the statuses the real API answers, with their bodies: 400 (a validation error's
@@ -22,6 +26,7 @@ an accepted POST is a paid job.
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import time
@@ -43,6 +48,24 @@ SEED = 15
 SHORT_PHASES = ("examples", "coverage", "fuzzing")
 #: The two settings of the 1080p + 8 s rule, by test id: refused (the default), or let through.
 SETTINGS = {"1080p-8s-refused": True, "server-decides": False}
+#: The two models, by their specs' kind.
+TEXT, IMAGE = "text-to-video", "image-to-video"
+MODELS = (TEXT, IMAGE)
+#: The image URLs the contract takes, as ECMA patterns: http(s), or a base64 data: URI.
+IMAGE_URL_PATTERNS = (
+    "^[hH][tT][tT][pP][sS]?://[^\\x00-\\x20\\x7f/?#]+([/?#][^\\x00-\\x20\\x7f]*)?$",
+    "^data:image/(png|jpeg|webp);base64,([A-Za-z0-9+/]{4})*([A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$",
+)
+#: The smallest PNG (1x1, black), as a data: URI.
+TINY_PNG = (
+    "data:image/png;base64,"
+    + base64.b64encode(
+        bytes.fromhex(
+            "89504e470d0a1a0a0000000d4948445200000001000000010800000000"
+            "3a7e9b550000000a49444154789c636000000002000148afa4710000000049454e44ae426082"
+        )
+    ).decode()
+)
 
 _HTTP_ERROR = {
     "type": "object",
@@ -128,8 +151,10 @@ def error_responses(*, not_found: bool) -> dict[str, dict]:
 COMBO_BODY = {"model": params.MODEL_ID, "prompt": "a fox", "resolution": "1080p", "duration": 8}
 
 
-def request_examples(*, combo_rules: bool) -> dict[str, dict]:
+def request_examples(*, combo_rules: bool, model: str = TEXT) -> dict[str, dict]:
     """Valid bodies at the contract's edges; 1080p + 8 s only when the server decides."""
+    if model == IMAGE:
+        return image_request_examples(combo_rules=combo_rules)
     examples = {
         "at-the-upper-limits": {
             "model": params.MODEL_ID,
@@ -153,25 +178,57 @@ def request_examples(*, combo_rules: bool) -> dict[str, dict]:
     return examples
 
 
-def shipped_spec() -> dict:
-    """The provider's spec as the package ships it."""
-    text = (
-        resources.files("pixverse_ui.simulator")
-        .joinpath("openapi.json")
-        .read_text(encoding="utf-8")
-    )
+def image_request_examples(*, combo_rules: bool) -> dict[str, dict]:
+    """Image-to-video's valid bodies at the contract's edges, with an image URL and a data: URI."""
+    examples = {
+        "at-the-upper-limits": {
+            "model": params.IMAGE_MODEL_ID,
+            "prompt": "x" * 2048,
+            "negative_prompt": "y" * 2048,
+            "seed": 2_147_483_647,
+            "resolution": "1080p",
+            "duration": "10",
+            "image_url": "https://example.com/" + "i" * 2000 + ".png",
+        },
+        "at-the-lower-limits": {
+            "model": "pixverse/v5.5/image-to-video",
+            "prompt": "a",
+            "negative_prompt": "",
+            "seed": 0,
+            "resolution": "360p",
+            "duration": 5,
+            "image_url": TINY_PNG,
+        },
+    }
+    if not combo_rules:
+        examples["1080p-for-8-s"] = {
+            **COMBO_BODY,
+            "model": params.IMAGE_MODEL_ID,
+            "image_url": "http://h",
+        }
+    return examples
+
+
+def shipped_spec(model: str = TEXT) -> dict:
+    """A model's spec as the package ships it."""
+    name = "openapi-image-to-video.json" if model == IMAGE else "openapi.json"
+    text = resources.files("pixverse_ui.simulator").joinpath(name).read_text(encoding="utf-8")
     return json.loads(text)
 
 
-def overlay_spec(*, combo_rules: bool = True) -> dict:
-    """The shipped spec with the contract's rules and statuses; ``combo_rules``: 1080p + 8 s is
-    refused (the default), else the server decides and accepts it."""
-    spec = copy.deepcopy(shipped_spec())
+def overlay_spec(*, combo_rules: bool = True, model: str = TEXT) -> dict:
+    """A model's shipped spec with the contract's rules and statuses; ``combo_rules``: 1080p +
+    8 s is refused (the default), else the server decides and accepts it. Image-to-video's spec
+    has no GET: the text spec's, which both models share, is added to it."""
+    spec = copy.deepcopy(shipped_spec(model))
+    if model == IMAGE:  # and the key on both calls, as the examples send it and the text spec says
+        spec["paths"][PATH]["get"] = shipped_spec(TEXT)["paths"][PATH]["get"]
+        spec["security"] = shipped_spec(TEXT)["security"]
     post = spec["paths"][PATH]["post"]
     get = spec["paths"][PATH]["get"]
     body = post["requestBody"]["content"]["application/json"]["schema"]
     fields = body["properties"]
-    fields["model"]["enum"] = list(params.MODEL_IDS)
+    fields["model"]["enum"] = list(params.IMAGE_MODEL_IDS if model == IMAGE else params.MODEL_IDS)
     fields["prompt"].update(minLength=1, maxLength=2048)
     fields["negative_prompt"].update(maxLength=2048)
     fields["seed"].update(minimum=0, maximum=2_147_483_647)
@@ -183,13 +240,28 @@ def overlay_spec(*, combo_rules: bool = True) -> dict:
             {"type": "string", "enum": ["5", "8", "10"]},
         ],
     }
+    refused = []
     if combo_rules:  # the page: "The 1080p quality option does not support 8-second videos."
-        body["not"] = {
-            "required": ["resolution", "duration"],
-            "properties": {"resolution": {"enum": ["1080p"]}, "duration": {"enum": [8, "8"]}},
+        refused.append(
+            {
+                "required": ["resolution", "duration"],
+                "properties": {"resolution": {"enum": ["1080p"]}, "duration": {"enum": [8, "8"]}},
+            }
+        )
+    if model == IMAGE:  # the image decides the shape: no aspect ratio
+        fields["image_url"] = {
+            "type": "string",
+            "description": fields["image_url"]["description"],
+            "anyOf": [{"pattern": pattern} for pattern in IMAGE_URL_PATTERNS],
         }
+        refused.append({"required": ["aspect_ratio"]})
+    else:  # an image is for the other model
+        refused.append({"required": ["image_url"]})
+    if refused:
+        body["allOf"] = [{"not": rule} for rule in refused]
+    examples = request_examples(combo_rules=combo_rules, model=model)
     post["requestBody"]["content"]["application/json"]["examples"] = {
-        name: {"value": value} for name, value in request_examples(combo_rules=combo_rules).items()
+        name: {"value": value} for name, value in examples.items()
     }
     post["responses"].update(error_responses(not_found=False))
     get["responses"].update(error_responses(not_found=True))
@@ -212,7 +284,7 @@ def json_bodies_only(ctx: object, response: schemathesis.Response, case: schemat
 
 
 @contextmanager
-def simulator(cache_dir: Path, *, combo_rules: bool) -> Iterator[Simulator]:
+def simulator(cache_dir: Path, *, combo_rules: bool, data_uris: bool = True) -> Iterator[Simulator]:
     """A simulator for a contract run, with the key it made (no video is rendered: nobody
     downloads one)."""
     config = SimConfig(
@@ -221,6 +293,7 @@ def simulator(cache_dir: Path, *, combo_rules: bool) -> Iterator[Simulator]:
         cache_dir=cache_dir,
         prerender=False,
         enforce_combo_rules=combo_rules,
+        data_uris=data_uris,
     )
     with Simulator(config) as sim:
         yield sim

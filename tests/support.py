@@ -380,3 +380,39 @@ def visitor_token(
     assert answer.status_code == 200, answer.text
     [token] = answer.json()["data"]
     return token
+
+
+def video_frames(path: Path, count: int | None = None) -> list[Any]:
+    """The first ``count`` frames of a video (every one with None), as PIL images."""
+    import av
+
+    frames = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            frames.append(frame.to_image())
+            if len(frames) == count:
+                break
+    return frames
+
+
+def difference(a: Any, b: Any) -> float:
+    """How far apart two pictures look: the mean absolute difference per channel (0 to 255)
+    with both at 64×64, so that H.264's small losses and a resize count for little."""
+    from PIL import ImageChops, ImageStat
+
+    a, b = (x.convert("RGB").resize((64, 64)) for x in (a, b))
+    return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / 3
+
+
+def picture(width: int = 64, height: int = 36, *, seed: int = 0) -> Any:
+    """A PIL picture to start a video from: a gradient and a yellow disc, its green by ``seed``
+    (so that two seeds look apart, and a frame can be told from the picture it came from)."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(image)
+    for x in range(width):
+        shade = x * 255 // max(1, width - 1)
+        draw.line((x, 0, x, height), fill=(shade, (40 + seed * 90) % 256, 255 - shade))
+    draw.ellipse((width // 3, height // 4, 2 * width // 3, 3 * height // 4), fill=(250, 240, 20))
+    return image

@@ -7,6 +7,7 @@ validation, stream(), resume(), the ledger, the download) is the real thing over
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -328,6 +329,32 @@ def test_list_shows_the_job(env, capsys):
     code, out, err = run(capsys, "list")
     assert code == 0
     assert gid in out and "a red fox in the snow" in out and "360p" in out and "done" in out
+
+
+def test_list_says_which_model_and_which_image(env, capsys, tmp_path):
+    """An image-to-video job (started from the library, for now) in ``list --json``."""
+    from PIL import Image
+
+    from pixverse_ui import generation, params
+
+    image = tmp_path / "fox.png"
+    Image.new("RGB", (64, 64), (10, 120, 40)).save(image)
+    with cli.make_client() as client:
+        started = generation.generate(
+            "the fox", image=image, resolution="360p", client=client, ledger=env.ledger,
+            download_dir=tmp_path / "videos",
+        )  # fmt: skip
+    assert run(capsys, "generate", "a heron", "--resolution", "360p")[0] == 0
+    code, out, _ = run(capsys, "list", "--json")
+    assert code == 0
+    heron, fox = json.loads(out)
+    assert fox["id"] == started.id and fox["model"] == params.IMAGE_MODEL_ID
+    assert fox["image_sha256"] == hashlib.sha256(image.read_bytes()).hexdigest()
+    assert "image_url" not in fox["params"] and "aspect_ratio" not in fox["params"]
+    assert fox["settings"].startswith("image 64×64 · 360p · 5 s")
+    assert heron["model"] == params.MODEL_ID and heron["image_sha256"] is None
+    code, out, _ = run(capsys, "list")
+    assert code == 0 and "image 64×64 · 360p" in out
 
 
 def test_list_shows_only_this_keys_jobs(env, capsys):

@@ -9,33 +9,48 @@ from __future__ import annotations
 
 import pytest
 import schemathesis
-from contract import COMBO_BODY, PATH, SETTINGS, SHORT_PHASES, overlay_spec, run, simulator
+from contract import (
+    COMBO_BODY,
+    IMAGE,
+    MODELS,
+    PATH,
+    SETTINGS,
+    SHORT_PHASES,
+    TINY_PNG,
+    overlay_spec,
+    run,
+    simulator,
+)
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
 
-from pixverse_ui import errors, params
+from pixverse_ui import errors, images, params
 from pixverse_ui.params import Params
 
 SHORT_EXAMPLES = 50
 DOCUMENTED = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
+@pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("combo_rules", SETTINGS.values(), ids=SETTINGS.keys())
-def test_a_short_schemathesis_run_finds_nothing(tmp_path, capsys, combo_rules):
+def test_a_short_schemathesis_run_finds_nothing(tmp_path, capsys, combo_rules, model):
     with simulator(tmp_path, combo_rules=combo_rules) as sim:
-        spec = overlay_spec(combo_rules=combo_rules)
+        spec = overlay_spec(combo_rules=combo_rules, model=model)
         figures = run(spec, sim.url, sim.api_key, max_examples=SHORT_EXAMPLES)
         stats = sim.stats()
-    figures.report(capsys, f"short run, 1080p + 8 s {'refused' if combo_rules else 'accepted'}")
+    setting = "refused" if combo_rules else "accepted"
+    figures.report(capsys, f"short run, {model}, 1080p + 8 s {setting}")
     assert figures.failures == [] and figures.errors == [], "\n".join(
         figures.failures + figures.errors
     )
     assert [figures.phases[name] for name in SHORT_PHASES] == ["success"] * len(SHORT_PHASES)
     assert figures.examples >= 100 and figures.checks >= 1000  # it ran, and checked
     assert stats["jobs"], "no schema-valid body was accepted"
+    if model == IMAGE:  # what it accepted were image-to-video bodies, each with an image
+        assert all(job["body"]["image_url"] for job in stats["jobs"])
 
 
 @pytest.mark.parametrize("combo_rules", SETTINGS.values(), ids=SETTINGS.keys())
@@ -69,6 +84,55 @@ def test_the_run_fails_a_simulator_that_refuses_what_the_spec_allows(tmp_path):
     assert '"resolution": "1080p", "duration": 8' in figures.failures[0]
 
 
+def test_the_image_run_fails_a_simulator_that_refuses_data_uris(tmp_path):
+    """The image-to-video overlay's data: URI example, against a simulator that takes URLs only."""
+    with simulator(tmp_path, combo_rules=True, data_uris=False) as sim:
+        spec = overlay_spec(model=IMAGE)
+        figures = run(spec, sim.url, sim.api_key, max_examples=5, phases=("examples",))
+    assert [f.split(" (")[0] for f in figures.failures] == ["ST202 Schema-valid request rejected"]
+    assert TINY_PNG in figures.failures[0]
+
+
+#: A body with the other model's own field: refused, though other unknown fields are ignored.
+MIXED = {
+    "aspect-ratio-with-image": (
+        IMAGE,
+        {
+            "model": params.IMAGE_MODEL_ID,
+            "prompt": "x",
+            "image_url": TINY_PNG,
+            "aspect_ratio": "1:1",
+        },
+        ["body", "aspect_ratio"],
+    ),
+    "image-with-text-model": (
+        "text-to-video",
+        {"model": params.MODEL_ID, "prompt": "x", "image_url": TINY_PNG},
+        ["body", "image_url"],
+    ),
+}
+
+
+@pytest.mark.parametrize(("model", "body", "loc"), MIXED.values(), ids=MIXED.keys())
+def test_the_other_models_field_gets_a_documented_refusal(tmp_path, model, body, loc):
+    """Schemathesis never sends a body its spec forbids, so these are sent here by hand."""
+    with simulator(tmp_path, combo_rules=True) as sim:
+        config = schemathesis.Config.from_dict({"base-url": sim.url})
+        spec = overlay_spec(model=model)
+        case = schemathesis.openapi.from_dict(spec, config=config)[PATH]["POST"].Case(
+            body={**body, "color": "ignored"},
+            headers={"Authorization": f"Bearer {sim.api_key}"},
+            media_type="application/json",
+        )
+        response = case.call()
+        jobs = sim.stats()["jobs"]
+    assert response.status_code == 400 and jobs == []
+    case.validate_response(response, checks=DOCUMENTED)
+    assert response.json()["error"]["detail"] == [
+        {"loc": loc, "msg": "Extra inputs are not permitted", "type": "extra_forbidden"}
+    ]
+
+
 # --- the client's checks, one at a time, left to the simulator ----------------------------------
 
 #: Bodies the client's ``params.validate`` refuses, built directly so that they are sent.
@@ -91,11 +155,54 @@ BYPASSED = {
 }
 
 
-@pytest.mark.parametrize(("fields", "words"), BYPASSED.values(), ids=BYPASSED.keys())
+#: Image-to-video bodies the client refuses, built directly so that they are sent.
+BYPASSED_IMAGE = {
+    "aspect-with-image": (
+        {"prompt": "x", "aspect_ratio": "1:1", "image": "https://example.com/a.png"},
+        "aspect_ratio: Extra inputs are not permitted",
+    ),
+    "file-url": (
+        {"prompt": "x", "aspect_ratio": None, "image": "file:///etc/passwd"},
+        "image_url: URL scheme should be 'http', 'https' or 'data'",
+    ),
+    "ftp-url": (
+        {"prompt": "x", "aspect_ratio": None, "image": "ftp://example.com/a.png"},
+        "image_url: URL scheme should be 'http', 'https' or 'data'",
+    ),
+    "data-uri-not-an-image-type": (
+        {"prompt": "x", "aspect_ratio": None, "image": "data:text/plain;base64,aGk="},
+        "image_url: A data URI should read data:image/(png|jpeg|webp);base64,<data>",
+    ),
+    "no-image": (
+        {"prompt": "x", "aspect_ratio": None, "model": params.IMAGE_MODEL_ID},
+        "image_url: Field required",
+    ),
+    "text-model-with-image": (
+        {"prompt": "x", "model": params.MODEL_ID, "image": TINY_PNG},
+        "image_url: Extra inputs are not permitted",
+    ),
+}
+
+
+def _unchecked(fields: dict) -> Params:
+    """``Params`` built without the client's checks, as a regression would send them; an image
+    given as text is sent as given, with image-to-video's model unless the fields name one."""
+    image = fields.get("image")
+    if isinstance(image, str):
+        url = images.InputImage(images.URL, url=image)
+        fields = {"model": params.IMAGE_MODEL_ID, **fields, "image": url}
+    return Params(**fields)
+
+
+@pytest.mark.parametrize(
+    ("fields", "words"),
+    [*BYPASSED.values(), *BYPASSED_IMAGE.values()],
+    ids=[*BYPASSED.keys(), *BYPASSED_IMAGE.keys()],
+)
 def test_what_a_client_check_lets_through_the_simulator_refuses(sim, client, fields, words):
-    with pytest.raises(errors.ValidationError):
-        params.validate(**fields)  # the client's own check
-    request = Params(**fields)  # no client check: what a regression would send
+    with pytest.raises(errors.ValidationError):  # the client's own check
+        params.validate(**{k: v for k, v in fields.items() if v is not None})
+    request = _unchecked(fields)  # no client check: what a regression would send
     with pytest.raises(errors.BadRequestError) as refused:
         client.create(request)
     assert refused.value.status_code == 400

@@ -13,6 +13,7 @@ from pathlib import Path
 import av
 import pytest
 from conftest import TEST_KEY
+from PIL import Image
 
 from pixverse_ui import generation
 from pixverse_ui.client import Client
@@ -137,4 +138,84 @@ def test_a_job_without_a_video_is_a_sentence_and_no_zip(finished, tmp_path):
     os.unlink(record.video_path)
     with pytest.raises(ExportError, match="is no longer at"):
         export(record, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # refused before any folder or file is made
+
+
+# --- image-to-video: the image travels beside the scripts -----------------------------------------
+
+
+def _from_an_image(sim, tmp_path: Path, image) -> tuple[Ledger, object]:
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    with Client(api_key=TEST_KEY, base_url=sim.url, timeout=(2.0, 10.0)) as client:
+        video = generation.generate(
+            PROMPT,
+            image=image,
+            resolution="360p",
+            seed=3,
+            client=client,
+            ledger=ledger,
+            download_dir=tmp_path / "videos",
+            timeout=120,
+        )
+    return ledger, ledger.get(video.id)
+
+
+def _run(script: list[str], folder: Path, sim) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        script, cwd=folder, env=_child_env(sim), capture_output=True, text=True, timeout=180
+    )
+
+
+def test_a_local_image_goes_in_the_zip_and_both_scripts_send_it_again(make_live_sim, tmp_path):
+    sim = make_live_sim(api_keys=frozenset({TEST_KEY}))
+    original = tmp_path / "fox.jpg"
+    Image.new("RGB", (96, 64), (200, 80, 20)).save(original, format="JPEG")
+    _, record = _from_an_image(sim, tmp_path, original)
+    gid = safe_name(record.generation_id)
+    path = export(record, tmp_path / "exports")
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == sorted(
+            [f"{gid}.mp4", "request.json", "reproduce.py", "reproduce.sh", "image.jpg"]
+        )
+        raw = b"".join(archive.read(name) for name in archive.namelist())
+        archive.extractall(tmp_path / "unzipped")
+    assert TEST_KEY.encode() not in raw
+    folder = tmp_path / "unzipped"
+    assert (folder / "image.jpg").read_bytes() == original.read_bytes()
+    request = json.loads((folder / "request.json").read_text("utf-8"))
+    assert request == {**record.request, "image_url": "data:image/jpeg;base64,<image.jpg>"}
+    [sent] = [job["body"] for job in sim.stats()["jobs"]]
+
+    # both scripts, run from elsewhere: the image is read beside them, and the same body arrives
+    assert _run([sys.executable, str(folder / "reproduce.py")], tmp_path, sim).returncode == 0
+    shell = _run(["sh", str(folder / "reproduce.sh")], tmp_path, sim)
+    assert shell.returncode == 0, shell.stderr
+    assert '"status":"queued"' in shell.stdout.replace(" ", "")
+    bodies = [job["body"] for job in sim.stats()["jobs"]]
+    assert len(bodies) == 3 and bodies[1] == sent and bodies[2] == sent
+
+
+def test_an_image_url_stays_a_url_and_no_file_is_added(make_live_sim, tmp_path):
+    sim = make_live_sim(api_keys=frozenset({TEST_KEY}))
+    _, record = _from_an_image(sim, tmp_path, "https://example.com/fox.png")
+    with zipfile.ZipFile(export(record, tmp_path / "exports")) as archive:
+        assert "image.png" not in archive.namelist() and len(archive.namelist()) == 4
+        archive.extractall(tmp_path / "unzipped")
+    request = json.loads((tmp_path / "unzipped" / "request.json").read_text("utf-8"))
+    assert request == record.request and request["image_url"] == "https://example.com/fox.png"
+    shell = _run(["sh", "reproduce.sh"], tmp_path / "unzipped", sim)
+    assert shell.returncode == 0, shell.stderr
+    bodies = [job["body"] for job in sim.stats()["jobs"]]
+    assert bodies[1] == bodies[0] == request
+
+
+def test_an_image_whose_copy_is_gone_is_a_sentence_and_no_zip(make_live_sim, tmp_path):
+    sim = make_live_sim(api_keys=frozenset({TEST_KEY}))
+    original = tmp_path / "fox.png"
+    Image.new("RGB", (64, 64), (20, 80, 200)).save(original)
+    _, record = _from_an_image(sim, tmp_path, original)
+    Path(record.image_path).unlink()
+    with pytest.raises(ExportError, match="is no longer at") as refused:
+        export(record, tmp_path / "out")
+    assert "Nothing was written" in refused.value.user_message
     assert not (tmp_path / "out").exists()  # refused before any folder or file is made

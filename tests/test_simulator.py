@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import io
 import json
 import logging
 import re
@@ -14,9 +16,9 @@ import av
 import jsonschema
 import pytest
 import requests
-from support import wait_for
+from support import difference, video_frames, wait_for
 
-from pixverse_ui import params
+from pixverse_ui import params, pricing
 from pixverse_ui.clock import ManualClock
 from pixverse_ui.simulator import FaultPlan, FaultRule, SimConfig, Simulator, parse_plan
 from pixverse_ui.simulator import schema as sim_schema
@@ -847,3 +849,111 @@ def test_embedded_is_one_lazy_singleton(monkeypatch: pytest.MonkeyPatch, tmp_pat
     finally:
         stop_embedded()
     assert not found[0].running
+
+
+# --- image-to-video -------------------------------------------------------------------------------
+
+
+def _png(size: tuple[int, int], colour: tuple[int, int, int]) -> str:
+    """A data: URI of a PNG of one colour with a white square in its top left quarter."""
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, colour)
+    ImageDraw.Draw(image).rectangle((0, 0, size[0] // 4, size[1] // 4), fill=(255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode()
+
+
+IMAGE_BODY = {
+    "model": params.IMAGE_MODEL_ID,
+    "prompt": "The raccoon climbs",
+    "resolution": "360p",
+    "duration": 5,
+}
+
+
+def _download(sim: Simulator, clock: ManualClock, job_id: str, dest: Path) -> Path:
+    url = finish(sim, clock, job_id)["video"]["url"]
+    dest.write_bytes(requests.get(url, timeout=60).content)
+    return dest
+
+
+def test_an_image_is_the_first_frame_and_decides_the_shape_and_the_price(
+    sim: Simulator, clock: ManualClock, tmp_path: Path
+) -> None:
+    from PIL import Image
+
+    square = _png((300, 300), (200, 30, 30))
+    created = post(sim, {**IMAGE_BODY, "image_url": square}).json()
+    job_id, credits = created["id"], created["meta"]["usage"]["credits_used"]
+    card = pricing.credits_for({"resolution": "360p", "duration": 5, "aspect_ratio": "1:1"})
+    assert credits == card  # charged at its shape, 1:1, as the library quotes it
+    path = _download(sim, clock, job_id, tmp_path / "square.mp4")
+    first, second = video_frames(path, 2)
+    assert first.size == (360, 360)
+    sent = Image.open(io.BytesIO(base64.b64decode(square.split(",", 1)[1])))
+    assert difference(first, sent) < 6  # the image, through H.264
+    assert difference(second, sent) > 20  # the other frames are drawn over it, darkened
+    assert difference(first, Image.new("RGB", (9, 9), (30, 200, 30))) > 60
+
+
+def test_an_image_url_is_not_fetched_and_the_video_says_so(
+    sim: Simulator, clock: ManualClock, tmp_path: Path
+) -> None:
+    body = {**IMAGE_BODY, "image_url": "http://127.0.0.1:9/never-fetched.png"}
+    job_id = post(sim, body).json()["id"]
+    path = _download(sim, clock, job_id, tmp_path / "url.mp4")
+    assert video_frames(path, 1)[0].size == (640, 360)  # its size is unknown: 16:9
+    details = " ".join(sim_video.VideoSpec.from_body(body).details)
+    assert "http://127.0.0.1:9/never-fetched.png (not fetched by the simulator)" in details
+
+
+def test_an_image_that_is_not_one_fails_its_job_with_a_sentence(
+    sim: Simulator, clock: ManualClock
+) -> None:
+    job_id = post(sim, {**IMAGE_BODY, "image_url": "data:image/png;base64,aGk="}).json()["id"]
+    body = finish(sim, clock, job_id)
+    assert body["status"] == "error"
+    assert body["error"]["message"] == "The image in image_url could not be read as an image."
+    assert sim.stats()["renders"] == 0
+
+
+def test_a_simulator_that_takes_urls_only_refuses_a_data_uri(
+    clock: ManualClock, cache_dir: Path
+) -> None:
+    with start(clock, cache_dir, data_uris=False) as urls_only:
+        refused = post(urls_only, {**IMAGE_BODY, "image_url": _png((8, 8), (0, 0, 0))})
+        taken = post(urls_only, {**IMAGE_BODY, "image_url": "https://example.com/a.png"})
+        assert refused.status_code == 400 and taken.status_code == 200
+        [problem] = refused.json()["error"]["detail"]
+        assert problem["msg"] == "URL scheme should be 'http' or 'https'"
+        assert len(urls_only.stats()["jobs"]) == 1
+
+
+def test_image_to_video_refuses_the_other_models_field_and_urls_it_would_fetch(
+    sim: Simulator,
+) -> None:
+    square = _png((32, 32), (0, 0, 200))
+    cases = [
+        (
+            {**IMAGE_BODY, "image_url": square, "aspect_ratio": "1:1"},
+            "aspect_ratio",
+            "extra_forbidden",
+        ),
+        ({**SMALL, "image_url": square}, "image_url", "extra_forbidden"),
+        ({**IMAGE_BODY}, "image_url", "missing"),
+        ({**IMAGE_BODY, "image_url": "file:///etc/passwd"}, "image_url", "url_scheme"),
+        ({**IMAGE_BODY, "image_url": "ftp://example.com/a.png"}, "image_url", "url_scheme"),
+        ({**IMAGE_BODY, "image_url": "https://"}, "image_url", "url_parsing"),
+        ({**IMAGE_BODY, "image_url": "https://a b/c.png"}, "image_url", "url_parsing"),
+        ({**IMAGE_BODY, "image_url": "data:image/gif;base64,R0lG"}, "image_url", "url_parsing"),
+        ({**IMAGE_BODY, "image_url": "data:image/png;base64,abc"}, "image_url", "url_parsing"),
+        ({**IMAGE_BODY, "image_url": 7}, "image_url", "string_type"),
+    ]
+    for body, field, kind in cases:
+        response = post(sim, body)
+        assert response.status_code == 400, (body, response.text)
+        problems = response.json()["error"]["detail"]
+        assert [(p["loc"], p["type"]) for p in problems] == [(["body", field], kind)], problems
+    assert sim.stats()["jobs"] == []

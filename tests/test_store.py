@@ -330,6 +330,49 @@ def test_a_ledger_from_before_payers_is_migrated_and_its_jobs_stay_resumable(tmp
     Ledger(path)  # opening it again (another process) finds the column there
 
 
+def test_an_image_is_kept_with_its_job_and_never_changed(ledger, tmp_path):
+    from PIL import Image
+
+    from pixverse_ui import images
+
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(tmp_path / "a.png")
+    request = validate("a fox", image=tmp_path / "a.png")
+    kept = images.keep(request.image, ledger.path.parent)
+    job = ledger.record(
+        client_request_id="c-image", owner="o1", endpoint="e", body=request.to_record(),
+        image=kept.columns(), aspect_ratio=request.frame_ratio,
+    )  # fmt: skip
+    assert (job.image_source, job.image_width, job.image_height) == ("file", 40, 30)
+    assert job.image_sha256 == kept.sha256 and job.image_path == kept.path
+    assert job.aspect_ratio == "4:3" and job.request == request.to_record()
+    with pytest.raises(ValueError, match="not ledger columns"):
+        ledger.update("c-image", image_path="/elsewhere.png")
+    text = _record(ledger, "c-text")
+    assert (text.image_source, text.image_sha256, text.image_path) == (None, None, None)
+
+
+def test_a_ledger_from_before_images_is_migrated(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # the table as it was, and the columns added before images
+        db.executescript(_SCHEMA)
+        for name in ("provider_seed INTEGER", "folded TEXT"):
+            db.execute(f"ALTER TABLE jobs ADD COLUMN {name}")
+        db.execute(
+            "INSERT INTO jobs (client_request_id, generation_id, owner, endpoint, state, status,"
+            " request_json, resolution, duration, aspect_ratio, prompt, created_at, updated_at)"
+            " VALUES ('c1', 'g1', 'alice', 'e', 'done', 'completed',"
+            ' \'{"model": "pixverse/v5-5-text-to-video", "prompt": "p"}\', \'360p\', 5,'
+            " '16:9', 'p', 1, 1)"
+        )
+    ledger = Ledger(path)
+    [old] = ledger.history()
+    assert old.image_source is None and old.image_sha256 is None
+    columns = {row["name"] for row in ledger._connection().execute("PRAGMA table_info(jobs)")}
+    assert {"image_source", "image_url", "image_path", "image_sha256"} <= columns
+    assert {"image_width", "image_height"} <= columns
+    Ledger(path)  # opening it again (another process) finds the columns there
+
+
 def test_what_history_is_drawn_from_changes_with_jobs_and_ends_not_polls(ledger):
     """``Ledger.changes`` tells a page when to draw History again: not on a poll."""
     empty = ledger.changes("o1")

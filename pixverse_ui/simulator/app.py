@@ -36,7 +36,7 @@ from .config import SimConfig
 from .faults import HTTP_STATUS_KINDS, RATE_LIMIT_KINDS, FaultPlan, FaultRule
 from .keys import KeyRing
 from .state import Job, JobStore, draw_timing, new_id
-from .video import RenderPool
+from .video import RenderPool, shape_of, start_image
 
 log = logging.getLogger("pixverse_ui.simulator")
 
@@ -75,9 +75,18 @@ class SimCore:
             self._counters[name] += 1
 
     def create_job(
-        self, body: dict[str, Any], client_request_id: str | None, fail_shape: str | None = None
+        self,
+        body: dict[str, Any],
+        client_request_id: str | None,
+        fail_shape: str | None = None,
+        *,
+        shape: str | None = None,
+        error_message: str | None = None,
     ) -> Job:
-        """Record a new job, timed from the clock, and start rendering its video."""
+        """Record a new job, timed from the clock, and start rendering its video.
+
+        ``shape``: the aspect ratio it is charged at when the body names none (image-to-video:
+        its image's nearest); ``error_message``: the job fails, saying so."""
         now = self.clock.now()
         with self._lock:
             queued, generating = draw_timing(
@@ -90,11 +99,12 @@ class SimCore:
             created_at=now,
             queued_until=now + queued,
             done_at=now + queued + generating,
-            credits=self.price(body),
-            fail_shape=fail_shape,
+            credits=self.price({**body, "aspect_ratio": shape} if shape else body),
+            fail_shape="name" if error_message else fail_shape,
+            error_message=error_message,
         )
         self.jobs.put(job)
-        if not fail_shape and self.config.prerender:
+        if not job.fail_shape and self.config.prerender:
             self.renders.submit(body)
         return job
 
@@ -214,10 +224,11 @@ def create_app(core: SimCore) -> ASGIApp:
             return R.detail_error(
                 [{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}]
             )
-        problems = schema.check_request(body)
+        problems = schema.check_request(body, data_uris=config.data_uris)
         if problems:
             return R.detail_error(problems)
         body = schema.normalise_request(body)
+        shape, unreadable = await _image_shape(body)
         resolution = body.get("resolution") or params.DEFAULT_RESOLUTION
         duration = body.get("duration") or params.DEFAULT_DURATION
         if config.enforce_combo_rules and duration in params.UNSUPPORTED_DURATIONS.get(
@@ -232,10 +243,16 @@ def create_app(core: SimCore) -> ASGIApp:
         rule = await slow_down(core.faults.draw("post"))
         if rule is not None and rule.kind in _STATUS_FAULTS:
             return R.status_fault(rule.kind, request.url.path, clock.now())
-        shape = None
+        fail = None
         if rule is not None and rule.kind == "fail":
-            shape = rule.shape or config.fail_shape
-        job = core.create_job(body, request.headers.get("x-client-request-id"), shape)
+            fail = rule.shape or config.fail_shape
+        job = core.create_job(
+            body,
+            request.headers.get("x-client-request-id"),
+            shape=shape,
+            fail_shape=fail,
+            error_message=unreadable,
+        )
         payload = {
             "id": job.id,
             "status": "queued",
@@ -353,6 +370,17 @@ def create_app(core: SimCore) -> ASGIApp:
         return R.http_error(exc.status_code, message, path, clock.now(), headers)
 
     return RequestLog(api, speed=core.config.speed)
+
+
+async def _image_shape(body: dict[str, Any]) -> tuple[str, str | None]:
+    """The aspect ratio a body's job is charged and drawn at, and, when the image it sent as a
+    data: URI cannot be read, the sentence its job fails with (the provider takes the request
+    and fails the generation, as it does with a picture it cannot use)."""
+    try:
+        picture = await asyncio.to_thread(start_image, body)
+    except ValueError:
+        return shape_of(body, None), "The image in image_url could not be read as an image."
+    return shape_of(body, picture), None
 
 
 def _not_json(constant: str) -> Any:

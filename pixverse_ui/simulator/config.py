@@ -35,7 +35,9 @@ class SimConfig:
     prices do not follow the card at all). ``post_delay``: the least and most seconds a create
     takes to answer (drawn evenly between them, real time), as a real API's POST does.
     ``keep_seed``: the video link names the seed that was sent (False: a seed of its own, as a
-    provider that ignores the sent seed would).
+    provider that ignores the sent seed would). ``data_uris``: image-to-video takes an image as a
+    data: URI (False: only as an http(s) URL, refused with 400 otherwise, as a provider that
+    fetches every image by URL would).
     """
 
     speed: float = DEFAULT_SPEED
@@ -58,6 +60,7 @@ class SimConfig:
     flat_usd: float | None = None
     post_delay: tuple[float, float] = (0.0, 0.0)
     keep_seed: bool = True
+    data_uris: bool = True
 
     def __post_init__(self) -> None:
         if self.speed <= 0:

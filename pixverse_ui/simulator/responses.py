@@ -100,7 +100,7 @@ def job_body(
     """
     if failed:
         body: dict[str, Any] = {"id": job.id, "status": status}
-        message = "The generation failed: the simulator was told to fail it."
+        message = job.error_message or "The generation failed: the simulator was told to fail it."
         if job.fail_shape == "detail":
             body["error"] = {
                 "detail": [{"loc": ["body", "prompt"], "msg": message, "type": "value_error"}]

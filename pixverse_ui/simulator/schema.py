@@ -1,4 +1,7 @@
-"""A small validator for the OpenAPI subset ``openapi.json`` uses, and the schemas from it.
+"""A small validator for the OpenAPI subset the provider's specs use, and the schemas from them.
+
+The simulator ships both models' specs as the provider wrote them: ``openapi.json``
+(text-to-video, POST and GET) and ``openapi-image-to-video.json`` (its POST; the GET is shared).
 
 Supported keywords: ``type`` (string, integer, number, boolean, object, array), ``enum``,
 ``required``, ``properties``, ``items``, ``minLength``, ``maxLength``, ``minimum``, ``maximum``
@@ -11,14 +14,20 @@ provider uses for validation errors.
 records it: the spec's schema, lenient where a client must be accepted (both model ids, and
 ``duration`` as exactly the string ``"5"``, ``"8"`` or ``"10"``), strict where the provider refuses
 (prompt and negative prompt of at most 2048 characters, a prompt of at least one, a seed in
-0..2147483647).
+0..2147483647). A body is held to the schema of the model it names: image-to-video's when its
+``model`` is an image-to-video id, where ``image_url`` must be an http(s) URL or a
+``data:image/(png|jpeg|webp);base64,`` URI, else text-to-video's. Fields a schema does not name
+are ignored, but for the other model's own (``params.Model.own_field``): ``aspect_ratio`` with an
+image, ``image_url`` without one, which only a client mixing the two models would send.
 """
 
 from __future__ import annotations
 
+import binascii
 import copy
 import json
 import re
+from base64 import b64decode
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from importlib import resources
@@ -30,6 +39,16 @@ Problem = dict[str, Any]
 PATH = "/v2/video/generations"
 #: The documented form of ``X-Client-Request-Id``: 1 to 128 of ``A-Z a-z 0-9 . _ : -``.
 CLIENT_REQUEST_ID_PATTERN = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+#: Each model's spec, as the provider wrote it, by ``params.Model.kind``.
+SPEC_FILES = {
+    params.TEXT_TO_VIDEO.kind: "openapi.json",
+    params.IMAGE_TO_VIDEO.kind: "openapi-image-to-video.json",
+}
+TEXT, IMAGE = params.TEXT_TO_VIDEO.kind, params.IMAGE_TO_VIDEO.kind
+#: An image's URL: http or https, a host part, and no spaces or control characters.
+HTTP_URL = re.compile(r"[hH][tT][tT][pP][sS]?://[^\x00-\x20\x7f/?#]+(?:[/?#][^\x00-\x20\x7f]*)?")
+#: An image as a data: URI: a PNG, JPEG or WebP in base64 (padded, as the standard alphabet has it).
+DATA_URI = re.compile(r"data:image/(png|jpeg|webp);base64,(?P<payload>[A-Za-z0-9+/]*={0,2})")
 
 _TYPE_NAMES = {
     "string": ("string_type", "Input should be a valid string"),
@@ -41,16 +60,16 @@ _TYPE_NAMES = {
 }
 
 
-@lru_cache(maxsize=1)
-def spec() -> dict[str, Any]:
-    """The merged OpenAPI document shipped with the simulator."""
-    text = resources.files(__package__).joinpath("openapi.json").read_text(encoding="utf-8")
-    return json.loads(text)
+@lru_cache(maxsize=2)
+def spec(kind: str = TEXT) -> dict[str, Any]:
+    """The OpenAPI document of one model (``text-to-video`` or ``image-to-video``), as shipped."""
+    name = SPEC_FILES[kind]
+    return json.loads(resources.files(__package__).joinpath(name).read_text(encoding="utf-8"))
 
 
-def request_schema() -> dict[str, Any]:
-    """The schema of the POST body, exactly as the spec has it (a copy)."""
-    operation = spec()["paths"][PATH]["post"]
+def request_schema(kind: str = TEXT) -> dict[str, Any]:
+    """The schema of one model's POST body, exactly as its spec has it (a copy)."""
+    operation = spec(kind)["paths"][PATH]["post"]
     return copy.deepcopy(operation["requestBody"]["content"]["application/json"]["schema"])
 
 
@@ -60,20 +79,29 @@ def response_schema(method: str = "get") -> dict[str, Any]:
     return copy.deepcopy(operation["responses"]["200"]["content"]["application/json"]["schema"])
 
 
-@lru_cache(maxsize=1)
-def _contract_request_schema() -> dict[str, Any]:
-    schema = request_schema()
+@lru_cache(maxsize=2)
+def _contract_request_schema(kind: str) -> dict[str, Any]:
+    schema = request_schema(kind)
     fields = schema["properties"]
-    fields["model"]["enum"] = list(params.MODEL_IDS)
+    # text-to-video's is the schema a body naming neither model is held to: name every id
+    ids = params.IMAGE_MODEL_IDS if kind == IMAGE else params.MODEL_IDS + params.IMAGE_MODEL_IDS
+    fields["model"]["enum"] = list(ids)
     fields["prompt"].update(minLength=1, maxLength=params.PROMPT_MAX_CHARS)
     fields["negative_prompt"].update(maxLength=params.PROMPT_MAX_CHARS)
     fields["seed"].update(minimum=params.SEED_MIN, maximum=params.SEED_MAX)
     return schema
 
 
-def contract_request_schema() -> dict[str, Any]:
-    """The POST body's schema as the simulator enforces it (a copy; see :func:`check_request`)."""
-    return copy.deepcopy(_contract_request_schema())
+def contract_request_schema(kind: str = TEXT) -> dict[str, Any]:
+    """One model's POST body schema as the simulator enforces it (a copy; see
+    :func:`check_request`, which adds the rules a schema cannot say)."""
+    return copy.deepcopy(_contract_request_schema(kind))
+
+
+def kind_of(body: Any) -> str:
+    """The model a body is for: image-to-video when it names one of its ids."""
+    named = body.get("model") if isinstance(body, dict) else None
+    return IMAGE if params.model_named(named) is params.IMAGE_TO_VIDEO else TEXT
 
 
 #: The duration strings accepted, exactly as the page's Python example sends ``"5"``.
@@ -89,9 +117,45 @@ def normalise_request(body: Any) -> Any:
     return body
 
 
-def check_request(body: Any) -> list[Problem]:
-    """Problems with a POST body under the provider's contract (docs/provider-contract.md)."""
-    return validate(normalise_request(body), _contract_request_schema(), ("body",))
+def check_request(body: Any, *, data_uris: bool = True) -> list[Problem]:
+    """Problems with a POST body under the provider's contract (docs/provider-contract.md).
+
+    ``data_uris``: an image may come as a data: URI (False: as an http(s) URL only, as a
+    provider that fetches images by URL would have it)."""
+    kind = kind_of(body)
+    body = normalise_request(body)
+    problems = validate(body, _contract_request_schema(kind), ("body",))
+    if not isinstance(body, dict):
+        return problems
+    other = next(m for m in params.MODELS if m.kind != kind)
+    if other.own_field in body:
+        msg = "Extra inputs are not permitted"
+        problems.append(_problem(["body", other.own_field], msg, "extra_forbidden"))
+    if kind == IMAGE and isinstance(body.get("image_url"), str):
+        problems.extend(_image_url_problems(body["image_url"], data_uris=data_uris))
+    return problems
+
+
+def _image_url_problems(url: str, *, data_uris: bool) -> list[Problem]:
+    """An ``image_url`` is an http(s) URL with a host and no spaces, or (``data_uris``) a PNG,
+    JPEG or WebP as a base64 data: URI."""
+    loc = ["body", "image_url"]
+    if url.startswith("data:") and data_uris:
+        found = DATA_URI.fullmatch(url)
+        if found is None:
+            msg = "A data URI should read data:image/(png|jpeg|webp);base64,<data>"
+            return [_problem(loc, msg, "url_parsing")]
+        try:
+            b64decode(found.group("payload"), validate=True)
+        except (binascii.Error, ValueError):
+            return [_problem(loc, "The data URI's base64 is not valid", "url_parsing")]
+        return []
+    if not url.lower().startswith(("http://", "https://")):
+        schemes = "'http', 'https' or 'data'" if data_uris else "'http' or 'https'"
+        return [_problem(loc, f"URL scheme should be {schemes}", "url_scheme")]
+    if HTTP_URL.fullmatch(url) is None:
+        return [_problem(loc, "Input should be a valid URL", "url_parsing")]
+    return []
 
 
 def check_client_request_id(value: str | None) -> list[Problem]:

@@ -68,6 +68,8 @@ class Job:
     done_at: float
     credits: int
     fail_shape: str | None = None
+    #: What the failure says, when it is not the simulator's stock sentence.
+    error_message: str | None = None
 
     def phase(self, now: float) -> str:
         """``queued``, ``generating``, ``succeeded`` or ``failed`` at time ``now``."""

@@ -3,11 +3,18 @@
 Frames are drawn with Pillow (the prompt, the parameters, a moving progress bar and clock hand)
 and encoded with PyAV's libx264 (yuv420p, preset ultrafast, low fps). Files are cached on disk by a
 hash of the body, so the same body is rendered once, even when many threads ask at the same time.
+
+An image-to-video body's image decides the shape (the table's ratio nearest the image's, as the
+library prices it: ``params.nearest_aspect_ratio``). An image sent as a data: URI is the video's
+first frame, whole (padded to the frame), and the backdrop of the others, so a test can see it
+arrived; an image URL is never fetched: the frames say so, at the default 16:9.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import math
 import os
@@ -17,14 +24,15 @@ import threading
 from array import array
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import av
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFont, ImageOps
 
 from .. import params
+from .schema import DATA_URI
 
 #: Bump when the picture changes, so old cached files are not served for new renders.
 RENDER_VERSION = 1
@@ -47,6 +55,8 @@ class VideoSpec:
     duration: int
     audio: bool
     details: tuple[str, ...]
+    #: The image sent as a data: URI, decoded (the first frame); None without one.
+    picture: Image.Image | None = field(default=None, compare=False, repr=False)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -56,10 +66,15 @@ class VideoSpec:
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> VideoSpec:
         """Read a (validated) request body; ``duration`` may be the string ``"5"``."""
-        aspect = body.get("aspect_ratio") or params.DEFAULT_ASPECT_RATIO
+        picture = start_image(body)
+        aspect = shape_of(body, picture)
         resolution = body.get("resolution") or params.DEFAULT_RESOLUTION
         duration = int(body.get("duration") or params.DEFAULT_DURATION)
         details = [f"{aspect} · {resolution} · {duration} s"]
+        if picture is not None:
+            details.append(f"from an image of {picture.width}×{picture.height} (the first frame)")
+        elif body.get("image_url"):
+            details.append(f"from the image at {body['image_url']} (not fetched by the simulator)")
         for name in ("style", "seed", "thinking_type", "model"):
             if body.get(name) is not None:
                 details.append(f"{name}: {body[name]}")
@@ -76,14 +91,40 @@ class VideoSpec:
             duration=duration,
             audio=bool(body.get("generate_audio_switch")),
             details=tuple(details),
+            picture=picture,
         )
 
 
+def start_image(body: Mapping[str, Any]) -> Image.Image | None:
+    """The image a body sent as a data: URI, decoded (RGB); None without one (a URL is never
+    fetched). ``ValueError`` when its bytes are not an image Pillow reads."""
+    found = DATA_URI.fullmatch(str(body.get("image_url") or ""))
+    if found is None:
+        return None
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(found.group("payload")))) as picture:
+            picture.load()
+            return picture.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"the image could not be read ({type(exc).__name__})") from None
+
+
+def shape_of(body: Mapping[str, Any], picture: Image.Image | None) -> str:
+    """The aspect ratio a body's video has: the one it asks for, else its image's nearest."""
+    if body.get("aspect_ratio"):
+        return str(body["aspect_ratio"])
+    if picture is not None:
+        return params.nearest_aspect_ratio(picture.width, picture.height)
+    return params.DEFAULT_ASPECT_RATIO
+
+
 def cache_key(body: Mapping[str, Any], fps: int = DEFAULT_FPS) -> str:
-    """A stable hash of everything the file depends on."""
+    """A stable hash of everything the file depends on (a data: URI by its digest)."""
     normal = dict(body)
     if isinstance(normal.get("duration"), str):
         normal["duration"] = int(normal["duration"])
+    if str(normal.get("image_url") or "").startswith("data:"):
+        normal["image_url"] = hashlib.sha256(normal["image_url"].encode()).hexdigest()
     blob = json.dumps({"v": RENDER_VERSION, "fps": fps, "body": normal}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
@@ -169,11 +210,14 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
 def _background(spec: VideoSpec) -> Image.Image:
     """The still part of every frame: a gradient tinted by the prompt, and all the text."""
     width, height = spec.size
-    digest = hashlib.sha256(spec.prompt.encode()).digest()
-    dark = (digest[0] // 6, digest[1] // 6, 40 + digest[2] // 6)
-    light = (60 + digest[3] // 3, 60 + digest[4] // 3, 90 + digest[5] // 3)
-    ramp = Image.linear_gradient("L").rotate(45, expand=False).resize((width, height))
-    image = ImageOps.colorize(ramp, dark, light)
+    if spec.picture is not None:  # the image, darkened so that the text reads over it
+        image = ImageEnhance.Brightness(_first_frame(spec)).enhance(0.45)
+    else:
+        digest = hashlib.sha256(spec.prompt.encode()).digest()
+        dark = (digest[0] // 6, digest[1] // 6, 40 + digest[2] // 6)
+        light = (60 + digest[3] // 3, 60 + digest[4] // 3, 90 + digest[5] // 3)
+        ramp = Image.linear_gradient("L").rotate(45, expand=False).resize((width, height))
+        image = ImageOps.colorize(ramp, dark, light)
     draw = ImageDraw.Draw(image)
     short = min(width, height)
     margin = short // 16
@@ -199,6 +243,12 @@ def _background(spec: VideoSpec) -> Image.Image:
             draw.text((margin, y), line, font=small, fill=(200, 220, 255))
             y += int(text_size * 1.05)
     return image
+
+
+def _first_frame(spec: VideoSpec) -> Image.Image:
+    """The image sent, whole, in the middle of the frame (bars where its shape differs)."""
+    assert spec.picture is not None
+    return ImageOps.pad(spec.picture, spec.size, Image.Resampling.LANCZOS, color=(0, 0, 0))
 
 
 def _frame(base: Image.Image, t: float, duration: int, font: Any) -> Image.Image:
@@ -238,6 +288,7 @@ def _frame(base: Image.Image, t: float, duration: int, font: Any) -> Image.Image
 def _encode(spec: VideoSpec, path: Path, fps: int) -> None:
     width, height = spec.size
     base = _background(spec)
+    first = _first_frame(spec) if spec.picture is not None else None
     font = _font(min(width, height) // 24)
     frames = spec.duration * fps
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
@@ -246,7 +297,11 @@ def _encode(spec: VideoSpec, path: Path, fps: int) -> None:
         stream.options = {"preset": "ultrafast", "crf": "30"}
         audio = out.add_stream("aac", rate=AUDIO_RATE, layout="mono") if spec.audio else None
         for index in range(frames):
-            frame = av.VideoFrame.from_image(_frame(base, index / fps, spec.duration, font))
+            if index == 0 and first is not None:
+                picture = first
+            else:
+                picture = _frame(base, index / fps, spec.duration, font)
+            frame = av.VideoFrame.from_image(picture)
             frame.pts = index
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))

@@ -366,7 +366,7 @@ class GeneratePart:
         """The status panel, the video and the request of ``job`` as it goes, to its end: what
         ``generate`` streams after the POST, and what a reloaded page streams of a running job.
         What ended it without a video is said in the panel, then raised."""
-        body = request_json(job.params.to_body()) if job.params is not None else ""
+        body = request_json(job.params.to_record()) if job.params is not None else ""
         shown = None
         try:
             async for update in job.aupdates(news=_news):
@@ -441,11 +441,13 @@ def _busy() -> Any:
 
 
 def loaded_form(body: dict[str, Any]) -> tuple[Any, ...]:
-    """A request body's values for the form's fields (in ``GeneratePart.form``'s order)."""
+    """A request body's values for the form's fields (in ``GeneratePart.form``'s order); an
+    image-to-video body, which names no aspect ratio, at the default one (the form takes no
+    image yet)."""
     return (
         body["prompt"],
         body.get("negative_prompt", ""),
-        body["aspect_ratio"],
+        body.get("aspect_ratio") or params.DEFAULT_ASPECT_RATIO,
         body["resolution"],
         gr.update(
             choices=list(params.supported_durations(body["resolution"])), value=body["duration"]

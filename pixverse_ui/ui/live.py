@@ -129,7 +129,7 @@ class LivePart:
             yield (gr.skip(),) * (5 + len(g.form))
             return
         job = jobs[0]
-        form = loaded_form(job.params.to_body()) if job.params is not None else skip_form
+        form = loaded_form(job.params.to_record()) if job.params is not None else skip_form
         first = (*busy(), *form)
         try:
             async for shown in g.follow(job):

@@ -1,0 +1,206 @@
+"""Image-to-video through the library, end to end on the simulator over real HTTP: what the POST
+carries, what the video's first frame is, what the ledger keeps, and what is refused before any
+request (0 POSTs, nothing recorded)."""
+
+from __future__ import annotations
+
+import base64
+import http.server
+import io
+import threading
+from pathlib import Path
+
+import pytest
+from conftest import TEST_KEY
+from PIL import Image
+from support import difference, picture, video_frames
+
+from pixverse_ui import Jobs, errors, generate, params, submit, validate
+from pixverse_ui.client import DATA_URI_HINT, Client
+from pixverse_ui.images import MAX_BYTES, Frame
+from pixverse_ui.pricing import estimate
+from pixverse_ui.store import REJECTED
+
+PROMPT = "the fox looks up"
+
+
+@pytest.fixture
+def fox(tmp_path) -> Path:
+    path = tmp_path / "fox.png"
+    picture(640, 360).save(path)
+    return path
+
+
+def options(client, ledger, tmp_path) -> dict:
+    return {
+        "client": client,
+        "ledger": ledger,
+        "download_dir": tmp_path / "videos",
+        "resolution": "360p",
+    }
+
+
+def sent_bodies(sim) -> list[dict]:
+    return [job["body"] for job in sim.stats()["jobs"]]
+
+
+def sent_bytes(body: dict) -> bytes:
+    prefix, _, payload = body["image_url"].partition(",")
+    assert prefix in ("data:image/png;base64", "data:image/jpeg;base64")
+    return base64.b64decode(payload)
+
+
+def test_a_file_is_sent_whole_and_is_the_videos_first_frame(sim, client, ledger, tmp_path, fox):
+    video = generate(PROMPT, image=fox, **options(client, ledger, tmp_path))
+    [body] = sent_bodies(sim)
+    assert body["model"] == params.IMAGE_MODEL_ID and "aspect_ratio" not in body
+    assert sent_bytes(body) == fox.read_bytes()
+    first, later = video_frames(video.video_path, 2)
+    assert first.size == (640, 360)  # its shape: 16:9, as the image's
+    assert difference(first, Image.open(fox)) < 6  # the image, through H.264
+    assert difference(first, picture(640, 360, seed=1)) > 15  # another picture is told apart
+    assert difference(later, Image.open(fox)) > 15
+    assert video.params.kind == "image-to-video" and video.params.summary().startswith(
+        "image 640×360"
+    )
+
+
+def test_a_url_is_sent_as_given_and_never_fetched(sim, client, ledger, tmp_path):
+    hits: list[str] = []
+
+    class Counter(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+            hits.append(self.path)
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Counter)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/fox.png?size=large"
+    try:
+        video = generate(PROMPT, image=url, **options(client, ledger, tmp_path))
+    finally:
+        server.shutdown()
+        thread.join(10)
+    [body] = sent_bodies(sim)
+    assert body["image_url"] == url and "aspect_ratio" not in body
+    assert hits == []  # neither the library nor the simulator fetched it
+    assert video_frames(video.video_path, 1)[0].size == (640, 360)
+    record = ledger.get(video.id)
+    assert (record.image_source, record.image_url, record.image_sha256) == ("url", url, None)
+
+
+def test_a_pil_image_and_the_last_frame_of_a_video_are_sent_as_pngs(sim, client, ledger, tmp_path):
+    square = picture(300, 300, seed=2)
+    first = generate(PROMPT, image=square, **options(client, ledger, tmp_path))
+    assert video_frames(first.video_path, 1)[0].size == (360, 360)  # 1:1, as the image
+    last = video_frames(first.video_path)[-1]
+    second = generate("and runs", image=Frame(first, "last"), **options(client, ledger, tmp_path))
+    bodies = sent_bodies(sim)
+    sent = Image.open(io.BytesIO(sent_bytes(bodies[1])))
+    assert sent.format == "PNG" and sent.convert("RGB").tobytes() == last.tobytes()  # exact
+    assert difference(video_frames(second.video_path, 1)[0], last) < 6
+
+
+def test_the_ledger_keeps_the_image_before_the_post(make_sim, clock, ledger, tmp_path, fox):
+    """A provider that takes images by URL only refuses the data: URI: the row, written before
+    the POST, keeps the image, and the sentence says to give a public URL."""
+    sim = make_sim(data_uris=False)
+    refusing = Client(api_key=TEST_KEY, base_url=sim.url, clock=clock)
+    with refusing, pytest.raises(errors.BadRequestError) as refused:
+        generate(PROMPT, image=fox, **options(refusing, ledger, tmp_path))
+    assert refused.value.hint == DATA_URI_HINT
+    assert "Give the image as a public https URL instead" in refused.value.user_message
+    [record] = ledger.history()
+    assert record.state == REJECTED and sim.stats()["posts"] == 1
+    assert (record.image_source, record.image_width, record.image_height) == ("file", 640, 360)
+    copy = Path(record.image_path)
+    assert copy.parent == ledger.path.parent / "images" and copy.read_bytes() == fox.read_bytes()
+    assert record.image_sha256 == copy.stem and "image_url" not in record.request
+
+
+def test_a_rerun_from_the_ledger_sends_the_same_image(sim, client, ledger, tmp_path, fox):
+    first = generate(PROMPT, image=fox, seed=11, **options(client, ledger, tmp_path))
+    fox.unlink()  # the ledger's copy is what is sent again
+    again = generate(params=first.params, **options(client, ledger, tmp_path))
+    one, two = sent_bodies(sim)
+    assert one == two  # the same body, image and seed included
+    assert again.params.image.sha256 == first.params.image.sha256
+    assert ledger.get(again.id).image_path == ledger.get(first.id).image_path  # one copy
+
+
+def test_jobs_submit_and_the_handle_take_an_image(sim, client, ledger, tmp_path, fox):
+    jobs = Jobs(client, ledger, tmp_path / "videos")
+    job = jobs.submit(validate(PROMPT, image=fox, resolution="360p"))
+    video = job.wait()
+    assert difference(video_frames(video.video_path, 1)[0], Image.open(fox)) < 6
+    handle = submit(PROMPT, image=str(fox), **options(client, ledger, tmp_path))
+    assert handle.params.model == params.IMAGE_MODEL_ID
+    handle.wait()
+    assert [sent_bytes(body) for body in sent_bodies(sim)] == [fox.read_bytes()] * 2
+
+
+def test_an_image_is_quoted_and_charged_at_its_shape(sim, client, ledger, tmp_path):
+    square = picture(500, 480)
+    asked = validate(PROMPT, image=square, resolution="540p")
+    quoted = estimate(asked)  # no history yet: the rate card, at 1:1
+    assert quoted == estimate(validate(PROMPT, aspect_ratio="1:1", resolution="540p"))
+    assert quoted.credits < estimate(validate(PROMPT, resolution="540p")).credits  # 16:9
+    url = validate(PROMPT, image="https://example.com/fox.png", resolution="540p")
+    assert estimate(url) == estimate(validate(PROMPT, aspect_ratio="16:9", resolution="540p"))
+    video = generate(params=asked, client=client, ledger=ledger, download_dir=tmp_path)
+    assert video.credits_used == quoted.credits  # the simulator charges the shape quoted
+    assert ledger.get(video.id).aspect_ratio == "1:1"
+    assert estimate(asked, ledger).source == "ledger"  # its shape's history prices the next
+
+
+def _huge(tmp_path: Path) -> Path:
+    path = tmp_path / "huge.png"
+    with open(path, "wb") as out:
+        out.truncate(MAX_BYTES + 1)
+    return path
+
+
+def _text(tmp_path: Path) -> Path:
+    path = tmp_path / "notes.png"
+    path.write_text("a shopping list, not a picture")
+    return path
+
+
+REFUSALS = {
+    "image-and-aspect-ratio": (lambda p, fox: {"image": fox, "aspect_ratio": "16:9"}, "no aspect"),
+    "text-file": (lambda p, fox: {"image": _text(p)}, "is not an image Pillow can read"),
+    "too-large": (lambda p, fox: {"image": _huge(p)}, "at most 10 MB is sent"),
+    "unreachable-path": (lambda p, fox: {"image": p / "gone.png"}, "There is no image file at"),
+    "file-url": (lambda p, fox: {"image": f"file://{fox}"}, "not file://"),
+    "ftp-url": (lambda p, fox: {"image": "ftp://example.com/fox.png"}, "not ftp://"),
+}
+
+
+@pytest.mark.parametrize(("given", "words"), REFUSALS.values(), ids=REFUSALS.keys())
+def test_a_refused_image_sends_and_records_nothing(
+    sim, client, ledger, tmp_path, fox, given, words
+):
+    with pytest.raises(errors.ValidationError) as refused:
+        generate(PROMPT, **given(tmp_path, fox), **options(client, ledger, tmp_path))
+    assert words in refused.value.user_message
+    assert "Nothing was sent and nothing was charged." in refused.value.user_message
+    assert sim.stats()["posts"] == 0 and ledger.history() == []
+    assert not (ledger.path.parent / "images").exists()
+
+
+def test_the_page_can_still_show_an_image_to_video_job(sim, client, ledger, tmp_path, fox):
+    """The page takes no image yet: a job made from one loads its settings at the default shape
+    (History's pick, the running strip) and shows its request without the image's bytes."""
+    from pixverse_ui.history import HistoryItem
+    from pixverse_ui.ui.common import request_json
+    from pixverse_ui.ui.generate import loaded_form
+
+    video = generate(PROMPT, image=fox, **options(client, ledger, tmp_path))
+    item = HistoryItem.from_record(ledger.get(video.id))
+    assert loaded_form(item.params)[:4] == (PROMPT, "", "16:9", "360p")
+    shown = request_json(video.params.to_record())
+    assert params.IMAGE_MODEL_ID in shown and "base64" not in shown
