@@ -370,6 +370,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="the model's prompt reasoning (default: left to the API)",
     )
+    gen.add_argument(
+        "--image",
+        default=None,
+        metavar="PATH_OR_URL",
+        help="start from this image (PixVerse v5.5 image-to-video): a PNG, JPEG or WebP file, or "
+        "an http(s) URL sent as given; the image decides the shape, so no --aspect-ratio",
+    )
     gen.add_argument("--model", default=None, help=f"model id (default: {P.MODEL_ID})")
     _watch_options(gen)
     gen.add_argument(
@@ -516,6 +523,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
         "thinking_type": args.thinking,
         "model": args.model,
     }
+    if args.image is not None:
+        options["image"] = args.image
     try:
         params = P.validate(args.prompt, let_server_decide=args.let_server_decide, **options)
         budget = Budget.from_env()

@@ -7,12 +7,27 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import ValidationError
 from .formatting import duration
 from .lifecycle import Status
 from .notebook_files import video_href
 from .params import Params, requested
 from .pricing import cost_of, format_cost, is_simulated
 from .store import JobRecord
+
+
+def thumbnail_uri(data: bytes, side: int) -> str:
+    """A PNG of ``data`` (an image's bytes) at most ``side`` pixels a side, as a data: URI."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as picture:
+        picture.thumbnail((side, side))
+        out = io.BytesIO()
+        picture.convert("RGB").save(out, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -86,7 +101,30 @@ class Generation:
         else:
             media = f"<p><b>No video yet</b> ({html.escape(self.error or self.state.word)})</p>"
         ident = html.escape(self.id or self.client_request_id)
+        started_from = self._image_html()
+        if started_from:  # the image it started from, beside the video
+            media = (
+                f'<div style="display:flex;gap:12px;align-items:flex-start">'
+                f"{started_from}{media}</div>"
+            )
         return (
             f'<div class="pixverse-generation">{media}<p>“{prompt}”</p>'
             f"<p><small>{meta} · id {ident}</small></p></div>"
         )
+
+    def _image_html(self, side: int = 160) -> str:
+        """The image an image-to-video job started from, small: a URL as given (the notebook's
+        browser shows it), a kept image as an inline thumbnail; "" for none."""
+        image = self.params.image if self.params is not None else None
+        if image is None:
+            return ""
+        title = html.escape(f"started from {image.origin or 'an image'}", quote=True)
+        if image.is_url and image.url:
+            src = html.escape(image.url, quote=True)
+        else:
+            try:
+                src = thumbnail_uri(image.content(), side)
+            except (ValidationError, OSError, ValueError):  # the kept copy is gone
+                return ""
+        return f'<img src="{src}" title="{title}" alt="{title}" style="max-width:{side}px">'
+

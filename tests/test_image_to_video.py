@@ -204,3 +204,55 @@ def test_the_page_can_still_show_an_image_to_video_job(sim, client, ledger, tmp_
     assert loaded_form(item.params)[:4] == (PROMPT, "", "16:9", "360p")
     shown = request_json(video.params.to_record())
     assert params.IMAGE_MODEL_ID in shown and "base64" not in shown
+
+
+# --- the command line and the notebook: one more value each ---------------------------------
+
+
+def test_the_cli_starts_from_an_image_and_refuses_an_aspect_ratio_with_it(
+    sim, clock, tmp_path, fox, monkeypatch, capsys
+):
+    """``pixverse-ui generate PROMPT --image PATH``, run as the CLI's tests run it (its client on
+    the test's simulator and clock; whose history it is from ``AIMLAPI_KEY``)."""
+    import json
+
+    from pixverse_ui import cli
+    from pixverse_ui.store import Ledger
+
+    ledger = Ledger(tmp_path / "cli.sqlite3", clock=clock)
+    monkeypatch.setenv("AIMLAPI_KEY", TEST_KEY)
+    monkeypatch.setattr(
+        cli, "make_client",
+        lambda: Client(api_key=TEST_KEY, base_url=sim.url, clock=clock, timeout=(2.0, 10.0)),
+    )  # fmt: skip
+    monkeypatch.setattr(cli, "make_ledger", lambda: ledger)
+    argv = ["generate", PROMPT, "--image", str(fox), "--resolution", "360p", "--json"]
+    assert cli.main(argv) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    [body] = sent_bodies(sim)
+    assert body["model"] == params.IMAGE_MODEL_ID and "aspect_ratio" not in body
+    assert sent_bytes(body) == fox.read_bytes()
+    assert ledger.get(result["id"]).image_sha256 is not None
+    code = cli.main(["generate", PROMPT, "--image", str(fox), "--aspect-ratio", "9:16"])
+    said = capsys.readouterr().err
+    assert code == 2 and "aspect ratio" in said.lower() and "image" in said.lower(), said
+    code = cli.main(["generate", PROMPT, "--image", "file:///etc/passwd"])
+    assert code == 2 and "http" in capsys.readouterr().err
+    assert sim.stats()["posts"] == 1  # the refusals sent nothing
+
+
+def test_a_notebooks_video_shows_the_image_it_started_from(sim, client, ledger, tmp_path, fox):
+    from pixverse_ui import notebook
+
+    video = notebook.generate(PROMPT, image=fox, **options(client, ledger, tmp_path))
+    shown = video._repr_html_()
+    assert shown.index('<img src="data:image/png;base64,') < shown.index("<video")
+    thumb = shown.split('<img src="data:image/png;base64,', 1)[1].split('"', 1)[0]
+    with Image.open(io.BytesIO(base64.b64decode(thumb))) as small:  # the fox, small
+        assert small.size == (160, 90)
+        assert difference(small, Image.open(fox).resize((160, 90))) < 6
+    url = "https://example.com/fox.png"
+    by_url = notebook.generate(PROMPT, image=url, **options(client, ledger, tmp_path))
+    assert f'<img src="{url}"' in by_url._repr_html_()  # the notebook's own browser shows it
+    text = notebook.generate(PROMPT, **options(client, ledger, tmp_path))
+    assert "<img" not in text._repr_html_()
