@@ -56,7 +56,7 @@ bench: $(DEV_STAMP)  ## benchmarks as ratios against baselines measured in the s
 	$(PY) -m benchmarks $(ARGS)
 
 faults: $(DEV_STAMP)  ## the fault, kill-and-resume, load, race, fuzz, key, integrity, hostile-visitor, shared-key, disk, masking, session and contract suite, long runs included, with its figures
-	$(PY) -m pytest -m "" -p no:cacheprovider tests/test_faults.py tests/test_load.py tests/test_resilience.py tests/test_fuzz.py tests/test_security.py tests/test_integrity.py tests/test_hostile.py tests/test_hostile_shared.py tests/test_ceiling.py tests/test_disk_bounds.py tests/test_masking.py tests/test_sessions.py tests/test_contract_long.py $(ARGS)
+	$(PY) -m pytest -m "" -p no:cacheprovider tests/test_faults.py tests/test_load.py tests/test_resilience.py tests/test_fuzz.py tests/test_security.py tests/test_integrity.py tests/test_hostile.py tests/test_hostile_shared.py tests/test_behind_a_proxy.py tests/test_ceiling.py tests/test_disk_bounds.py tests/test_masking.py tests/test_sessions.py tests/test_contract_long.py $(ARGS)
 
 screenshot: $(DEV_STAMP)  ## retake docs/screenshot.png and docs/screenshot-phone.png (the README's pictures) in the browser suite
 	UPDATE_SCREENSHOT=1 $(PY) -m pytest tests/test_browser.py tests/test_browser_workspace.py -k "(plays and landscape) or on_a_phone_the_prompt" $(ARGS)

@@ -115,7 +115,7 @@ def test_the_host_on_loopback_is_served_as_before(live: Served) -> None:
 
 @pytest.mark.parametrize("through", THROUGH, ids=list(THROUGH))
 def test_strangers_through_a_tunnel_cannot_spend_the_host_key_or_see_its_history(
-    live: Served, through: str
+    live: Served, through: str, figures: Any
 ) -> None:
     headers = THROUGH[through]
     assert live.sim is not None
@@ -125,6 +125,7 @@ def test_strangers_through_a_tunnel_cannot_spend_the_host_key_or_see_its_history
         refused = live.generate("a stranger's fox", "", sent, headers)
         assert refused.startswith(f"Could not generate: {NEEDS_OWN_KEY}"), refused
         assert live.history("", sent, headers).startswith(f"✗ {NEEDS_OWN_KEY}")
+    figures["host-key starts by strangers through a tunnel"] += live.sim.stats()["posts"] - before
     assert live.sim.stats()["posts"] == before
     # with a key of their own they are welcome, and see their own history, not the host's
     assert live.generate(f"alice's heron via {through}", ALICE, token, headers) == "started"
