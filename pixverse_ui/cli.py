@@ -29,7 +29,7 @@ from .errors import PixVerseError, ValidationError
 from .formatting import duration
 from .history import PERIODS
 from .lifecycle import LABELS, STATE_WORDS, Status
-from .pricing import is_simulated
+from .pricing import UNKNOWN_COST
 from .redact import MASK
 from .store import NOTE_MAX_CHARS
 
@@ -375,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PATH_OR_URL",
         help="start from this image (PixVerse v5.5 image-to-video): a PNG, JPEG or WebP file, or "
-        "an http(s) URL sent as given; the image decides the shape, so no --aspect-ratio",
+        "an http(s) URL sent as given; the image decides the shape, so no --aspect-ratio "
+        "(default: none, a video from words alone)",
     )
     gen.add_argument("--model", default=None, help=f"model id (default: {P.MODEL_ID})")
     _watch_options(gen)
@@ -577,14 +578,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cost(record: JobRecord) -> str:
-    """What a job cost, as the history shows it, or that the API has not said."""
-    from .pricing import actual, format_cost
+def _cost(record: JobRecord | None) -> str:
+    """What a job cost, in the words History shows (``HistoryItem.cost_words``)."""
+    from .history import HistoryItem
 
-    cost = actual(record)
-    if cost is None:
-        return "not reported by the API"
-    return format_cost(cost, simulated=is_simulated(record.endpoint))
+    return HistoryItem.from_record(record).cost_words() if record is not None else UNKNOWN_COST
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -631,7 +629,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     for result in results:
         record = _find(ledger, result.id, result.client_request_id)
         if result.ok:
-            spent = _cost(record) if record is not None else "not reported by the API"
+            spent = _cost(record)
             line = f"{result.id}: done, {result.video_path} (cost: {spent})"
             error = None
         elif result.state is Status.RUNNING:

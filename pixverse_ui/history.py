@@ -25,7 +25,7 @@ from .budget import day_start
 from .errors import ValidationError
 from .formatting import duration, one_line
 from .lifecycle import Status
-from .pricing import Cost, actual, format_cost, is_simulated
+from .pricing import NOTHING_CHARGED, UNKNOWN_COST, Cost, actual, format_cost, is_simulated
 from .store import JobRecord, Ledger
 
 #: The settings of a generation known by its id alone (started elsewhere, adopted here).
@@ -109,7 +109,7 @@ class HistoryItem:
         API refused ``nothing charged``, and for any other ``cost not known yet``."""
         if text := self.cost_text():
             return text
-        return "nothing charged" if self.state is Status.REJECTED else "cost not known yet"
+        return NOTHING_CHARGED if self.state is Status.REJECTED else UNKNOWN_COST
 
     def facts(self) -> str:
         """``16:9 · 540p · 5 s · $0.63 (1,250,000 credits) · took 1:05``: the settings, the cost

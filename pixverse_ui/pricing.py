@@ -43,6 +43,10 @@ MIXED = "mixed"  # a sum of figures from several sources
 
 #: The ledger's ``endpoint`` for jobs the built-in simulator made (its client's ``label``).
 SIMULATOR_ENDPOINT = "simulator"
+#: Said of a job whose cost the API has not given yet (``history.HistoryItem.cost_words``).
+UNKNOWN_COST = "cost not known yet"
+#: Said of a start the API refused: nothing was made.
+NOTHING_CHARGED = "nothing charged"
 #: Said beside every dollar figure of the simulator's: its money is pretend.
 SIMULATED = "simulated: nothing is charged"
 
