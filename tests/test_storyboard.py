@@ -202,3 +202,28 @@ def test_a_killed_run_is_finished_with_no_post_sent_twice(make_live_sim, tmp_pat
     assert Path(answer["video_path"]).is_file()
     assert len(bodies(sim)) == 3
     assert len({b["prompt"] for b in bodies(sim)}) == 3
+
+
+def test_takes_of_other_shapes_are_scaled_padded_and_keep_their_audio(tmp_path):
+    from pixverse_ui.simulator.video import render_mp4
+    from pixverse_ui.stitch import copyable, probe, stitch
+
+    wide = render_mp4({"prompt": "a", "resolution": "360p", "duration": 5}, tmp_path)
+    square = render_mp4(
+        {
+            "prompt": "b",
+            "resolution": "360p",
+            "duration": 5,
+            "aspect_ratio": "1:1",
+            "generate_audio_switch": True,
+        },
+        tmp_path,
+    )
+    assert not copyable([probe(wide), probe(square)])
+    out = stitch([wide, square], tmp_path / "joined.mp4")
+    joined = probe(out)
+    assert (joined.width, joined.height) == (640, 360) and joined.audio is not None
+    assert abs(length(out) - 10) < 0.2
+    last = video_frames(out)[-1]
+    assert last.getpixel((10, 180)) == (0, 0, 0) or sum(last.getpixel((10, 180))) < 40  # padding
+    assert not list(tmp_path.glob(".*.part"))
