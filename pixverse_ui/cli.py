@@ -462,10 +462,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--reroll",
         metavar="ID:K",
         help="a new take of shot K (from 1) of storyboard ID, and "
-        "new takes of the shots chained after it",
+        "new takes of the shots chained after it (default: none)",
     )
-    board.add_argument("--prompt", help="with --reroll: the shot's new prompt")
-    board.add_argument("--resume", metavar="ID", help="finish a storyboard a stopped run left")
+    board.add_argument(
+        "--prompt", help="with --reroll: the shot's new prompt (default: its prompt as it was)"
+    )
+    board.add_argument(
+        "--resume", metavar="ID", help="finish a storyboard a stopped run left (default: none)"
+    )
     board.add_argument("--json", action="store_true", help="print one JSON object last")
     board.set_defaults(func=cmd_storyboard)
 
