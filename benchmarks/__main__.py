@@ -28,6 +28,7 @@ NAMES = (
     "render",
     "redact",
     "posters",
+    "stitch",
     "sessions",
     "history",
 )

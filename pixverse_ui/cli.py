@@ -454,6 +454,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     exp.set_defaults(func=cmd_export)
 
+    board = commands.add_parser(
+        "storyboard",
+        help="make a storyboard's shots and stitch them into one MP4 (or re-roll one shot)",
+    )
+    board.add_argument("file", nargs="?", type=Path, help="the storyboard's JSON file")
+    board.add_argument(
+        "--reroll",
+        metavar="ID:K",
+        help="a new take of shot K (from 1) of storyboard ID, and "
+        "new takes of the shots chained after it (default: none)",
+    )
+    board.add_argument(
+        "--prompt", help="with --reroll: the shot's new prompt (default: its prompt as it was)"
+    )
+    board.add_argument(
+        "--resume", metavar="ID", help="finish a storyboard a stopped run left (default: none)"
+    )
+    board.add_argument("--json", action="store_true", help="print one JSON object last")
+    board.set_defaults(func=cmd_storyboard)
+
     srv = commands.add_parser("serve", help="run the web app (also what `python app.py` runs)")
     srv.add_argument(
         "--host",
@@ -773,6 +793,51 @@ def cmd_export(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(export(record, args.output_dir), flush=True)
     return EXIT_OK
+
+
+def cmd_storyboard(args: argparse.Namespace) -> int:
+    from . import storyboard
+
+    given = [x for x in (args.file, args.reroll, args.resume) if x is not None]
+    if len(given) != 1:
+        _err("Give one of: a storyboard file, --reroll ID:K, or --resume ID.")
+        return EXIT_USAGE
+    try:
+        budget = Budget.from_env()
+        if args.reroll is not None:
+            board_id, _, shot = args.reroll.rpartition(":")
+            if not board_id or not shot.isdigit():
+                raise ValidationError(
+                    f"--reroll takes ID:K, K the shot's number from 1; got {args.reroll[:60]!r}.",
+                    field="reroll",
+                )
+        elif args.file is not None:
+            source = storyboard.load(args.file)
+    except ValidationError as exc:
+        return _failed(exc, args.json)
+    _announce_simulator()
+    client = make_client()
+    service = {"client": client, "app": make_app(make_ledger(), budget=budget), "on_event": _err}
+    try:
+        if args.reroll is not None:
+            outcome = storyboard.reroll(board_id, int(shot), prompt=args.prompt, **service)
+        elif args.resume is not None:
+            outcome = storyboard.resume(args.resume, **service)
+        else:
+            outcome = storyboard.run(source, **service)
+    except KeyboardInterrupt:
+        _err("Interrupted: the shots started go on; `pixverse-ui storyboard --resume ID` "
+             "finishes the storyboard.")  # fmt: skip
+        return EXIT_INTERRUPTED
+    except PixVerseError as exc:
+        return _failed(exc, args.json)
+    finally:
+        client.close()
+    if args.json:
+        _json_line(outcome.to_json())
+    elif outcome.ok:
+        _out(f"Storyboard {outcome.id}: {outcome.video_path}")
+    return EXIT_OK if outcome.ok else EXIT_FAILED
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

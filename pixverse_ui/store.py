@@ -97,6 +97,25 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state);
 CREATE INDEX IF NOT EXISTS jobs_shape ON jobs (resolution, duration, state);
 CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at);
+CREATE TABLE IF NOT EXISTS storyboards (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    board_json TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    stitched_path TEXT
+);
+CREATE TABLE IF NOT EXISTS storyboard_takes (
+    storyboard_id TEXT NOT NULL REFERENCES storyboards (id),
+    shot INTEGER NOT NULL,
+    take INTEGER NOT NULL,
+    client_request_id TEXT NOT NULL UNIQUE,
+    prompt TEXT NOT NULL,
+    seed INTEGER,
+    from_request_id TEXT,
+    chosen INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (storyboard_id, shot, take)
+);
 """
 
 
@@ -313,6 +332,91 @@ class Ledger:
         if db is not None:
             db.close()
             self._local.db = None
+
+    # --- storyboards (``storyboard.py``): the board, and each shot's takes ----------------------
+
+    def add_storyboard(self, board_id: str, owner: str, board: Mapping[str, Any]) -> None:
+        """Keep a new storyboard (its file's shape, ``Storyboard.to_json``) as ``owner``'s."""
+        with self._conn() as db:
+            db.execute(
+                "INSERT INTO storyboards (id, owner, board_json, created_at) VALUES (?, ?, ?, ?)",
+                (board_id, owner, json.dumps(dict(board), ensure_ascii=False), self.clock.now()),
+            )
+
+    def set_storyboard(self, board_id: str, **changes: Any) -> None:
+        """Change a storyboard's ``board_json`` (a dict) or ``stitched_path``."""
+        if "board_json" in changes:
+            changes["board_json"] = json.dumps(changes["board_json"], ensure_ascii=False)
+        unknown = set(changes) - {"board_json", "stitched_path"}
+        assert not unknown, unknown
+        sets = ", ".join(f"{name} = ?" for name in changes)
+        with self._conn() as db:
+            db.execute(f"UPDATE storyboards SET {sets} WHERE id = ?", (*changes.values(), board_id))
+
+    def storyboard_row(self, board_id: str, *, owner: str | None = None) -> dict[str, Any] | None:
+        """A storyboard and its takes (shot, then take order) as plain rows; None for an id
+        unknown, or another owner's (the same answer)."""
+        db = self._connection()
+        row = db.execute("SELECT * FROM storyboards WHERE id = ?", (board_id,)).fetchone()
+        if row is None or (owner is not None and row["owner"] != owner):
+            return None
+        takes = db.execute(
+            "SELECT * FROM storyboard_takes WHERE storyboard_id = ? ORDER BY shot, take",
+            (board_id,),
+        ).fetchall()
+        return {
+            **dict(row),
+            "board": json.loads(row["board_json"]),
+            "takes": [dict(t) for t in takes],
+        }
+
+    def add_take(
+        self,
+        board_id: str,
+        shot: int,
+        *,
+        client_request_id: str,
+        prompt: str,
+        seed: int | None,
+        from_request_id: str | None = None,
+    ) -> int:
+        """Keep a new take of ``shot`` under the client request id its job is to be recorded
+        by, before that job is: chosen at once (the others of the shot no longer). Its number."""
+        with self._conn() as db:
+            row = db.execute(
+                "SELECT coalesce(max(take), 0) + 1 FROM storyboard_takes"
+                " WHERE storyboard_id = ? AND shot = ?",
+                (board_id, shot),
+            ).fetchone()
+            number = int(row[0])
+            db.execute(
+                "UPDATE storyboard_takes SET chosen = 0 WHERE storyboard_id = ? AND shot = ?",
+                (board_id, shot),
+            )
+            db.execute(
+                "INSERT INTO storyboard_takes (storyboard_id, shot, take, client_request_id,"
+                " prompt, seed, from_request_id, chosen, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                (board_id, shot, number, client_request_id, prompt, seed, from_request_id,
+                 self.clock.now()),
+            )  # fmt: skip
+        return number
+
+    def choose_take(self, board_id: str, shot: int, take: int) -> bool:
+        """Have ``shot`` use its take ``take``; False when it has no such take."""
+        with self._conn() as db:
+            found = db.execute(
+                "SELECT 1 FROM storyboard_takes WHERE storyboard_id = ? AND shot = ? AND take = ?",
+                (board_id, shot, take),
+            ).fetchone()
+            if found is None:
+                return False
+            db.execute(
+                "UPDATE storyboard_takes SET chosen = (take = ?)"
+                " WHERE storyboard_id = ? AND shot = ?",
+                (take, board_id, shot),
+            )
+        return True
 
     # --- owners -------------------------------------------------------------------------------
 
