@@ -12,11 +12,11 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from .board import Board
 from .client import DEFAULT_BASE_URL, ENDPOINT
 from .export import IMAGE_NAMES, _executable, _exportable, _local_image
 from .names import safe_name
 from .store import JobRecord
-from .storyboard import Board
 
 STORYBOARD_NAME = "storyboard.json"
 SCRIPT_NAME = "reproduce.py"

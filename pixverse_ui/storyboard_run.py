@@ -26,13 +26,13 @@ from typing import Any
 
 from . import errors
 from .access import App, Caller
+from .board import Board, Storyboard, Take, load, with_prompt
 from .images import Frame
 from .intervals import BATCH_REDRAW_MAX
 from .jobs import Job, Jobs, wait_any_news
 from .lifecycle import Status
 from .params import pick_seed
 from .store import JobRecord
-from .storyboard import Board, Storyboard, Take, load, with_prompt
 
 #: What a shot has come to.
 DONE, RUNNING, FAILED, BLOCKED, WAITING = "done", "running", "failed", "not made", "waiting"
