@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .outcome import Generation
     from .polling import Update
     from .store import JobRecord, Ledger
+    from .storyboard_run import Outcome as StoryboardOutcome
 
 __all__ = [
     "NotebookProgress",
@@ -334,6 +335,56 @@ def _outcome(job: Started, ledger: Ledger) -> Generation | None:
     return None
 
 
+def storyboard(source: Any, **service: Any) -> StoryboardOutcome:
+    """Run a storyboard (a file, JSON text or a dict, see ``pixverse_ui.storyboard``) and show
+    its shots as a strip of stills, in order, each with its state, then the stitched video.
+    What happens is printed as it comes (the quote first). ``service`` as for
+    ``storyboard.run`` (``client``, ``ledger``, ``download_dir``, ``budget``)."""
+    from . import storyboard as boards
+
+    outcome = boards.run(source, on_event=lambda text: print(text, flush=True), **service)
+    show_storyboard(outcome)
+    return outcome
+
+
+def reroll(board_id: str, k: int, prompt: str | None = None, **service: Any) -> StoryboardOutcome:
+    """A new take of shot ``k`` (from 1), and of the shots chained after it, shown as
+    :func:`storyboard` shows a run."""
+    from . import storyboard as boards
+
+    outcome = boards.reroll(
+        board_id, k, prompt, on_event=lambda text: print(text, flush=True), **service
+    )
+    show_storyboard(outcome)
+    return outcome
+
+
+def show_storyboard(outcome: StoryboardOutcome) -> None:
+    """A storyboard's shots as a strip of stills (its state under each, why where it is not
+    done), then its stitched video; printed lines outside a notebook."""
+    if not in_notebook():
+        for shot in outcome.shots:
+            said = f" ({shot.reason})" if shot.reason else ""
+            print(f"shot {shot.shot}: {shot.state}{said} {shot.video_path or ''}".rstrip())
+        print(f"stitched: {outcome.video_path or 'not yet: every shot needs its video'}")
+        return
+    cells = []
+    for shot in outcome.shots:
+        picture = _still_img(shot.video_path) or "<div style='height:90px'></div>"
+        chained = " ↳ from the last frame before" if shot.from_previous else ""
+        words = html.escape(shot.reason or shot.state)
+        cells.append(
+            f"<figure style='margin:0;width:160px'>{picture}<figcaption><small>"
+            f"{shot.shot}. {words}{chained}</small></figcaption></figure>"
+        )
+    strip = f"<div style='display:flex;gap:8px;overflow-x:auto'>{''.join(cells)}</div>"
+    video = ""
+    if outcome.video_path is not None:
+        src = html.escape(video_href(outcome.video_path), quote=True)
+        video = f"<video controls style='max-width:640px;width:100%' src='{src}'></video>"
+    _show(f"<div class='pixverse-storyboard'>{strip}{video}</div>", str(outcome.video_path))
+
+
 def show_grid(generations: Sequence[Generation], *, columns: int = 3) -> None:
     """Display generations side by side (printed paths outside a notebook)."""
     if not in_notebook():
@@ -404,15 +455,20 @@ POSTER_SHOWN_WIDTH = 120
 
 def _poster_img(item: HistoryItem, width: int = POSTER_SHOWN_WIDTH) -> str:
     """A small ``<img>`` of the video's poster, inline as a data URI ("" without a video)."""
+    return _still_img(item.video_path, width, alt=item.short_prompt(60))
+
+
+def _still_img(video: str | Path | None, width: int = POSTER_SHOWN_WIDTH, alt: str = "") -> str:
+    """A small ``<img>`` of a video's poster, inline as a data URI ("" without one)."""
     from base64 import b64encode
 
     from .posters import poster_or_none
 
-    still = poster_or_none(item.video_path) if item.video_path else None
+    still = poster_or_none(Path(video)) if video else None
     if still is None:
         return ""
     data = b64encode(still.read_bytes()).decode()
-    alt = html.escape(item.short_prompt(60), quote=True)
+    alt = html.escape(alt, quote=True)
     return f"<img src='data:image/jpeg;base64,{data}' width='{width}' alt='{alt}'>"
 
 

@@ -227,3 +227,28 @@ def test_takes_of_other_shapes_are_scaled_padded_and_keep_their_audio(tmp_path):
     last = video_frames(out)[-1]
     assert last.getpixel((10, 180)) == (0, 0, 0) or sum(last.getpixel((10, 180))) < 40  # padding
     assert not list(tmp_path.glob(".*.part"))
+
+
+def test_a_notebook_shows_the_shots_as_a_strip_then_the_stitched_video(live, monkeypatch, capsys):
+    """In a notebook: a still of each shot in order with its state, then the stitched video;
+    outside one, a line each. The run's sentences (the quote first) are printed as they come."""
+    from pixverse_ui import notebook
+
+    sim, service = live
+    shown: list[dict] = []
+    monkeypatch.setattr(notebook, "in_notebook", lambda: True)
+    monkeypatch.setattr(
+        notebook, "_show", lambda html_text, plain, *a, **k: shown.append(html_text)
+    )
+    outcome = notebook.storyboard(THREE, **service)
+    printed = capsys.readouterr().out
+    assert printed.splitlines()[0].startswith("These 3 videos:")  # the quote before any start
+    [strip] = shown
+    stills = strip.count("<img src='data:image/jpeg;base64,")
+    assert stills == 3 and strip.index("1. done") < strip.index("2. done") < strip.index("<video")
+    assert strip.count("from the last frame before") == 2  # shots 2 and 3 are chained
+    monkeypatch.setattr(notebook, "in_notebook", lambda: False)
+    notebook.show_storyboard(outcome)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["shot 1", "shot 2", "shot 3", "stitched"]
+    assert lines[-1] == f"stitched: {outcome.video_path}"
