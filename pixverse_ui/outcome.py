@@ -127,4 +127,3 @@ class Generation:
             except (ValidationError, OSError, ValueError):  # the kept copy is gone
                 return ""
         return f'<img src="{src}" title="{title}" alt="{title}" style="max-width:{side}px">'
-
