@@ -670,7 +670,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .history import HistoryQuery, history, period_start
+    from .history import HistoryQuery, history_page, period_start
 
     ledger = make_ledger()
     if simulator_mode():
@@ -684,7 +684,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     )
     app = make_app(ledger, budget=_env_budget())
     owner = app.machine_owner()
-    items = history(ledger, owner, query, limit=args.limit)
+    found = history_page(ledger, owner, query, size=args.limit)
+    items = found.items
     if args.json:
         _json_line([_list_entry(item) for item in items])
         return EXIT_OK
@@ -693,16 +694,19 @@ def cmd_list(args: argparse.Namespace) -> int:
         _out("No generations match." if filtered else "No generations yet for this key.")
         return EXIT_OK
     width = shutil.get_terminal_size((LIST_WIDTH, 24)).columns
-    print(_mask(render_list(items, width=max(40, width))), flush=True)
+    print(_mask(render_list(items, width=max(40, width), total=found.total)), flush=True)
     if app.budget.limited:
         _out(app.today_words())
     return EXIT_OK
 
 
-def render_list(items: Sequence[HistoryItem], *, width: int = 80) -> str:
-    """The history as text that reads at ``width`` columns: a few short lines per job."""
+def render_list(items: Sequence[HistoryItem], *, width: int = 80, total: int | None = None) -> str:
+    """The history as text that reads at ``width`` columns: a few short lines per job, under
+    how many they are of how many found (``total``: ``3 of 36 generations``)."""
     count = len(items)
-    lines = [f"{count} generation{'s' * (count != 1)}, newest first (★ starred)"]
+    total = count if total is None else max(total, count)
+    shown = f"{count:,} of {total:,}" if total > count else f"{count:,}"
+    lines = [f"{shown} generation{'s' * (total != 1)}, newest first (★ starred)"]
     for item in items:
         state = item.state.word
         star = "★" if item.starred else " "
@@ -854,7 +858,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_simulator(argv: Sequence[str]) -> int:
     from .simulator.__main__ import main as simulator_main
 
-    return int(simulator_main(list(argv)) or 0)
+    return int(simulator_main(list(argv), prog=f"{PROG} simulator") or 0)
 
 
 # --- outcomes ----------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from .formatting import MISSING, duration
 from .intervals import REDRAW_EVERY
 from .lifecycle import Status
 from .notebook_files import video_href
+from .pricing import SIMULATED
 from .redact import redact
 from .variations import Refused
 
@@ -303,7 +304,18 @@ def _jobs_plain(jobs: list[Started], axis: str) -> str:
 
 def _jobs_html(jobs: list[Started], axis: str) -> str:
     head = (axis.replace("_", " "), "status", "progress", "elapsed", "cost", "message")
-    return _table(head, (_job_row(job, axis) for job in jobs))
+    rows = (_job_row(job, axis) for job in jobs)
+    cells = ((*row[:4], cost_cell(row[4]), *row[5:]) for row in rows)
+    return _table(head, cells, raw=(4,))
+
+
+def cost_cell(words: str) -> str:
+    """A cost in a table cell, escaped, on two lines at most: the figure
+    (``about $0.28 (555,556 credits)``) unbroken, then the simulator's label unbroken (a
+    narrow column broke the words over five lines)."""
+    label = f" ({SIMULATED})"
+    parts = [words[: -len(label)], label[1:]] if words.endswith(label) else [words]
+    return " ".join(f"<span style='white-space:nowrap'>{html.escape(p)}</span>" for p in parts)
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[str]], *, raw: tuple[int, ...] = ()) -> str:
@@ -432,8 +444,9 @@ def history(
         return items
     head = ("", "when", "prompt", "settings", "state", "cost", "took", "video")
     if items:
-        cells = ((_poster_img(it), *_history_row(it), _video_link(it)) for it in items)
-        _show(_table(head, cells, raw=(0, 7)), f"{len(items)} jobs")
+        rows = ((_poster_img(it), *_history_row(it), _video_link(it)) for it in items)
+        cells = ((*row[:5], cost_cell(row[5]), *row[6:]) for row in rows)
+        _show(_table(head, cells, raw=(0, 5, 7)), f"{len(items)} jobs")
     else:
         _show("<p>No generations yet.</p>", "No generations yet.")
     return items

@@ -445,20 +445,25 @@ def _style(value: Any) -> str | None:
     return _choice("style", value, STYLES, None)
 
 
+#: A whole number written out: a sign, then digits (decimal digits only: ``int`` reads them).
+_WHOLE = re.compile(r"[+-]?\d+")
+
+
 def _seed(value: Any) -> int | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     number: Any = value
-    if isinstance(value, str) and value.strip().isdigit():
-        number = int(value.strip())
+    out_of_range = f"Seed must be between {SEED_MIN} and {SEED_MAX}; got"
+    if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+        if len(value.strip().lstrip("+-")) > len(str(SEED_MAX)):  # too long to be in range
+            raise ValidationError(f"{out_of_range} {shown(value)}.", field="seed")
+        number = int(value.strip())  # "-1" is a whole number: the range below refuses it
     elif isinstance(value, float) and value.is_integer():
         number = int(value)
     if isinstance(number, bool) or not isinstance(number, int):
         raise ValidationError(f"Seed must be a whole number; got {shown(value)}.", field="seed")
     if not SEED_MIN <= number <= SEED_MAX:
-        raise ValidationError(
-            f"Seed must be between {SEED_MIN} and {SEED_MAX}; got {number}.", field="seed"
-        )
+        raise ValidationError(f"{out_of_range} {number}.", field="seed")
     return number
 
 

@@ -371,6 +371,11 @@ def test_list_limit(env, capsys):
         assert run(capsys, "generate", "x", "--resolution", "360p")[0] == 0
     code, out, _ = run(capsys, "list", "--limit", "1", "--json")
     assert code == 0 and len(json.loads(out)) == 1
+    # the count says how many there are, not how many were asked for
+    code, out, _ = run(capsys, "list", "--limit", "1")
+    assert code == 0 and out.startswith("1 of 2 generations, newest first")
+    code, out, _ = run(capsys, "list", "--limit", "5")
+    assert code == 0 and out.startswith("2 generations, newest first")
 
 
 # --- the key -------------------------------------------------------------------------------------
@@ -426,9 +431,21 @@ def test_simulator_passes_its_arguments_through(monkeypatch):
     import pixverse_ui.simulator.__main__ as simulator_main
 
     seen = []
-    monkeypatch.setattr(simulator_main, "main", lambda argv=None: seen.append(argv) or 0)
+    monkeypatch.setattr(simulator_main, "main", lambda argv=None, **kw: seen.append(argv) or 0)
     assert cli.main(["simulator", "--port", "8765", "--speed", "50", "--faults", "503:0.1"]) == 0
     assert seen == [["--port", "8765", "--speed", "50", "--faults", "503:0.1"]]
+
+
+def test_simulator_help_names_the_command_that_was_typed(capsys):
+    from pixverse_ui.simulator.__main__ import main as simulator_main
+
+    assert cli.main(["simulator", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: pixverse-ui simulator [-h] [--port PORT]")
+    assert cli.main(["simulator", "--speed", "fast"]) == 2
+    assert "pixverse-ui simulator: error: argument --speed" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # run as a module, it names the module
+        simulator_main(["--help"])
+    assert capsys.readouterr().out.startswith("usage: python -m pixverse_ui.simulator")
 
 
 def test_help_and_no_command(capsys):

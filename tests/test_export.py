@@ -219,3 +219,52 @@ def test_an_image_whose_copy_is_gone_is_a_sentence_and_no_zip(make_live_sim, tmp
         export(record, tmp_path / "out")
     assert "Nothing was written" in refused.value.user_message
     assert not (tmp_path / "out").exists()  # refused before any folder or file is made
+
+
+def readme_recipe() -> list[list[str]]:
+    """The README's commands that run an export's scripts on the simulator, each split as the
+    shell would (its comment and a trailing ``&`` left off)."""
+    import re
+    import shlex
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    [block] = re.findall(r"^```bash\n(pixverse-ui simulator .*?)^```", readme, re.S | re.M)
+    return [shlex.split(line.split("#")[0].strip().rstrip("&")) for line in block.splitlines()]
+
+
+def test_the_readmes_recipe_runs_an_exports_scripts_on_the_simulator(finished, tmp_path):
+    """As the README says: the simulator with a key of your choosing, then reproduce.py and
+    reproduce.sh pointed at it (on a free port here, not the README's 8000)."""
+    import threading
+
+    from support import child_env, free_port, wait_for
+
+    _, _, record = finished
+    with zipfile.ZipFile(export(record, tmp_path / "exports")) as archive:
+        archive.extractall(tmp_path / "unzipped")
+    start, *scripts = readme_recipe()
+    assert start[:2] == ["pixverse-ui", "simulator"] and len(scripts) == 2
+    port = str(free_port())
+    command = [sys.executable, "-m", "pixverse_ui", *start[1:]]
+    command[command.index("--port") + 1] = port
+    env = child_env(tmp_path / "home")
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) as simulator:
+        try:
+            lines: list[str] = []  # read on a thread of its own: a wait that cannot hang
+            threading.Thread(target=lambda: lines.extend(simulator.stdout), daemon=True).start()
+            wait_for(lambda: any("PixVerse simulator at" in line for line in lines), 60)
+            said = []
+            for line in scripts:
+                settings = dict(word.split("=", 1) for word in line if "=" in word)
+                settings["AIMLAPI_BASE_URL"] = settings["AIMLAPI_BASE_URL"].replace("8000", port)
+                program = [word for word in line if "=" not in word]
+                program[0] = sys.executable if program[0] == "python" else program[0]
+                run = subprocess.run(
+                    program, cwd=tmp_path / "unzipped", env={**env, **settings},
+                    capture_output=True, text=True, timeout=180,
+                )  # fmt: skip
+                assert run.returncode == 0, run.stderr
+                said.append(run.stdout)
+        finally:
+            simulator.terminate()
+    assert "Saved " in said[0] and '"status":"queued"' in said[1].replace(" ", "")

@@ -71,3 +71,25 @@ def test_a_video_is_referenced_by_a_path_jupyter_serves(tmp_path):
     for _ in range(2):  # the second time finds its link
         assert video_href(hidden, here) == "pixverse-videos/gen-b.mp4"
     assert (here / "pixverse-videos" / "gen-b.mp4").samefile(hidden)
+
+
+def test_the_history_tables_cost_reads_in_two_lines_at_most(tmp_path, monkeypatch):
+    """A simulated job's cost in the notebook's table: the figure unbroken, then the simulator's
+    label unbroken (a narrow column broke the words over five lines), and the same words as the
+    plain output and every other face."""
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    body = validate("a red fox", resolution="360p").to_body()
+    owner = ledger.owner_of(KEY)
+    ledger.record(client_request_id="a", owner=owner, endpoint="simulator", body=body)
+    ledger.update("a", generation_id="gen-a", state="running", credits_used=555_556)
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(notebook, "in_notebook", lambda: True)
+    monkeypatch.setattr(notebook, "_show", lambda page, plain, *a, **k: shown.append(page))
+    [item] = notebook.history(ledger=ledger, api_key=KEY)
+    assert item.cost_words() == "about $0.28 (555,556 credits) (simulated: nothing is charged)"
+    [page] = shown
+    nowrap = "<span style='white-space:nowrap'>"
+    assert (
+        f"<td style='text-align:left;padding:2px 8px'>{nowrap}about $0.28 (555,556 credits)</span>"
+        f" {nowrap}(simulated: nothing is charged)</span></td>"
+    ) in page

@@ -94,6 +94,12 @@ def test_supported_durations_come_from_the_table():
         ({"prompt": "x", "seed": SEED_MAX + 1}, "seed", "between 0 and 2147483647"),
         ({"prompt": "x", "seed": True}, "seed", "whole number"),
         ({"prompt": "x", "seed": "abc"}, "seed", "whole number"),
+        # typed into the page's seed box: a whole number, outside the range (not "whole number")
+        ({"prompt": "x", "seed": "-1"}, "seed", "between 0 and 2147483647; got -1."),
+        ({"prompt": "x", "seed": " +2147483648 "}, "seed", "between 0 and 2147483647"),
+        ({"prompt": "x", "seed": "9" * 5000}, "seed", "between 0 and 2147483647"),
+        ({"prompt": "x", "seed": "1.5"}, "seed", "whole number"),
+        ({"prompt": "x", "seed": "²"}, "seed", "whole number"),
         ({"prompt": "x", "duration": 7}, "duration", "5, 8 or 10"),
         ({"prompt": "x", "duration": True}, "duration", "5, 8 or 10"),
         ({"prompt": "x", "aspect_ratio": "21:9"}, "aspect_ratio", "16:9, 4:3, 1:1, 3:4 or 9:16"),

@@ -264,9 +264,17 @@ def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monke
     assert selected == "job-1" and "a fox in snow" in loaded[-2] and "gen-job-1" in loaded[-2]
 
     # a search that hides the fox: no pick, and a star stars nothing
-    gallery, selected, _, _, line = part.follow_pick(shown("heron"), selected, None, "visitor")
+    dropped = part.follow_pick(shown("heron"), selected, None, "visitor")
+    gallery, selected, _, _, line, said = dropped
     assert gallery["selected_index"] is None and selected == "" and "Pick a video" in line
+    # said, not dropped in silence (a still clicked while a search was replacing the gallery)
+    assert said.startswith("The video you picked is not among those shown now")
     assert part.set_star(selected, True, None, "visitor").startswith("Pick a video first")
+    assert (
+        part.set_note(selected, "x", None, "visitor") == "Pick a video first, then write its note."
+    )
+    export_file, said = part.export(selected, None, "visitor")
+    assert said == "Pick a video first, then export it." and export_file["visible"] is False
     assert not any(r.starred for r in ledger.history())
 
     # pick the dawn heron among the herons, then show all: it is kept, highlighted at its new
@@ -275,13 +283,19 @@ def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monke
     dawn = ids.index("job-0")
     selected = picked(ids, dawn)[-5]
     ids = shown()
-    gallery, selected, star, note, line = part.follow_pick(ids, selected, None, "visitor")
+    gallery, selected, star, note, line, said = part.follow_pick(ids, selected, None, "visitor")
     # the same item stays picked: the star and the note being typed are left as they are
-    assert star == gr.skip() and note == gr.skip()
+    assert star == gr.skip() and note == gr.skip() and said == gr.skip()
     assert gallery["selected_index"] != dawn and ids[gallery["selected_index"]] == "job-0"
     assert selected == "job-0" and "a heron at dawn" in line
     assert part.set_star(selected, True, None, "visitor") == "★ Starred."
     assert [r.client_request_id for r in ledger.history() if r.starred] == ["job-0"]
+
+
+def test_the_history_search_says_it_runs_on_enter(tmp_path, monkeypatch):
+    part, _, _ = history_part(tmp_path, monkeypatch)
+    assert part.search.info == "Press Enter to search."
+    assert part.search.placeholder.endswith("then Enter")
 
 
 def test_a_redraw_that_read_no_pick_leaves_a_pick_made_meanwhile(tmp_path, monkeypatch):
@@ -293,7 +307,7 @@ def test_a_redraw_that_read_no_pick_leaves_a_pick_made_meanwhile(tmp_path, monke
     add_done(ledger, owner, tmp_path, "job-0", "a heron at dawn")
     ids = part.list_history(None, "visitor")[1]
     # the redraw read "no pick"; the visitor's pick of job-0 was answered in the meantime
-    assert part.follow_pick(ids, "", None, "visitor") == (gr.skip(),) * 5
+    assert part.follow_pick(ids, "", None, "visitor") == (gr.skip(),) * 6
     picked = part.pick(ids, None, "visitor", gr.SelectData(None, {"index": 0, "value": None}), None)
     assert picked[-5] == "job-0"  # kept: the star goes to it
     assert part.set_star(picked[-5], True, None, "visitor") == "★ Starred."
@@ -347,9 +361,11 @@ def test_the_variations_quote_is_in_dollars_and_credits_and_follows_every_contro
     tick, text = quote(count=5)
     assert tick == {"__type__": "update", "visible": True}
     assert text.endswith("More than 4 generations at once need the tick below.")
-    # what cannot be run is said instead of a price, and needs no tick
+    # choosing styles or aspect ratios asks for them, with no red sentence before any action
     tick, text = quote(axis="styles")
-    assert text.startswith("✗ Pick at least one style.") and tick["visible"] is False
+    assert text == "Pick the styles to run; the batch's cost shows here." and not tick["visible"]
+    assert quote(axis="aspect ratios")[1].startswith("Pick the aspect ratios to run;")
+    # what cannot be run is said instead of a price, and needs no tick
     assert quote(resolution="1080p", duration=8)[1].startswith(
         "✗ 1080p does not support 8-second videos"
     )

@@ -13,11 +13,17 @@ from .config import SimConfig
 from .faults import FAIL_SHAPES
 from .server import Simulator
 
+#: How the simulator is started when run as a module.
+PROG = "python -m pixverse_ui.simulator"
 
-def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
-    """The simulator's options (on ``parser`` if given, so a CLI subcommand can reuse them)."""
+
+def build_parser(
+    parser: argparse.ArgumentParser | None = None, *, prog: str = PROG
+) -> argparse.ArgumentParser:
+    """The simulator's options (on ``parser`` if given, so a CLI subcommand can reuse them);
+    ``prog``: the command its usage and messages name (``pixverse-ui simulator``)."""
     parser = parser or argparse.ArgumentParser(
-        prog="python -m pixverse_ui.simulator",
+        prog=prog,
         description="A stand-in AI/ML API for PixVerse v5.5 text-to-video, on 127.0.0.1. It "
         "refuses what the real API refuses: an unknown key (401), a body that is not JSON or "
         "breaks the provider's limits (400), any method but GET and POST (405); the rules are "
@@ -92,9 +98,15 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
     return SimConfig.from_env(**overrides)
 
 
-def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
-    """Run until Ctrl-C (or until ``stop`` is set). Returns the exit status."""
-    parser = build_parser()
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stop: threading.Event | None = None,
+    prog: str = PROG,
+) -> int:
+    """Run until Ctrl-C (or until ``stop`` is set). Returns the exit status. ``prog``: the
+    command the usage names, as the person typed it."""
+    parser = build_parser(prog=prog)
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)

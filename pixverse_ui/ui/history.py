@@ -50,6 +50,13 @@ from .generate import GeneratePart, loaded_form
 PAGE_SIZE = 12
 ANY = "any"
 NOTHING_PICKED = "Pick a video: Star, Note and Export act on the one picked."
+#: What Star, Note and Export say with nothing picked (``doing``: what they would do).
+PICK_FIRST = "Pick a video first, then {doing}."
+#: Said when a redraw (a search, a filter, a job's end) no longer shows the video picked.
+PICK_HIDDEN = (
+    "The video you picked is not among those shown now, so nothing is picked: pick one of "
+    "these, or clear the search and filters to find it."
+)
 EMPTY = "No generations yet."
 NONE_MATCH = "No generations match these filters."
 #: What the History's pager buttons and filters do to ``list_history``'s inputs (the page is the
@@ -216,7 +223,8 @@ class HistoryPart:
             self.search = gr.Textbox(
                 "",  # an initial value makes it optional in the API and the MCP tool
                 label="Search",
-                placeholder="Words in prompts and notes",
+                placeholder="Words in prompts and notes, then Enter",
+                info="Press Enter to search.",
                 elem_id="history-search",
                 scale=3,
                 min_width=160,
@@ -384,7 +392,14 @@ class HistoryPart:
         shown.then(
             self.follow_pick,
             inputs=[self.ids, self.selected, self.generate.api_key, visitor],
-            outputs=[self.gallery, self.selected, self.star, self.note, self.acting_on],
+            outputs=[
+                self.gallery,
+                self.selected,
+                self.star,
+                self.note,
+                self.acting_on,
+                self.picked_note,
+            ],  # fmt: skip
             api_visibility="private",
             queue=False,
         )
@@ -512,9 +527,11 @@ class HistoryPart:
         when it is no longer shown, no pick at all (never the item now at its old place).
 
         With no pick when the redraw read the page, nothing changes: a pick made while a redraw
-        the visitor did not ask for was in flight (the timer's) is the visitor's, not undone."""
+        the visitor did not ask for was in flight (the timer's) is the visitor's, not undone.
+        A pick the redraw no longer shows (made on the gallery a search was replacing, say) is
+        said to be gone, never dropped in silence."""
         if not isinstance(selected, str) or not selected:
-            return (gr.skip(),) * 5
+            return (gr.skip(),) * 6
         shown = ids if isinstance(ids, list) else []
         item = None
         if selected in shown:
@@ -524,11 +541,14 @@ class HistoryPart:
             except errors.PixVerseError:
                 item = None
         if item is None:
-            return gr.update(selected_index=None), "", False, "", NOTHING_PICKED
+            return gr.update(selected_index=None), "", False, "", NOTHING_PICKED, PICK_HIDDEN
         index = shown.index(selected)
         # the same item stays picked: its star and note fields keep what the person may be
         # typing into them right now (a redraw must never erase a note before it is saved)
-        return gr.update(selected_index=index), selected, gr.skip(), gr.skip(), acting_on(item)
+        return (
+            gr.update(selected_index=index), selected, gr.skip(), gr.skip(), acting_on(item),
+            gr.skip(),
+        )  # fmt: skip
 
     def follow_pager(self, cards: Any) -> tuple[Any, ...]:
         """After the history is shown again: the page number it showed (a page past the last
@@ -587,7 +607,7 @@ class HistoryPart:
         try:
             who = caller(self.page, api_key, None, visitor, request)
             if not isinstance(selected, str) or not selected:
-                return f"Pick a video first, then {doing}."
+                return PICK_FIRST.format(doing=doing)
             return change(selected, who.owner)
         except KeyError:
             return NOT_YOURS
@@ -606,6 +626,8 @@ class HistoryPart:
         hidden = gr.update(visible=False)
         try:
             who = caller(page, api_key, None, visitor, request)
+            if not isinstance(selected, str) or not selected:
+                return hidden, PICK_FIRST.format(doing="export it")
             item = own_item(page.app.ledger, who.owner, selected)
             if item is None:
                 return hidden, NOT_YOURS

@@ -45,6 +45,8 @@ from .variant_cards import EMPTY_GRID, GRID_CSS, GRID_JS, Card, grid_html
 CONFIRM_ABOVE = 4
 AXIS_LABELS = {"seeds": "seed", "styles": "style", "aspect ratios": "aspect_ratio"}
 RUN_IDLE, RUN_BUSY = "Run variations", "Running variations…"
+#: What the quote says of styles or aspect ratios before any is picked: a step, not a refusal.
+PICK_SOME = "Pick the {} to run; the batch's cost shows here."
 #: What a caller hears of a variant that is not theirs, or not there: the same sentence.
 NOT_A_VARIANT = f"{Status.FAILED.icon} That variant is not in your history; run the batch again."
 
@@ -299,6 +301,9 @@ class VariationsPart:
         """Before a batch: what it would cost in dollars and credits (the prompt changes no
         price), what the caller has spent today, and the tick box when the batch needs it."""
         hidden = gr.update(visible=False, value=False)
+        unpicked = {"styles": styles, "aspect ratios": ratios}.get(axis, [None])
+        if isinstance(unpicked, list) and not unpicked:  # nothing asked yet: no red sentence
+            return hidden, PICK_SOME.format(axis)
         try:
             form = params.validate(
                 "x", aspect_ratio=aspect_ratio, resolution=resolution, duration=duration
