@@ -115,25 +115,23 @@ def refuse_downloads(demo: gr.Blocks, refusal: Callable[[], BaseException]) -> N
     processing_utils.async_ssrf_protected_download = refused_for_these_pages
 
 
+def _have_tables(owner: object, name: str, tables: tuple[str, ...], what: str) -> None:
+    for table in tables:
+        if not isinstance(getattr(owner, table, None), dict):
+            raise GradioChanged(
+                f"Gradio {gr.__version__}: {name}.{table} is no longer a dict, so a closed "
+                f"page's {what} cannot be freed (pixverse_ui/ui/sessions.py)."
+            )
+
+
 def check(demo: gr.Blocks) -> None:
     """Raise :class:`GradioChanged` naming the first internal this app relies on that ``demo``
     (built and queued, on this Gradio) no longer has as expected."""
     holder = getattr(demo, "state_holder", None)
-    for table in _HOLDER_TABLES:
-        if not isinstance(getattr(holder, table, None), dict):
-            raise GradioChanged(
-                f"Gradio {gr.__version__}: Blocks.state_holder.{table} is no longer a dict, so a "
-                "closed page's session state cannot be freed (pixverse_ui/ui/sessions.py)."
-            )
+    _have_tables(holder, "Blocks.state_holder", _HOLDER_TABLES, "session state")
     if not hasattr(getattr(holder, "lock", None), "__enter__"):
         raise GradioChanged(f"Gradio {gr.__version__}: Blocks.state_holder.lock is gone.")
-    queue = getattr(demo, "_queue", None)
-    for table in _QUEUE_TABLES:
-        if not isinstance(getattr(queue, table, None), dict):
-            raise GradioChanged(
-                f"Gradio {gr.__version__}: Blocks._queue.{table} is no longer a dict, so a "
-                "closed page's message queue cannot be freed (pixverse_ui/ui/sessions.py)."
-            )
+    _have_tables(getattr(demo, "_queue", None), "Blocks._queue", _QUEUE_TABLES, "message queue")
     if not callable(getattr(gr.Textbox, "preprocess", None)):
         raise GradioChanged(
             f"Gradio {gr.__version__}: components have no preprocess, so input cannot reach "
