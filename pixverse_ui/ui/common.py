@@ -137,15 +137,19 @@ def client_address(request: gr.Request | None, hops: int) -> str | None:
     to write); with none, the socket's peer."""
     if request is None:
         return None
+    peer = getattr(getattr(request, "client", None), "host", None)
+    return address_of(getattr(request, "headers", None) or {}, peer, hops)
+
+
+def address_of(headers: Any, peer: str | None, hops: int) -> str | None:
+    """:func:`client_address` from a request's headers (a mapping with ``get``) and the socket's
+    peer address."""
     if hops > 0:
-        headers = getattr(request, "headers", None) or {}
         forwarded = [part.strip() for part in str(headers.get("x-forwarded-for", "")).split(",")]
         forwarded = [part for part in forwarded if part]
         if forwarded:
             return forwarded[-min(hops, len(forwarded))][:64]
-    peer = getattr(request, "client", None)
-    host = getattr(peer, "host", None)
-    return str(host)[:64] if host else None
+    return str(peer)[:64] if peer else None
 
 
 def form_params(
