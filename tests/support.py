@@ -40,8 +40,9 @@ def form(
     audio: bool = False,
     multi_clip: bool = False,
     thinking: str = "model default",
+    image: Any = None,
 ) -> list[Any]:
-    """The app's generate endpoint inputs, in order."""
+    """The app's generate endpoint inputs, in order (``image``: a URL, or handle_file's)."""
     return [
         prompt,
         negative,
@@ -55,6 +56,7 @@ def form(
         thinking,
         key,
         visitor,
+        image,
     ]
 
 

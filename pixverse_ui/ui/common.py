@@ -163,12 +163,15 @@ def form_params(
     audio: Any,
     multi_clip: Any,
     thinking: Any,
+    image: Any = None,
 ) -> params.Params:
     """The page's fields, validated (``ValidationError`` with a sentence otherwise)."""
+    chosen = form_image(image)
     return params.validate(
         prompt,
         negative_prompt=negative_prompt or None,
-        aspect_ratio=aspect_ratio,
+        aspect_ratio=aspect_ratio or None,
+        **({} if chosen is None else {"image": chosen}),
         resolution=resolution,
         duration=duration,
         style=None if style in (None, NO_STYLE) else style,
@@ -177,6 +180,28 @@ def form_params(
         generate_multi_clip_switch=None if multi_clip in (None, False) else multi_clip,
         thinking_type=None if thinking in (None, "", THINKING_DEFAULT) else thinking,
     )
+
+
+def form_image(image: Any) -> str | None:
+    """The image an input names: a file Gradio has (its path, which Gradio checked is one of its
+    uploads), or text that is a URL or a data: URI; a path sent as text is refused (a stranger
+    would name files of the server's)."""
+    if image is None or image == "":
+        return None
+    if isinstance(image, dict) and isinstance(image.get("path"), str):
+        return image["path"]
+    if isinstance(image, str) and image.strip().lower().startswith(_IMAGE_TEXT):
+        return image.strip()
+    if isinstance(image, str) and "://" in image:
+        return image.strip()  # images.prepare refuses other schemes with its sentence
+    raise errors.ValidationError(
+        "The image must be a public http(s) URL, a data:image URI, or an uploaded file "
+        "(gradio_client's handle_file); a path on the server is not taken.",
+        field="image",
+    )
+
+
+_IMAGE_TEXT = ("http://", "https://", "data:")
 
 
 def request_json(body: dict[str, Any]) -> str:

@@ -204,6 +204,13 @@ def build_demo(
         history.resume_after(loaded.then, visitor)  # the visitor's own, with their key
         history.resume_after(generate.api_key.blur, visitor)
         live.wire(loaded.then, visitor, run)
+        loaded.then(  # the aspect ratio's 16:9, unless an image was chosen meanwhile
+            generate.on_image,
+            inputs=[generate.image_upload, generate.image_url],
+            outputs=[generate.image, generate.aspect, generate.shape_note],
+            api_visibility="private",
+            queue=False,
+        )
         generate.quote_after(loaded.then, visitor)
         batch.quote_after(loaded.then, visitor)
         free_on_close(demo)
