@@ -341,6 +341,17 @@ def _from_file(path: Path) -> InputImage:
 
 def _from_bytes(data: bytes, source: str, origin: str) -> InputImage:
     """Bytes checked with Pillow: a whole PNG, JPEG or WebP within our bounds."""
+    mime, width, height = inspect(data, origin, decode=True)
+    digest = hashlib.sha256(data).hexdigest()
+    return InputImage(source, sha256=digest, width=width, height=height, mime=mime,
+                      origin=origin, data=data)  # fmt: skip
+
+
+def inspect(data: bytes, origin: str, *, decode: bool = False) -> tuple[str, int, int]:
+    """The MIME type, width and height of ``data`` if it is a PNG, JPEG or WebP within our
+    bounds, read from its header (``decode``: the whole image decodes too); else
+    ``ValidationError``. An image of more pixels than Pillow opens (a decompression bomb) is
+    refused as too large, from its header."""
     from PIL import Image, UnidentifiedImageError
 
     if len(data) > MAX_BYTES:
@@ -357,14 +368,19 @@ def _from_bytes(data: bytes, source: str, origin: str) -> InputImage:
                     f"{origin} is a {kind} image; send a PNG, JPEG or WebP.", field=_FIELD
                 )
             _check_size(origin, width, height)
-            picture.load()  # the whole image decodes, not only its header
+            if decode:
+                picture.load()  # the whole image decodes, not only its header
     except ValidationError:
         raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:
+        raise ValidationError(
+            f"{origin} has more pixels than Pillow will open; at most {MAX_SIDE:,} a side is "
+            "sent. Make it smaller.",
+            field=_FIELD,
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise not_an_image from None
-    digest = hashlib.sha256(data).hexdigest()
-    return InputImage(source, sha256=digest, width=width, height=height, mime=mime,
-                      origin=origin, data=data)  # fmt: skip
+    return mime, width, height
 
 
 def _from_pil(picture: PILImage, source: str, origin: str) -> InputImage:

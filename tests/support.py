@@ -40,8 +40,9 @@ def form(
     audio: bool = False,
     multi_clip: bool = False,
     thinking: str = "model default",
+    image: Any = None,
 ) -> list[Any]:
-    """The app's generate endpoint inputs, in order."""
+    """The app's generate endpoint inputs, in order (``image``: a URL, or handle_file's)."""
     return [
         prompt,
         negative,
@@ -55,6 +56,7 @@ def form(
         thinking,
         key,
         visitor,
+        image,
     ]
 
 
@@ -416,3 +418,31 @@ def picture(width: int = 64, height: int = 36, *, seed: int = 0) -> Any:
         draw.line((x, 0, x, height), fill=(shade, (40 + seed * 90) % 256, 255 - shade))
     draw.ellipse((width // 3, height // 4, 2 * width // 3, 3 * height // 4), fill=(250, 240, 20))
     return image
+
+
+def png_bytes(width: int = 64, height: int = 36, *, seed: int = 0) -> bytes:
+    """A real PNG of :func:`picture`."""
+    import io
+
+    out = io.BytesIO()
+    picture(width, height, seed=seed).save(out, format="PNG")
+    return out.getvalue()
+
+
+def bomb_png(side: int = 20_000) -> bytes:
+    """A black PNG of ``side`` × ``side`` pixels (one bit each), a few kilobytes on disk: a
+    decompression bomb for anything that decodes it."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    row = b"\x00" * (1 + (side + 7) // 8)
+    packer = zlib.compressobj(9)
+    pixels = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )

@@ -1,13 +1,13 @@
 """The disk a public page can make the app use is bounded, and ids from the API stay data.
 
-Uploads are refused by a running app (it has no upload component). ``python app.py`` run as a
-Space refuses Gradio's deep links and the links a caller puts in an input in place of a file, and
-its cache is unchanged after 300 of each. Exporting or picking the same
-item again reuses what was published the first time; the publisher's folders are removed once
-they are old, on a schedule driven here by a manual clock. The ``slow`` test measures the cache
-after 1,000 exports and 1,000 picks, calling the page's handlers directly. An id with a newline
-and quotes, as a hostile API could send, ends up in the export only as a quoted value of its
-scripts and as a clean file name.
+``python app.py`` run as a Space takes one real image as an upload and stores nothing else (a 30 MB
+body, a text file named .png, a 20,000 × 20,000 PNG); it refuses Gradio's deep links and the links
+a caller puts in an input in place of a file, and its cache is unchanged after 300 of each.
+Exporting or picking the same item again reuses what was published the first time; the publisher's
+folders are removed once they are old, on a schedule driven here by a manual clock. The ``slow``
+test measures the cache after 1,000 exports and 1,000 picks, calling the page's handlers directly.
+An id with a newline and quotes, as a hostile API could send, ends up in the export only as a
+quoted value of its scripts and as a clean file name.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 import gradio as gr
 import pytest
 import requests
-from support import ServedApp, form, queue_call, running_app_py
+from support import ServedApp, bomb_png, form, png_bytes, queue_call, running_app_py
 
 from pixverse_ui import params
 from pixverse_ui.client import ENDPOINT
@@ -127,27 +127,39 @@ def page(tmp_path, monkeypatch) -> Handlers:
     return Handlers(tmp_path, monkeypatch)
 
 
-# --- uploads --------------------------------------------------------------------------------------
+# --- uploads: a Space, as strangers send them --------------------------------------------------
 
 
-def test_an_upload_to_a_running_app_is_refused_and_nothing_lands_in_the_cache(launch_app, tmp_path):
-    cache = tmp_path / "app-gradio"
-    demo, _, _ = launch_app(GRADIO_TEMP_DIR=str(cache))
+def test_uploads_to_a_space_take_one_real_image_and_store_nothing_else(space):
+    """A 30 MB body, a text file named .png and a 20,000 × 20,000 PNG of 48 kB are each refused
+    with a sentence, and the cache is as it was; a real PNG is stored and served back."""
+    app, cache = space
     before = _files(cache)
-    for name, data in (("big.bin", os.urandom(30 * MB)), ("small.txt", b"hello"), ("", b"")):
+    hostile = {
+        "big.png": (os.urandom(30 * MB), 413),
+        "notes.png": (b"These are my notes, not a picture.\n" * 20, 415),
+        "bomb.png": (bomb_png(), 415),
+    }
+    for name, (data, status) in hostile.items():
         try:
             answer = requests.post(
-                demo.local_url + "gradio_api/upload", files={"files": (name, data)}, timeout=60
+                app.url + "/gradio_api/upload", files={"files": (name, data)}, timeout=60
             )
         except requests.ConnectionError:
             assert len(data) > MB  # cut off mid-body: allowed for the big one only
             continue
-        assert (answer.status_code, answer.text) == (403, "This app takes no uploads."), name
+        assert answer.status_code == status, (name, answer.text)
+        assert answer.text.endswith(".") and "Traceback" not in answer.text, answer.text
     assert _files(cache) == before
-    # nothing of the 30 MB is anywhere under the cache, nor served back by the file route
-    assert all(size < MB for size in _files(cache).values())
-    served = requests.get(demo.local_url + "gradio_api/file=" + str(cache / "big.bin"), timeout=30)
-    assert served.status_code in (403, 404)
+    image = png_bytes(320, 180)
+    stored = requests.post(
+        app.url + "/gradio_api/upload", files={"files": ("fox.png", image)}, timeout=60
+    )
+    assert stored.status_code == 200, stored.text
+    (path,) = stored.json()
+    assert Path(path).read_bytes() == image and Path(path).is_relative_to(cache)
+    served = requests.get(app.url + "/gradio_api/file=" + path, timeout=30)
+    assert served.content == image
 
 
 # --- deep links and links in inputs: a Space, as strangers call it ------------------------------

@@ -13,9 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
+from support import bomb_png, png_bytes
 
 from pixverse_ui.ui import guard
 from pixverse_ui.ui.guard import GENERAL_CAP, MB, NO_DEEP_LINKS, NO_UPLOADS, RequestGuard
+from pixverse_ui.ui.uploads import NOT_AN_IMAGE, ONE_IMAGE, UPLOAD_CAP, UploadRate, too_fast
 
 
 class Reader:
@@ -72,25 +74,102 @@ def test_a_body_over_the_cap_is_refused_and_the_app_reads_no_more(chunked):
     )
 
 
-def test_one_route_can_take_more_in_one_line(monkeypatch):
-    """As image-to-video will: uploads of up to 10 MB, every other route still at the cap."""
-    monkeypatch.delitem(guard.REFUSED, "/gradio_api/upload")
-    monkeypatch.setitem(guard.BODY_CAPS, "/gradio_api/upload", 10 * MB)
-    app = Reader()
+def multipart(*files: tuple[str, str, bytes], boundary: str = "b0undary") -> tuple[bytes, str]:
+    """A multipart body of ``(field, filename, data)`` parts, and its content type."""
+    body = b""
+    for name, filename, data in files:
+        body += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                f'filename="{filename}"\r\nContent-Type: image/png\r\n\r\n'
+            ).encode()
+            + data
+            + b"\r\n"
+        )
+    return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+def upload(app: Any, body: bytes, content_type: str, **kwargs: Any) -> httpx.Response:
+    async def go() -> httpx.Response:
+        transport = httpx.ASGITransport(app=RequestGuard(app, **kwargs))
+        async with httpx.AsyncClient(transport=transport, base_url="http://guarded") as client:
+            return await client.post(
+                "/gradio_api/upload", content=body, headers={"content-type": content_type}
+            )
+
+    return asyncio.run(asyncio.wait_for(go(), timeout=60))
+
+
+class Keeper(Reader):
+    """A Reader that keeps the bodies it read."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[bytes] = []
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        self.bodies.append(message.get("body", b""))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"stored"})
+
+
+def test_an_image_upload_reaches_gradio_rebuilt_around_the_checked_bytes():
+    app = Keeper()
+    image = png_bytes(320, 180)
+    answer = upload(app, *multipart(("files", "../../etc/fox.png", image)))
+    assert (answer.status_code, answer.text) == (200, "stored")
+    (body,) = app.bodies
+    assert image in body and b"../" not in body and b'filename="image.png"' in body
+
+
+@pytest.mark.parametrize(
+    ("files", "status", "words"),
+    [
+        ([("files", "notes.png", b"just some text, named .png")], 415, NOT_AN_IMAGE),
+        ([("files", "fake.png", b"\x89PNG\r\n\x1a\n" + b"x" * 100)], 415, "not an image"),
+        ([("files", "bomb.png", bomb_png())], 415, "more pixels than Pillow will open"),
+        ([("files", "big.png", png_bytes(4097, 8))], 415, "4097×8 pixels"),
+        ([("files", "a.png", png_bytes()), ("files", "b.png", png_bytes())], 400, ONE_IMAGE),
+        ([("other", "a.png", png_bytes())], 400, ONE_IMAGE),
+        ([], 400, ONE_IMAGE),
+    ],
+    ids=["text", "png-magic-only", "bomb", "too-wide", "two", "wrong-field", "none"],
+)
+def test_an_upload_that_is_not_one_image_is_refused_before_gradio_sees_it(files, status, words):
+    app = Keeper()
+    answer = upload(app, *multipart(*files))
+    assert answer.status_code == status and words in answer.text, answer.text
+    assert app.bodies == []
+
+
+def test_an_upload_over_10_mb_is_refused_declared_or_chunked():
+    app = Keeper()
+    body, kind = multipart(("files", "big.png", png_bytes() + b"x" * UPLOAD_CAP))
+    assert upload(app, body, kind).status_code == 413
     for chunked in (False, True):
-        assert post(app, "/gradio_api/upload", 10 * MB, chunked=chunked).text == str(10 * MB)
-        refused = post(app, "/gradio_api/upload/", 10 * MB + 1, chunked=chunked)
-        assert (refused.status_code, refused.text) == (413, guard.too_large(10 * MB))
-        assert "at most 10 MB" in refused.text
-        other = post(app, "/gradio_api/run/predict", 2 * MB, chunked=chunked)
-        assert (other.status_code, other.text) == (413, guard.too_large(GENERAL_CAP))
+        refused = post(app, "/gradio_api/upload/", UPLOAD_CAP + 1, chunked=chunked)
+        assert (refused.status_code, refused.text) == (413, guard.too_large(UPLOAD_CAP))
+    assert app.bodies == []
+    other = post(Reader(), "/gradio_api/run/predict", 2 * MB, chunked=True)
+    assert (other.status_code, other.text) == (413, guard.too_large(GENERAL_CAP))
+
+
+def test_uploads_are_counted_by_address_behind_the_proxies_the_app_knows():
+    now = [0.0]
+    rate = UploadRate(per_window=2, window=60.0, clock=lambda: now[0])
+    app = Keeper()
+    good = multipart(("files", "a.png", png_bytes()))
+    assert [upload(app, *good, uploads=rate).status_code for _ in range(2)] == [200, 200]
+    refused = upload(app, *good, uploads=rate)
+    assert (refused.status_code, refused.text) == (429, too_fast(2, 60.0))
+    now[0] = 61.0
+    assert upload(app, *good, uploads=rate).status_code == 200
 
 
 @pytest.mark.parametrize(
     ("path", "answer"),
     [
-        ("/gradio_api/upload", (403, NO_UPLOADS)),
-        ("/gradio_api/upload/", (403, NO_UPLOADS)),
         ("/gradio_api/process_recording", (403, NO_UPLOADS)),
         ("/gradio_api/deep_link", (404, NO_DEEP_LINKS)),
     ],

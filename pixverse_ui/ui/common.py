@@ -137,15 +137,19 @@ def client_address(request: gr.Request | None, hops: int) -> str | None:
     to write); with none, the socket's peer."""
     if request is None:
         return None
+    peer = getattr(getattr(request, "client", None), "host", None)
+    return address_of(getattr(request, "headers", None) or {}, peer, hops)
+
+
+def address_of(headers: Any, peer: str | None, hops: int) -> str | None:
+    """:func:`client_address` from a request's headers (a mapping with ``get``) and the socket's
+    peer address."""
     if hops > 0:
-        headers = getattr(request, "headers", None) or {}
         forwarded = [part.strip() for part in str(headers.get("x-forwarded-for", "")).split(",")]
         forwarded = [part for part in forwarded if part]
         if forwarded:
             return forwarded[-min(hops, len(forwarded))][:64]
-    peer = getattr(request, "client", None)
-    host = getattr(peer, "host", None)
-    return str(host)[:64] if host else None
+    return str(peer)[:64] if peer else None
 
 
 def form_params(
@@ -159,12 +163,15 @@ def form_params(
     audio: Any,
     multi_clip: Any,
     thinking: Any,
+    image: Any = None,
 ) -> params.Params:
     """The page's fields, validated (``ValidationError`` with a sentence otherwise)."""
+    chosen = form_image(image)
     return params.validate(
         prompt,
         negative_prompt=negative_prompt or None,
-        aspect_ratio=aspect_ratio,
+        aspect_ratio=aspect_ratio or None,
+        **({} if chosen is None else {"image": chosen}),
         resolution=resolution,
         duration=duration,
         style=None if style in (None, NO_STYLE) else style,
@@ -173,6 +180,28 @@ def form_params(
         generate_multi_clip_switch=None if multi_clip in (None, False) else multi_clip,
         thinking_type=None if thinking in (None, "", THINKING_DEFAULT) else thinking,
     )
+
+
+def form_image(image: Any) -> str | None:
+    """The image an input names: a file Gradio has (its path, which Gradio checked is one of its
+    uploads), or text that is a URL or a data: URI; a path sent as text is refused (a stranger
+    would name files of the server's)."""
+    if image is None or image == "":
+        return None
+    if isinstance(image, dict) and isinstance(image.get("path"), str):
+        return image["path"]
+    if isinstance(image, str) and image.strip().lower().startswith(_IMAGE_TEXT):
+        return image.strip()
+    if isinstance(image, str) and "://" in image:
+        return image.strip()  # images.prepare refuses other schemes with its sentence
+    raise errors.ValidationError(
+        "The image must be a public http(s) URL, a data:image URI, or an uploaded file "
+        "(gradio_client's handle_file); a path on the server is not taken.",
+        field="image",
+    )
+
+
+_IMAGE_TEXT = ("http://", "https://", "data:")
 
 
 def request_json(body: dict[str, Any]) -> str:

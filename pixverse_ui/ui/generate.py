@@ -95,10 +95,32 @@ class GeneratePart:
             placeholder="What to avoid (optional)",
             elem_id="negative-prompt",
         )
+        with gr.Row(elem_id="image-row"):
+            self.image_upload = gr.Image(
+                type="filepath",
+                sources=["upload"],
+                label="Start from an image (optional)",
+                elem_id="image-upload",
+                height=160,
+                min_width=160,
+            )
+            self.image_url = gr.Textbox(
+                label="…or its public URL",
+                placeholder="https://…/picture.png",
+                max_lines=1,
+                elem_id="image-url",
+                min_width=160,
+            )
+        # what the generate endpoint is sent as its image: the upload (a file Gradio has) or
+        # the URL, as text; set from the two fields above (see ``on_image``)
+        self.image = with_image_schema(gr.JSON(None, visible=False, elem_id="image"))
+        self.shape_note = gr.Markdown(SHAPE_NOTE, visible=False, elem_id="shape-note")
         with gr.Row():
+            # no value until the page loads (then 16:9): the API's default is None, so an
+            # image sent without one is not refused for an aspect ratio nobody chose
             self.aspect = gr.Dropdown(
                 list(params.ASPECT_RATIOS),
-                value=params.DEFAULT_ASPECT_RATIO,
+                value=None,
                 label="Aspect ratio",
                 elem_id="aspect-ratio",
                 min_width=120,
@@ -203,7 +225,7 @@ class GeneratePart:
         """Connect the part's events; returns the generate event (others follow its end)."""
         checked = self.go.click(
             self.check,
-            inputs=[*self.form, self.api_key, visitor],
+            inputs=[*self.form, self.api_key, visitor, self.image],
             outputs=[self.status, self.go, self.stop],
             api_visibility="private",
             concurrency_limit=None,
@@ -211,7 +233,7 @@ class GeneratePart:
         )
         run = checked.success(
             self.generate,
-            inputs=[*self.form, self.api_key, visitor],
+            inputs=[*self.form, self.api_key, visitor, self.image],
             outputs=[self.status, self.video, self.body],
             api_name="generate",
             concurrency_limit=None,  # async and thread-free: visitors never queue behind each other
@@ -223,6 +245,14 @@ class GeneratePart:
             self.quote_after(ended, visitor)
         for source in (self.aspect, self.duration):
             self.quote_after(source.change, visitor)
+        for field in (self.image_upload, self.image_url):
+            field.change(
+                self.on_image,
+                inputs=[self.image_upload, self.image_url],
+                outputs=[self.image, self.aspect, self.shape_note],
+                api_visibility="private",
+                queue=False,
+            )
         self.stop.click(
             self.stopped,
             outputs=[self.status, self.go, self.stop],
@@ -282,6 +312,7 @@ class GeneratePart:
         thinking: Any,
         api_key: Any,
         visitor: Any,
+        image: Any = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> Iterator[tuple[Any, Any, Any]]:
         """Before anything starts: the form's refusal (or the budget's), said in the status panel
@@ -290,7 +321,7 @@ class GeneratePart:
         try:
             form = form_params(
                 prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed,
-                audio, multi_clip, thinking,
+                audio, multi_clip, thinking, image,
             )  # fmt: skip
             who = caller(page, api_key, None, visitor, request)
             page.app.check_start(who, [form])
@@ -303,7 +334,7 @@ class GeneratePart:
         self,
         prompt: str,
         negative_prompt: str | None = None,
-        aspect_ratio: str = params.DEFAULT_ASPECT_RATIO,
+        aspect_ratio: str | None = None,
         resolution: str = params.DEFAULT_RESOLUTION,
         duration: Any = params.DEFAULT_DURATION,
         style: str = NO_STYLE,
@@ -313,10 +344,12 @@ class GeneratePart:
         thinking: str = THINKING_DEFAULT,
         api_key: str | None = None,
         visitor: str | None = None,
+        image: Any = None,
         request: gr.Request = None,  # type: ignore[assignment]  # Gradio fills these two in
         x_aimlapi_key: gr.Header | None = None,
     ) -> AsyncIterator[tuple[str, Any, Any]]:
-        """Make a PixVerse v5.5 text-to-video clip: stream its status, then return the MP4.
+        """Make a PixVerse v5.5 clip from text, or from an image: stream its status, then
+        return the MP4.
 
         Each call starts one paid generation (on the simulator, a free one). Bad input is
         refused with a sentence before anything is sent.
@@ -324,7 +357,8 @@ class GeneratePart:
         Args:
             prompt: What the video shows: scene, subject, action (up to 2048 characters).
             negative_prompt: What to avoid; empty for nothing.
-            aspect_ratio: Frame shape: 16:9, 4:3, 1:1, 3:4 or 9:16.
+            aspect_ratio: Frame shape: 16:9, 4:3, 1:1, 3:4 or 9:16 (empty: 16:9). None with
+                an image: the image decides the shape.
             resolution: 360p, 540p, 720p or 1080p.
             duration: Seconds of video: 5, 8 or 10 (1080p offers 5 and 10 only).
             style: A look such as anime or clay; "none" for plain.
@@ -337,6 +371,9 @@ class GeneratePart:
             visitor: Without a key: the token visitor_token gave you, so that list_history
                 with it finds your videos (a key owns its own history). A name you make up is
                 not one: without a token each call stands alone.
+            image: Optional, to animate a picture: a public https URL (sent as given, never
+                fetched here), a data:image/png;base64,… URI, or a PNG, JPEG or WebP file
+                (gradio_client's handle_file), at most 10 MB and 4096 pixels a side.
 
         Returns:
             The final status (generation id, credits, time), the video file, and the request.
@@ -345,7 +382,7 @@ class GeneratePart:
         try:
             form = form_params(
                 prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed,
-                audio, multi_clip, thinking,
+                audio, multi_clip, thinking, image,
             )  # fmt: skip
             who = caller(page, api_key, x_aimlapi_key, visitor, request)
         except errors.PixVerseError as exc:
@@ -407,6 +444,9 @@ class GeneratePart:
             who = None  # the cost alone: today's spending is the caller's
         return page.app.quote(who, [form])
 
+    def on_image(self, upload: Any, url: Any) -> tuple[Any, Any, Any]:
+        return on_image(upload, url)
+
     def stopped(self) -> tuple[str, Any, Any]:
         return status_html(None, note=STOPPED), *self.idle()
 
@@ -429,6 +469,38 @@ class GeneratePart:
             )
             current = allowed[0]
         return gr.update(choices=list(allowed), value=current, info=info)
+
+
+SHAPE_NOTE = "The image decides the shape: no aspect ratio is sent with it."
+
+
+def with_image_schema(box: gr.JSON) -> gr.JSON:
+    """Declare the image input text (a URL or a data: URI) or a file in the API schema; MCP
+    clients see text. Set on the instance, as ``common.with_integer_schema`` does."""
+    box.api_info = lambda: {  # type: ignore[method-assign]
+        "anyOf": [
+            {"type": "string", "description": "a public https URL, or a data:image/...;base64 URI"},
+            {"type": "null"},
+        ],
+        "default": None,
+    }
+    return box
+
+
+def on_image(upload: Any, url: Any) -> tuple[Any, Any, Any]:
+    """The image the form sends (the upload first, else the URL), and the aspect ratio and the
+    shape's note as an image leaves them."""
+    if upload:
+        chosen: Any = {"path": upload, "meta": {"_type": "gradio.FileData"}}
+    else:
+        chosen = (url or "").strip() or None
+    if chosen is None:
+        return (
+            None,
+            gr.update(value=params.DEFAULT_ASPECT_RATIO, interactive=True),
+            gr.update(visible=False),
+        )
+    return chosen, gr.update(value=None, interactive=False), gr.update(visible=True)
 
 
 def busy() -> tuple[Any, Any]:

@@ -3,9 +3,11 @@
 On a public page anyone can call every route Gradio serves. What a request could make the
 process write to disk, fetch, or hold in memory is settled here:
 
+- Gradio's upload route takes one image of at most 10 MB, checked by its content before Gradio
+  stores a byte of it, at a bounded rate per address (:mod:`.uploads`).
 - Routes the page never uses, that would keep what a caller sends, are refused with a sentence
-  before a byte of the body is read (``REFUSED``): Gradio's upload routes (the page takes no
-  files), and ``/gradio_api/deep_link``, which writes the state of the caller's session (about
+  before a byte of the body is read (``REFUSED``): Gradio's recording upload, and
+  ``/gradio_api/deep_link``, which writes the state of the caller's session (about
   90 kB) into ``GRADIO_TEMP_DIR/deep_links`` at every call, never removes it, and serves it back
   through the file route. The page offers no deep links, and Gradio's own script asks for one
   only from a ``gr.DeepLinkButton``, which the page has not.
@@ -15,13 +17,14 @@ process write to disk, fetch, or hold in memory is settled here:
   A request holds at most its cap in memory, however large the body it announces.
 - A link in an input is not fetched (:func:`refuse_fetches`): Gradio downloads the file an input
   names by URL (a ``FileData`` dict, in any component's input, a text box's too) into its cache,
-  whatever its size, before any handler runs. The page takes no files.
+  whatever its size, before any handler runs. The page takes images only as uploads, and an
+  image's URL as text, sent on as given.
 
 What else Gradio writes on a request, and why it stays bounded: files the app publishes
 (``publish.Publisher``, made once per version and swept); a login form's fields (held in memory:
 starlette spools a part to disk only past 1 MiB, over the general cap). Gradio's run history is
 off (``page.launch_options``). The MCP server turns a tool's file arguments into files, and the
-app's tools take none.
+app's tools declare none (``generate``'s ``image`` is text to MCP: a URL or a data: URI).
 
 :func:`refuse_fetches` replaces a Gradio internal for the pages it is given only
 (``gradio_internals.refuse_downloads``); ``tests/test_disk_bounds.py`` checks that a link in an
@@ -35,27 +38,31 @@ input is still refused with this module's sentence.
 from __future__ import annotations
 
 import gradio as gr
+from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .common import address_of
 from .gradio_internals import refuse_downloads
+from .uploads import UPLOAD_CAP, UPLOAD_ROUTE, Refused, UploadRate, checked_body, reading
 
 KB = 1000
 MB = 1000 * KB
 
 NO_UPLOADS = "This app takes no uploads."
 NO_DEEP_LINKS = "This app makes no deep links."
-NO_LINKS = "This app takes no files, and fetches no link sent in place of one."
+NO_LINKS = (
+    "This app fetches no link sent in place of a file: upload the image, or give its URL as text."
+)
 
 #: Gradio's routes this app refuses, by how their path ends: the status and the sentence.
 REFUSED: dict[str, tuple[int, str]] = {
-    "/gradio_api/upload": (403, NO_UPLOADS),
     "/gradio_api/process_recording": (403, NO_UPLOADS),
     "/gradio_api/deep_link": (404, NO_DEEP_LINKS),
 }
 #: The most body a request may carry, by how its route's path ends; any other route takes
 #: ``GENERAL_CAP``. A route that takes files gets its own line (and leaves ``REFUSED``), e.g.
 #: ``"/gradio_api/upload": 10 * MB`` for images of at most 10 MB.
-BODY_CAPS: dict[str, int] = {}
+BODY_CAPS: dict[str, int] = {UPLOAD_ROUTE: UPLOAD_CAP}
 #: The most body any other request may carry. The largest the page sends is the History
 #: pager's follow-up, which sends back the cards it shows: 33 kB for twelve cards with
 #: 2,000-character notes, 153 kB at worst (notes of control characters, six bytes each in JSON).
@@ -94,8 +101,12 @@ class RequestGuard:
     """ASGI middleware: refuse ``REFUSED`` routes, and bodies over their route's cap, with a
     status and a plain sentence, before Gradio reads the body."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(
+        self, app: ASGIApp, proxy_hops: int = 0, uploads: UploadRate | None = None
+    ) -> None:
         self.app = app
+        self.proxy_hops = proxy_hops
+        self.uploads = uploads or UploadRate()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,8 +121,47 @@ class RequestGuard:
         if declared is not None and declared > cap:
             await _answer(send, 413, too_large(cap))
             return
+        if scope["path"].rstrip("/").endswith(UPLOAD_ROUTE):
+            await self._upload(scope, receive, send)
+            return
         bounded = _Bounded(receive, send, cap)
         await self.app(scope, bounded.receive, bounded.send)
+
+    async def _upload(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """An upload: counted, read whole into memory (within its cap), checked, and only then
+        handed to Gradio, rebuilt from what was checked (:mod:`.uploads`)."""
+        headers = Headers(scope=scope)
+        peer = (scope.get("client") or (None,))[0]
+        try:
+            self.uploads.admit(address_of(headers, peer, self.proxy_hops) or "unknown")
+            with reading():
+                body = await _whole_body(receive, UPLOAD_CAP)
+                rebuilt, content_type = checked_body(
+                    headers.get("content-type", "").encode("latin-1"), body
+                )
+                del body
+                scope = dict(scope)
+                scope["headers"] = [
+                    (name, value)
+                    for name, value in scope["headers"]
+                    if name.lower()
+                    not in (b"content-type", b"content-length", b"transfer-encoding")
+                ] + [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(rebuilt)).encode()),
+                ]
+                handed = False
+
+                async def replay() -> Message:
+                    nonlocal handed
+                    if handed:
+                        return await receive()
+                    handed = True
+                    return {"type": "http.request", "body": rebuilt, "more_body": False}
+
+                await self.app(scope, replay, send)
+        except Refused as refused:
+            await _answer(send, refused.status, refused.words)
 
 
 class _Bounded:
@@ -143,6 +193,24 @@ class _Bounded:
         if message["type"] == "http.response.start":
             self._started = True
         await self._send(message)
+
+
+async def _whole_body(receive: Receive, cap: int) -> bytes:
+    """The request's body, read to its end; :class:`Refused` (413) past ``cap`` bytes, or when
+    the caller leaves."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Refused(400, "The upload ended before its body did.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > cap:
+            raise Refused(413, too_large(cap))
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
 
 
 async def _answer(send: Send, status: int, words: str) -> None:

@@ -22,7 +22,8 @@ from ..access import SIGNED_IN_ONLY_ENV, App, Mode, auth_from_env
 from ..budget import Budget
 from ..client import is_loopback
 from ..defaults import default_ledger, videos_dir
-from ..publish import Publisher
+from ..images import MAX_BYTES
+from ..publish import MAX_AGE, SWEEP_EVERY, Publisher
 from ..redact import install_output_redaction
 from ..store import Ledger
 from .common import KEY_STORAGE, NO_STYLE, PAGE_JS, VISITOR_STORAGE, Page, strict_input
@@ -159,7 +160,11 @@ def build_demo(
     batch = VariationsPart(page, generate)
     live = LivePart(page, generate, history)
 
-    with gr.Blocks(title="pixverse-ui · PixVerse v5.5 text-to-video") as demo:
+    # Gradio's own sweep removes what was uploaded (and its other cached files) once a day old
+    with gr.Blocks(
+        title="pixverse-ui · PixVerse v5.5 text-to-video",
+        delete_cache=(int(SWEEP_EVERY), int(MAX_AGE)),
+    ) as demo:
         gr.Markdown(
             "# pixverse-ui\nPrototype text-to-video with **PixVerse v5.5** via the AI/ML API.",
             elem_classes="pxui-title",
@@ -199,6 +204,13 @@ def build_demo(
         history.resume_after(loaded.then, visitor)  # the visitor's own, with their key
         history.resume_after(generate.api_key.blur, visitor)
         live.wire(loaded.then, visitor, run)
+        loaded.then(  # the aspect ratio's 16:9, unless an image was chosen meanwhile
+            generate.on_image,
+            inputs=[generate.image_upload, generate.image_url],
+            outputs=[generate.image, generate.aspect, generate.shape_note],
+            api_visibility="private",
+            queue=False,
+        )
         generate.quote_after(loaded.then, visitor)
         batch.quote_after(loaded.then, visitor)
         free_on_close(demo)
@@ -278,9 +290,10 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
     - Errors that are not our sentences reach the caller as Gradio's generic "Error": their text
       may quote the call's inputs. Our own sentences (``gr.Error``) are always shown.
     - What a stranger's request could make the server keep is refused or bounded
-      (:mod:`.guard`): the upload and deep-link routes are refused and every body is capped
-      before Gradio reads it, ``max_file_size`` 0 refuses a file in any other form Gradio
-      parses, and (set by ``build_demo``) a link in an input is not fetched. (What the app
+      (:mod:`.guard`): an upload is one image of at most 10 MB, checked before Gradio stores
+      it (``max_file_size`` says the same to Gradio), the deep-link route is refused and every
+      body is capped before Gradio reads it, and (set by ``build_demo``) a link in an input is
+      not fetched. (What the app
       itself publishes is bounded by ``publish.Publisher``.)
     - At most ``sessions.SESSIONS_KEPT`` sessions' state is kept (a page's is freed when it
       closes).
@@ -295,10 +308,13 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
     blocked = [str(path) for path in app.private_paths()]
     blocked += [str(path) for path in overrides.pop("blocked_paths", None) or ()]
     app_kwargs = dict(overrides.pop("app_kwargs", None) or {})
-    app_kwargs["middleware"] = [*app_kwargs.get("middleware", ()), Middleware(RequestGuard)]
+    app_kwargs["middleware"] = [
+        *app_kwargs.get("middleware", ()),
+        Middleware(RequestGuard, proxy_hops=app.mode.proxy_hops),
+    ]
     options: dict[str, Any] = {
         "blocked_paths": blocked,
-        "max_file_size": 0,
+        "max_file_size": MAX_BYTES,
         "app_kwargs": app_kwargs,
         "max_threads": MAX_EVENTS,
         "show_error": False,

@@ -366,7 +366,7 @@ class VariationsPart:
         self,
         prompt: str,
         negative_prompt: str | None = None,
-        aspect_ratio: str = params.DEFAULT_ASPECT_RATIO,
+        aspect_ratio: str | None = None,
         resolution: str = params.DEFAULT_RESOLUTION,
         duration: Any = params.DEFAULT_DURATION,
         style: str = NO_STYLE,

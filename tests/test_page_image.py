@@ -1,0 +1,69 @@
+"""Image-to-video through the page's API: the generate endpoint takes ``image`` by name (a file
+through gradio_client's ``handle_file``, or a URL), and the simulator sees what was sent."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from gradio_client import handle_file
+from support import form, png_bytes, sim_posts
+
+from pixverse_ui.params import IMAGE_MODEL_ID
+from pixverse_ui.simulator import embedded
+
+
+def _last_body() -> dict:
+    return embedded().stats()["jobs"][-1]["body"]
+
+
+def test_an_uploaded_png_is_sent_as_its_bytes_with_no_aspect_ratio(launch_app, tmp_path):
+    _, client, ledger = launch_app()
+    fox = tmp_path / "fox.png"
+    fox.write_bytes(png_bytes(320, 180))
+    before = sim_posts()
+    client.predict(*form(aspect=None, image=handle_file(str(fox))), api_name="/generate")
+    assert sim_posts() == before + 1
+    body = _last_body()
+    assert body["model"] == IMAGE_MODEL_ID and "aspect_ratio" not in body
+    prefix, data = body["image_url"].split(",", 1)
+    assert prefix == "data:image/png;base64" and base64.b64decode(data) == fox.read_bytes()
+    [record] = ledger.history()
+    assert record.image_width == 320 and record.image_height == 180
+
+
+def test_a_url_is_sent_as_given(launch_app):
+    _, client, _ = launch_app()
+    url = "https://example.com/fox.png?size=large"
+    client.predict(*form(aspect=None, image=url), api_name="/generate")
+    body = _last_body()
+    assert body["model"] == IMAGE_MODEL_ID and body["image_url"] == url
+    assert "aspect_ratio" not in body
+
+
+@pytest.mark.parametrize(
+    ("aspect", "image", "words"),
+    [
+        ("16:9", "https://example.com/fox.png", "takes no aspect ratio"),
+        (None, "file:///etc/passwd", "must start with http:// or https://"),
+        (None, "/etc/passwd", "a path on the server is not taken"),
+    ],
+    ids=["image-and-aspect", "file-url", "server-path"],
+)
+def test_a_bad_image_is_refused_with_a_sentence_and_nothing_sent(launch_app, aspect, image, words):
+    _, client, ledger = launch_app()
+    before = sim_posts()
+    with pytest.raises(Exception) as caught:
+        client.predict(*form(aspect=aspect, image=image), api_name="/generate")
+    assert words in str(caught.value) and "Traceback" not in str(caught.value)
+    assert sim_posts() == before and ledger.history() == []
+
+
+def test_a_text_file_as_the_image_is_refused_at_the_upload(launch_app, tmp_path):
+    _, client, ledger = launch_app()
+    notes = tmp_path / "notes.png"
+    notes.write_text("not a picture")
+    before = sim_posts()
+    with pytest.raises(Exception):  # noqa: B017 - the upload route answers 415 with a sentence
+        client.predict(*form(aspect=None, image=handle_file(str(notes))), api_name="/generate")
+    assert sim_posts() == before and ledger.history() == []
