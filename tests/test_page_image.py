@@ -67,3 +67,21 @@ def test_a_text_file_as_the_image_is_refused_at_the_upload(launch_app, tmp_path)
     with pytest.raises(Exception):  # noqa: B017 - the upload route answers 415 with a sentence
         client.predict(*form(aspect=None, image=handle_file(str(notes))), api_name="/generate")
     assert sim_posts() == before and ledger.history() == []
+
+
+def test_the_quote_follows_the_image_shape(tmp_path, monkeypatch):
+    """The form's price for a square picture is the square's, not 16:9's (the library's rule:
+    the table's ratio nearest the image's); a server path sent as the image prices nothing."""
+    from pixverse_ui.store import Ledger
+    from pixverse_ui.ui import build_demo
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    demo = build_demo(ledger=Ledger(tmp_path / "ledger.sqlite3"), download_dir=tmp_path / "v")
+    price = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "price")
+    square = tmp_path / "square.png"
+    square.write_bytes(png_bytes(300, 300))
+    wide = price("16:9", "540p", 5, "", "", None)
+    from_square = price(None, "540p", 5, "", "", {"path": str(square), "meta": {}})
+    assert wide.startswith("This video: about $0.62 (1,250,000 credits)"), wide
+    assert from_square.startswith("This video: about $0.35 (703,125 credits)"), from_square
+    assert price(None, "540p", 5, "", "", "/etc/passwd") == ""

@@ -24,6 +24,7 @@ from .common import (
     THINKING_DEFAULT,
     Page,
     caller,
+    form_image,
     form_params,
     refusal,
     refused_html,
@@ -246,13 +247,14 @@ class GeneratePart:
         for source in (self.aspect, self.duration):
             self.quote_after(source.change, visitor)
         for field in (self.image_upload, self.image_url):
-            field.change(
+            chosen = field.change(
                 self.on_image,
                 inputs=[self.image_upload, self.image_url],
                 outputs=[self.image, self.aspect, self.shape_note],
                 api_visibility="private",
                 queue=False,
             )
+            self.quote_after(chosen.then, visitor)  # an image is priced at its own shape
         self.stop.click(
             self.stopped,
             outputs=[self.status, self.go, self.stop],
@@ -272,7 +274,7 @@ class GeneratePart:
         """Say again what the form would cost, and what is left today, after ``event``."""
         event(
             self.price,
-            inputs=[self.aspect, self.resolution, self.duration, self.api_key, visitor],
+            inputs=[self.aspect, self.resolution, self.duration, self.api_key, visitor, self.image],
             outputs=[self.cost_note],
             api_visibility="private",
             queue=False,
@@ -428,14 +430,16 @@ class GeneratePart:
         duration: Any,
         api_key: Any,
         visitor: Any,
+        image: Any = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> str:
-        """What this video would cost, in dollars and credits, and today's spending."""
+        """What this video would cost, in dollars and credits, and today's spending; from an
+        image, at the image's own shape (the aspect ratio is the image's)."""
         page = self.page
         try:
-            form = params.validate(
-                "x", aspect_ratio=aspect_ratio, resolution=resolution, duration=duration
-            )
+            chosen = form_image(image)
+            shape = {"image": chosen} if chosen else {"aspect_ratio": aspect_ratio}
+            form = params.validate("x", resolution=resolution, duration=duration, **shape)
         except errors.PixVerseError:
             return ""
         try:
