@@ -33,6 +33,7 @@ from .guard import RequestGuard, refuse_fetches
 from .history import HistoryPart
 from .live import LivePart
 from .sessions import SESSIONS_KEPT, free_on_close
+from .storyboard import StoryboardPart
 from .variations import VariationsPart
 from .visitor import VisitorPart
 
@@ -158,6 +159,7 @@ def build_demo(
     compare = ComparePart(page)
     batch = VariationsPart(page, generate)
     live = LivePart(page, generate, history)
+    storyboard = StoryboardPart(page)
 
     with gr.Blocks(title="pixverse-ui · PixVerse v5.5 text-to-video") as demo:
         gr.Markdown(
@@ -180,6 +182,8 @@ def build_demo(
                 compare.layout()
             with gr.Tab("Variations", id="variations") as variations_tab:
                 batch.layout()
+            with gr.Tab("Storyboard", id="storyboard") as storyboard_tab:
+                storyboard.layout(generate.api_key)
         live.layout()
 
         run = generate.wire(visitor)
@@ -190,6 +194,7 @@ def build_demo(
             history.refresh_after(ended, visitor)
         compare.wire(compare_tab, generate.api_key, visitor)
         batch.wire(variations_tab, visitor)
+        storyboard.wire(storyboard_tab, visitor)
         generate.follow_up(generate.examples.load_input_event.then, visitor)
         restored = demo.load(
             None, outputs=[generate.api_key, generate.remember, visitor], js=_JS_RESTORE
