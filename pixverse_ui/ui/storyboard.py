@@ -301,7 +301,7 @@ class StoryboardPart:
             concurrency_limit=None,
         )
         self.export_button.click(
-            self.export,
+            self.export_board,
             inputs=[self.summary, self.api_key, visitor],
             outputs=[self.zip, self.progress],
             api_visibility="private",
@@ -427,7 +427,7 @@ class StoryboardPart:
         outcome = Outcome(runner.board(ident), runner.results(ident), None)
         return video, said, summary_of(outcome, runner), self.strip_html(runner, outcome)
 
-    def export(
+    def export_board(
         self,
         summary: Any,
         api_key: Any,
