@@ -502,8 +502,8 @@ class StoryboardPart:
 
     def strip_html(self, runner: Runner, outcome: Outcome | None) -> str:
         """Every shot as a card: its chosen take's still, state, take and cost."""
-        assert runner.board_id is not None
         if outcome is None:
+            assert runner.board_id is not None
             outcome = Outcome(runner.board(runner.board_id), runner.results(runner.board_id), None)
         board = outcome.board
         cards = []
