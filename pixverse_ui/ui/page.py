@@ -224,8 +224,9 @@ def launch(
     """Build and serve the app until interrupted.
 
     ``share`` asks Gradio for a public link and goes on locally when there is no internet to make
-    one. ``mcp`` also serves the generate, list_history, storyboard, variations and visitor_token tools over
-    MCP at ``/gradio_api/mcp/`` (``None``: as Gradio's ``GRADIO_MCP_SERVER`` says); it needs
+    one. ``mcp`` also serves the generate, list_history, storyboard, variations and
+    visitor_token tools over MCP at ``/gradio_api/mcp/`` (``None``: as Gradio's
+    ``GRADIO_MCP_SERVER`` says); it needs
     Gradio's extra (``requirements-mcp.txt``), and without it the app says so and serves the page
     alone. Everything the process prints from here on has keys masked.
     """
