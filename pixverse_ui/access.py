@@ -59,7 +59,7 @@ from .defaults import SIMULATOR_KEY, host_key, machine_key, simulator_client
 from .jobs import Job, Jobs
 from .params import Params
 from .pricing import dollars, is_simulated
-from .ratelimit import RateLimiter, RateRule
+from .ratelimit import RateLimiter, RateRule, Ticket
 from .redact import register_secret, register_sent_key
 from .store import JobRecord, Ledger, default_home
 from .variations import Refused, start_each
@@ -639,10 +639,7 @@ class App:
         budget = self.budget_for(caller)
         if not caller.shared:
             return start_each(lambda v: self._start(v, caller, budget, batch), variants)
-        names = [(f"owner:{caller.owner}", "by you")]
-        if caller.address:
-            names.append((f"address:{caller.address}", "from your network address"))
-        with self.limiter.admit(names, len(variants)) as ticket:
+        with self.admit(caller, len(variants)) as ticket:
 
             def held(variant: Params) -> Job:
                 job = self._start(variant, caller, budget, batch)
@@ -650,6 +647,14 @@ class App:
                 return job
 
             return start_each(held, variants)
+
+    def admit(self, caller: Caller, count: int) -> Ticket:
+        """Reserve ``count`` starts of a caller on a shared key under its rate (by owner and by
+        network address), or raise ``TooManyStartsError``; hand each started job to the ticket."""
+        names = [(f"owner:{caller.owner}", "by you")]
+        if caller.address:
+            names.append((f"address:{caller.address}", "from your network address"))
+        return self.limiter.admit(names, count)
 
     def _start(self, variant: Params, caller: Caller, budget: Budget, batch: str | None) -> Job:
         return self.jobs_for(caller.client, budget).submit(variant, owner=caller.owner, batch=batch)

@@ -11,8 +11,10 @@ process left is finished by the same loop (:meth:`Runner.finish`), with no POST 
 - a take that failed (or whose start was refused, or never confirmed) fails its shot, and the
   shots chained after it are not made: each says why. Others go on.
 
-Starts are not rate-limited here: the command line and the library spend their own key
-(``App.caller_for``); a page's caller on a shared key would go through ``App.start``'s limiter.
+A caller on a shared key (the page's, ``Runner(app, caller)``) meets its rate (``App.admit``)
+at each start: a take the rate holds back is written but not sent, and is sent when a shot of
+theirs ends (or by :meth:`Runner.finish` later), never twice. The command line and the library
+spend their own key (``App.caller_for``): no rate.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from .intervals import BATCH_REDRAW_MAX
 from .jobs import Job, Jobs, wait_any_news
 from .lifecycle import Status
 from .params import pick_seed
+from .ratelimit import Ticket
 from .store import JobRecord
 
 #: What a shot has come to.
@@ -101,6 +105,10 @@ class Runner:
     rng: random.Random = field(default_factory=random.Random)
     #: The longest one wait for news lasts before the ledger is read again.
     step: float = BATCH_REDRAW_MAX
+    #: The storyboard being run (or last run): what a page draws while it runs.
+    board_id: str | None = None
+    #: Why a take waits unsent: the shared key's rate held it back.
+    held: str | None = field(default=None, init=False)
 
     @classmethod
     def local(  # noqa: PLR0913 (the service's parts, each optional)
@@ -132,6 +140,7 @@ class Runner:
         self.app.check_start(self.caller, priced)
         board_id = "sb-" + secrets.token_hex(8)
         self.app.ledger.add_storyboard(board_id, self.caller.owner, storyboard.to_json())
+        self.board_id = board_id
         self._say(f"Storyboard {board_id}: {len(storyboard.shots)} shots.")
         return self._drive(board_id, quote)
 
@@ -139,6 +148,7 @@ class Runner:
         """A new take of shot ``k`` (a new seed, or ``prompt``), then new takes of the shots
         chained after it (stale now), from its last frame; one quote and check for them all."""
         board = self.board(board_id)
+        self.board_id = board.id
         storyboard = board.storyboard
         k = self._shot_number(board, k)
         if prompt is not None:
@@ -164,7 +174,7 @@ class Runner:
 
     def finish(self, board_id: str) -> Outcome:
         """Make what a storyboard still needs (see the module's text), then stitch."""
-        self.board(board_id)
+        self.board_id = self.board(board_id).id
         return self._drive(board_id, "")
 
     def choose(self, board_id: str, k: int, take: int) -> Board:
@@ -235,6 +245,10 @@ class Runner:
         )
         return Board(row["id"], row["owner"], load(row["board"]), takes, row["stitched_path"])
 
+    def results(self, board_id: str) -> tuple[ShotResult, ...]:
+        """Every shot's state as the ledger says now (what a page draws while a run goes on)."""
+        return self._results(self.board(board_id), {})
+
     def _record(self, take: Take | None) -> JobRecord | None:
         return None if take is None else self.app.ledger.find(take.client_request_id)
 
@@ -289,26 +303,31 @@ class Runner:
 
     def _step(self, board: Board, watched: dict[str, Job]) -> bool:
         """Start each shot that needs a new take and can have one, send a take never sent, and
-        watch each running one; whether anything was started."""
-        started = False
+        watch each running one; whether anything was started. Once the shared key's rate holds
+        a take back, nothing more is started this time; running takes are still watched."""
+        started = holding = False
         storyboard = board.storyboard
         for k in range(1, len(storyboard.shots) + 1):
             take = board.chosen(k)
             chained = storyboard.shots[k - 1].from_previous
             before = board.chosen(k - 1) if chained else None
             if take is None or board.stale(k):
-                if chained and (before is None or not self._done(before)):
+                if holding or (chained and (before is None or not self._done(before))):
                     continue  # waits for the shot before it (or is not made: see _results)
-                self._new_take(
+                if self._new_take(
                     board.id,
                     storyboard,
                     k,
                     prompt=storyboard.shots[k - 1].prompt,
                     seed=storyboard.shots[k - 1].seed,
                     before=before,
-                )
-                return True  # read the ledger again
+                ):
+                    return True  # read the ledger again
+                holding = True
+                continue
             record = self._record(take)
+            if record is None and holding:
+                continue
             if record is None:  # written, never recorded by its job: never sent
                 source = next(
                     (
@@ -318,8 +337,10 @@ class Runner:
                     ),
                     None,
                 )
-                self._send(board.id, storyboard, take, source)
-                started = True
+                if self._send(board.id, storyboard, take, source):
+                    started = True
+                else:
+                    holding = True  # held back by the rate: wait for a shot to end
             elif record.state is Status.RUNNING and take.client_request_id not in watched:
                 assert record.generation_id is not None
                 watched[take.client_request_id] = self._jobs().watch(
@@ -336,8 +357,9 @@ class Runner:
         prompt: str,
         seed: int | None,
         before: Take | None,
-    ) -> None:
-        """Write a new take of shot ``k`` (chosen at once), then send it."""
+    ) -> bool:
+        """Write a new take of shot ``k`` (chosen at once), then send it; whether it was sent
+        (or refused), not held back by the rate."""
         crid = self.caller.client.new_request_id()
         seed = pick_seed(self.rng) if seed is None else seed
         number = self.app.ledger.add_take(
@@ -349,11 +371,12 @@ class Runner:
             from_request_id=before.client_request_id if before else None,
         )
         take = Take(k, number, crid, prompt, seed, before.client_request_id if before else None)
-        self._send(board_id, storyboard, take, before)
+        return self._send(board_id, storyboard, take, before)
 
-    def _send(self, board_id: str, storyboard: Storyboard, take: Take, before: Take | None) -> None:
+    def _send(self, board_id: str, storyboard: Storyboard, take: Take, before: Take | None) -> bool:
         """Record and POST ``take``'s job under its client request id. A refusal is kept in the
-        ledger as the job's (its shot fails with it); a bad request is recorded as refused too."""
+        ledger as the job's (its shot fails with it); a bad request is recorded as refused too.
+        False when the shared key's rate holds it back: nothing recorded or sent."""
         k = take.shot
         frame = None
         if storyboard.shots[k - 1].from_previous:
@@ -362,15 +385,29 @@ class Runner:
             frame = Frame(record.video_path, "last")
         try:
             params = storyboard.params(k, prompt=take.prompt, seed=take.seed, image=frame)
-            job = self._jobs().submit(
-                params, owner=self.caller.owner, client_request_id=take.client_request_id
-            )
+            with self._admitted() as ticket:
+                job = self._jobs().submit(
+                    params, owner=self.caller.owner, client_request_id=take.client_request_id
+                )
+                if ticket is not None:
+                    ticket.hold(job)
+        except errors.TooManyStartsError as exc:
+            if self.held is None:
+                self._say(f"Shot {k} waits: {exc.user_message}")
+            self.held = f"Shot {k} waits to start: {exc.user_message}"
+            return False
         except errors.PixVerseError as exc:
             self._refused(take, exc)
             self._say(f"Shot {k} could not start: {exc.user_message}")
-            return
+            return True
+        self.held = None
         where = f" from shot {k - 1}'s last frame" if frame is not None else ""
         self._say(f"Shot {k}, take {take.number}: started{where} (generation {job.id}).")
+        return True
+
+    def _admitted(self) -> AbstractContextManager[Ticket | None]:
+        """A start's slot under the shared key's rate (none to take on one's own key)."""
+        return self.app.admit(self.caller, 1) if self.caller.shared else nullcontext()
 
     def _refused(self, take: Take, exc: errors.PixVerseError) -> None:
         """Keep a take refused before its job was recorded (a bad image, a budget) as a refused
@@ -401,6 +438,8 @@ class Runner:
             take = board.chosen(k)
             record = self._record(take)
             state, reason = WAITING, None
+            if take is not None and record is None and self.held:
+                reason = self.held
             if record is not None:
                 state, reason = _state_of(k, record, watched.get(record.client_request_id))
             if (

@@ -234,6 +234,16 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     # after a load: follows the caller's running job; nothing runs for a caller who is not one
     "reattach": "unchanged",
     "tick": "unchanged",  # the running strip and History's mark: none for a non-caller
+    # the Storyboard tab: a shot slot more (one for a count that is not one), the board's
+    # editing and quote, its JSON from the fields, its run, re-roll, take and zip
+    "add_shot": "one slot",
+    "edit_shots": "✗ The tab shows 1 to 6 shots; got a dict.",
+    "quote_board": "✗ The tab shows 1 to 6 shots; got a dict.",
+    "compose": GENERIC,  # the fields as JSON: a count that is not one is an error
+    "storyboard": "Could not run the storyboard: The storyboard has an unknown key 'k'",
+    "reroll_shot": "Could not re-roll: Run the storyboard first.",
+    "choose_take": "✗ Run the storyboard first.",
+    "export_board": "✗ Run the storyboard first.",
 }
 #: The History filters' defaults and the first page, after the key and the visitor id in
 #: ``list_history``'s inputs.
@@ -257,6 +267,13 @@ def test_every_function_refuses_malformed_calls(space: Space) -> None:
             refused = _refusal(garbage)
             assert refused["error"].startswith(expected), refused
             assert refused["title"] == "Could not generate"
+        elif name in ("storyboard", "reroll_shot"):
+            assert _refusal(garbage)["error"].startswith(expected), (name, _refusal(garbage))
+        elif name == "choose_take":  # the video, then the sentence, the rest unchanged
+            assert str(_final_data(garbage)[1]).startswith(expected), name
+        elif expected == "one slot":
+            count, *slots = _final_data(garbage)
+            assert count == 1 and [s["visible"] for s in slots] == [True] + [False] * 5, name
         elif expected == "nothing offered":
             [offered] = _final_data(garbage)
             assert offered.get("choices") == [] and offered.get("value") == [], offered

@@ -47,7 +47,7 @@ def test_the_tools_are_listed_with_described_optional_parameters(launch_app):
         return {tool.name: tool for tool in (await mcp.list_tools()).tools}
 
     tools = with_mcp(demo, work)
-    assert set(tools) == {"generate", "list_history", "variations", "visitor_token"}
+    assert set(tools) == {"generate", "list_history", "storyboard", "variations", "visitor_token"}
     generate = tools["generate"]
     schema = generate.inputSchema
     assert "PixVerse" in generate.description
@@ -204,3 +204,72 @@ def test_app_py_without_the_extra_says_how_to_get_it_and_serves_the_page(tmp_pat
 def test_without_the_flag_there_is_no_mcp_endpoint(tmp_path):
     schema, _ = serve(tmp_path)
     assert schema == ""
+
+
+TWO_SHOTS = {
+    "title": "A fox at dawn",
+    "resolution": "360p",
+    "aspect_ratio": "16:9",
+    "shots": [
+        {"prompt": "a fox wakes in the snow", "duration": 5},
+        {"prompt": "the fox runs to the river", "duration": 8, "from_previous": True},
+    ],
+}
+
+
+def stitched_seconds(url: str, tmp_path: Path) -> float:
+    answer = requests.get(url, timeout=30)
+    assert answer.status_code == 200
+    path = tmp_path / "stitched.mp4"
+    path.write_bytes(answer.content)
+    with av.open(str(path)) as container:
+        frames = sum(1 for _ in container.decode(video=0))  # every frame decodes
+        assert frames > 0
+        return float(container.duration) / av.time_base
+
+
+def test_an_agent_runs_a_chained_storyboard_and_gets_one_video_of_both_shots(launch_app, tmp_path):
+    demo, _, ledger = launch_app(mcp=True)
+    progress: list[str] = []
+
+    async def on_progress(step: float, total: float | None, message: str | None) -> None:
+        progress.append(message or "")
+
+    async def work(mcp: ClientSession) -> Any:
+        return await mcp.call_tool(
+            "storyboard", {"board": json.dumps(TWO_SHOTS)}, progress_callback=on_progress
+        )
+
+    result = with_mcp(demo, work, headers={KEY_HEADER: "sk-sim-agent-01"})
+    text = text_of(result)
+    assert not result.isError, text
+    [url] = set(URL.findall(text))
+    assert stitched_seconds(url, tmp_path) == pytest.approx(13, abs=0.3)
+    assert "Shot 2, take 1: started from shot 1's last frame" in text
+    assert "Stitched into one video." in text and "/videos/" not in text  # no server path
+    assert text.count("'state': 'done'") == 2
+    assert [r.state for r in ledger.history()] == [DONE, DONE]
+    assert progress  # the agent heard how it went
+
+
+def test_a_storyboard_with_a_mistake_or_a_local_image_is_refused_before_anything_is_sent(
+    launch_app,
+):
+    demo, _, ledger = launch_app(mcp=True)
+    before = sim_posts()
+    chained_first = {**TWO_SHOTS, "shots": [{"prompt": "a fox", "from_previous": True}]}
+    local = {**TWO_SHOTS, "shots": [{"prompt": "a fox", "image": "/etc/passwd"}]}
+
+    async def work(mcp: ClientSession) -> list[Any]:
+        return [
+            await mcp.call_tool("storyboard", {"board": json.dumps(chained_first)}),
+            await mcp.call_tool("storyboard", {"board": json.dumps(local)}),
+            await mcp.call_tool("storyboard", {"board": "film.json"}),
+        ]
+
+    chained, path, named = with_mcp(demo, work)
+    assert all(result.isError for result in (chained, path, named))
+    assert "Shot 1 starts from the previous shot's last frame" in text_of(chained)
+    assert "Shot 1, image: give an http(s) URL" in text_of(path)
+    assert "The storyboard is not JSON" in text_of(named)  # a text is never read as a path
+    assert sim_posts() == before and ledger.history() == []

@@ -471,3 +471,91 @@ def test_history_comes_a_page_at_a_time_and_says_which(tmp_path, monkeypatch):
         _, ids, cards = part.list_history(None, "visitor", "", "any", False, "any", "any time", bad)
         assert ids == [] and cards.startswith("✗ The page must be a whole number from 1; got")
         assert part.follow_pager(cards)[0] == 1
+
+
+@pytest.fixture
+def storyboard_part(tmp_path, monkeypatch):
+    """The Storyboard tab's handlers on a page that is built, not served (simulator mode)."""
+    from pixverse_ui.store import Ledger
+    from pixverse_ui.ui import build_demo
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setenv("PIXVERSE_UI_SIM_SPEED", "40")
+    demo = build_demo(ledger=Ledger(tmp_path / "ledger.sqlite3"), download_dir=tmp_path / "videos")
+    add = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "add_shot")
+    return add.__self__
+
+
+def slot_rows(prompts, durations=(), chains=()):
+    """The tab's slot fields: every prompt, then every duration, then every chain switch."""
+    from pixverse_ui.ui.storyboard import SLOTS
+
+    fill = lambda values, blank: [*values, *[blank] * (SLOTS - len(values))]  # noqa: E731
+    return [*fill(prompts, ""), *fill(durations, 5), *fill(chains, False)]
+
+
+def test_the_storyboard_tab_edits_its_shots_and_quotes_them_before_anything_starts(
+    storyboard_part,
+):
+    from pixverse_ui.ui.storyboard import edit_shots
+
+    part = storyboard_part
+    count, *slots = part.add_shot(2)
+    assert count == 3 and [s["visible"] for s in slots] == [True] * 3 + [False] * 3
+    rows = slot_rows(["a fox wakes", "it runs", "it swims"], [5, 8, 5], [False, True, False])
+    quote = part.quote_board("Fox", "360p", "16:9", "none", 3, *rows, None, "visitor")
+    assert quote.startswith("These 3 videos: about $")
+    assert "credits" in quote and "simulated: nothing is charged" in quote
+    # a chained first shot is refused with the sentence naming it, before any price
+    first_chained = slot_rows(["a", "b"], [5, 5], [True, False])
+    said = part.quote_board("Fox", "360p", "16:9", "none", 2, *first_chained, None, "visitor")
+    assert said.startswith("✗ Shot 1 starts from the previous shot's last frame")
+    # move shot 3 earlier: its prompt, duration and chain switch move with it
+    out = edit_shots("up")(3, 3, *rows)
+    prompts, durations = list(out[7:10]), list(out[13:16])
+    assert prompts == ["a fox wakes", "it swims", "it runs"] and durations == [5, 5, 8]
+    # remove shot 1: the others move up, one slot fewer shows, the new first starts from nothing
+    out = edit_shots("remove")(1, 3, *rows)
+    assert out[0] == 2 and [s["visible"] for s in out[1:7]] == [True, True] + [False] * 4
+    assert list(out[7:9]) == ["it runs", "it swims"] and out[19] is False
+    assert edit_shots("remove")(1, 1, *rows)[-1].startswith("✗ A board keeps one shot.")
+
+
+def test_the_storyboard_tab_runs_rerolls_chooses_and_exports(storyboard_part, tmp_path):
+    import asyncio
+    import json
+    import zipfile
+
+    import av
+
+    from pixverse_ui.ui.storyboard import compose
+
+    part = storyboard_part
+    rows = slot_rows(["a fox wakes", "it runs to the river"], [5, 5], [False, True])
+    board = compose("Fox", "360p", "16:9", "none", 2, *rows)
+    assert json.loads(board)["shots"][1]["from_previous"] is True
+
+    async def drain(stream):
+        return [shown async for shown in stream]
+
+    shown = asyncio.run(drain(part.storyboard(board, None, "visitor")))
+    video, progress, summary, strip = shown[-1]
+    assert "Shot 2, take 1: started from shot 1's last frame" in progress
+    assert [s["state"] for s in summary["shots"]] == ["done", "done"]
+    assert strip.count('data-state="done"') == 2 and "<img" in strip
+    assert any('data-state="running"' in str(s[3]) for s in shown[:-1])  # per-shot progress
+    with av.open(video) as container:
+        assert float(container.duration) / av.time_base == pytest.approx(10, abs=0.3)
+    # re-roll shot 1: a new take of it and of shot 2 chained to it, and a new stitch
+    video2, _, summary2, _ = asyncio.run(drain(part.reroll_shot(summary, 1, None, "visitor")))[-1]
+    assert [s["takes"] for s in summary2["shots"]] == [2, 2] and video2 != video
+    # take 1 of shot 1 back: shot 2 (made from take 2) is stale, nothing stitched
+    video3, said, summary3, _ = part.choose_take(summary2, 1, 1, None, "visitor")
+    assert video3 is None and "Shot 2 has no video to stitch yet" in said
+    assert [s["state"] for s in summary3["shots"]] == ["done", "stale"]
+    part.choose_take(summary2, 1, 2, None, "visitor")
+    zipped, note = part.export_board(summary2, None, "visitor")
+    assert note.startswith("Exported") and zipfile.is_zipfile(zipped["value"])
+    # a board that is not the caller's gets the sentence of an unknown one
+    forged = {**summary2, "id": "sb-0000000000000000"}
+    assert part.choose_take(forged, 1, 1, None, "visitor")[1].startswith("✗ There is no")

@@ -34,6 +34,7 @@ from .guard import RequestGuard, refuse_fetches
 from .history import HistoryPart
 from .live import LivePart
 from .sessions import SESSIONS_KEPT, free_on_close
+from .storyboard import StoryboardPart
 from .variations import VariationsPart
 from .visitor import VisitorPart
 
@@ -159,6 +160,7 @@ def build_demo(
     compare = ComparePart(page)
     batch = VariationsPart(page, generate)
     live = LivePart(page, generate, history)
+    storyboard = StoryboardPart(page)
 
     # Gradio's own sweep removes what was uploaded (and its other cached files) once a day old
     with gr.Blocks(
@@ -185,6 +187,8 @@ def build_demo(
                 compare.layout()
             with gr.Tab("Variations", id="variations") as variations_tab:
                 batch.layout()
+            with gr.Tab("Storyboard", id="storyboard") as storyboard_tab:
+                storyboard.layout(generate.api_key)
         live.layout()
 
         run = generate.wire(visitor)
@@ -195,6 +199,7 @@ def build_demo(
             history.refresh_after(ended, visitor)
         compare.wire(compare_tab, generate.api_key, visitor)
         batch.wire(variations_tab, visitor)
+        storyboard.wire(storyboard_tab, visitor)
         generate.follow_up(generate.examples.load_input_event.then, visitor)
         restored = demo.load(
             None, outputs=[generate.api_key, generate.remember, visitor], js=_JS_RESTORE
@@ -231,8 +236,9 @@ def launch(
     """Build and serve the app until interrupted.
 
     ``share`` asks Gradio for a public link and goes on locally when there is no internet to make
-    one. ``mcp`` also serves the generate, list_history, variations and visitor_token tools over
-    MCP at ``/gradio_api/mcp/`` (``None``: as Gradio's ``GRADIO_MCP_SERVER`` says); it needs
+    one. ``mcp`` also serves the generate, list_history, storyboard, variations and
+    visitor_token tools over MCP at ``/gradio_api/mcp/`` (``None``: as Gradio's
+    ``GRADIO_MCP_SERVER`` says); it needs
     Gradio's extra (``requirements-mcp.txt``), and without it the app says so and serves the page
     alone. Everything the process prints from here on has keys masked.
     """
