@@ -220,6 +220,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "js_fn": GENERIC,  # runs in the browser only
     "idle": "buttons",  # after a run: Generate enabled, Stop disabled, for anyone
     "price": "",  # the form's cost: nothing to say of a form that is not one
+    "on_image": GENERIC,  # the form's image: Gradio refuses an upload that is no file
     "set_star": "✗ The API key must be text, not dict.",
     "set_note": "✗ The API key must be text, not dict.",
     "export": "✗ The API key must be text, not dict.",
@@ -447,7 +448,13 @@ def test_every_public_endpoint_refuses_an_anonymous_caller_and_answers_owners_on
 
     caller = GradioClient(space.url, verbose=False, download_files=str(tmp_path))
     endpoints = set(caller.view_api(return_format="dict", print_info=False)["named_endpoints"])
-    assert endpoints == {"/generate", "/list_history", "/variations", "/visitor_token"}
+    assert endpoints == {
+        "/generate",
+        "/list_history",
+        "/variations",
+        "/visitor_token",
+        "/storyboard",
+    }
     before = space.sim.stats()["posts"]
     for api_name, args in (
         ("/generate", form(prompt="anonymous fox", visitor="stranger")),
@@ -457,6 +464,11 @@ def test_every_public_endpoint_refuses_an_anonymous_caller_and_answers_owners_on
             caller.predict(*args, api_name=api_name)
         EVIDENCE.keep(str(caught.value))
         assert str(caught.value).startswith(f"Could not generate: {NEEDS_OWN_KEY}"), caught.value
+    board = json.dumps({"resolution": "360p", "shots": [{"prompt": "an anonymous fox"}]})
+    with pytest.raises(Exception) as caught:
+        caller.predict(board, "", "stranger", api_name="/storyboard")
+    EVIDENCE.keep(str(caught.value))
+    assert NEEDS_OWN_KEY in str(caught.value), caught.value
     items, ids, table = caller.predict("", "stranger", api_name="/list_history")
     assert (items, ids) == ([], []) and table.startswith("✗ " + NEEDS_OWN_KEY)
     items, ids, table = caller.predict(BOB, "any-browser", api_name="/list_history")

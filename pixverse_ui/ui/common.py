@@ -165,21 +165,25 @@ def form_params(
     thinking: Any,
     image: Any = None,
 ) -> params.Params:
-    """The page's fields, validated (``ValidationError`` with a sentence otherwise)."""
-    chosen = form_image(image)
-    return params.validate(
-        prompt,
-        negative_prompt=negative_prompt or None,
-        aspect_ratio=aspect_ratio or None,
-        **({} if chosen is None else {"image": chosen}),
-        resolution=resolution,
-        duration=duration,
-        style=None if style in (None, NO_STYLE) else style,
-        seed=None if seed is None or seed == "" else seed,
-        generate_audio_switch=None if audio in (None, False) else audio,
-        generate_multi_clip_switch=None if multi_clip in (None, False) else multi_clip,
-        thinking_type=None if thinking in (None, "", THINKING_DEFAULT) else thinking,
-    )
+    """The page's fields, validated (``ValidationError`` with a sentence otherwise); the image
+    last, as ``params.validate`` checks it: a refusal of the other fields comes first."""
+    fields = {
+        "negative_prompt": negative_prompt or None,
+        "aspect_ratio": aspect_ratio or None,
+        "resolution": resolution,
+        "duration": duration,
+        "style": None if style in (None, NO_STYLE) else style,
+        "seed": None if seed is None or seed == "" else seed,
+        "generate_audio_switch": None if audio in (None, False) else audio,
+        "generate_multi_clip_switch": None if multi_clip in (None, False) else multi_clip,
+        "thinking_type": None if thinking in (None, "", THINKING_DEFAULT) else thinking,
+    }
+    try:
+        chosen = form_image(image)
+    except errors.ValidationError:
+        params.validate(prompt, **fields)  # the other fields' own refusal, if they have one
+        raise
+    return params.validate(prompt, **fields, **({} if chosen is None else {"image": chosen}))
 
 
 def form_image(image: Any) -> str | None:

@@ -301,7 +301,8 @@ class VariationsPart:
         """Before a batch: what it would cost in dollars and credits (the prompt changes no
         price), what the caller has spent today, and the tick box when the batch needs it."""
         hidden = gr.update(visible=False, value=False)
-        unpicked = {"styles": styles, "aspect ratios": ratios}.get(axis, [None])
+        picks = {"styles": styles, "aspect ratios": ratios}
+        unpicked = picks.get(axis, [None]) if isinstance(axis, str) else [None]
         if isinstance(unpicked, list) and not unpicked:  # nothing asked yet: no red sentence
             return hidden, PICK_SOME.format(axis)
         try:
