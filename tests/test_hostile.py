@@ -223,6 +223,8 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "set_star": "✗ The API key must be text, not dict.",
     "set_note": "✗ The API key must be text, not dict.",
     "export": "✗ The API key must be text, not dict.",
+    # History's "Animate from this frame": the form's image fields left as they are
+    "animate": "✗ The API key must be text, not dict.",
     "offer": "nothing offered",  # Compare's choices: none for a caller who is not one
     "compare": "<p>✗ The API key must be text, not dict.",
     "follow_pick": "unchanged",  # the pick after a redraw: nothing for a caller who has none
