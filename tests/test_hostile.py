@@ -210,7 +210,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "unnamed": GENERIC,  # Stop's cancel, which needs the caller's own running event
     "on_resolution": {"__type__": "update"},  # an unknown resolution changes nothing
     "pick": GENERIC,  # no selection in the call: Gradio cannot build the handler's event data
-    "quote": "✗ Aspect ratio must be one of",  # the batch's price: the form's shape, then its own
+    "quote": GENERIC,  # the batch's price: Gradio refuses a form shape that is not on offer
     "show_axis": "hide all",  # the controls of an axis: none for an axis that is not one
     "running": "batch buttons",  # Run and the tick box while a batch runs, for anyone
     "shown_if_any": GENERIC,  # the contact sheet after a batch: Gradio refuses what is no file
@@ -223,6 +223,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "set_star": "✗ The API key must be text, not dict.",
     "set_note": "✗ The API key must be text, not dict.",
     "export": "✗ The API key must be text, not dict.",
+    "on_image": GENERIC,  # the form's image fields: Gradio refuses what is no image file
     # History's "Animate from this frame": the form's image fields left as they are
     "animate": "✗ The API key must be text, not dict.",
     "offer": "nothing offered",  # Compare's choices: none for a caller who is not one

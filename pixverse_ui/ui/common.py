@@ -165,8 +165,14 @@ def form_params(
     thinking: Any,
     image: Any = None,
 ) -> params.Params:
-    """The page's fields, validated (``ValidationError`` with a sentence otherwise)."""
-    chosen = form_image(image)
+    """The page's fields, validated (``ValidationError`` with a sentence otherwise); the
+    prompt's sentence first, as ``params.validate`` says it, before the image's."""
+    try:
+        chosen = form_image(image)
+    except errors.ValidationError:
+        fields = (prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed)
+        form_params(*fields, audio, multi_clip, thinking)  # an earlier field's sentence first
+        raise
     return params.validate(
         prompt,
         negative_prompt=negative_prompt or None,
