@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import pytest
 from browser_support import (
-    JOB_TIMEOUT,
     PHONE,
+    generate_and_wait,
     history_tab,
     make_video,
     no_traceback,
     plays,
-    status_log,
 )
 from support import png_bytes
 
@@ -67,14 +66,7 @@ def test_an_uploaded_png_is_animated_and_its_card_shows_it(launch_app, open_page
     expect(page.locator("#aspect-ratio input")).to_be_disabled()
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
     # Generate sends the same image again
-    before = len(status_log(page))
-    page.locator("#generate").click()
-    page.wait_for_function(
-        """(n) => window.__statusLog.slice(n).some((t) => t.includes('Sending'))
-        && window.__statusLog.at(-1).includes('Your video is ready')""",
-        arg=before,
-        timeout=JOB_TIMEOUT,
-    )
+    generate_and_wait(page)
     first, again = (job["body"] for job in embedded().stats()["jobs"][-2:])
     assert again["image_url"] == first["image_url"] and "aspect_ratio" not in again
 
