@@ -71,6 +71,19 @@ class HistoryItem:
     #: The SHA-256 of the image an image-to-video job started from (None for a URL, never read
     #: here, and for text-to-video).
     image_sha256: str | None = None
+    #: Where the image came from (``images.SOURCES``; None for text-to-video).
+    image_source: str | None = None
+    #: A URL job's URL, as sent (never fetched).
+    image_url: str | None = None
+    #: The ledger's copy of a local image (under the home's ``images`` folder).
+    image_path: Path | None = None
+    image_width: int | None = None
+    image_height: int | None = None
+
+    @property
+    def has_image_file(self) -> bool:
+        """The image the job started from is kept on disk (a local image, not a URL)."""
+        return self.image_path is not None and self.image_path.is_file()
 
     @property
     def ident(self) -> str:
@@ -175,6 +188,11 @@ class HistoryItem:
             cost=cost,
             model=body.get("model"),
             image_sha256=record.image_sha256,
+            image_source=record.image_source,
+            image_url=record.image_url,
+            image_path=Path(record.image_path) if record.image_path else None,
+            image_width=record.image_width,
+            image_height=record.image_height,
         )
 
 

@@ -268,6 +268,11 @@ def make_video(page: Page, prompt: str, **settings: str) -> None:
     """Generate one 360p video from the page and wait until *it* is ready (the panel may still
     say so of the last one when the button is pressed)."""
     fill_form(page, prompt, resolution="360p", **settings)
+    generate_and_wait(page)
+
+
+def generate_and_wait(page: Page) -> None:
+    """Press Generate with the form as it is, and wait until *its* video is ready."""
     before = len(status_log(page))
     page.locator("#generate").click()
     page.wait_for_function(

@@ -220,10 +220,12 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "js_fn": GENERIC,  # runs in the browser only
     "idle": "buttons",  # after a run: Generate enabled, Stop disabled, for anyone
     "price": "",  # the form's cost: nothing to say of a form that is not one
-    "on_image": GENERIC,  # the form's image: Gradio refuses an upload that is no file
     "set_star": "✗ The API key must be text, not dict.",
     "set_note": "✗ The API key must be text, not dict.",
     "export": "✗ The API key must be text, not dict.",
+    "on_image": GENERIC,  # the form's image fields: Gradio refuses what is no image file
+    # History's "Animate from this frame": the form's image fields left as they are
+    "animate": "✗ The API key must be text, not dict.",
     "offer": "nothing offered",  # Compare's choices: none for a caller who is not one
     "compare": "<p>✗ The API key must be text, not dict.",
     "follow_pick": "unchanged",  # the pick after a redraw: nothing for a caller who has none

@@ -193,8 +193,9 @@ def test_a_refused_image_sends_and_records_nothing(
 
 
 def test_the_page_can_still_show_an_image_to_video_job(sim, client, ledger, tmp_path, fox):
-    """The page takes no image yet: a job made from one loads its settings at the default shape
-    (History's pick, the running strip) and shows its request without the image's bytes."""
+    """Without its image (the running strip loads none; History's pick does, see
+    test_history_image.py) a job made from one loads its settings at the default shape, and
+    its request is shown without the image's bytes."""
     from pixverse_ui.history import HistoryItem
     from pixverse_ui.ui.common import request_json
     from pixverse_ui.ui.generate import loaded_form

@@ -249,7 +249,7 @@ class GeneratePart:
         for field in (self.image_upload, self.image_url):
             chosen = field.change(
                 self.on_image,
-                inputs=[self.image_upload, self.image_url],
+                inputs=[self.image_upload, self.image_url, self.aspect],
                 outputs=[self.image, self.aspect, self.shape_note],
                 api_visibility="private",
                 queue=False,
@@ -448,8 +448,14 @@ class GeneratePart:
             who = None  # the cost alone: today's spending is the caller's
         return page.app.quote(who, [form])
 
-    def on_image(self, upload: Any, url: Any) -> tuple[Any, Any, Any]:
-        return on_image(upload, url)
+    def on_image(self, upload: Any, url: Any, aspect: Any = None) -> tuple[Any, Any, Any]:
+        return on_image(upload, url, aspect)
+
+    @property
+    def image_fields(self) -> list[Any]:
+        """What loading an image sets, in ``loaded_image``'s order (the aspect ratio is the
+        form's own: a load sets it with the form, see ``loaded_form``)."""
+        return [self.image_upload, self.image_url, self.image, self.shape_note]
 
     def stopped(self) -> tuple[str, Any, Any]:
         return status_html(None, note=STOPPED), *self.idle()
@@ -491,20 +497,29 @@ def with_image_schema(box: gr.JSON) -> gr.JSON:
     return box
 
 
-def on_image(upload: Any, url: Any) -> tuple[Any, Any, Any]:
-    """The image the form sends (the upload first, else the URL), and the aspect ratio and the
-    shape's note as an image leaves them."""
+def chosen_image(upload: Any, url: Any) -> Any:
+    """The image the form sends: the upload (a file Gradio has) first, else the URL's text."""
     if upload:
-        chosen: Any = {"path": upload, "meta": {"_type": "gradio.FileData"}}
-    else:
-        chosen = (url or "").strip() or None
+        return {"path": upload, "meta": {"_type": "gradio.FileData"}}
+    return (url or "").strip() if isinstance(url, str) and url.strip() else None
+
+
+def on_image(upload: Any, url: Any, aspect: Any = None) -> tuple[Any, Any, Any]:
+    """The image the form sends (the upload first, else the URL), and the aspect ratio and the
+    shape's note as an image leaves them: with no image, the aspect ratio a load set stays (a
+    text job picked in History), and one an image had emptied becomes the default."""
+    chosen = chosen_image(upload, url)
     if chosen is None:
-        return (
-            None,
-            gr.update(value=params.DEFAULT_ASPECT_RATIO, interactive=True),
-            gr.update(visible=False),
-        )
+        ratio = aspect if aspect in params.ASPECT_RATIOS else params.DEFAULT_ASPECT_RATIO
+        return None, gr.update(value=ratio, interactive=True), gr.update(visible=False)
     return chosen, gr.update(value=None, interactive=False), gr.update(visible=True)
+
+
+def loaded_image(upload: str | None, url: str | None) -> tuple[Any, ...]:
+    """The image fields (``GeneratePart.image_fields``) holding ``upload`` (a published file)
+    or ``url``, or emptied for neither."""
+    chosen = chosen_image(upload, url)
+    return upload, url or "", chosen, gr.update(visible=chosen is not None)
 
 
 def busy() -> tuple[Any, Any]:
@@ -516,14 +531,22 @@ def _busy() -> Any:
     return gr.update(value=GO_BUSY, interactive=False)
 
 
-def loaded_form(body: dict[str, Any]) -> tuple[Any, ...]:
-    """A request body's values for the form's fields (in ``GeneratePart.form``'s order); an
-    image-to-video body, which names no aspect ratio, at the default one (the form takes no
-    image yet)."""
+def loaded_form(body: dict[str, Any], *, image: bool | None = None) -> tuple[Any, ...]:
+    """A request body's values for the form's fields (in ``GeneratePart.form``'s order). An
+    image-to-video body names no aspect ratio: with ``image`` True (its image loaded too) the
+    aspect ratio is left out and disabled, as an image leaves it; False, a text body's ratio
+    enabled again; None (no image loaded), the body's ratio or the default, as a value."""
+    ratio = body.get("aspect_ratio") or params.DEFAULT_ASPECT_RATIO
+    if image is True:
+        aspect: Any = gr.update(value=None, interactive=False)
+    elif image is False:
+        aspect = gr.update(value=ratio, interactive=True)
+    else:
+        aspect = ratio
     return (
         body["prompt"],
         body.get("negative_prompt", ""),
-        body.get("aspect_ratio") or params.DEFAULT_ASPECT_RATIO,
+        aspect,
         body["resolution"],
         gr.update(
             choices=list(params.supported_durations(body["resolution"])), value=body["duration"]

@@ -20,17 +20,20 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gradio as gr
 
-from .. import errors, params
+from .. import errors, images, params
 from ..export import export, export_key
 from ..history import PERIODS, HistoryItem, HistoryPage, HistoryQuery, history_page, period_start
 from ..history import item as own_item
 from ..lifecycle import Status
 from ..names import safe_name
 from ..posters import poster_or_none
+from ..publish import version
 from .common import (
     NOT_YOURS,
     Page,
@@ -40,7 +43,7 @@ from .common import (
     status_html,
     strict_input,
 )
-from .generate import GeneratePart, loaded_form
+from .generate import GeneratePart, loaded_form, loaded_image
 
 #: How many items a page of the History tab shows. Gradio's checks of each still of the gallery
 #: (about 1.2 ms: nine path comparisons) are most of a page's cost, whatever the ledger holds
@@ -66,6 +69,8 @@ NEWER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at
 OLDER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at(-1)) + 1)]"
 #: The longest side of a card's still, in CSS pixels (the other follows the aspect ratio).
 STILL_SIDE = 128
+#: The longest side of a card's thumbnail of the image a job started from, in CSS pixels.
+IMAGE_SIDE = 56
 #: The cards' style (scoped to them by ``gr.HTML``): one column on a phone, as many as fit on a
 #: desktop; no text wider than its card.
 CARDS_CSS = """
@@ -84,6 +89,10 @@ CARDS_CSS = """
   flex: 0 0 auto; display: block; object-fit: contain; border-radius: var(--radius-sm);
   background: var(--background-fill-primary);
 }
+.pxui-pictures { flex: 0 0 auto; display: flex; flex-direction: column; gap: 4px; }
+.pxui-from { display: block; object-fit: contain; border-radius: var(--radius-sm);
+  background: var(--background-fill-primary); }
+.pxui-from-url { font-size: 0.85em; }
 .pxui-card-text { flex: 1 1 auto; min-width: 0; overflow-wrap: anywhere; }
 .pxui-prompt {
   margin: 0 0 4px; font-weight: 600; display: -webkit-box; -webkit-line-clamp: 3;
@@ -130,9 +139,47 @@ def text(words: str) -> str:
     return html.escape(words, quote=False)
 
 
-def card(item: HistoryItem, still: str | None) -> str:
-    """One item as a card: its still (``still`` a URL, None for none yet), prompt, state,
-    settings, cost, time and note; every word of the person's own escaped."""
+def image_size(item: HistoryItem) -> tuple[int, int]:
+    """The box of a card's thumbnail of the image a job started from: ``IMAGE_SIDE`` on its
+    longer side (a square when the ledger does not know its size)."""
+    w, h = item.image_width or 1, item.image_height or 1
+    scale = IMAGE_SIDE / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def url_host(url: str | None) -> str:
+    """The host a URL names (``example.com``), for words; "" when it names none."""
+    try:
+        return urlsplit(url or "").hostname or ""
+    except ValueError:
+        return ""
+
+
+def started_from(item: HistoryItem, image: str | None) -> tuple[str, str]:
+    """What a card shows of the image an image-to-video job started from: a thumbnail of the
+    ledger's copy (``image`` its published URL) beside the still, or for a URL job its host in
+    words (nothing is fetched); ("", "") for a text-to-video job."""
+    if image is not None:
+        width, height = image_size(item)
+        thumb = (
+            f'<img class="pxui-from" src="{html.escape(image)}" alt="the image it started from"'
+            f' title="the image it started from" loading="lazy" width="{width}"'
+            f' height="{height}" style="width:{width}px;height:{height}px">'
+        )
+        return thumb, ""
+    if item.image_source == images.URL:
+        host = url_host(item.image_url)
+        words = f"from an image at {host}" if host else "from an image URL"
+        return "", f'<span class="pxui-from-url">{text(words)}</span>'
+    if item.image_source:
+        return "", '<span class="pxui-from-url">from an image no longer kept</span>'
+    return "", ""
+
+
+def card(item: HistoryItem, still: str | None, image: str | None = None) -> str:
+    """One item as a card: its still (``still`` a URL, None for none yet) with the image it
+    started from (``image`` a URL, or its URL's host in words), prompt, state, settings, cost,
+    time and note; every word of the person's own escaped."""
     width, height = still_size(item.aspect_ratio)
     box = f'style="width:{width}px;height:{height}px"'
     if still is None:
@@ -142,11 +189,15 @@ def card(item: HistoryItem, still: str | None) -> str:
             f'<img class="pxui-still" src="{html.escape(still)}" alt="" loading="lazy"'
             f' width="{width}" height="{height}" {box}>'
         )
+    thumb, source = started_from(item, image)
+    if thumb:
+        picture = f'<div class="pxui-pictures">{picture}{thumb}</div>'
     star = '<span class="pxui-star" title="starred">★</span> ' if item.starred else ""
     state = item.state.value
     facts = [
         f'<span class="pxui-state pxui-state-{state}">{text(item.state.word)}</span>',
         text(item.settings),
+        *([source] if source else []),
         text(item.cost_words()),
         text(item.when(local=False)),
     ]
@@ -159,16 +210,27 @@ def card(item: HistoryItem, still: str | None) -> str:
     )
 
 
-def cards_html(page: HistoryPage, stills: dict[str, str], *, filtered: bool) -> str:
+def cards_html(
+    page: HistoryPage,
+    stills: dict[str, str],
+    *,
+    filtered: bool,
+    started: dict[str, str] | None = None,
+) -> str:
     """A page of items as cards, under the range they are (``13–24 of 10,000``); ``stills``
-    by client request id. Its first tag carries the page's number and count for the pager."""
+    and ``started`` (the images jobs started from) URLs by client request id. Its first tag
+    carries the page's number and count for the pager."""
+    started = started or {}
     head = (
         f'<div class="pxui-history" data-page="{page.number}" data-pages="{page.pages}"'
         f' data-range="{page.range_text()}">'
     )
     if not page.items:
         return f'{head}<p class="pxui-range">{NONE_MATCH if filtered else EMPTY}</p></div>'
-    cards = "".join(card(i, stills.get(i.client_request_id)) for i in page.items)
+    cards = "".join(
+        card(i, stills.get(i.client_request_id), started.get(i.client_request_id))
+        for i in page.items
+    )
     return (
         f'{head}<p class="pxui-range">Generations {page.range_text()}, newest first</p>'
         f'<ul class="pxui-cards">{cards}</ul></div>'
@@ -204,6 +266,15 @@ def query_of(
         resolution=None if resolution in (None, "", ANY) else resolution,
         since=since,
     ).checked()
+
+
+def frame_file(item: HistoryItem, which: str, folder: Path) -> Path:
+    """The ``which`` frame of ``item``'s video as a PNG in ``folder`` (checked as any image
+    sent is: ``images.prepare``)."""
+    frame = images.prepare(images.Frame(item.video_path, which))
+    target = folder / f"{which}-frame-{safe_name(item.ident)}.png"
+    target.write_bytes(frame.content())
+    return target
 
 
 def download_name(item: HistoryItem) -> str:
@@ -283,6 +354,17 @@ class HistoryPart:
             )  # fmt: skip
             self.save_note = gr.Button("Save note", size="sm", elem_id="save-note")
             self.export_button = gr.Button("Export (zip)", size="sm", elem_id="export")
+        with gr.Row(equal_height=True, elem_id="history-animate"):
+            self.frame_choice = gr.Radio(
+                [("first frame", images.FIRST), ("last frame", images.LAST)],
+                value=images.LAST,
+                label="Animate from the picked video's",
+                elem_id="animate-which",
+                min_width=160,
+            )
+            self.animate_button = gr.Button(
+                "Animate from this frame", size="sm", elem_id="animate-frame", min_width=120
+            )
         self.export_file = gr.File(label="Export", visible=False, elem_id="export-file")
         # the page's items as cards (the id predates them: tests and helpers look for it)
         self.table = gr.HTML(
@@ -293,7 +375,7 @@ class HistoryPart:
         self.ids = gr.JSON([], visible=False)
         for component in (
             self.search, self.state, self.resolution, self.period, self.starred_only,
-            self.page_number, self.selected, self.star, self.note,
+            self.page_number, self.selected, self.star, self.note, self.frame_choice,
         ):  # fmt: skip
             strict_input(component)
 
@@ -330,8 +412,8 @@ class HistoryPart:
         self.refresh_after(self.older.click, visitor, js=OLDER_JS)
         #: What a pick answers, in order; its refusals leave all but the last (the sentence) alone
         self.pick_outputs = [
-            *g.form, g.body, g.body_file, g.video, g.status, self.selected, self.star,
-            self.note, self.acting_on, self.picked_note,
+            *g.form, *g.image_fields, g.body, g.body_file, g.video, g.status, self.selected,
+            self.star, self.note, self.acting_on, self.picked_note,
         ]  # fmt: skip
         picked = self.gallery.select(
             self.pick,
@@ -354,6 +436,13 @@ class HistoryPart:
         )
         for changed in (kept, noted):
             self.refresh_after(changed.then, visitor)
+        animated = self.animate_button.click(
+            self.animate,
+            inputs=[self.selected, self.frame_choice, g.api_key, visitor],
+            outputs=[*g.image_fields, g.aspect, self.picked_note],
+            api_visibility="private",
+        )
+        g.quote_after(animated.then, visitor)  # the frame is priced at its own shape
         self.export_button.click(
             self.export,
             inputs=[self.selected, g.api_key, visitor],
@@ -454,15 +543,21 @@ class HistoryPart:
         except errors.PixVerseError as exc:
             return [], [], text(error_markdown(exc))
         shown = history_page(ledger, who.owner, query, page=number, size=PAGE_SIZE)
-        previews, ids, stills = [], [], {}
+        previews, ids, stills, started = [], [], {}, {}
         for item in shown.items:
+            if item.has_image_file:
+                assert item.image_path is not None
+                started[item.client_request_id] = "gradio_api/file=" + self.page.publisher.file(
+                    item.image_path
+                )
             if item.state is Status.DONE and item.has_video:
                 assert item.video_path is not None
                 still = self.page.publisher.file(poster_or_none(item.video_path) or item.video_path)
                 stills[item.client_request_id] = "gradio_api/file=" + still
                 previews.append((still, caption(item)))
                 ids.append(item.client_request_id)
-        return previews, ids, cards_html(shown, stills, filtered=query != HistoryQuery())
+        filtered = query != HistoryQuery()
+        return previews, ids, cards_html(shown, stills, filtered=filtered, started=started)
 
     def resume(
         self,
@@ -502,8 +597,10 @@ class HistoryPart:
             return (*unchanged, NOT_YOURS)
         video = page.publisher.file(item.video_path) if item.has_video else None
         summary = f"{item.state.label} · {caption(item)} · id {item.ident}"
+        image = loaded_image(*self.image_of(item))
         return (
-            *loaded_form(item.params),
+            *loaded_form(item.params, image=image[2] is not None),
+            *image,
             request_json(item.params),
             gr.update(value=page.publisher.json(download_name(item), item.params), visible=True),
             video,
@@ -513,6 +610,58 @@ class HistoryPart:
             item.note,
             acting_on(item),
             f"Loaded `{item.ident}` ({caption(item)}). Press **Generate** to run it again.",
+        )
+
+    def image_of(self, item: HistoryItem) -> tuple[str | None, str | None]:
+        """(upload, URL): the image ``item`` started from, as the form takes it back: the
+        ledger's copy published for this session, or the URL as sent; (None, None) for none."""
+        if item.has_image_file:
+            assert item.image_path is not None
+            return self.page.publisher.file(item.image_path), None
+        if item.image_source == images.URL and item.image_url:
+            return None, item.image_url
+        return None, None
+
+    def animate(
+        self,
+        selected: Any,
+        which: Any,
+        api_key: Any,
+        visitor: Any,
+        request: gr.Request = None,  # type: ignore[assignment]
+    ) -> tuple[Any, ...]:
+        """The first or last frame of the picked video loaded as the form's image (an uploaded
+        PNG, published for this session); nothing is sent until Generate."""
+        unchanged = (gr.update(),) * 5
+        page = self.page
+        try:
+            who = caller(page, api_key, None, visitor, request)
+            if not isinstance(selected, str) or not selected:
+                return (*unchanged, PICK_FIRST.format(doing="animate from its frame"))
+            if which not in (images.FIRST, images.LAST):
+                raise errors.ValidationError(
+                    f"Animate from the 'first' or the 'last' frame; got {params.shown(which)}.",
+                    field="frame",
+                )
+            item = own_item(page.app.ledger, who.owner, selected)
+            if item is None:
+                return (*unchanged, NOT_YOURS)
+            if not item.has_video:
+                raise errors.ValidationError(
+                    "That generation has no video yet to take a frame of.", field="image"
+                )
+            assert item.video_path is not None
+            frame = page.publisher.derived(
+                ("frame", which, *version(item.video_path)),
+                lambda folder: frame_file(item, which, folder),
+            )
+        except errors.PixVerseError as exc:
+            return (*unchanged, error_markdown(exc))
+        return (
+            *loaded_image(frame, None),
+            gr.update(value=None, interactive=False),
+            f"The {which} frame of `{item.ident}` is the form's image now. Write a prompt and "
+            "press **Generate** to animate it (nothing is sent before).",
         )
 
     def follow_pick(
