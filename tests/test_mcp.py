@@ -192,7 +192,7 @@ def serve(tmp_path: Path, *args: str, hide_mcp: bool = False, **env: str) -> tup
 def test_app_py_serves_the_tools_when_asked(tmp_path, args, env):
     schema, _ = serve(tmp_path, *args, **env)
     tools = {tool["name"] for tool in json.loads(schema)}
-    assert tools == {"generate", "list_history", "variations", "visitor_token"}
+    assert tools == {"generate", "list_history", "variations", "visitor_token", "storyboard"}
 
 
 def test_app_py_without_the_extra_says_how_to_get_it_and_serves_the_page(tmp_path):

@@ -208,14 +208,15 @@ def build_demo(
         history.refresh_after(loaded.then, visitor)
         history.resume_after(loaded.then, visitor)  # the visitor's own, with their key
         history.resume_after(generate.api_key.blur, visitor)
-        live.wire(loaded.then, visitor, run)
-        loaded.then(  # the aspect ratio's 16:9, unless an image was chosen meanwhile
+        shaped = loaded.then(  # the aspect ratio's 16:9, unless an image was chosen meanwhile
             generate.on_image,
             inputs=[generate.image_upload, generate.image_url],
             outputs=[generate.image, generate.aspect, generate.shape_note],
             api_visibility="private",
             queue=False,
         )
+        # after it: a running job's settings, its aspect ratio among them, are the last word
+        live.wire(shaped.then, visitor, run)
         generate.quote_after(loaded.then, visitor)
         batch.quote_after(loaded.then, visitor)
         free_on_close(demo)
