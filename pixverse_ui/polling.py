@@ -45,24 +45,56 @@ DOWNLOAD_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
+class LearntPolls:
+    """How ``PollSchedule`` asks once the estimate is learnt (``source == "history"``): its median
+    and spread then come from this endpoint's own finished jobs, so the window can be as wide as
+    the endings really scatter and the polls dense where most of them fall.
+
+    Inside the ``core`` quantiles of the estimate a wait is ``core_wait``; in the rest of the
+    ``band`` quantiles, ``band_wait`` (short enough that a job ending there is seen within 2 s,
+    whatever the jitter draws). Before the band each wait reaches for its start, at most ``reach``
+    at a time; after it the waits stretch toward the schedule's ceiling.
+    """
+
+    # measured in benchmarks/RESULTS.md ("Polls dense where a learnt estimate says the job ends"):
+    # p50 0.76 s, p90 1.77 s at 0.34x the GETs of a 2 s loop with ten finished jobs of history
+    core: tuple[float, float] = (0.33, 0.67)
+    core_wait: float = 1.05
+    band: tuple[float, float] = (0.09, 0.91)
+    band_wait: float = 1.7
+    reach: float = 20.0
+
+    def scaled(self, time_scale: float) -> LearntPolls:
+        """The same waits for an endpoint that runs ``time_scale`` times faster."""
+        return replace(
+            self,
+            core_wait=max(MIN_REAL_INTERVAL, self.core_wait / time_scale),
+            band_wait=max(MIN_REAL_INTERVAL, self.band_wait / time_scale),
+            reach=max(MIN_REAL_INTERVAL, self.reach / time_scale),
+        )
+
+
+@dataclass(frozen=True)
 class PollSchedule:
     """When to ask next: sparse while the job cannot be done yet, dense around its likely end.
 
-    Before the likely window (the estimate's ``window`` quantiles), each wait covers ``approach``
-    of the gap to the window (capped by the ceiling); inside it the wait is ``dense``; past it the
-    waits stretch again toward the ceiling. Jitter keeps many clients apart.
+    With no history (a ``prior`` estimate, which may be far off): before the likely window (the
+    estimate's ``window`` quantiles), each wait covers ``approach`` of the gap to the window
+    (capped by the ceiling); inside it the wait is ``dense``; past it the waits stretch again
+    toward the ceiling. One more rule holds over it all: a job that ends between ``early_from``
+    and 1x its expected time is seen within max(``early_min``, ``early`` x its running time),
+    whatever the jitter draws.
 
-    With no history (a ``prior`` estimate, which may be far off), one more rule holds over it all:
-    a job that ends between ``early_from`` and 1x its expected time is seen within
-    max(``early_min``, ``early`` x its running time), whatever the jitter draws. With history the
-    estimate has been learnt from this endpoint's own jobs, and the window alone is trusted.
+    With history the estimate has been learnt from this endpoint's own jobs and its spread
+    measured, so the window alone is trusted and ``learnt`` shapes it (see ``LearntPolls``).
+    Jitter keeps many clients apart in both.
     """
 
     floor: float = 1.0
     ceiling: float = 15.0
     # dense, window and approach: measured in benchmarks/RESULTS.md ("Polling that notices early
     # finishes"): p50 0.58 s at 0.61x the GETs of a 2 s loop with no history (the early rule
-    # included), p50 0.76 s at 0.34x with ten finished jobs of history
+    # included)
     dense: float = 1.05
     window: tuple[float, float] = (0.25, 0.75)
     approach: float = 0.65
@@ -71,6 +103,7 @@ class PollSchedule:
     early: float = 0.15
     early_min: float = 1.5
     early_from: float = 0.1
+    learnt: LearntPolls = LearntPolls()
 
     def scaled(self, time_scale: float) -> PollSchedule:
         """The same schedule for an endpoint that runs ``time_scale`` times faster."""
@@ -82,10 +115,13 @@ class PollSchedule:
             ceiling=max(MIN_REAL_INTERVAL, self.ceiling / time_scale),
             dense=max(MIN_REAL_INTERVAL, self.dense / time_scale),
             early_min=self.early_min / time_scale,
+            learnt=self.learnt.scaled(time_scale),
         )
 
     def interval(self, elapsed: float, estimate: Estimate, rng: random.Random) -> float:
         """Seconds to wait after a poll at ``elapsed`` seconds since the job was created."""
+        if estimate.source != "prior":
+            return self._learnt_wait(elapsed, estimate, rng)
         start, end = (estimate.quantile(q) for q in self.window)
         if elapsed < start:
             wait = min(self.ceiling, max(self.dense, (start - elapsed) * self.approach))
@@ -93,11 +129,30 @@ class PollSchedule:
             wait = self.dense
         else:
             wait = self.dense + (elapsed - end) * self.stretch
-        if estimate.source == "prior":
-            # divided by the widest jitter, so no draw can carry the next poll past the bound
-            wait = min(wait, self.early_bound(elapsed, estimate.median) / (1.0 + self.jitter))
+        # divided by the widest jitter, so no draw can carry the next poll past the bound
+        wait = min(wait, self.early_bound(elapsed, estimate.median) / (1.0 + self.jitter))
         wait *= 1.0 + rng.uniform(-self.jitter, self.jitter)
         return min(self.ceiling, max(self.floor, wait))
+
+    def _learnt_wait(self, elapsed: float, estimate: Estimate, rng: random.Random) -> float:
+        """``interval`` with a learnt estimate (see ``LearntPolls``)."""
+        learnt = self.learnt
+        band_start, band_end = (estimate.quantile(q) for q in learnt.band)
+        core_start, core_end = (estimate.quantile(q) for q in learnt.core)
+        jitter = 1.0 + rng.uniform(-self.jitter, self.jitter)
+        longest = self.ceiling
+        if elapsed < band_start:  # one reach at a time, landing on the band's start
+            wait = min(learnt.reach, max(learnt.band_wait, band_start - elapsed)) * jitter
+            longest = max(self.ceiling, learnt.reach)
+        elif elapsed < core_start:  # never a band wait reaching further into the core than its own
+            wait = min(learnt.band_wait * jitter, core_start - elapsed + learnt.core_wait * jitter)
+        elif elapsed <= core_end:
+            wait = learnt.core_wait * jitter
+        elif elapsed <= band_end:
+            wait = learnt.band_wait * jitter
+        else:
+            wait = (learnt.band_wait + (elapsed - band_end) * self.stretch) * jitter
+        return min(longest, max(self.floor, wait))
 
     def early_bound(self, elapsed: float, expected: float) -> float:
         """The longest wait after a poll at ``elapsed`` that still sees any job ending from

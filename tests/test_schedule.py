@@ -1,5 +1,6 @@
 """The adaptive poll schedule and the estimate it is built on (pure functions)."""
 
+import math
 import random
 
 import pytest
@@ -29,15 +30,64 @@ def test_waits_stay_between_floor_and_ceiling():
 
 
 def test_polls_are_dense_in_the_likely_window_and_sparse_before_it():
-    est = Estimate(120, 0.12, "history")
+    est = Estimate(120, 0.25, "prior")
     start, end = (est.quantile(q) for q in PollSchedule().window)
     steps = _intervals(est)
-    early = [w for t, w in steps if t < start * 0.5]
     inside = [w for t, w in steps if start <= t <= end]
-    assert min(early) > 5 * max(inside) / 1.1  # early waits are several times longer
+    before = [w for t, w in steps if start * 0.5 <= t < start * 0.9]
+    assert min(before) > 5 * max(inside) / 1.1  # waits before it are several times longer
     assert max(inside) <= PollSchedule().dense * 1.1  # the dense wait, give or take jitter
-    # a job finishing early is still seen: never more than the ceiling between polls
-    assert max(w for _, w in steps) <= 15
+    assert max(w for _, w in steps) <= 15  # never more than the ceiling between polls
+
+
+def test_with_history_polls_are_dense_where_the_job_should_end_and_sparse_before_it():
+    """A learnt estimate (ten jobs give a spread of about 0.13): every wait in the core is the
+    dense one, none in the band lets a finished job wait 2 s, and the way there takes few polls."""
+    est = Estimate(120, 0.13, "history")
+    learnt = PollSchedule().learnt
+    core_start, core_end = (est.quantile(q) for q in learnt.core)
+    band_start, band_end = (est.quantile(q) for q in learnt.band)
+    for seed in range(20):
+        steps = _intervals(est, seed=seed)
+        core = [w for t, w in steps if core_start <= t <= core_end]
+        band = [w for t, w in steps if band_start <= t <= band_end]
+        assert len(core) >= 8 and max(core) <= learnt.core_wait * 1.1
+        assert max(band) < 2.0
+        polls_before = [t for t, _ in steps if t < band_start]
+        assert len(polls_before) <= math.ceil(band_start / (learnt.reach * 0.9)) + 1
+        assert min(w for t, w in steps if t < band_start * 0.8) >= 15  # sparse before it
+        # a job finishing early is still seen: never more than the reach between polls
+        assert max(w for _, w in steps) <= learnt.reach
+
+
+def test_with_history_a_job_ending_in_the_band_is_seen_within_2_s_for_a_third_of_the_gets():
+    """The warm schedule's promise, on a ManualClock: a 2 min job ending anywhere in the band is
+    seen within 2 s (within the dense wait in the core), at about a third of a 2 s loop's GETs."""
+    est = Estimate(120, 0.13, "history")
+    learnt = PollSchedule().learnt
+    band_start, band_end = (est.quantile(q) for q in learnt.band)
+    core_start, core_end = (est.quantile(q) for q in learnt.core)
+    for step in range(41):
+        ends = band_start + (band_end - band_start) * step / 40
+        for trial in range(10):
+            rng = random.Random(f"{step}-{trial}")
+            clock = ManualClock()
+            polls, seen = _polls_until(ends, est, PollSchedule(), rng, clock)
+            assert seen - ends < 2.0, (ends, trial)
+            if core_start <= ends <= core_end:
+                assert seen - ends <= learnt.core_wait * 1.1 + 1e-9, (ends, trial)
+            if ends <= est.median:  # the 2 s loop asks ends / 2 + 1 times
+                assert polls <= 0.4 * (ends / 2 + 1), (ends, polls)
+
+
+def _polls_until(job_seconds, estimate, schedule, rng, clock):
+    """How many GETs ``watch()``'s loop makes until it sees a job ``job_seconds`` long as done,
+    and when the last one goes out: it asks at once, then after each wait the schedule gives."""
+    created, polls = clock.now(), 1
+    while clock.now() - created < job_seconds:
+        clock.sleep(schedule.interval(clock.now() - created, estimate, rng))
+        polls += 1
+    return polls, clock.now() - created
 
 
 def test_the_wait_stretches_again_after_the_window():
