@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import gc
 import os
+import resource
 import shutil
 import tempfile
+import time
 from collections import Counter
 from contextlib import contextmanager
+from typing import Any
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.pop("AIMLAPI_KEY", None)  # tests never see a real key
@@ -54,8 +57,71 @@ SUITE_KEYS = frozenset(
 )
 
 
+def pytest_configure(config):
+    """Under xdist the controller starts the suite's fork server (``tests/forkserver.py``) before
+    the workers, which find it by its address in the environment they inherit: one Gradio import
+    for every app.py of the run. Run in one process, the suite starts it on first use."""
+    if not hasattr(config, "workerinput") and (config.getoption("numprocesses", None) or 0):
+        from support import forks
+
+        forks()
+
+
 def pytest_unconfigure(config):
+    import support
+
+    if support._FORKS is not None:
+        support._FORKS.stop()  # the server this process started, and its children's time with it
     shutil.rmtree(SESSION_GRADIO_TEMP, ignore_errors=True)
+
+
+# --- what the run cost: printed before pytest's own last line (``make test`` shows it) ----------
+
+#: When this process (xdist's controller, or the only one) began the run.
+_STARTED = time.monotonic()
+#: How the run's Python processes were started (``support.process_counts``), all processes'.
+_PROCESSES: dict[str, Any] = {"forked": 0, "fresh": 0, "refused": []}
+
+
+def _count_processes(counts: dict[str, Any]) -> None:
+    for name, value in counts.items():
+        _PROCESSES[name] += value
+
+
+@pytest.hookimpl(trylast=True)  # after xdist has stopped and reaped its workers
+def pytest_sessionfinish(session):
+    import support
+
+    counts = support.process_counts()
+    if hasattr(session.config, "workerinput"):
+        session.config.workeroutput["processes"] = counts
+        return
+    _count_processes(counts)
+    if support._FORKS is not None:
+        support._FORKS.stop()  # reaped now, so that its children's CPU time is counted below
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error):
+    _count_processes(getattr(node, "workeroutput", {}).get("processes", {}))
+
+
+def cost_line(wall: float) -> str:
+    """The run's wall time and CPU-seconds: this process's and those of every process it waited
+    for, as ``/usr/bin/time`` counts them (a process nobody waits for, such as a Chromium
+    renderer its zygote leaves behind, is not counted)."""
+    mine, theirs = (
+        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
+    user, system = mine.ru_utime + theirs.ru_utime, mine.ru_stime + theirs.ru_stime
+    minutes, seconds = divmod(round(wall), 60)
+    return (
+        f"{minutes}:{seconds:02d} of wall time, {user + system:.0f} CPU-seconds "
+        f"(user {user:.0f} + system {system:.0f}); Python processes: "
+        f"{_PROCESSES['forked']} forked ready-made, {_PROCESSES['fresh']} fresh as asked, "
+        f"{len(_PROCESSES['refused'])} fresh where a fork could not do"
+        + "".join(f"\n  refused: {why}" for why in sorted(set(_PROCESSES["refused"])))
+    )
     gc.freeze()  # the interpreter's last sweeps walk every app the run built: about 3 s a process
 
 
@@ -257,6 +323,12 @@ def peak():
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    _figures_table(terminalreporter)
+    if not hasattr(config, "workerinput"):
+        terminalreporter.write_line(f"This run took {cost_line(time.monotonic() - _STARTED)}")
+
+
+def _figures_table(terminalreporter) -> None:
     if not _FIGURES and not _PEAKS:
         return
     terminalreporter.section("resilience figures")

@@ -9,6 +9,7 @@ import select
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -19,6 +20,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from forkserver import Forked, ForkServer
 
 T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
@@ -192,24 +194,71 @@ class ServedApp:
         return self.log_path.read_text("utf-8", errors="replace")
 
 
+def forks() -> ForkServer:
+    """This process's way to the suite's fork server (``tests/forkserver.py``): the one xdist's
+    controller started, or one started here on first use when the suite runs in one process."""
+    global _FORKS
+    if _FORKS is None:
+        _FORKS = ForkServer()
+    if _FORKS.address is None:
+        folder = Path(tempfile.mkdtemp(prefix="pxui-forkserver-home-"))
+        _FORKS.start(child_env(folder / "home"))
+    return _FORKS
+
+
+_FORKS: ForkServer | None = None
+#: Processes ``python_process`` started fresh because the test asked for a new interpreter.
+_FRESH = 0
+
+
+def process_counts() -> dict[str, Any]:
+    """How this process's Python processes were started: forked, fresh as asked, or fresh because
+    the fork server refused (and why)."""
+    served = _FORKS or ForkServer()
+    return {"forked": served.forked, "fresh": _FRESH, "refused": list(served.refusals)}
+
+
+def python_process(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    output: Path | str = os.devnull,
+    fresh: bool = False,
+) -> Forked | subprocess.Popen:
+    """``argv`` (``sys.executable`` and a script, ``-m`` or ``-c``) running in a process of its
+    own, its stdout and stderr written to ``output`` as it prints them: forked from the suite's
+    fork server, which has Python started and Gradio imported already, or, where a fork cannot be
+    what a fresh interpreter would be, or ``fresh`` asks for one, a plain new process."""
+    global _FRESH
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "wb") as log:
+        if not fresh:
+            forked = forks().popen(argv, cwd=cwd, env=env, output=output)
+            if forked is not None:
+                return forked
+        else:
+            _FRESH += 1
+        return subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
 @contextmanager
-def running_app_py(home: Path, *args: str, **env: str) -> Iterator[ServedApp]:
+def running_app_py(home: Path, *args: str, fresh: bool = False, **env: str) -> Iterator[ServedApp]:
     """Run ``python app.py`` in a child process until its page answers 200; stop it after.
 
     Its output goes to a file beside ``home`` as it is printed (a pipe nobody reads would fill
-    and stall the app).
+    and stall the app). The process is forked from the suite's fork server unless ``fresh``
+    asks for a new interpreter (see ``python_process``).
     """
     port = free_port()
     log_path = home.parent / f"app-{port}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port), *args],
-            cwd=ROOT,
-            env=child_env(home, **env),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    proc = python_process(
+        [sys.executable, "app.py", "--port", str(port), *args],
+        cwd=ROOT,
+        env=child_env(home, **env),
+        output=log_path,
+        fresh=fresh,
+    )
     app = ServedApp(f"http://127.0.0.1:{port}", log_path, proc.pid)
     try:
 

@@ -66,7 +66,8 @@ def test_the_readme_gives_the_two_commands_and_ci_runs_the_same_test_command():
 
 
 def test_python_app_py_serves_the_page_on_the_simulator(tmp_path):
-    with running_app_py(tmp_path) as app:
+    # a fresh interpreter, as a Space starts it (the suite's other apps are forked ready-made)
+    with running_app_py(tmp_path, fresh=True) as app:
         answer = requests.get(app.url + "/config", timeout=10)
         assert answer.status_code == 200
         assert "Simulator mode" in answer.text

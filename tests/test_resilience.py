@@ -18,7 +18,8 @@ from pathlib import Path
 
 import av
 import pytest
-from support import child_env, form, free_port, wait_for
+from forkserver import Forked
+from support import child_env, form, free_port, python_process, wait_for
 
 from pixverse_ui.store import DONE, RUNNING, UNCONFIRMED, Ledger
 
@@ -48,7 +49,7 @@ for t in threads:
 """
 
 
-def kill(proc: subprocess.Popen) -> None:
+def kill(proc: Forked | subprocess.Popen) -> None:
     """SIGKILL: no handler, no finally block, no atexit runs in the victim."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
@@ -122,13 +123,13 @@ def test_a_killed_script_resumes_every_job_and_creates_none_twice(
     assert KEY not in resumed.stdout + resumed.stderr
 
 
-def _app(home: Path, port: int) -> subprocess.Popen:
-    return subprocess.Popen(
+def _app(home: Path, port: int) -> Forked | subprocess.Popen:
+    """``python app.py``, forked from the suite's fork server: a process of its own all the same,
+    which SIGKILL ends with no chance to clean up."""
+    return python_process(
         [sys.executable, "app.py", "--port", str(port)],
-        env=child_env(home, PIXVERSE_UI_SIM_SPEED="8"),
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        env=child_env(home, PIXVERSE_UI_SIM_SPEED="8"),
     )
 
 
