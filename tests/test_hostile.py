@@ -416,8 +416,8 @@ def test_a_foreign_id_gets_the_unknown_ids_sentence_and_nothing_is_written(space
     )
     assert mine[0] == ALICE_PROMPT
     [download] = [  # the request as a download: the answer's one JSON file
-        o["value"] for o in mine
-        if isinstance(o, dict) and str((o.get("value") or {}).get("path", "")).endswith(".json")
+        value for value in (o.get("value") for o in mine if isinstance(o, dict))
+        if isinstance(value, dict) and str(value.get("path", "")).endswith(".json")
     ]  # fmt: skip
     assert str(space.home) not in download["path"] and "/pxui-" in download["path"]
     assert json.loads(space.get("/gradio_api/file=" + download["path"]).text)["prompt"] == (
