@@ -41,6 +41,10 @@ PRELOAD = ("gradio", "pixverse_ui.cli", "pixverse_ui.ui", "pixverse_ui.simulator
 #: The server's own settings, not compared with a child's: numpy's BLAS would otherwise start a
 #: thread at import, and the server forks only with none.
 SERVER_ONLY = {"OPENBLAS_NUM_THREADS": "1"}
+#: Set by Gradio itself in a process that has built a page (``Blocks`` turns Hugging Face's
+#: telemetry off), so a test process has it or not by what it ran before: telemetry is off in
+#: the children either way (the suite runs with analytics off), so it never bars a fork.
+SET_BY_GRADIO = frozenset({"HF_HUB_DISABLE_TELEMETRY"})
 
 
 def _temp_dir(env: Mapping[str, str]) -> str:
@@ -185,7 +189,7 @@ class _Server:
             return f"not this Python with a script, -m or -c: {argv[:2]}"
         env = request["env"]
         differ = {k for k in set(env) | set(self.env) if env.get(k) != self.env.get(k)}
-        differ -= set(SERVER_ONLY)
+        differ -= set(SERVER_ONLY) | SET_BY_GRADIO
         fixed = {k for k in differ if k.startswith("PYTHON") or k in self.read_at_import}
         fixed -= set(IMPORT_TIME)
         if fixed:

@@ -158,14 +158,14 @@ def test_a_search_then_a_star_stars_the_highlighted_item_and_pages_reach_every_o
     from pixverse_ui.ui.history import PAGE_SIZE
 
     demo, _, ledger = launch_app(speed="30")
-    page = open_page(demo.local_url)
     older = PAGE_SIZE + 1  # with the four below: a page and five more
-    for n in range(older):
+    for n in range(older):  # written before the page opens (see the phone test below)
         add_generation(ledger, f"An older take number {n}", failed=True)
     add_generation(ledger, f"<img src=x onerror=alert(1)> take {older}", failed=True)
     fox = add_generation(ledger, "A red fox in the snow", videos=video_cache)
     add_generation(ledger, "A blue whale under the ice", videos=video_cache, aspect_ratio="9:16")
     add_generation(ledger, "A heron at dawn", videos=video_cache, aspect_ratio="1:1")
+    page = open_page(demo.local_url)
     total = older + 4
     first = f"Generations 1–{PAGE_SIZE} of {total}, page 1 of 2"
     second = f"Generations {PAGE_SIZE + 1}–{total} of {total}, page 2 of 2"
@@ -214,11 +214,13 @@ def test_a_search_then_a_star_stars_the_highlighted_item_and_pages_reach_every_o
 def test_on_a_phone_history_is_cards_that_fit_the_screen(launch_app, open_page, video_cache):
     demo, _, ledger = launch_app(speed="30")
     width, _ = PHONE
-    page = open_page(demo.local_url, viewport=PHONE, phone=True)
+    # written before the page opens: a page that loads while a seeded job is still "running"
+    # here would watch it, and the simulator, which never made it, would fail it
     add_generation(ledger, "A lighthouse in the rain", videos=video_cache)
     add_generation(ledger, "Unbroken" + "x" * 120 + " words", failed=True)
     tall = add_generation(ledger, "A waterfall, portrait", videos=video_cache, aspect_ratio="9:16")
     ledger.set_note(tall, ledger.owner_of(SIMULATOR_KEY), "keep the spray; " + "y" * 80)
+    page = open_page(demo.local_url, viewport=PHONE, phone=True)
     show_history(page)
     cards = page.locator("#history-table .pxui-card")
     expect(cards).to_have_count(3)
