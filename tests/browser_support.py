@@ -253,13 +253,13 @@ def video_facts(page: Page) -> dict:
     )
 
 
-def plays(page: Page) -> bool:
+def plays(page: Page, player: str = "#video video") -> bool:
     """Press play (muted, as autoplay rules allow) and wait until the picture moves on."""
     page.evaluate(
-        "() => { const v = document.querySelector('#video video'); v.muted = true; v.play(); }"
+        "(sel) => { const v = document.querySelector(sel); v.muted = true; v.play(); }", player
     )
     page.wait_for_function(
-        "() => document.querySelector('#video video').currentTime > 0.5", timeout=10_000
+        "(sel) => document.querySelector(sel).currentTime > 0.5", arg=player, timeout=10_000
     )
     return True
 

@@ -247,6 +247,15 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "reroll_shot": "Could not re-roll: Run the storyboard first.",
     "choose_take": "✗ Run the storyboard first.",
     "export_board": "✗ Run the storyboard first.",
+    # Run and Re-roll off while either goes, on again after: they take no input
+    "running_buttons": [
+        {"__type__": "update", "value": "Running…", "interactive": False},
+        {"__type__": "update", "interactive": False},
+    ],
+    "idle_buttons": [
+        {"__type__": "update", "value": "Run storyboard", "interactive": True},
+        {"__type__": "update", "interactive": True},
+    ],
 }
 #: The History filters' defaults and the first page, after the key and the visitor id in
 #: ``list_history``'s inputs.

@@ -35,6 +35,7 @@ SLOTS = 6
 #: The longest board text an API call may send.
 MAX_BOARD_CHARS = 100_000
 TITLE = "Could not run the storyboard"
+RUN_IDLE, RUN_BUSY = "Run storyboard", "Running…"
 EMPTY_STRIP = '<p class="pxui-sb-empty">Each shot shows here with its still once it is made.</p>'
 STRIP_CSS = """
 .pxui-sb-strip {display: grid; gap: 10px;
@@ -215,32 +216,40 @@ class StoryboardPart:
                             elem_id=f"sb-chain-{k}",
                         )  # fmt: skip
                     )
+        # plain characters (no fullwidth plus): Debian's Chromium has no font for some symbols
+        self.add = gr.Button("+ Add a shot", elem_id="sb-add")
         with gr.Row():
             self.shot = gr.Number(
-                value=1, precision=0, label="Shot", elem_id="sb-shot", min_width=80
-            )
-            self.add = gr.Button("＋ Add a shot", elem_id="sb-add", min_width=120)
+                value=1, precision=0, label="Shot to move or remove", elem_id="sb-shot",
+                min_width=120,
+            )  # fmt: skip
             self.up = gr.Button("↑ Move earlier", elem_id="sb-up", min_width=120)
             self.down = gr.Button("↓ Move later", elem_id="sb-down", min_width=120)
             self.remove = gr.Button("✕ Remove", elem_id="sb-remove", min_width=120)
         self.quote_note = gr.Markdown(elem_id="sb-quote")
         self.board_text = gr.Textbox(visible=False, elem_id="sb-board")
-        self.run = gr.Button("Run storyboard", variant="primary", elem_id="sb-run")
+        self.run = gr.Button(RUN_IDLE, variant="primary", elem_id="sb-run")
         self.strip = gr.HTML(EMPTY_STRIP, css_template=STRIP_CSS, elem_id="sb-strip")
-        self.progress = gr.Markdown(elem_id="sb-progress")
-        self.video = gr.Video(label="Stitched video", elem_id="sb-video", interactive=False)
+        # what acts on one made shot sits under the cards it acts on (on a phone too)
         with gr.Row():
+            self.made_shot = gr.Number(
+                value=1, precision=0, label="Shot", elem_id="sb-made-shot", min_width=80
+            )
             self.reroll = gr.Button("Re-roll this shot", elem_id="sb-reroll", min_width=120)
             self.take = gr.Number(
                 value=1, precision=0, label="Take", elem_id="sb-take", min_width=80
             )
             self.choose = gr.Button("Use this take", elem_id="sb-choose", min_width=120)
-            self.export_button = gr.Button("Export (zip)", elem_id="sb-export", min_width=120)
+        self.progress = gr.Markdown(elem_id="sb-progress")
+        self.video = gr.Video(label="Stitched video", elem_id="sb-video", interactive=False)
+        self.export_button = gr.Button("Export (zip)", elem_id="sb-export")
         self.zip = gr.File(label="Storyboard zip", visible=False, elem_id="sb-zip")
-        self.summary = gr.JSON(label="Storyboard", elem_id="sb-summary")
+        with gr.Accordion("Details (JSON)", open=False, elem_id="sb-details"):
+            self.summary = gr.JSON(label="Storyboard", elem_id="sb-summary")
         for component in (
             self.title, self.resolution, self.aspect, self.style, self.count, self.shot,
-            self.take, self.board_text, *self.prompts, *self.durations, *self.chains,
+            self.made_shot, self.take, self.board_text, *self.prompts, *self.durations,
+            *self.chains,
         ):  # fmt: skip
             strict_input(component)
 
@@ -272,11 +281,15 @@ class StoryboardPart:
             self.quote_after(source.change, visitor)
         self.quote_after(tab.select, visitor)
         outputs = [self.video, self.progress, self.summary, self.strip]
+        buttons = [self.run, self.reroll]
+        # Run and Re-roll are off while either goes: a second press would pay for it all again
         composed = self.run.click(
+            self.running_buttons, outputs=buttons, api_visibility="private", queue=False
+        ).then(
             compose, inputs=self.fields, outputs=[self.board_text], api_visibility="private",
             queue=False,
         )  # fmt: skip
-        composed.then(
+        made = composed.success(
             self.storyboard,
             inputs=[self.board_text, self.api_key, visitor],
             # no gr.State among them: Gradio's MCP tools fail on a State output
@@ -285,17 +298,25 @@ class StoryboardPart:
             concurrency_limit=None,
             show_progress="hidden",
         )
-        self.reroll.click(
+        rerolled = self.reroll.click(
+            self.running_buttons, outputs=buttons, api_visibility="private", queue=False
+        ).then(
             self.reroll_shot,
-            inputs=[self.summary, self.shot, self.api_key, visitor],
+            inputs=[self.summary, self.made_shot, self.api_key, visitor],
             outputs=outputs,
             api_visibility="private",
             concurrency_limit=None,
             show_progress="hidden",
         )
+        # Gradio's frontend skips ``.then`` after an error: both ends give the buttons back
+        for done in (composed.failure, made.success, made.failure, rerolled.success,
+                     rerolled.failure):  # fmt: skip
+            done(self.idle_buttons, outputs=buttons, api_visibility="private", queue=False)
+        for done in (made.success, rerolled.success):
+            self.quote_after(done, visitor)  # today's spending moved on
         self.choose.click(
             self.choose_take,
-            inputs=[self.summary, self.shot, self.take, self.api_key, visitor],
+            inputs=[self.summary, self.made_shot, self.take, self.api_key, visitor],
             outputs=outputs,
             api_visibility="private",
             concurrency_limit=None,
@@ -318,6 +339,14 @@ class StoryboardPart:
         )
 
     # --- handlers: editing and quoting ----------------------------------------------------------
+
+    def running_buttons(self) -> tuple[Any, Any]:
+        """Run (saying so) and Re-roll off: a run or re-roll goes."""
+        return gr.update(value=RUN_BUSY, interactive=False), gr.update(interactive=False)
+
+    def idle_buttons(self) -> tuple[Any, Any]:
+        """Run and Re-roll on again."""
+        return gr.update(value=RUN_IDLE, interactive=True), gr.update(interactive=True)
 
     def add_shot(self, count: Any) -> tuple[Any, ...]:
         """One more shot slot shown (up to ``SLOTS``)."""
