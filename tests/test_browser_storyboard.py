@@ -75,7 +75,6 @@ def test_three_shots_are_quoted_run_stitched_and_one_is_rerolled(launch_app, ope
         assert boxes[0]["y"] < boxes[1]["y"] < boxes[2]["y"], boxes
         assert all(b["x"] >= 0 and b["x"] + b["width"] <= PHONE[0] for b in boxes), boxes
         assert page.evaluate(NO_SIDEWAYS_SCROLL)
-    page.screenshot(path=f"test-artifacts/storyboard-{size}-built.png", full_page=True)
     assert embedded().stats()["posts"] == 0  # nothing is sent before Run
 
     page.evaluate(CARD_RECORDER)
@@ -103,7 +102,6 @@ def test_three_shots_are_quoted_run_stitched_and_one_is_rerolled(launch_app, ope
     assert ["image_url" in b for b in bodies] == [False, True, True]
     if phone:
         assert page.evaluate(NO_SIDEWAYS_SCROLL)
-    page.screenshot(path=f"test-artifacts/storyboard-{size}-run.png", full_page=True)
 
     # re-roll shot 2: exactly two POSTs, shot 2 and shot 3 (stale: made from shot 2's old take)
     page.locator("#sb-made-shot input").fill("2")
@@ -138,5 +136,4 @@ def test_three_shots_are_quoted_run_stitched_and_one_is_rerolled(launch_app, ope
             box = page.locator(f"#{button}").bounding_box()
             assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE[0], button
         assert page.evaluate(NO_SIDEWAYS_SCROLL)
-    page.screenshot(path=f"test-artifacts/storyboard-{size}-rerolled.png", full_page=True)
     no_traceback(page)
