@@ -32,6 +32,10 @@ REDRAW_EVERY = 0.1
 #: A batch's table is redrawn when one of its jobs has news, and at least this often (the times
 #: in it move on).
 BATCH_REDRAW_MAX = 1.0
+#: The longest a storyboard's take held back by a shared key's rate waits to be sent when none of
+#: its run is running (a start fits again within a minute, unless the visitor's other jobs run
+#: on); then the run stops, saying which shot waits, and finishing it later sends it.
+RATE_WAIT_MAX = 600.0
 #: How often an open page asks whether its visitor's running jobs or History changed (one read
 #: of the ledger's owner index; nothing is drawn or sent when nothing changed).
 PAGE_TICK = 3.0

@@ -13,7 +13,9 @@ process left is finished by the same loop (:meth:`Runner.finish`), with no POST 
 
 A caller on a shared key (the page's, ``Runner(app, caller)``) meets its rate (``App.admit``)
 at each start: a take the rate holds back is written but not sent, and is sent when a shot of
-theirs ends (or by :meth:`Runner.finish` later), never twice. The command line and the library
+theirs ends, or, with none of the run's running, once the rate allows (the wait is slept on the
+rate's clock, at most ``intervals.RATE_WAIT_MAX``; :meth:`Runner.finish` sends it later), never
+twice. The command line and the library
 spend their own key (``App.caller_for``): no rate.
 """
 
@@ -31,7 +33,7 @@ from . import errors
 from .access import App, Caller
 from .board import Board, Storyboard, Take, load, with_prompt
 from .images import Frame
-from .intervals import BATCH_REDRAW_MAX
+from .intervals import BATCH_REDRAW_MAX, RATE_WAIT_MAX
 from .jobs import Job, Jobs, wait_any_news
 from .lifecycle import Status
 from .params import pick_seed
@@ -109,6 +111,8 @@ class Runner:
     board_id: str | None = None
     #: Why a take waits unsent: the shared key's rate held it back.
     held: str | None = field(default=None, init=False)
+    #: When the rate said a start would fit, in seconds from its refusal (None: not known).
+    held_for: float | None = field(default=None, init=False)
 
     @classmethod
     def local(  # noqa: PLR0913 (the service's parts, each optional)
@@ -274,25 +278,31 @@ class Runner:
         """Start what can start, wait for news, again, until nothing runs and nothing can start;
         then stitch if every shot is done."""
         watched: dict[str, Job] = {}
+        waited = 0.0
         while True:
             marks = {crid: job.mark() for crid, job in watched.items()}
             board = self.board(board_id)
             started = self._step(board, watched)
             board = self.board(board_id)
             results = self._results(board, watched)
-            chosen = [board.chosen(r.shot) for r in results if r.state == RUNNING]
-            running = [
-                watched[t.client_request_id]
-                for t in chosen
-                if t is not None and t.client_request_id in watched
-            ]
+            # a job counts until its watcher has ended, as the rate counts it (not only until
+            # the ledger says done): a take the rate held back is sent once it has
+            running = [job for job in watched.values() if not job.finished]
             if started:
                 continue
-            if not running:
+            if running:
+                wait_any_news(
+                    running,
+                    [marks.get(j.client_request_id, (0, False)) for j in running],
+                    self.step,
+                )
+                continue
+            if self.held is None or waited >= RATE_WAIT_MAX:
                 break
-            wait_any_news(
-                running, [marks.get(j.client_request_id, (0, False)) for j in running], self.step
-            )
+            # a take waits for the shared key's rate, and nothing of this run will wake us
+            pause = max(self.step, self.held_for or 0.0)
+            self.app.limiter.clock.sleep(pause)
+            waited += pause
         video = None
         if all(r.state == DONE for r in results):
             video = self.stitch(board_id)
@@ -395,12 +405,13 @@ class Runner:
             if self.held is None:
                 self._say(f"Shot {k} waits: {exc.user_message}")
             self.held = f"Shot {k} waits to start: {exc.user_message}"
+            self.held_for = exc.retry_after
             return False
         except errors.PixVerseError as exc:
             self._refused(take, exc)
             self._say(f"Shot {k} could not start: {exc.user_message}")
             return True
-        self.held = None
+        self.held = self.held_for = None
         where = f" from shot {k - 1}'s last frame" if frame is not None else ""
         self._say(f"Shot {k}, take {take.number}: started{where} (generation {job.id}).")
         return True

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from boards import board
 from conftest import TEST_KEY
 from support import at_once
 
@@ -35,6 +36,7 @@ from pixverse_ui.pricing import (
 )
 from pixverse_ui.ratelimit import RateLimiter, RateRule
 from pixverse_ui.store import Ledger
+from pixverse_ui.storyboard_run import Runner
 
 HOST = "sk-ceiling-HOST-00112233445566"
 #: 540p 16:9 5 s: $0.625 on the rate card.
@@ -405,6 +407,39 @@ def test_the_rate_per_client_applies_on_the_shared_key_only(shared_app, monkeypa
         app.start(app.caller(None, another, origin=Origin("203.0.113.7")), [SMALL])
     job.wait(timeout=60)
     assert sim.stats()["posts"] == 1
+
+
+def test_a_visitors_storyboard_waits_for_the_rate_and_sends_each_shot_once(shared_app):
+    """A page visitor's storyboard on the shared key, allowed one video at a time and two starts
+    a minute: shot 2 (not chained) waits unsent while shot 1 runs, shot 3 waits for the minute
+    to pass; each goes when the rate allows, and the run finishes with three POSTs."""
+    app, sim = shared_app
+    app.limiter.rule = RateRule(max_running=1, starts_per_minute=2)
+    app.limiter.clock = clock = ManualClock()  # the minute passes only when the run sleeps on it
+    visitor = app.caller(None, app.visitor_token(), origin=Origin("203.0.113.5"))
+    assert visitor.shared
+    said: list[tuple[str, int]] = []
+    runner = Runner(app, visitor, on_event=lambda text: said.append((text, sim.stats()["posts"])))
+    data = board(
+        ("a fox wakes", 5, False), ("a crow calls", 5, False), ("the fox looks up", 5, True)
+    )
+
+    outcome = runner.run(data)
+
+    assert outcome.ok, outcome.problems()
+    assert [s.state for s in outcome.shots] == ["done"] * 3
+    sent = [job["body"]["prompt"] for job in sim.stats()["jobs"]]
+    assert sent == [s["prompt"] for s in data["shots"]] and sim.stats()["posts"] == 3  # each once
+    waits = [(text, posts) for text, posts in said if " waits: " in text]
+    # shot 2 waited unsent while shot 1 ran (one at a time), then went
+    assert waits[0][0].startswith("Shot 2 waits: 1 video is already running by you"), said
+    assert waits[0][1] == 1, said
+    # shot 3 waited for the minute (two starts a minute), slept on the rate's clock, then went
+    assert any(t.startswith("Shot 3 waits: 2 videos were started by you") for t, _ in waits), said
+    assert 0 < sum(clock.slept) <= 61
+    started = [text for text, _ in said if ", take 1: started" in text]
+    assert [t[:6] for t in started] == ["Shot 1", "Shot 2", "Shot 3"]
+    assert "from shot 2's last frame" in started[2]
 
 
 def test_an_anonymous_call_has_no_history_and_cannot_spend_the_shared_key(shared_app):
