@@ -12,6 +12,7 @@ import av
 import jsonschema
 import pytest
 import requests
+from boards import TWO_SHOTS
 from mcp import ClientSession
 from support import KEY_HEADER, ROOT, form, running_app_py, sim_posts, with_mcp
 
@@ -204,17 +205,6 @@ def test_app_py_without_the_extra_says_how_to_get_it_and_serves_the_page(tmp_pat
 def test_without_the_flag_there_is_no_mcp_endpoint(tmp_path):
     schema, _ = serve(tmp_path)
     assert schema == ""
-
-
-TWO_SHOTS = {
-    "title": "A fox at dawn",
-    "resolution": "360p",
-    "aspect_ratio": "16:9",
-    "shots": [
-        {"prompt": "a fox wakes in the snow", "duration": 5},
-        {"prompt": "the fox runs to the river", "duration": 8, "from_previous": True},
-    ],
-}
 
 
 def stitched_seconds(url: str, tmp_path: Path) -> float:

@@ -14,6 +14,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from boards import board
 from conftest import TEST_KEY
 from PIL import Image
 from support import child_env, difference, video_frames, wait_for
@@ -24,16 +25,11 @@ from pixverse_ui.client import Client
 from pixverse_ui.errors import BudgetError, ValidationError
 from pixverse_ui.store import Ledger
 
-THREE = {
-    "title": "The fox",
-    "resolution": "360p",
-    "aspect_ratio": "16:9",
-    "shots": [
-        {"prompt": "a fox in the snow", "duration": 5},
-        {"prompt": "the fox looks up", "duration": 5, "from_previous": True},
-        {"prompt": "the fox runs off", "duration": 5, "from_previous": True},
-    ],
-}
+THREE = board(
+    ("a fox in the snow", 5, False),
+    ("the fox looks up", 5, True),
+    ("the fox runs off", 5, True),
+)
 
 
 @pytest.fixture

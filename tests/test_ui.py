@@ -7,6 +7,7 @@ import re
 import av
 import pytest
 import requests
+from boards import TWO_SHOTS, board, slot_rows
 from conftest import TEST_KEY
 from PIL import Image
 from support import advance_until, form, sim_posts, wait_for
@@ -486,14 +487,6 @@ def storyboard_part(tmp_path, monkeypatch):
     return add.__self__
 
 
-def slot_rows(prompts, durations=(), chains=()):
-    """The tab's slot fields: every prompt, then every duration, then every chain switch."""
-    from pixverse_ui.ui.storyboard import SLOTS
-
-    fill = lambda values, blank: [*values, *[blank] * (SLOTS - len(values))]  # noqa: E731
-    return [*fill(prompts, ""), *fill(durations, 5), *fill(chains, False)]
-
-
 def test_the_storyboard_tab_edits_its_shots_and_quotes_them_before_anything_starts(
     storyboard_part,
 ):
@@ -502,12 +495,12 @@ def test_the_storyboard_tab_edits_its_shots_and_quotes_them_before_anything_star
     part = storyboard_part
     count, *slots = part.add_shot(2)
     assert count == 3 and [s["visible"] for s in slots] == [True] * 3 + [False] * 3
-    rows = slot_rows(["a fox wakes", "it runs", "it swims"], [5, 8, 5], [False, True, False])
+    rows = slot_rows(board(("a fox wakes", 5, False), ("it runs", 8, True), ("it swims", 5, False)))
     quote = part.quote_board("Fox", "360p", "16:9", "none", 3, *rows, None, "visitor")
     assert quote.startswith("These 3 videos: about $")
     assert "credits" in quote and "simulated: nothing is charged" in quote
     # a chained first shot is refused with the sentence naming it, before any price
-    first_chained = slot_rows(["a", "b"], [5, 5], [True, False])
+    first_chained = slot_rows(board(("a", 5, True), ("b", 5, False)))
     said = part.quote_board("Fox", "360p", "16:9", "none", 2, *first_chained, None, "visitor")
     assert said.startswith("✗ Shot 1 starts from the previous shot's last frame")
     # move shot 3 earlier: its prompt, duration and chain switch move with it
@@ -531,21 +524,20 @@ def test_the_storyboard_tab_runs_rerolls_chooses_and_exports(storyboard_part, tm
     from pixverse_ui.ui.storyboard import compose
 
     part = storyboard_part
-    rows = slot_rows(["a fox wakes", "it runs to the river"], [5, 5], [False, True])
-    board = compose("Fox", "360p", "16:9", "none", 2, *rows)
-    assert json.loads(board)["shots"][1]["from_previous"] is True
+    composed = compose("A fox at dawn", "360p", "16:9", "none", 2, *slot_rows(TWO_SHOTS))
+    assert json.loads(composed) == {**TWO_SHOTS, "style": None}
 
     async def drain(stream):
         return [shown async for shown in stream]
 
-    shown = asyncio.run(drain(part.storyboard(board, None, "visitor")))
+    shown = asyncio.run(drain(part.storyboard(composed, None, "visitor")))
     video, progress, summary, strip = shown[-1]
     assert "Shot 2, take 1: started from shot 1's last frame" in progress
     assert [s["state"] for s in summary["shots"]] == ["done", "done"]
     assert strip.count('data-state="done"') == 2 and "<img" in strip
     assert any('data-state="running"' in str(s[3]) for s in shown[:-1])  # per-shot progress
     with av.open(video) as container:
-        assert float(container.duration) / av.time_base == pytest.approx(10, abs=0.3)
+        assert float(container.duration) / av.time_base == pytest.approx(13, abs=0.3)
     # re-roll shot 1: a new take of it and of shot 2 chained to it, and a new stitch
     video2, _, summary2, _ = asyncio.run(drain(part.reroll_shot(summary, 1, None, "visitor")))[-1]
     assert [s["takes"] for s in summary2["shots"]] == [2, 2] and video2 != video
