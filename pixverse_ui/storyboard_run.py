@@ -447,12 +447,16 @@ class Runner:
         storyboard = board.storyboard
         for k, shot in enumerate(storyboard.shots, 1):
             take = board.chosen(k)
+            job = watched.get(take.client_request_id) if take is not None else None
+            # whether its watcher ended, read before the ledger: a watcher writes its end
+            # there first, so a row still running after it ended was left running
+            ended = job is not None and job.finished
             record = self._record(take)
             state, reason = WAITING, None
             if take is not None and record is None and self.held:
                 reason = self.held
             if record is not None:
-                state, reason = _state_of(k, record, watched.get(record.client_request_id))
+                state, reason = _state_of(k, record, job if ended else None)
             if (
                 shot.from_previous
                 and out
@@ -484,13 +488,14 @@ class Runner:
             self.on_event(text)
 
 
-def _state_of(k: int, record: JobRecord, job: Job | None) -> tuple[str, str | None]:
-    """What a take's ledger row (and its watcher, if it gave up) says of its shot."""
+def _state_of(k: int, record: JobRecord, ended: Job | None) -> tuple[str, str | None]:
+    """What a take's ledger row (and its watcher, ``ended`` before the row was read) says of
+    its shot."""
     if record.state is Status.DONE:
         return DONE, None
     if record.state is Status.RUNNING:
-        if job is not None and job.finished:
-            why = job.error.user_message if job.error else "the watching stopped"
+        if ended is not None:
+            why = ended.error.user_message if ended.error else "the watching stopped"
             return FAILED, (
                 f"Shot {k} is still running at the provider ({why}); "
                 "finish the storyboard later to fetch it."
