@@ -110,6 +110,37 @@ def test_three_shots_chained_send_one_text_and_two_image_posts_and_stitch(live):
     assert TEST_KEY not in zipped.read_bytes().decode("latin-1")
 
 
+def test_the_command_line_runs_a_file_then_rerolls_a_shot_each_ending_with_one_json_line(
+    live, tmp_path, monkeypatch, capsys
+):
+    from pixverse_ui import cli
+
+    sim, service = live
+    monkeypatch.setattr(
+        cli, "make_client", lambda: Client(api_key=TEST_KEY, base_url=sim.url, timeout=(2.0, 10.0))
+    )
+    monkeypatch.setattr(cli, "make_ledger", lambda: service["ledger"])
+    film = tmp_path / "film.json"
+    film.write_text(json.dumps(THREE))
+
+    def last_line(*argv: str) -> dict:
+        assert cli.main(["storyboard", *argv, "--json"]) == 0
+        return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    made = last_line(str(film))
+    assert set(made) == {"id", "video_path", "shots"} and Path(made["video_path"]).is_file()
+    assert [set(s) for s in made["shots"]] == [{"id", "seed", "video_path", "from_previous"}] * 3
+    assert [s["from_previous"] for s in made["shots"]] == [False, True, True]
+    assert len(bodies(sim)) == 3
+    # shot 2 again (1-based), and shot 3 chained after it; shot 1 is kept
+    again = last_line("--reroll", f"{made['id']}:2")
+    assert again["id"] == made["id"] and len(bodies(sim)) == 5
+    assert again["shots"][0] == made["shots"][0]
+    assert all(again["shots"][k]["id"] != made["shots"][k]["id"] for k in (1, 2))
+    assert again["shots"][1]["seed"] != made["shots"][1]["seed"]
+    assert Path(again["video_path"]).is_file()
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
