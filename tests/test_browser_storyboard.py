@@ -1,8 +1,9 @@
 """The Storyboard tab in a real Chromium, on a desktop and on a phone: three shots built in the
 tab (shots 2 and 3 start from the last frame of the shot before), the quote before anything
 starts, Run, each shot's card going from running to done, the stitched video playing, and a
-re-roll of shot 2 that sends exactly shot 2 and the stale shot 3 chained after it. On the phone
-the shots stand in one column, every button is reachable, and nothing scrolls sideways."""
+re-roll of shot 2 that sends exactly shot 2 and the stale shot 3 chained after it; on the desktop
+an earlier take chosen back for free, then Export. On the phone the shots stand in one column,
+every button is reachable, and nothing scrolls sideways."""
 
 from __future__ import annotations
 
@@ -126,6 +127,19 @@ def test_three_shots_are_quoted_run_stitched_and_one_is_rerolled(launch_app, ope
     expect(strip.locator(".pxui-sb-card").nth(2)).to_contain_text("take 2 of 2")
     assert card_states(page) == ["done"] * 3
     assert len(ledger.history()) == 5  # every take is in History
+    if not phone:  # take 1 of shot 2 back, for free: shot 3 (made from take 2) is stale
+        page.locator("#sb-take input").fill("1")
+        page.locator("#sb-choose").click()
+        expect(progress).to_contain_text("Shot 2 uses take 1.")
+        expect(strip.locator(".pxui-sb-card").nth(2)).to_have_attribute("data-state", "stale")
+        page.locator("#sb-take input").fill("2")
+        page.locator("#sb-choose").click()
+        expect(progress).to_contain_text("Shot 2 uses take 2. Stitched again.")
+        assert card_states(page) == ["done"] * 3
+        page.locator("#sb-export").click()
+        expect(progress).to_contain_text("Exported")
+        expect(page.locator("#sb-zip")).to_contain_text(".zip")
+        assert embedded().stats()["posts"] == 5  # choosing and exporting send nothing
     if phone:  # what acts on a made shot is right under the cards, not a video further down
         cards = page.locator("#sb-strip").bounding_box()
         pick_shot = page.locator("#sb-made-shot").bounding_box()
