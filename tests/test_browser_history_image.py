@@ -1,7 +1,7 @@
 """Image-to-video in a real Chromium, on a phone: a PNG uploaded in the form is animated, the
 video plays, History's card shows the image it started from, picking it loads the image back,
 and the page never scrolls sideways at 390 px; a reload mid-job brings the image back, and an
-RGBA PNG is sent as its own bytes."""
+RGBA PNG is sent as its own bytes; the page's uploads carry its visitor cookie."""
 
 from __future__ import annotations
 
@@ -96,9 +96,17 @@ def test_a_reload_mid_job_brings_the_uploaded_rgba_png_back_and_sends_its_own_by
     RGB copy); a reload while its job runs puts it back in the form with the other settings."""
     from PIL import Image
 
+    from pixverse_ui.ui.common import VISITOR_STORAGE
+    from pixverse_ui.ui.uploads import VISITOR_COOKIE
+
     api = make_sim(speed=40)  # the job stays queued until the test moves it on
     demo, _, ledger = launch_app(AIMLAPI_KEY=TEST_KEY, AIMLAPI_BASE_URL=api.url)
     page = open_page(demo.local_url)
+    # the page's uploads carry its visitor token in a cookie: counted per visitor too
+    page.wait_for_function(f"() => document.cookie.includes('{VISITOR_COOKIE}=v1.')")
+    token = page.evaluate(f"() => localStorage.getItem('{VISITOR_STORAGE}')")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert cookies[VISITOR_COOKIE] == token
     fox = tmp_path / "fox.png"
     Image.new("RGBA", (320, 180), (250, 120, 20, 90)).save(fox)
     page.locator("#image-upload input[type=file]").set_input_files(str(fox))
