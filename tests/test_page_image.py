@@ -136,8 +136,9 @@ def test_the_variations_quote_and_use_this_one_follow_the_image(tmp_path, monkey
     _, from_square = part.quote(None, "540p", 5, "seeds", 2, [], [], None, "v", picked)
     assert wide.startswith("These 2 videos: about $1.25 (2,500,000 credits)"), wide
     assert from_square.startswith("These 2 videos: about $0.70 (1,406,250 credits)"), from_square
-    _, ratios = part.quote(None, "540p", 5, "aspect ratios", 2, [], ["1:1"], None, "v", picked)
-    assert "vary seeds or styles" in ratios
+    for ratios in ([], ["1:1"]):  # said at once, not "pick the aspect ratios" first
+        _, said = part.quote(None, "540p", 5, "aspect ratios", 2, [], ratios, None, "v", picked)
+        assert "vary seeds or styles" in said, said
 
     from pixverse_ui import params
     from pixverse_ui.submission import with_kept_image

@@ -313,6 +313,9 @@ class VariationsPart:
         hidden = gr.update(visible=False, value=False)
         picks = {"styles": styles, "aspect ratios": ratios}
         unpicked = picks.get(axis, [None]) if isinstance(axis, str) else [None]
+        if axis == "aspect ratios" and image not in (None, ""):  # before asking to pick some
+            no_ratios = errors.ValidationError(variations.NO_RATIOS_WITH_AN_IMAGE, field="axis")
+            return hidden, error_markdown(no_ratios)
         if isinstance(unpicked, list) and not unpicked:  # nothing asked yet: no red sentence
             return hidden, PICK_SOME.format(axis)
         try:
