@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # pragma: no cover
 #: The most generations one batch may start.
 MAX_BATCH = 24
 AXES = ("seed", "style", "aspect_ratio")
+NO_RATIOS_WITH_AN_IMAGE = (
+    "The image decides the video's shape, so variations of it vary seeds or styles, not "
+    "aspect ratios."
+)
 
 
 @dataclass(frozen=True)
@@ -40,12 +44,15 @@ def plan(
     values: tuple[str, ...] | list[str] = (),
     rng: random.Random | None = None,
 ) -> Plan:
-    """Variants of ``base`` along ``axis``: ``count`` random seeds, or each of ``values``.
+    """Variants of ``base`` along ``axis``: ``count`` random seeds, or each of ``values``. Over an
+    image (``base.image``) every variant starts from the same image, and has no aspect ratio.
 
     Every variant is validated, so a batch that cannot all be sent is refused before any is.
     """
     if axis not in AXES:
         raise ValidationError(f"Vary one of {', '.join(AXES)}; got {shown(axis)}.", field="axis")
+    if axis == "aspect_ratio" and base.image is not None:
+        raise ValidationError(NO_RATIOS_WITH_AN_IMAGE, field="axis")
     if axis == "seed":
         if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_BATCH:
             raise ValidationError(

@@ -1,19 +1,26 @@
 """Image-to-video in a real Chromium, on a phone: a PNG uploaded in the form is animated, the
 video plays, History's card shows the image it started from, picking it loads the image back,
-and the page never scrolls sideways at 390 px."""
+and the page never scrolls sideways at 390 px; a reload mid-job brings the image back, and an
+RGBA PNG is sent as its own bytes; the page's uploads carry its visitor cookie."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 from browser_support import (
+    JOB_TIMEOUT,
     PHONE,
+    fill_form,
     generate_and_wait,
     history_tab,
     make_video,
     no_traceback,
     plays,
 )
-from support import png_bytes
+from conftest import TEST_KEY
+from support import advance_until, png_bytes, wait_for
 
 try:
     from playwright.sync_api import expect
@@ -79,4 +86,57 @@ def test_an_uploaded_png_is_animated_and_its_card_shows_it(launch_app, open_page
     )
     assert embedded().stats()["posts"] == posts
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
+    no_traceback(page)
+
+
+def test_a_reload_mid_job_brings_the_uploaded_rgba_png_back_and_sends_its_own_bytes(
+    launch_app, open_page, make_sim, clock, tmp_path
+):
+    """A PNG with alpha goes to the API byte for byte (Gradio's image field would have sent an
+    RGB copy); a reload while its job runs puts it back in the form with the other settings."""
+    from PIL import Image
+
+    from pixverse_ui.ui.common import VISITOR_STORAGE
+    from pixverse_ui.ui.uploads import VISITOR_COOKIE
+
+    api = make_sim(speed=40)  # the job stays queued until the test moves it on
+    demo, _, ledger = launch_app(AIMLAPI_KEY=TEST_KEY, AIMLAPI_BASE_URL=api.url)
+    page = open_page(demo.local_url)
+    # the page's uploads carry its visitor token in a cookie: counted per visitor too
+    page.wait_for_function(f"() => document.cookie.includes('{VISITOR_COOKIE}=v1.')")
+    token = page.evaluate(f"() => localStorage.getItem('{VISITOR_STORAGE}')")
+    cookies = {c["name"]: c["value"] for c in page.context.cookies()}
+    assert cookies[VISITOR_COOKIE] == token
+    fox = tmp_path / "fox.png"
+    Image.new("RGBA", (320, 180), (250, 120, 20, 90)).save(fox)
+    page.locator("#image-upload input[type=file]").set_input_files(str(fox))
+    expect(page.locator("#shape-note")).to_be_visible()
+    fill_form(page, "The fox looks up", resolution="360p")
+    page.locator("#generate").click()
+    status = page.locator("#status-panel")
+    expect(status).to_contain_text("queued", timeout=JOB_TIMEOUT)
+    [body] = (job["body"] for job in api.stats()["jobs"])
+    prefix, _, data = body["image_url"].partition(",")
+    assert prefix == "data:image/png;base64" and base64.b64decode(data) == fox.read_bytes()
+    [record] = ledger.history()
+    assert record.image_sha256 == hashlib.sha256(fox.read_bytes()).hexdigest()
+
+    page.reload()  # the page forgets its form; the running job puts its image back
+    expect(status).to_contain_text("queued", timeout=JOB_TIMEOUT)
+    expect(page.locator("#prompt textarea")).to_have_value("The fox looks up")
+    expect(page.locator("#image-upload img")).to_be_visible(timeout=JOB_TIMEOUT)
+    page.wait_for_function("() => document.querySelector('#image-upload img').naturalWidth === 320")
+    expect(page.locator("#shape-note")).to_be_visible()
+    expect(page.locator("#aspect-ratio input")).to_be_disabled()
+    expect(page.locator("#generate")).to_be_disabled()
+
+    advance_until(api, clock, "completed")
+    expect(status).to_contain_text("Your video is ready", timeout=JOB_TIMEOUT)
+    assert plays(page)
+    # Generate again sends the same bytes: the image the reload put back is the job's
+    page.locator("#generate").click()
+    wait_for(lambda: api.stats()["posts"] == 2, timeout=JOB_TIMEOUT / 1000)
+    advance_until(api, clock, "completed")
+    again = api.stats()["jobs"][-1]["body"]
+    assert again["image_url"] == body["image_url"] and "aspect_ratio" not in again
     no_traceback(page)

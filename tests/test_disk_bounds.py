@@ -27,7 +27,15 @@ from typing import Any
 import gradio as gr
 import pytest
 import requests
-from support import ServedApp, bomb_png, form, png_bytes, queue_call, running_app_py
+from support import (
+    ServedApp,
+    bomb_png,
+    form,
+    png_bytes,
+    queue_call,
+    running_app_py,
+    visitor_token,
+)
 
 from pixverse_ui import params
 from pixverse_ui.client import ENDPOINT
@@ -40,6 +48,7 @@ from pixverse_ui.store import DONE, Ledger
 from pixverse_ui.ui import build_demo
 from pixverse_ui.ui.common import caller
 from pixverse_ui.ui.guard import NO_DEEP_LINKS, NO_LINKS
+from pixverse_ui.ui.uploads import PER_WINDOW, VISITOR_COOKIE, WINDOW, too_fast
 
 HOSTILE_ID = "abc\nrm -rf ~\n'\"$(x)"
 #: Ids a hostile or broken API could send; each must become a plain, distinct file name.
@@ -160,6 +169,39 @@ def test_uploads_to_a_space_take_one_real_image_and_store_nothing_else(space):
     assert Path(path).read_bytes() == image and Path(path).is_relative_to(cache)
     served = requests.get(app.url + "/gradio_api/file=" + path, timeout=30)
     assert served.content == image
+
+
+def test_a_visitor_uploading_from_many_addresses_meets_its_own_count(space):
+    """On a Space (one proxy in front, so the address is X-Forwarded-For's last entry) a browser
+    carrying its visitor cookie gets ``PER_WINDOW`` uploads in the window whatever address it
+    comes from; the next is refused with a sentence and nothing is stored. Another visitor, and
+    the same one without its cookie, are counted by their addresses."""
+    app, cache = space
+    token = visitor_token(app.url)
+    image = png_bytes(64, 36, seed=5)
+
+    def send(address: str, cookie: str | None = token) -> requests.Response:
+        headers = {"x-forwarded-for": address}
+        if cookie is not None:
+            headers["cookie"] = f"{VISITOR_COOKIE}={cookie}"
+        return requests.post(
+            app.url + "/gradio_api/upload",
+            files={"files": ("fox.png", image)},
+            headers=headers,
+            timeout=60,
+        )
+
+    for i in range(PER_WINDOW):
+        assert send(f"198.51.100.{i}").status_code == 200
+    before = _files(cache)
+    refused = send("198.51.100.200")
+    assert (refused.status_code, refused.text) == (
+        429,
+        too_fast(PER_WINDOW, WINDOW, "This browser"),
+    )
+    assert _files(cache) == before
+    assert send("198.51.100.201", visitor_token(app.url)).status_code == 200
+    assert send("198.51.100.202", None).status_code == 200
 
 
 # --- deep links and links in inputs: a Space, as strangers call it ------------------------------

@@ -17,7 +17,15 @@ from support import bomb_png, png_bytes
 
 from pixverse_ui.ui import guard
 from pixverse_ui.ui.guard import GENERAL_CAP, MB, NO_DEEP_LINKS, NO_UPLOADS, RequestGuard
-from pixverse_ui.ui.uploads import NOT_AN_IMAGE, ONE_IMAGE, UPLOAD_CAP, UploadRate, too_fast
+from pixverse_ui.ui.uploads import (
+    NOT_AN_IMAGE,
+    ONE_IMAGE,
+    UPLOAD_CAP,
+    VISITOR_COOKIE,
+    UploadRate,
+    too_fast,
+)
+from pixverse_ui.visitors import VisitorTokens
 
 
 class Reader:
@@ -89,12 +97,16 @@ def multipart(*files: tuple[str, str, bytes], boundary: str = "b0undary") -> tup
     return body + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def upload(app: Any, body: bytes, content_type: str, **kwargs: Any) -> httpx.Response:
+def upload(
+    app: Any, body: bytes, content_type: str, headers: dict | None = None, **kwargs: Any
+) -> httpx.Response:
     async def go() -> httpx.Response:
         transport = httpx.ASGITransport(app=RequestGuard(app, **kwargs))
         async with httpx.AsyncClient(transport=transport, base_url="http://guarded") as client:
             return await client.post(
-                "/gradio_api/upload", content=body, headers={"content-type": content_type}
+                "/gradio_api/upload",
+                content=body,
+                headers={"content-type": content_type, **(headers or {})},
             )
 
     return asyncio.run(asyncio.wait_for(go(), timeout=60))
@@ -165,6 +177,40 @@ def test_uploads_are_counted_by_address_behind_the_proxies_the_app_knows():
     assert (refused.status_code, refused.text) == (429, too_fast(2, 60.0))
     now[0] = 61.0
     assert upload(app, *good, uploads=rate).status_code == 200
+
+
+def test_uploads_are_counted_by_visitor_too_as_starts_are(tmp_path):
+    """A browser's uploads carry its visitor cookie: a visitor moving between addresses meets
+    its own count, and people behind one address share the address's; a token the app did not
+    sign, or none, is counted by its address alone. A refusal is a sentence, and nothing is
+    handed on to be stored."""
+    now = [0.0]
+    rate = UploadRate(per_window=2, window=60.0, clock=lambda: now[0])
+    tokens = VisitorTokens(tmp_path)
+    alice, bob = tokens.issue(), tokens.issue()
+    app = Keeper()
+    good = multipart(("files", "a.png", png_bytes()))
+
+    def send(address: str, token: str | None = None) -> httpx.Response:
+        headers = {"x-forwarded-for": address}
+        if token is not None:
+            headers["cookie"] = f"theme=dark; {VISITOR_COOKIE}={token}"
+        return upload(
+            app, *good, headers=headers, uploads=rate, proxy_hops=1, visitor_of=tokens.visitor_of
+        )
+
+    assert [send(f"10.0.0.{i}", alice).status_code for i in (1, 2)] == [200, 200]
+    refused = send("10.0.0.3", alice)  # a third address: the same browser
+    assert (refused.status_code, refused.text) == (429, too_fast(2, 60.0, "This browser"))
+    assert len(app.bodies) == 2
+    assert send("10.0.0.3", bob).status_code == 200  # that address had counted nothing
+    forged = "v1." + "0" * 32 + "." + "0" * 32
+    assert [send("10.0.0.4", token).status_code for token in (forged, None)] == [200, 200]
+    behind_one = send("10.0.0.4", bob)  # two people behind one address share its count
+    assert (behind_one.status_code, behind_one.text) == (429, too_fast(2, 60.0))
+    assert len(app.bodies) == 5
+    now[0] = 61.0
+    assert send("10.0.0.9", alice).status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -67,7 +67,7 @@ class SharedSpace:
         """A batch by a new visitor, with a fresh token."""
         token = visitor_token(self.app.url)
         fields = form(prompt=f"foxes for {name}", resolution="540p")[:10]
-        data = [*fields, "seeds", count, [], [], False, "", token]
+        data = [*fields, "seeds", count, [], [], False, "", token, None]  # None: no image
         return queue_call(self.app.url, self.index("variations"), data, timeout=180)
 
     def host_spent(self) -> float:

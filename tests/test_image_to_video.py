@@ -257,3 +257,40 @@ def test_a_notebooks_video_shows_the_image_it_started_from(sim, client, ledger, 
     assert f'<img src="{url}"' in by_url._repr_html_()  # the notebook's own browser shows it
     text = notebook.generate(PROMPT, **options(client, ledger, tmp_path))
     assert "<img" not in text._repr_html_()
+
+
+# --- variations over one image ------------------------------------------------------------------
+
+
+def test_variations_over_one_image_send_it_to_every_variant_at_its_shape(
+    sim, client, ledger, tmp_path, capsys
+):
+    """The notebook's (and the library's) batch over one picture: every POST carries the
+    image-to-video model, the picture's own bytes and no aspect ratio; the quote printed first
+    prices the square's shape (1:1 at 540p: 703,125 credits a video; 16:9 would be 1,250,000);
+    varying aspect ratios over an image is refused with a sentence, before any request."""
+    from pixverse_ui import notebook
+    from pixverse_ui.variations import NO_RATIOS_WITH_AN_IMAGE
+
+    square = tmp_path / "square.png"
+    picture(300, 300, seed=3).save(square)
+    common = {"client": client, "ledger": ledger, "image": square, "resolution": "540p"}
+    seeds = notebook.variations(PROMPT, "seed", count=2, **common)
+    quoted = capsys.readouterr().out.splitlines()[0]
+    assert quoted.startswith("These 2 videos: about $0.70 (1,406,250 credits)"), quoted
+    styles = notebook.variations(PROMPT, "style", values=["anime", "clay"], **common)
+    bodies = sent_bodies(sim)
+    assert len(bodies) == 4 and len(seeds) == len(styles) == 2
+    for body in bodies:
+        assert body["model"] == params.IMAGE_MODEL_ID and "aspect_ratio" not in body
+        assert sent_bytes(body) == square.read_bytes()
+    assert len({body["seed"] for body in bodies[:2]}) == 2
+    assert [body.get("style") for body in bodies[2:]] == ["anime", "clay"]
+    for video in (*seeds, *styles):  # each video starts from the picture, in its shape
+        first = video_frames(video.video_path, 1)[0]
+        assert first.size == (540, 540)
+        assert difference(first, Image.open(square).resize((540, 540))) < 8
+    with pytest.raises(errors.ValidationError) as refused:
+        notebook.variations(PROMPT, "aspect_ratio", values=["9:16", "1:1"], **common)
+    assert NO_RATIOS_WITH_AN_IMAGE in refused.value.user_message
+    assert sim.stats()["posts"] == 4

@@ -8,10 +8,12 @@ The browser test of the same (``test_browser.py``) checks the wiring; this one t
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import gradio as gr
 import pytest
 from conftest import TEST_KEY
+from PIL import Image
 from support import advance_until, wait_for
 
 from pixverse_ui import params
@@ -89,3 +91,40 @@ def test_a_reloaded_page_follows_the_running_job_to_its_video_with_no_second_pos
 
     strip, key, new_mark = part.tick(None, None, key, mark)
     assert (strip, key) == ("", []) and new_mark != mark  # History is drawn again
+
+
+@pytest.mark.parametrize("source", ["file", "url"])
+def test_a_reloaded_page_brings_a_running_image_jobs_image_back(live, clock, tmp_path, source):
+    """A reload while an image-to-video job runs: the image comes back into the form with the
+    other settings (an uploaded RGBA PNG as its own bytes, a URL as given), the aspect ratio is
+    left out and disabled, and the note says the image decides the shape."""
+    part, api = live
+    app = part.page.app
+    who = caller(part.page, None, None, None, None)
+    fox = tmp_path / "fox.png"
+    Image.new("RGBA", (320, 180), (250, 120, 20, 90)).save(fox)
+    given = str(fox) if source == "file" else "https://example.com/fox.png?size=large"
+    form = params.validate("the fox looks up", resolution="360p", image=given)
+    (job,) = app.start(who, [form])
+    wait_for(lambda: job.last is not None, timeout=60)
+
+    async def follow():
+        shown = []
+        async for outputs in part.reattach(None, None):
+            shown.append(outputs)
+            if len(shown) == 1:
+                await asyncio.to_thread(advance_until, api, clock, "completed")
+        return shown
+
+    first = asyncio.run(follow())[0]
+    form_fields = first[5 : 5 + 10]
+    upload, url, image, note = first[15:]
+    assert form_fields[0] == "the fox looks up" and form_fields[3] == "360p"
+    assert form_fields[2] == gr.update(value=None, interactive=False)
+    assert note == gr.update(visible=True)
+    if source == "file":
+        assert Path(upload).read_bytes() == fox.read_bytes() and url == ""
+        assert image["path"] == upload
+    else:
+        assert (upload, url, image) == (None, given, given)
+    assert api.stats()["posts"] == 1

@@ -263,3 +263,60 @@ def test_a_storyboard_with_a_mistake_or_a_local_image_is_refused_before_anything
     assert "Shot 1, image: give an http(s) URL" in text_of(path)
     assert "The storyboard is not JSON" in text_of(named)  # a text is never read as a path
     assert sim_posts() == before and ledger.history() == []
+
+
+def test_an_agent_starts_from_an_image_by_data_uri_or_url_and_varies_it(launch_app, tmp_path):
+    """The generate tool's ``image``: a data: URI is sent as its own bytes (the video's first
+    frame is the picture), a URL as given, neither with an aspect ratio; variations take it too,
+    every variant with the same image."""
+    import base64
+    import io
+
+    from PIL import Image
+    from support import difference, picture, video_frames
+
+    from pixverse_ui.params import IMAGE_MODEL_ID
+    from pixverse_ui.simulator import embedded
+
+    demo, _, _ = launch_app(mcp=True)
+    out = io.BytesIO()
+    picture(640, 360, seed=4).save(out, format="PNG")
+    data = out.getvalue()
+    uri = "data:image/png;base64," + base64.b64encode(data).decode()
+    url = "https://example.com/fox.png?size=large"
+    before = sim_posts()
+
+    async def work(mcp: ClientSession) -> tuple[Any, ...]:
+        tools = {tool.name: tool for tool in (await mcp.list_tools()).tools}
+        common = {"prompt": "the fox looks up", "resolution": "360p"}
+        from_uri = await mcp.call_tool("generate", {**common, "image": uri})
+        from_url = await mcp.call_tool("generate", {**common, "image": url})
+        varied = await mcp.call_tool(
+            "variations",
+            {**common, "image": uri, "axis": "styles", "styles": ["anime", "clay"]},
+        )
+        return tools, from_uri, from_url, varied
+
+    tools, from_uri, from_url, varied = with_mcp(
+        demo, work, headers={KEY_HEADER: "sk-sim-agent-02"}
+    )
+    assert "image" in tools["generate"].inputSchema["properties"]
+    assert "image" in tools["variations"].inputSchema["properties"]
+    for result in (from_uri, from_url, varied):
+        assert not result.isError, text_of(result)
+    assert sim_posts() == before + 4
+    bodies = [job["body"] for job in embedded().stats()["jobs"][-4:]]
+    for body in bodies:
+        assert body["model"] == IMAGE_MODEL_ID and "aspect_ratio" not in body
+    sent = [body["image_url"] for body in bodies]
+    assert sent[1] == url
+    for image_url in (sent[0], *sent[2:]):
+        prefix, payload = image_url.split(",", 1)
+        assert prefix == "data:image/png;base64" and base64.b64decode(payload) == data
+    assert sorted(body.get("style") for body in bodies[2:]) == ["anime", "clay"]
+    [video_url] = set(URL.findall(text_of(from_uri)))
+    path = tmp_path / "from-image.mp4"
+    path.write_bytes(requests.get(video_url, timeout=30).content)
+    first = video_frames(path, 1)[0]
+    assert first.size == (640, 360)
+    assert difference(first, Image.open(io.BytesIO(data))) < 6

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
 
-from .. import errors, params
+from .. import errors, images, params
 from ..jobs import Job
 from ..lifecycle import STOPPED_ICON, Status
 from ..polling import Update
+from ..publish import Publisher
 from .common import (
     KEY_STORAGE,
     NO_STYLE,
@@ -97,8 +99,11 @@ class GeneratePart:
             elem_id="negative-prompt",
         )
         with gr.Row(elem_id="image-row"):
+            # image_mode None: the upload's own file, as given (Gradio's default, "RGB", would
+            # send a copy converted, an RGBA PNG's alpha gone and its SHA-256 another)
             self.image_upload = gr.Image(
                 type="filepath",
+                image_mode=None,
                 sources=["upload"],
                 label="Start from an image (optional)",
                 elem_id="image-upload",
@@ -520,6 +525,18 @@ def loaded_image(upload: str | None, url: str | None) -> tuple[Any, ...]:
     or ``url``, or emptied for neither."""
     chosen = chosen_image(upload, url)
     return upload, url or "", chosen, gr.update(visible=chosen is not None)
+
+
+def kept_image(publisher: Publisher, image: images.InputImage | None) -> tuple[Any, ...]:
+    """The image fields (``GeneratePart.image_fields``) holding a job's image: the ledger's copy
+    published for this session, or the URL as sent; emptied for a text job (or a copy gone)."""
+    if image is None:
+        return loaded_image(None, None)
+    if image.is_url:
+        return loaded_image(None, image.url)
+    if image.path is not None and Path(image.path).is_file():
+        return loaded_image(publisher.file(image.path), None)
+    return loaded_image(None, None)
 
 
 def busy() -> tuple[Any, Any]:

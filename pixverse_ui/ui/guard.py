@@ -4,7 +4,7 @@ On a public page anyone can call every route Gradio serves. What a request could
 process write to disk, fetch, or hold in memory is settled here:
 
 - Gradio's upload route takes one image of at most 10 MB, checked by its content before Gradio
-  stores a byte of it, at a bounded rate per address (:mod:`.uploads`).
+  stores a byte of it, at a bounded rate per address and per visitor (:mod:`.uploads`).
 - Routes the page never uses, that would keep what a caller sends, are refused with a sentence
   before a byte of the body is read (``REFUSED``): Gradio's recording upload, and
   ``/gradio_api/deep_link``, which writes the state of the caller's session (about
@@ -37,13 +37,24 @@ input is still refused with this module's sentence.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import gradio as gr
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .common import address_of
 from .gradio_internals import refuse_downloads
-from .uploads import UPLOAD_CAP, UPLOAD_ROUTE, Refused, UploadRate, checked_body, reading
+from .uploads import (
+    UPLOAD_CAP,
+    UPLOAD_ROUTE,
+    VISITOR_COOKIE,
+    Refused,
+    UploadRate,
+    checked_body,
+    reading,
+)
 
 KB = 1000
 MB = 1000 * KB
@@ -102,11 +113,18 @@ class RequestGuard:
     status and a plain sentence, before Gradio reads the body."""
 
     def __init__(
-        self, app: ASGIApp, proxy_hops: int = 0, uploads: UploadRate | None = None
+        self,
+        app: ASGIApp,
+        proxy_hops: int = 0,
+        uploads: UploadRate | None = None,
+        visitor_of: Callable[[object], str | None] | None = None,
     ) -> None:
+        """``visitor_of``: the visitor a token stands for, if the app signed it
+        (``VisitorTokens.visitor_of``); without it uploads are counted by address alone."""
         self.app = app
         self.proxy_hops = proxy_hops
         self.uploads = uploads or UploadRate()
+        self.visitor_of = visitor_of
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -133,7 +151,9 @@ class RequestGuard:
         headers = Headers(scope=scope)
         peer = (scope.get("client") or (None,))[0]
         try:
-            self.uploads.admit(address_of(headers, peer, self.proxy_hops) or "unknown")
+            self.uploads.admit(
+                address_of(headers, peer, self.proxy_hops) or "unknown", self._visitor(headers)
+            )
             with reading():
                 body = await _whole_body(receive, UPLOAD_CAP)
                 rebuilt, content_type = checked_body(
@@ -162,6 +182,13 @@ class RequestGuard:
                 await self.app(scope, replay, send)
         except Refused as refused:
             await _answer(send, refused.status, refused.words)
+
+    def _visitor(self, headers: Headers) -> str | None:
+        """The visitor an upload's cookie names, if the app signed its token."""
+        if self.visitor_of is None or "cookie" not in headers:
+            return None
+        token = cookie_parser(headers["cookie"]).get(VISITOR_COOKIE)
+        return self.visitor_of(token) if token else None
 
 
 class _Bounded:

@@ -26,7 +26,7 @@ from ..jobs import Job
 from ..lifecycle import TRANSIENT_ICON
 from ..store import JobRecord
 from .common import Page, caller, clock_facts
-from .generate import GeneratePart, busy, loaded_form
+from .generate import GeneratePart, busy, kept_image, loaded_form
 from .history import HistoryPart
 
 
@@ -89,7 +89,7 @@ class LivePart:
         followed = loaded(
             self.reattach,
             inputs=[g.api_key, visitor],
-            outputs=[g.status, g.video, g.body, g.go, g.stop, *g.form],
+            outputs=[g.status, g.video, g.body, g.go, g.stop, *g.form, *g.image_fields],
             api_visibility="private",
             concurrency_limit=None,
             show_progress="hidden",
@@ -117,24 +117,31 @@ class LivePart:
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> AsyncIterator[tuple[Any, ...]]:
         """After a page load: follow the caller's newest running job in the main panel, to its
-        video; its settings go back into the form. Nothing at all when none is running."""
+        video; its settings go back into the form, its image (the ledger's copy, or its URL)
+        among them. Nothing at all when none is running."""
         g = self.generate
-        skip_form = (gr.skip(),) * len(g.form)
+        skip_form = (gr.skip(),) * (len(g.form) + len(g.image_fields))
         try:
             who = caller(self.page, api_key, None, visitor, request)
             jobs = await asyncio.to_thread(self.page.app.running, who)
         except errors.PixVerseError:
             jobs = []  # not a caller yet (no key where one is needed): nothing of theirs runs
         if not jobs:
-            yield (gr.skip(),) * (5 + len(g.form))
+            yield (gr.skip(),) * (5 + len(skip_form))
             return
         job = jobs[0]
-        form = loaded_form(job.params.to_record()) if job.params is not None else skip_form
+        form = skip_form
+        if job.params is not None:
+            image = job.params.image
+            form = (
+                *loaded_form(job.params.to_record(), image=image is not None),
+                *kept_image(self.page.publisher, image),
+            )
         first = (*busy(), *form)
         try:
             async for shown in g.follow(job):
                 yield (*shown, *first)
-                first = (gr.skip(),) * (2 + len(g.form))
+                first = (gr.skip(),) * (2 + len(skip_form))
         except errors.PixVerseError:
             pass  # the panel says what ended it
         yield (gr.skip(),) * 3 + g.idle() + skip_form

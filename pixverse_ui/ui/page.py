@@ -317,7 +317,7 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
     app_kwargs = dict(overrides.pop("app_kwargs", None) or {})
     app_kwargs["middleware"] = [
         *app_kwargs.get("middleware", ()),
-        Middleware(RequestGuard, proxy_hops=app.mode.proxy_hops),
+        Middleware(RequestGuard, proxy_hops=app.mode.proxy_hops, visitor_of=app.tokens.visitor_of),
     ]
     options: dict[str, Any] = {
         "blocked_paths": blocked,

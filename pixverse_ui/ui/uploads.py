@@ -10,9 +10,15 @@ its header, before anything decodes it. What Gradio gets is a body rebuilt from 
 checked (the file's bytes under a plain name), so Gradio's parser cannot read it otherwise than
 this module did. Anything else is answered with a status and a sentence, and nothing is written.
 
-Uploads are counted by the caller's address (``UploadRate``: at most ``PER_WINDOW`` in
-``WINDOW`` seconds, the address found as ``common.client_address`` finds it behind the app's
-proxies); what was uploaded is removed with Gradio's cache after ``publish.MAX_AGE``
+Uploads are counted as starts are, by two names, and one must fit under both (``UploadRate``: at
+most ``PER_WINDOW`` in ``WINDOW`` seconds each): the caller's address (as
+``common.client_address`` finds it behind the app's proxies), and the visitor, when the upload
+carries the page's visitor cookie (``VISITOR_COOKIE``: the browser's signed visitor token, which
+the page writes when the server hands it over; a token the app did not sign names no one).
+Gradio's upload request carries no field of ours, but a browser sends the page's cookies with it,
+so the cookie is how a page's upload says whose it is. An upload without it (``gradio_client``'s
+``handle_file``) is counted by its address alone: a cookie can be left out, an address cannot.
+What was uploaded is removed with Gradio's cache after ``publish.MAX_AGE``
 (``page.build_demo`` gives Gradio's ``delete_cache``, which removes uploaded files too).
 """
 
@@ -36,9 +42,11 @@ UPLOAD_CAP = images.MAX_BYTES + 64 * 1024
 #: Uploads whose bodies are held in memory at once (each at most ``UPLOAD_CAP``); more are asked
 #: to try again.
 MAX_AT_ONCE = 8
-#: Uploads one address may make in ``WINDOW`` seconds.
+#: Uploads one address (and one visitor) may make in ``WINDOW`` seconds.
 PER_WINDOW = 30
 WINDOW = 600.0
+#: The cookie the page keeps its visitor token in, which its uploads carry (``ui/visitor.py``).
+VISITOR_COOKIE = "pxui_visitor"
 
 NOT_AN_IMAGE = "This app takes images only: a PNG, JPEG or WebP file."
 ONE_IMAGE = "Send one image at a time, as the field 'files' of a multipart form."
@@ -58,15 +66,17 @@ class Refused(Exception):
         self.status, self.words = status, words
 
 
-def too_fast(count: int, window: float) -> str:
+def too_fast(count: int, window: float, who: str = "This address") -> str:
+    """The sentence an upload over the rate gets (``who``: "This address", "This browser")."""
     return (
-        f"This address has uploaded {count} images in the last {window / 60:g} minutes, the "
+        f"{who} has uploaded {count} images in the last {window / 60:g} minutes, the "
         "most this app takes; try again later."
     )
 
 
 class UploadRate:
-    """Uploads counted by address in a sliding window (``clock()`` tells the time)."""
+    """Uploads counted by address, and by visitor when one is known, each in a sliding window
+    (``clock()`` tells the time)."""
 
     def __init__(
         self,
@@ -78,18 +88,26 @@ class UploadRate:
         self._seen: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def admit(self, address: str) -> None:
-        """Count one upload from ``address``, or raise :class:`Refused` (429) over the rate."""
+    def admit(self, address: str, visitor: str | None = None) -> None:
+        """Count one upload from ``address`` (and ``visitor``, a visitor's id, if known), or
+        raise :class:`Refused` (429) when either is over the rate: then neither counts it."""
         now = self.clock()
+        names = [(f"address:{address}", "This address")]
+        if visitor is not None:
+            names.append((f"visitor:{visitor}", "This browser"))
         with self._lock:
             for key in [k for k, d in self._seen.items() if not d or d[-1] <= now - self.window]:
-                del self._seen[key]  # addresses idle for a whole window are forgotten
-            seen = self._seen.setdefault(address, deque())
-            while seen and seen[0] <= now - self.window:
-                seen.popleft()
-            if len(seen) >= self.per_window:
-                raise Refused(429, too_fast(self.per_window, self.window))
-            seen.append(now)
+                del self._seen[key]  # names idle for a whole window are forgotten
+            counts = []
+            for key, who in names:
+                seen = self._seen.setdefault(key, deque())
+                while seen and seen[0] <= now - self.window:
+                    seen.popleft()
+                if len(seen) >= self.per_window:
+                    raise Refused(429, too_fast(self.per_window, self.window, who))
+                counts.append(seen)
+            for seen in counts:
+                seen.append(now)
 
 
 _held = 0

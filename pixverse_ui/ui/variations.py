@@ -1,8 +1,9 @@
 """The Variations tab: one prompt several times at once, varying seeds, styles or aspect ratios.
 
 The tab quotes the batch (``quote``), in dollars and credits, from the moment the page loads and
-after every change of what the price depends on: the tab's controls and the form's aspect ratio,
-resolution and duration. More than ``CONFIRM_ABOVE`` generations need a tick; the tick box shows
+after every change of what the price depends on: the tab's controls and the form's aspect ratio
+(or its image: a batch over an image starts every variant from it, at its shape), resolution and
+duration. More than ``CONFIRM_ABOVE`` generations need a tick; the tick box shows
 only then, is disabled while a batch runs, and is cleared when it ends (a tick is consent for one
 batch). ``variations`` is an API endpoint and MCP tool: it answers with the batch's stills, a table
 of its states and a contact sheet. The page draws the same batch as cards (``grid_html``) that play
@@ -20,7 +21,7 @@ from typing import Any
 
 import gradio as gr
 
-from .. import errors, formatting, params, variations
+from .. import errors, formatting, images, params, variations
 from ..history import item as own_item
 from ..intervals import BATCH_REDRAW_MAX
 from ..jobs import Job, any_news
@@ -34,11 +35,12 @@ from .common import (
     caller,
     error_markdown,
     event_value,
+    form_image,
     form_params,
     refusal,
     strict_input,
 )
-from .generate import GeneratePart, loaded_form
+from .generate import GeneratePart, kept_image, loaded_form
 from .variant_cards import EMPTY_GRID, GRID_CSS, GRID_JS, Card, grid_html
 
 #: Ask "are you sure?" above this many generations in one batch.
@@ -231,7 +233,7 @@ class VariationsPart:
             queue=False,
         )
         # what the price depends on: the tab's controls and the form's shape, not its prompt
-        for source in (*self.controls, g.aspect, g.resolution, g.duration):
+        for source in (*self.controls, g.aspect, g.resolution, g.duration, g.image):
             self.quote_after(source.change, visitor)
         self.quote_after(tab.select, visitor)
         started = self.run_all.click(
@@ -242,7 +244,7 @@ class VariationsPart:
         )
         run = started.then(
             self.variations,
-            inputs=[*g.form, *self.controls, self.confirmed, g.api_key, visitor],
+            inputs=[*g.form, *self.controls, self.confirmed, g.api_key, visitor, g.image],
             # no gr.State among them: Gradio's MCP tools fail on a State output ("pop index out
             # of range") after the batch has started, and an agent that tried again paid twice
             outputs=[self.gallery, self.plan_note, self.sheet, self.cards],
@@ -267,7 +269,7 @@ class VariationsPart:
         self.cards.click(  # queued: its toast needs the queue's stream
             self.use_variant,
             inputs=[g.api_key, visitor],
-            outputs=[*g.form, self.used],
+            outputs=[*g.form, *g.image_fields, self.used],
             api_visibility="private",
             concurrency_limit=None,
         )
@@ -277,7 +279,13 @@ class VariationsPart:
         g = self.generate
         event(
             self.quote,
-            inputs=[g.aspect, g.resolution, g.duration, *self.controls, g.api_key, visitor],
+            inputs=[
+                *(g.aspect, g.resolution, g.duration),
+                *self.controls,
+                g.api_key,
+                visitor,
+                g.image,
+            ],
             outputs=[self.confirmed, self.quote_note],
             api_visibility="private",
             queue=False,
@@ -296,19 +304,27 @@ class VariationsPart:
         ratios: Any,
         api_key: Any,
         visitor: Any,
+        image: Any = None,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> tuple[Any, str]:
         """Before a batch: what it would cost in dollars and credits (the prompt changes no
-        price), what the caller has spent today, and the tick box when the batch needs it."""
+        price; from an image, at the image's own shape), what the caller has spent today, and
+        the tick box when the batch needs it."""
         hidden = gr.update(visible=False, value=False)
         picks = {"styles": styles, "aspect ratios": ratios}
         unpicked = picks.get(axis, [None]) if isinstance(axis, str) else [None]
+        if axis == "aspect ratios" and image not in (None, ""):  # before asking to pick some
+            no_ratios = errors.ValidationError(variations.NO_RATIOS_WITH_AN_IMAGE, field="axis")
+            return hidden, error_markdown(no_ratios)
         if isinstance(unpicked, list) and not unpicked:  # nothing asked yet: no red sentence
             return hidden, PICK_SOME.format(axis)
         try:
             form = params.validate(
                 "x", aspect_ratio=aspect_ratio, resolution=resolution, duration=duration
             )
+            chosen = form_image(image)
+            if chosen:
+                form = params.validate("x", resolution=resolution, duration=duration, image=chosen)
             batch = plan(form, axis, count, styles, ratios)
         except errors.PixVerseError as exc:
             return hidden, error_markdown(exc)
@@ -347,21 +363,29 @@ class VariationsPart:
     ) -> tuple[Any, ...]:
         """**Use this one**: the variant's settings and seed into the form (only the caller's
         own variants: any other id gets the same sentence as an unknown one)."""
-        unchanged = (gr.update(),) * len(self.generate.form)
+        g = self.generate
+        unchanged = (gr.update(),) * (len(g.form) + len(g.image_fields))
         try:
             who = caller(self.page, api_key, None, visitor, request)
         except errors.PixVerseError as exc:
             return (*unchanged, error_markdown(exc))
         ident = event_value(evt, "id")
-        found = own_item(self.page.app.ledger, who.owner, ident)
-        if found is None or found.adopted:
+        ledger = self.page.app.ledger
+        found = own_item(ledger, who.owner, ident)
+        record = ledger.find(found.client_request_id) if found is not None else None
+        if found is None or found.adopted or record is None:
             return (*unchanged, NOT_A_VARIANT)
+        image = images.recorded(record)  # a variant of an image starts from it again
         line = (
             f"Loaded **{html.escape(found.settings)}** into the form above; press **Generate** "
             "to make it again, or change the prompt and keep its seed."
         )
         gr.Info(line.replace("**", ""))
-        return (*loaded_form(found.params), line)
+        return (
+            *loaded_form(found.params, image=True if image is not None else None),
+            *kept_image(self.page.publisher, image),
+            line,
+        )
 
     async def variations(
         self,
@@ -382,12 +406,14 @@ class VariationsPart:
         confirmed: bool = False,
         api_key: str | None = None,
         visitor: str | None = None,
+        image: Any = None,
         request: gr.Request = None,  # type: ignore[assignment]
         x_aimlapi_key: gr.Header | None = None,
     ) -> AsyncIterator[tuple[Any, str, Any, str]]:
         """Run one prompt several times at once, varying seeds, styles or aspect ratios.
 
-        Every variant is a paid generation; more than 4 need confirmed=true.
+        Every variant is a paid generation; more than 4 need confirmed=true. With an image,
+        every variant starts from it (vary seeds or styles: the image decides the shape).
 
         Args:
             prompt: What the videos show.
@@ -398,6 +424,8 @@ class VariationsPart:
             confirmed: True to start more than 4 generations.
             api_key: Leave empty; send your key in the X-AIMLAPI-Key header instead.
             visitor: As for generate.
+            image: As for generate: a public https URL or a data:image/...;base64 URI (or a
+                file); every variant starts from it.
 
         Returns:
             A still of each video that is ready, a table of each variant's state (with its
@@ -406,7 +434,7 @@ class VariationsPart:
         """
         page = self.page
         fields = (prompt, negative_prompt, aspect_ratio, resolution, duration, style, seed, audio,
-                  multi_clip, thinking)  # fmt: skip
+                  multi_clip, thinking, image)  # fmt: skip
         try:
             batch = plan(form_params(*fields), axis, count, styles, ratios)
             who = caller(page, api_key, x_aimlapi_key, visitor, request)

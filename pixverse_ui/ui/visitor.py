@@ -5,8 +5,8 @@ through a proxy or tunnel sees instead of the host's.
 The page's load event restores what the browser kept (``page._JS_RESTORE``): its key, if it was
 to be remembered, and its token. :meth:`VisitorPart.visitor_token` then hands back that token if
 the app signed it, or a fresh one (a new browser, a cleared storage, or an id from before tokens
-were signed), and the page keeps it. The same handler is the ``visitor_token`` endpoint and MCP
-tool, for callers that are not a page.
+were signed), and the page keeps it (in its storage, and in a cookie its uploads carry). The same
+handler is the ``visitor_token`` endpoint and MCP tool, for callers that are not a page.
 """
 
 from __future__ import annotations
@@ -16,10 +16,18 @@ from typing import Any
 import gradio as gr
 
 from .common import VISITOR_STORAGE, Page, from_outside
+from .uploads import VISITOR_COOKIE
 
-#: After the server has answered: the browser keeps its token (a reload, a new tab, the same one).
+#: After the server has answered: the browser keeps its token (a reload, a new tab, the same one),
+#: and puts it in a cookie too, which the page's uploads carry (``uploads.VISITOR_COOKIE``: an
+#: upload is counted per visitor as well as per address). Over https the cookie is one a
+#: Space's iframe may send (SameSite=None, partitioned by the site that embeds it).
 _JS_KEEP = f"""(token) => {{
-  if (token) localStorage.setItem('{VISITOR_STORAGE}', token);
+  if (!token) return;
+  localStorage.setItem('{VISITOR_STORAGE}', token);
+  const where = location.protocol === 'https:'
+    ? 'SameSite=None; Secure; Partitioned' : 'SameSite=Lax';
+  document.cookie = `{VISITOR_COOKIE}=${{token}}; path=/; max-age=31536000; ${{where}}`;
 }}"""
 
 
