@@ -295,6 +295,23 @@ def history_tab(page: Page, name: str = "History") -> None:
     page.locator(".overflow-dropdown button", has_text=name).first.click()
 
 
+#: History's cards (the one view of it) and their stills.
+CARDS = "#history-table .pxui-card"
+STILLS = "#history-table img.pxui-still"
+
+
+def history_card(page: Page, words: str):
+    """The History card whose text has ``words``."""
+    return page.locator(CARDS).filter(has_text=words)
+
+
+def pick_card(page: Page, words: str | None = None) -> None:
+    """Pick a History card as a person does: a click on its prompt (the first card's when no
+    ``words``)."""
+    card = history_card(page, words) if words else page.locator(CARDS).first
+    card.locator(".pxui-prompt").click()
+
+
 def screenshot_path(name: str) -> Path:
     """Where a picture the README shows is written: ``docs/`` under ``make screenshot``
     (``UPDATE_SCREENSHOT=1``), ``test-artifacts/`` in every other run."""
