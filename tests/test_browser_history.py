@@ -67,14 +67,16 @@ def test_history_shows_stills_and_finds_by_text_star_and_note(launch_app, open_p
     page.locator("#history-starred input").uncheck()
     expect(stills).to_have_count(2)
     search = page.locator("#history-search textarea")
-    expect(page.locator("#history-search")).to_contain_text("Press Enter to search")
+    expect(page.locator("#history-search")).to_contain_text("Searches as you type")
     search.fill("seed 4")  # words of the note find it too
     search.press("Enter")
     expect(stills).to_have_count(1)
-    search.fill("whale")
-    search.press("Enter")
-    expect(stills).to_have_count(1)
+    expect(cards).to_contain_text("red fox")
+    search.fill("")
+    search.press_sequentially("whale", delay=50)  # typed, no Enter: it searches once typing pauses
     expect(cards).to_contain_text("blue whale")
+    expect(stills).to_have_count(1)
+    expect(cards).not_to_contain_text("red fox")
     starred = [r for r in ledger.history() if r.starred]
     assert [r.prompt for r in starred] == ["A red fox in the snow"]
     assert starred[0].note == "the light is right; try seed 4"

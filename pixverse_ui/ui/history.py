@@ -69,6 +69,15 @@ NONE_MATCH = "No generations match these filters."
 FIRST_PAGE_JS = "(...inputs) => [...inputs.slice(0, -1), 1]"
 NEWER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at(-1)) - 1)]"
 OLDER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at(-1)) + 1)]"
+#: How long typing in Search pauses before it searches, in milliseconds (Enter searches at once).
+SEARCH_PAUSE_MS = 450
+#: Search as you type: each keystroke restarts a wait of ``SEARCH_PAUSE_MS``, at whose end the
+#: page presses the tab's hidden search button (which searches from the first page).
+SEARCH_AS_YOU_TYPE_JS = (
+    "() => { clearTimeout(window.pxuiSearchPause); window.pxuiSearchPause = setTimeout(() => {"
+    " const go = document.querySelector('#history-search-go'); if (go) go.click(); }, "
+    f"{SEARCH_PAUSE_MS}); }}"
+)
 #: The longest side of a card's still, in CSS pixels (the other follows the aspect ratio).
 STILL_SIDE = 128
 #: The longest side of a card's thumbnail of the image a job started from, in CSS pixels.
@@ -411,8 +420,8 @@ class HistoryPart:
             self.search = gr.Textbox(
                 "",  # an initial value makes it optional in the API and the MCP tool
                 label="Search",
-                placeholder="Words in prompts and notes, then Enter",
-                info="Press Enter to search.",
+                placeholder="Words in prompts and notes",
+                info="Searches as you type (Enter searches at once).",
                 elem_id="history-search",
                 scale=3,
                 min_width=160,
@@ -448,6 +457,8 @@ class HistoryPart:
             self.older = gr.Button(
                 "Older →", elem_id="history-older", size="sm", interactive=False, min_width=80
             )
+        # pressed by the page when typing in Search pauses (SEARCH_AS_YOU_TYPE_JS)
+        self.search_go = gr.Button("Search", visible="hidden", elem_id="history-search-go")
         self.range = gr.Markdown("", elem_id="history-range")
         # the page shown, from 1: an input of list_history (the buttons and filters set it in
         # the page before it runs) and set again, clamped, by follow_pager
@@ -524,6 +535,8 @@ class HistoryPart:
         for source in (self.state, self.resolution, self.period, self.starred_only):
             self.refresh_after(source.input, visitor, js=FIRST_PAGE_JS)
         self.refresh_after(self.search.submit, visitor, js=FIRST_PAGE_JS)
+        self.search.input(None, js=SEARCH_AS_YOU_TYPE_JS, queue=False)
+        self.refresh_after(self.search_go.click, visitor, js=FIRST_PAGE_JS)
         self.refresh_after(self.newer.click, visitor, js=NEWER_JS)
         self.refresh_after(self.older.click, visitor, js=OLDER_JS)
         #: What a pick answers, in order; its refusals leave all but the last (the sentence) alone

@@ -87,7 +87,7 @@ CSS = """
 #examples th:first-child, #examples td:first-child {width: 40%}
 #examples th {font-size: .8em; overflow-wrap: normal; word-break: normal}
 .pxui-compare-grid {display: grid; gap: 8px;
-  grid-template-columns: repeat(auto-fit, minmax(min(100%, 150px), 1fr))}
+  grid-template-columns: repeat(auto-fit, minmax(min(100%, 130px), 1fr))}
 .pxui-compare-cell {margin: 0; min-width: 0}
 .pxui-compare-media {display: flex; gap: 6px; align-items: flex-start}
 .pxui-compare-media video {flex: 1 1 auto; min-width: 0}
