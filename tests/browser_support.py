@@ -123,6 +123,8 @@ ELAPSED_MOVED = """() => new Set(window.__statusLog
 
 # --- fixtures (import them into a browser test module: pytest finds them there) ----------------
 
+#: What History says once drawn (``open_page`` waits for it).
+HISTORY_DRAWN = re.compile(r"No generations yet|Generations \d")
 #: Generous bounds: the machine is shared; a 360p job at these speeds takes 2 to 6 s.
 JOB_TIMEOUT = 60_000
 DROPDOWNS = ("aspect-ratio", "resolution", "duration", "style")
@@ -166,7 +168,8 @@ def open_page(browser, request):
         expect(page.locator("#generate")).to_be_visible()
         # the page is ready once the load event has given this browser a visitor id
         page.wait_for_function(f"() => !!localStorage.getItem('{VISITOR_STORAGE}')")
-        expect(page.locator("#history-table")).to_contain_text("No generations yet")
+        # History is drawn: empty, or the jobs a test wrote before the page opened
+        expect(page.locator("#history-table")).to_contain_text(HISTORY_DRAWN)
         expect(page.locator("#cost-note")).to_contain_text("credits")  # the load's chain ran
         return page
 
@@ -293,6 +296,23 @@ def history_tab(page: Page, name: str = "History") -> None:
         return
     page.locator(".overflow-menu > button").first.click()
     page.locator(".overflow-dropdown button", has_text=name).first.click()
+
+
+#: History's cards (the one view of it) and their stills.
+CARDS = "#history-table .pxui-card"
+STILLS = "#history-table img.pxui-still"
+
+
+def history_card(page: Page, words: str):
+    """The History card whose text has ``words``."""
+    return page.locator(CARDS).filter(has_text=words)
+
+
+def pick_card(page: Page, words: str | None = None) -> None:
+    """Pick a History card as a person does: a click on its prompt (the first card's when no
+    ``words``)."""
+    card = history_card(page, words) if words else page.locator(CARDS).first
+    card.locator(".pxui-prompt").click()
 
 
 def screenshot_path(name: str) -> Path:

@@ -10,18 +10,22 @@ import re
 
 import pytest
 from browser_support import (
+    CARDS,
     DESKTOP,
     DROPDOWNS,
     ELAPSED_MOVED,
     JOB_TIMEOUT,
     PHONE,
+    STILLS,
     VISITOR_STORAGE,
     badge_shown,
     fill_form,
     foreign,
+    history_card,
     no_traceback,
     offered,
     pick,
+    pick_card,
     plays,
     screenshot_path,
     status_log,
@@ -93,9 +97,9 @@ def test_a_prompt_becomes_a_video_that_plays(launch_app, open_page, aspect, dura
     page.get_by_role("button", name="Request (JSON)").click()
     for line in (f'"aspect_ratio": "{aspect}"', '"resolution": "360p"', f'"duration": {duration}'):
         expect(page.locator("#request-json")).to_contain_text(line)
-    gallery = page.locator("#history-gallery")
-    expect(gallery.locator(".caption-label")).to_have_count(1)
-    expect(gallery.locator(".caption-label")).to_contain_text(prompt)
+    stills = page.locator(STILLS)  # History's cards, a still for each finished video
+    expect(stills).to_have_count(1)
+    expect(page.locator(CARDS)).to_contain_text(prompt)
     expect(page.locator("#history-table")).to_contain_text("done")
     [record] = ledger.history()
     assert record.state == DONE
@@ -232,14 +236,14 @@ def test_stop_leaves_the_job_running_and_it_lands_in_the_history(
 
     page.locator("#refresh-history").click()
     expect(table).to_contain_text("done")
-    expect(page.locator("#history-gallery .caption-label")).to_contain_text(prompt)
+    expect(history_card(page, prompt).locator("img.pxui-still")).to_have_count(1)
 
     page.reload()
     expect(page.locator("#generate")).to_be_visible()
     expect(table).to_contain_text("done")
     expect(table).to_contain_text(prompt)
-    expect(page.locator("#history-gallery .caption-label")).to_have_count(1)
-    expect(page.locator("#history-gallery .caption-label")).to_contain_text(prompt)
+    expect(page.locator(STILLS)).to_have_count(1)
+    expect(history_card(page, prompt).locator("img.pxui-still")).to_have_count(1)
 
 
 def test_on_a_public_page_a_reload_or_a_new_tab_keeps_the_browsers_history(launch_app, open_page):
@@ -312,8 +316,8 @@ def test_a_reload_mid_job_follows_it_to_its_video_with_one_post(
     assert plays(page)
     expect(page.locator("#generate")).to_be_enabled()
     # History and the strip follow the job's end by themselves (no Refresh pressed)
-    expect(page.locator("#history-gallery .caption-label")).to_contain_text(
-        prompt, timeout=JOB_TIMEOUT
+    expect(history_card(page, prompt).locator("img.pxui-still")).to_have_count(
+        1, timeout=JOB_TIMEOUT
     )
     expect(running).not_to_contain_text("running", timeout=JOB_TIMEOUT)
     assert api.stats()["posts"] == 1  # one paid generation: nothing was sent twice
@@ -322,7 +326,7 @@ def test_a_reload_mid_job_follows_it_to_its_video_with_one_post(
     no_traceback(page)
 
 
-# --- 4: the gallery lists past results; a click loads their settings back ----------------------
+# --- 4: History's cards list past results; a click loads their settings back ----------------------
 
 
 def test_clicking_a_past_video_loads_its_settings(launch_app, open_page):
@@ -344,7 +348,7 @@ def test_clicking_a_past_video_loads_its_settings(launch_app, open_page):
         "duration": "8",
         "style": "comic",
     }
-    captions = page.locator("#history-gallery .caption-label")
+    captions = page.locator(CARDS).filter(has=page.locator("img.pxui-still"))  # finished ones
     for count, form in enumerate((first, second), 1):
         page.locator("#negative-prompt textarea").fill("")
         fill_form(
@@ -363,7 +367,7 @@ def test_clicking_a_past_video_loads_its_settings(launch_app, open_page):
     expect(captions.nth(1)).to_contain_text("9:16 · 540p · 10 s · clay")
 
     for form in (first, second):
-        page.locator("#history-gallery button.thumbnail-item", has_text=form["prompt"]).click()
+        pick_card(page, form["prompt"])
         expect(page.locator("#picked-note")).to_contain_text("Loaded")
         expect(page.locator("#prompt textarea")).to_have_value(form["prompt"])
         for field in DROPDOWNS:

@@ -11,11 +11,16 @@ import zipfile
 import pytest
 import requests
 from browser_support import (
+    CARDS,
     PHONE,
+    STILLS,
+    history_card,
     history_tab,
     make_video,
     no_traceback,
     pick,
+    pick_card,
+    screenshot_path,
 )
 
 from pixverse_ui.defaults import SIMULATOR_KEY
@@ -36,13 +41,18 @@ def test_history_shows_stills_and_finds_by_text_star_and_note(launch_app, open_p
     page = open_page(demo.local_url)
     make_video(page, "A red fox in the snow")
     make_video(page, "A blue whale under the ice")
-    gallery = page.locator("#history-gallery")
-    expect(gallery.locator("img")).to_have_count(2)  # stills, not blank players
-    assert gallery.locator("video").count() == 0
-    src = gallery.locator("img").first.get_attribute("src") or ""
+    cards, stills = page.locator(CARDS), page.locator(STILLS)
+    expect(stills).to_have_count(2)  # stills, not blank players
+    assert page.locator("#history-table video").count() == 0
+    src = stills.first.get_attribute("src") or ""
     assert ".poster.jpg" in src
+    # each generation once: one card, one picture, its prompt once in the whole tab
+    tab = page.locator("#history-tab")
+    expect(cards).to_have_count(2)
+    expect(tab.locator("img")).to_have_count(2)
+    expect(tab.get_by_text("A red fox in the snow")).to_have_count(1)
 
-    gallery.locator("button.thumbnail-item", has_text="red fox").click()
+    pick_card(page, "red fox")
     expect(page.locator("#picked-note")).to_contain_text("Loaded")
     page.locator("#star-toggle input").check()
     expect(page.locator("#picked-note")).to_contain_text("Starred")
@@ -52,18 +62,21 @@ def test_history_shows_stills_and_finds_by_text_star_and_note(launch_app, open_p
     expect(page.locator("#history-table")).to_contain_text("try seed 4")
 
     page.locator("#history-starred input").check()
-    expect(gallery.locator("img")).to_have_count(1)
-    expect(gallery).to_contain_text("red fox")
+    expect(stills).to_have_count(1)
+    expect(cards).to_contain_text("red fox")
     page.locator("#history-starred input").uncheck()
-    expect(gallery.locator("img")).to_have_count(2)
+    expect(stills).to_have_count(2)
     search = page.locator("#history-search textarea")
+    expect(page.locator("#history-search")).to_contain_text("Searches as you type")
     search.fill("seed 4")  # words of the note find it too
     search.press("Enter")
-    expect(gallery.locator("img")).to_have_count(1)
-    search.fill("whale")
-    search.press("Enter")
-    expect(gallery.locator("img")).to_have_count(1)
-    expect(gallery).to_contain_text("blue whale")
+    expect(stills).to_have_count(1)
+    expect(cards).to_contain_text("red fox")
+    search.fill("")
+    search.press_sequentially("whale", delay=50)  # typed, no Enter: it searches once typing pauses
+    expect(cards).to_contain_text("blue whale")
+    expect(stills).to_have_count(1)
+    expect(cards).not_to_contain_text("red fox")
     starred = [r for r in ledger.history() if r.starred]
     assert [r.prompt for r in starred] == ["A red fox in the snow"]
     assert starred[0].note == "the light is right; try seed 4"
@@ -75,7 +88,7 @@ def test_export_gives_a_zip_of_the_video_and_the_request_it_sent(launch_app, ope
     demo, _, _ = launch_app(speed="30")
     page = open_page(demo.local_url)
     make_video(page, "An export of a kite festival", style="clay")
-    page.locator("#history-gallery button.thumbnail-item").first.click()
+    pick_card(page)
     # as a person does: Export once the line above it names the video it acts on
     expect(page.locator("#acting-on")).to_contain_text("An export of a kite festival")
     page.locator("#export").click()
@@ -174,19 +187,21 @@ def test_a_search_then_a_star_stars_the_highlighted_item_and_pages_reach_every_o
     expect(pager).to_contain_text(first)
     expect(cards).to_contain_text("<img src=x onerror=alert(1)> take")  # as text
     assert cards.locator("img[src='x']").count() == 0
-    gallery = page.locator("#history-gallery")
-    expect(gallery.locator("img")).to_have_count(3)  # the stills of the finished ones
+    stills = page.locator(STILLS)
+    expect(stills).to_have_count(3)  # the stills of the finished ones
 
-    # pick the fox, third in the gallery; a search moves it to second: it stays picked there
+    # pick the fox, third of the cards; a search moves it to second: it stays picked there
     acting = page.locator("#acting-on")
-    gallery.locator("button.thumbnail-item", has_text="red fox").click()
+    pick_card(page, "red fox")
     expect(acting).to_contain_text("A red fox in the snow")
+    expect(cards.locator(".pxui-card.pxui-picked")).to_contain_text("red fox")
     search = page.locator("#history-search textarea")
     search.fill("the")
     search.press("Enter")
-    expect(gallery.locator("img")).to_have_count(2)
-    expect(gallery.locator("button.thumbnail-item").first).to_contain_text("blue whale")
-    expect(gallery.locator("button.thumbnail-item.selected")).to_contain_text("red fox")
+    expect(stills).to_have_count(2)
+    expect(cards.locator(".pxui-card").first).to_contain_text("blue whale")
+    expect(cards.locator(".pxui-card.pxui-picked")).to_have_count(1)
+    expect(cards.locator(".pxui-card.pxui-picked")).to_contain_text("red fox")
     expect(acting).to_contain_text("A red fox in the snow")
     page.locator("#star-toggle input").check()
     expect(page.locator("#picked-note")).to_contain_text("Starred")
@@ -222,19 +237,85 @@ def test_on_a_phone_history_is_cards_that_fit_the_screen(launch_app, open_page, 
     ledger.set_note(tall, ledger.owner_of(SIMULATOR_KEY), "keep the spray; " + "y" * 80)
     page = open_page(demo.local_url, viewport=PHONE, phone=True)
     show_history(page)
-    cards = page.locator("#history-table .pxui-card")
+    cards = page.locator(CARDS)
     expect(cards).to_have_count(3)
-    expect(page.locator("#history-gallery img")).to_have_count(2)
+    expect(page.locator(STILLS)).to_have_count(2)
+    expect(page.locator("#history-tab img")).to_have_count(2)  # each once: no second view
     assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
     for box in (cards.nth(i).bounding_box() for i in range(3)):
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width, box
-    # the 9:16 still in its own shape, whole (not a cropped square), in the gallery too
+    # the 9:16 still in its own shape, whole (not a cropped square), nothing over it
     still = cards.filter(has_text="waterfall").locator("img.pxui-still")
     expect(still).to_be_visible()
     box = still.bounding_box()
     assert box is not None and abs(box["height"] / box["width"] - 16 / 9) < 0.05, box
-    fits = page.locator("#history-gallery img").first.evaluate(
-        "(i) => getComputedStyle(i).objectFit"
-    )
+    still.scroll_into_view_if_needed()
+    fits = still.evaluate("(i) => getComputedStyle(i).objectFit")
     assert fits == "contain"
+    on_top = still.evaluate(
+        """(i) => { const r = i.getBoundingClientRect();
+        return document.elementFromPoint(r.left + 4, r.top + 4) === i; }"""
+    )
+    assert on_top, "something covers the still's first row"
     no_traceback(page)
+
+
+# --- compare: picked from History's cards -------------------------------------------------------
+
+
+def tick(page: Page, words: str) -> None:
+    """Tick a card's "compare" box, as a person does (a click on its label)."""
+    history_card(page, words).locator(".pxui-tick").click()
+
+
+def test_compare_picks_from_history_refuses_a_fifth_and_heads_columns_by_prompt_and_time(
+    launch_app, open_page, video_cache
+):
+    demo, _, ledger = launch_app(speed="30")
+    prompts = [f"Take {n}: a kite over the dunes" for n in range(1, 6)]
+    for n, prompt in enumerate(prompts):  # written before the pages open
+        add_generation(ledger, prompt, videos=video_cache, aspect_ratio="9:16" if n else "16:9")
+    add_generation(ledger, "A take that failed", failed=True)
+    for viewport, phone in (((1280, 900), False), (PHONE, True)):
+        page = open_page(demo.local_url, viewport=viewport, phone=phone)
+        show_history(page)
+        cards = page.locator(CARDS)
+        expect(cards).to_have_count(6)
+        # a finished video has a tick; the failed one has nothing to compare
+        expect(page.locator("#history-table .pxui-tick")).to_have_count(5)
+        expect(history_card(page, "failed").locator(".pxui-tick")).to_have_count(0)
+        bar = page.locator("#history-table .pxui-compare-bar")
+        said, go = bar.locator(".pxui-compare-said"), bar.locator(".pxui-compare-go")
+        expect(said).to_contain_text("Tick two to four finished videos")
+        expect(go).to_be_disabled()
+        for prompt in prompts[:4]:
+            tick(page, prompt)
+        expect(go).to_be_enabled()
+        expect(go).to_have_text("Compare 4")
+        # the fifth is refused at the tick, with a sentence; the four stay ticked
+        tick(page, prompts[4])
+        expect(said).to_contain_text("Compare shows at most four videos")
+        fifth = history_card(page, prompts[4]).locator(".pxui-tick input")
+        expect(fifth).not_to_be_checked()
+        for prompt in prompts[:4]:
+            expect(history_card(page, prompt).locator(".pxui-tick input")).to_be_checked()
+        # a tick picks nothing: the form is as it was
+        expect(page.locator("#acting-on")).to_contain_text("Pick a video")
+        # untick one, tick the fifth: four again, the fifth among them
+        tick(page, prompts[0])
+        tick(page, prompts[4])
+        expect(said).not_to_contain_text("at most")
+        expect(fifth).to_be_checked()
+        page.screenshot(path=screenshot_path(f"history-ticked-{viewport[0]}.png"), full_page=True)
+        go.click()
+        view = page.locator("#compare-view")
+        expect(view.locator("video")).to_have_count(4)  # the Compare tab opened by itself
+        expect(view).to_be_visible()
+        heads = view.locator("thead th")
+        expect(heads).to_have_count(5)
+        for n, prompt in enumerate(prompts[1:], 1):  # in the order they were ticked
+            expect(heads.nth(n)).to_contain_text(prompt[:30])
+            expect(heads.nth(n)).to_contain_text("UTC")  # and when it was made
+        assert page.evaluate("() => document.documentElement.scrollWidth <= innerWidth")
+        page.screenshot(path=screenshot_path(f"compare-{viewport[0]}.png"), full_page=True)
+        no_traceback(page)

@@ -17,6 +17,7 @@ from browser_support import (
     history_tab,
     make_video,
     no_traceback,
+    pick_card,
     plays,
 )
 from conftest import TEST_KEY
@@ -65,7 +66,7 @@ def test_an_uploaded_png_is_animated_and_its_card_shows_it(launch_app, open_page
     expect(page.locator("#image-upload img")).to_have_count(0)
     expect(page.locator("#shape-note")).to_be_hidden()
     history_tab(page)
-    page.locator("#history-gallery button.thumbnail-item").first.click()
+    pick_card(page)
     expect(page.locator("#picked-note")).to_contain_text("Loaded")
     expect(page.locator("#image-upload img")).to_be_visible()
     page.wait_for_function("() => document.querySelector('#image-upload img').naturalWidth === 320")
@@ -85,6 +86,22 @@ def test_an_uploaded_png_is_animated_and_its_card_shows_it(launch_app, open_page
         "() => (document.querySelector('#image-upload img') || {}).src?.includes('last-frame')"
     )
     assert embedded().stats()["posts"] == posts
+    assert page.evaluate(NO_SIDEWAYS_SCROLL)
+
+    # Compare the two made from the image, picked in History: each shows it beside its video
+    history_tab(page)
+    ticks = page.locator("#history-table .pxui-tick")
+    expect(ticks).to_have_count(2)
+    for i in range(2):
+        ticks.nth(i).click()
+    page.locator("#history-table .pxui-compare-go").click()
+    view = page.locator("#compare-view")
+    expect(view.locator("video")).to_have_count(2)
+    expect(view.locator(".pxui-compare-from img")).to_have_count(2)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('#compare-view .pxui-compare-from img')]
+        .every((i) => i.naturalWidth === 320)"""
+    )
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
     no_traceback(page)
 

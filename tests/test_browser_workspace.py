@@ -124,12 +124,12 @@ def test_two_generations_compare_side_by_side_playing_together(launch_app, open_
     page = open_page(demo.local_url)
     make_video(page, "A kite over the dunes", style="anime")
     make_video(page, "A kite over the dunes", style="clay", aspect_ratio="9:16")
-    history_tab(page, "Compare")
-    choices = page.locator("#compare-choices label")
-    expect(choices).to_have_count(2)
+    history_tab(page)  # picked from History's cards: a tick on each, then the bar's Compare
+    ticks = page.locator("#history-table .pxui-tick")
+    expect(ticks).to_have_count(2)
     for i in range(2):
-        choices.nth(i).click()
-    page.locator("#compare").click()
+        ticks.nth(i).click()
+    page.locator("#history-table .pxui-compare-go").click()
     view = page.locator("#compare-view")
     expect(view.locator("video")).to_have_count(2)
     differs = view.locator("tr.pxui-differs")
@@ -293,7 +293,7 @@ def test_on_a_phone_the_prompt_and_generate_are_on_the_first_screen(launch_app, 
     page.screenshot(path=screenshot_path("screenshot-phone.png"))  # the README's phone picture
     # no tab scrolls sideways, with a video in each
     shown_in = {
-        "History": "#history-table", "Compare": "#compare-choices",
+        "History": "#history-table", "Compare": "#compare-view",
         "Variations": "#run-variations", "Storyboard": "#sb-title",
     }  # fmt: skip
     for tab, inside in shown_in.items():

@@ -1,6 +1,7 @@
 """History and the image a job started from: the card shows it (a URL job only its host, in
 words), a pick loads it back into the form so Generate sends the same image, and "Animate from
-this frame" loads a picked video's first or last frame as the form's image, sending nothing.
+this frame" loads a picked video's first or last frame as the form's image, sending nothing;
+Compare shows each image beside its video.
 
 Driven through the page's handlers on a built (not served) app in simulator mode."""
 
@@ -158,3 +159,50 @@ def test_animate_refuses_with_a_sentence(page):
     assert nobody[:5] == unchanged and "not" in nobody[5].lower()
     middle = history.animate("no-such-job", "middle", None, "v1")
     assert "'first' or the 'last'" in middle[5]
+
+
+def compare_part(history):
+    """The Compare tab's part of the same page (its ``compare`` event's handler)."""
+    from pixverse_ui.ui.compare import ComparePart
+
+    return ComparePart(history.page)  # the page both parts serve
+
+
+def test_compare_shows_each_image_beside_its_video_headed_by_prompt_and_time(page, tmp_path):
+    history, generate, ledger = page
+    fox = tmp_path / "fox.png"
+    fox.write_bytes(png_bytes(320, 180))
+    run(generate, upload(fox), prompt="a red fox wakes in the snow")
+    run(generate, URL, prompt="a heron")
+    heron, from_file = [r.client_request_id for r in ledger.history()]
+    compare = compare_part(history)
+
+    def ticked(ids):
+        view, tabs = compare.compare(None, "v1", gr.SelectData(None, {"index": 0, "value": ids}))
+        assert tabs.selected == "compare"  # the tab opens to show it, or to say why not
+        return view
+
+    view = ticked([from_file, heron])
+    assert view.count("<video") == 2
+    # the file job: the ledger's copy beside its video, published (never a path of the home)
+    [cell] = re.findall(
+        rf'<figure class="pxui-compare-cell" data-id="{from_file}">.*?</figure>', view
+    )
+    [src] = re.findall(r'<img class="pxui-from" src="([^"]+)"', cell)
+    published = Path(html.unescape(src).removeprefix("gradio_api/file="))
+    assert published.read_bytes() == fox.read_bytes()
+    assert ledger.path.parent not in published.parents
+    # the URL job: its host in words beside it, nothing fetched (the URL is a parameter's text)
+    assert "from an image at pictures.example.com" in view
+    assert 'src="https://pictures' not in view and view.count("<img") == 1
+    # the columns are headed by prompt and time, not by ids
+    head = re.search(r"<thead>(.*?)</thead>", view, flags=re.S)[1]
+    assert "a red fox wakes in the snow" in head and "a heron" in head and "UTC" in head
+    assert from_file[:8] not in head
+
+    # what the page's script refuses is refused here too: one, five, foreign, not a list
+    assert "Tick two to four" in ticked([from_file])
+    assert "Tick two to four" in ticked([from_file, heron, "a", "b", "c"])
+    assert "Tick two to four" in ticked("not a list")
+    assert "not" in ticked([from_file, "someone-elses"]).lower()
+    assert "<video" not in ticked([from_file, from_file])  # the same one twice is one

@@ -241,8 +241,9 @@ def add_done(ledger, owner, tmp_path, job, prompt, **settings):
 
 
 def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monkeypatch):
-    """The pick is kept by its id where the filtered gallery still shows it (highlighted at its
-    new place), cleared where it does not; Star never acts on whatever took its old place."""
+    """The pick is kept by its id where the filtered cards still show it (the cards' script marks
+    it at its new place), cleared where they do not; Star never acts on whatever took its old
+    place."""
     import gradio as gr
 
     part, ledger, owner = history_part(tmp_path, monkeypatch)
@@ -266,9 +267,9 @@ def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monke
 
     # a search that hides the fox: no pick, and a star stars nothing
     dropped = part.follow_pick(shown("heron"), selected, None, "visitor")
-    gallery, selected, _, _, line, said = dropped
-    assert gallery["selected_index"] is None and selected == "" and "Pick a video" in line
-    # said, not dropped in silence (a still clicked while a search was replacing the gallery)
+    selected, _, _, line, said = dropped
+    assert selected == "" and "Pick a video" in line
+    # said, not dropped in silence (a card clicked while a search was replacing the cards)
     assert said.startswith("The video you picked is not among those shown now")
     assert part.set_star(selected, True, None, "visitor").startswith("Pick a video first")
     assert (
@@ -278,25 +279,24 @@ def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monke
     assert said == "Pick a video first, then export it." and export_file["visible"] is False
     assert not any(r.starred for r in ledger.history())
 
-    # pick the dawn heron among the herons, then show all: it is kept, highlighted at its new
-    # place, and the star goes to it, not to the fox now at its old place
+    # pick the dawn heron among the herons, then show all: it is kept, shown at its new place,
+    # and the star goes to it, not to the fox now at its old place
     ids = shown("heron")
     dawn = ids.index("job-0")
     selected = picked(ids, dawn)[-5]
     ids = shown()
-    gallery, selected, star, note, line, said = part.follow_pick(ids, selected, None, "visitor")
+    selected, star, note, line, said = part.follow_pick(ids, selected, None, "visitor")
     # the same item stays picked: the star and the note being typed are left as they are
     assert star == gr.skip() and note == gr.skip() and said == gr.skip()
-    assert gallery["selected_index"] != dawn and ids[gallery["selected_index"]] == "job-0"
+    assert ids.index("job-0") != dawn  # at another place now
     assert selected == "job-0" and "a heron at dawn" in line
     assert part.set_star(selected, True, None, "visitor") == "★ Starred."
     assert [r.client_request_id for r in ledger.history() if r.starred] == ["job-0"]
 
 
-def test_the_history_search_says_it_runs_on_enter(tmp_path, monkeypatch):
+def test_the_history_search_says_it_runs_as_you_type_and_on_enter(tmp_path, monkeypatch):
     part, _, _ = history_part(tmp_path, monkeypatch)
-    assert part.search.info == "Press Enter to search."
-    assert part.search.placeholder.endswith("then Enter")
+    assert part.search.info == "Searches as you type (Enter searches at once)."
 
 
 def test_a_redraw_that_read_no_pick_leaves_a_pick_made_meanwhile(tmp_path, monkeypatch):
@@ -308,7 +308,7 @@ def test_a_redraw_that_read_no_pick_leaves_a_pick_made_meanwhile(tmp_path, monke
     add_done(ledger, owner, tmp_path, "job-0", "a heron at dawn")
     ids = part.list_history(None, "visitor")[1]
     # the redraw read "no pick"; the visitor's pick of job-0 was answered in the meantime
-    assert part.follow_pick(ids, "", None, "visitor") == (gr.skip(),) * 6
+    assert part.follow_pick(ids, "", None, "visitor") == (gr.skip(),) * 5
     picked = part.pick(ids, None, "visitor", gr.SelectData(None, {"index": 0, "value": None}), None)
     assert picked[-5] == "job-0"  # kept: the star goes to it
     assert part.set_star(picked[-5], True, None, "visitor") == "★ Starred."
@@ -433,6 +433,19 @@ def test_history_cards_show_the_persons_words_as_text_never_as_markup(tmp_path, 
     assert "<img src=x" not in cards and "<script" not in cards
     # the still in its own aspect ratio: a 9:16 box, not a square
     assert 'style="width:72px;height:128px"' in cards
+
+
+def test_every_card_is_a_pick_and_a_finished_videos_card_has_a_compare_tick(tmp_path, monkeypatch):
+    from pixverse_ui import params
+
+    part, ledger, owner = history_part(tmp_path, monkeypatch)
+    add_done(ledger, owner, tmp_path, "done", "a heron at dawn")
+    body = params.validate("a heron, its answer lost", resolution="360p").to_body()
+    ledger.record(client_request_id="lost", owner=owner, endpoint="e", body=body)  # no video
+    gallery, ids, cards = part.list_history(None, "visitor")
+    assert ids == ["lost", "done"] and len(gallery) == 1  # every card, in order; one still
+    lost, done = re.findall(r'<li class="pxui-card".*?</li>', cards)
+    assert 'class="pxui-tick"' in done and "pxui-tick" not in lost
 
 
 def test_history_comes_a_page_at_a_time_and_says_which(tmp_path, monkeypatch):

@@ -1,5 +1,10 @@
 """The Compare tab: two to four of the caller's generations side by side, playing together, with
-the parameters that differ between them highlighted."""
+the parameters that differ between them highlighted.
+
+They are picked in History: a finished video's card has a tick, and the bar above the cards
+sends the ticked ids (``HistoryPart``'s ``compare`` event, at most ``MOST``); the comparison
+opens this tab. Each column is headed by its prompt and time; an image-to-video item shows the
+image it started from beside its video."""
 
 from __future__ import annotations
 
@@ -9,33 +14,48 @@ from typing import Any
 import gradio as gr
 
 from .. import errors
-from ..history import HistoryItem, HistoryQuery, compare_params, history
+from ..history import HistoryItem, compare_params
 from ..history import item as own_item
-from ..store import DONE
-from .common import NOT_YOURS, Page, caller, error_markdown, strict_input
+from .common import NOT_YOURS, Page, caller, error_markdown
+from .history import MOST, MOST_WORD, started_from
 
-#: How many of the caller's latest finished videos are offered.
-OFFERED = 30
-MOST = 4
-EMPTY = "<p>Pick two to four of your videos above, then press <b>Compare</b>.</p>"
+TAB = "compare"
+EMPTY = (
+    f"<p>Tick two to {MOST_WORD} finished videos in <b>History</b>, then press <b>Compare</b> "
+    "there: they play here side by side.</p>"
+)
+PICK_TWO = f"<p>Tick two to {MOST_WORD} videos in History to compare them.</p>"
+#: How long a column's heading quotes its prompt.
+HEADING_CHARS = 40
 
 
-def label(item: HistoryItem) -> str:
-    """How a video is offered for comparing."""
-    return f"{item.short_prompt(40)} · {item.settings} · {item.ident[:8]}"
-
-
-def comparison_html(items: list[HistoryItem], urls: list[str]) -> str:
-    """The videos side by side (they play, pause and seek together; see ``page.PAGE_JS``) and a
-    table of their parameters, the rows that differ marked."""
-    cells = "".join(
-        f'<figure class="pxui-compare-cell"><video src="{html.escape(url, quote=True)}" '
-        f'muted loop playsinline controls preload="auto"></video>'
-        f"<figcaption>{html.escape(item.short_prompt(60))}<br><small>"
-        f"{html.escape(item.settings)} · {html.escape(item.ident)}</small></figcaption></figure>"
-        for item, url in zip(items, urls, strict=True)
+def heading(item: HistoryItem) -> str:
+    """A column's heading, as HTML: its prompt, shortened, and when it was made."""
+    return (
+        f"{html.escape(item.short_prompt(HEADING_CHARS))}<br>"
+        f"<small>{html.escape(item.when(local=False))}</small>"
     )
-    head = "".join(f"<th>{html.escape(item.ident[:8])}</th>" for item in items)
+
+
+def comparison_html(
+    items: list[HistoryItem], urls: list[str], started: list[str | None] | None = None
+) -> str:
+    """The videos side by side (they play, pause and seek together; see ``page.PAGE_JS``), each
+    with the image it started from (``started``: its published URL, None for none), and a table
+    of their parameters, the rows that differ marked."""
+    started = started or [None] * len(items)
+    cells = ""
+    for item, url, image in zip(items, urls, started, strict=True):
+        thumb, source = started_from(item, image)
+        beside = f'<div class="pxui-compare-from">{thumb}{source}</div>' if thumb or source else ""
+        cells += (
+            f'<figure class="pxui-compare-cell" data-id="{html.escape(item.client_request_id)}">'
+            f'<div class="pxui-compare-media"><video src="{html.escape(url, quote=True)}" '
+            f'muted loop playsinline controls preload="auto"></video>{beside}</div>'
+            f"<figcaption>{heading(item)}<br><small>{html.escape(item.settings)}</small>"
+            "</figcaption></figure>"
+        )
+    head = "".join(f"<th>{heading(item)}</th>" for item in items)
     rows = ""
     for row in compare_params(items):
         values = "".join(
@@ -47,8 +67,9 @@ def comparison_html(items: list[HistoryItem], urls: list[str]) -> str:
         '<div class="pxui-compare">'
         '<button type="button" class="pxui-play-all">▶ Play together from the start</button>'
         f'<div class="pxui-compare-grid" style="--n:{len(items)}">{cells}</div>'
+        '<div class="pxui-compare-table">'
         f'<table class="pxui-compare-params"><thead><tr><th>parameter</th>{head}</tr></thead>'
-        f"<tbody>{rows}</tbody></table></div>"
+        f"<tbody>{rows}</tbody></table></div></div>"
     )
 
 
@@ -59,65 +80,52 @@ class ComparePart:
         self.page = page
 
     def layout(self) -> None:
-        self.choices = gr.CheckboxGroup(
-            [], label=f"Your videos (pick 2 to {MOST})", elem_id="compare-choices"
-        )
-        self.run = gr.Button("Compare", variant="primary", elem_id="compare")
         self.view = gr.HTML(EMPTY, elem_id="compare-view")
-        strict_input(self.choices)
 
-    def wire(self, tab: gr.Tab, api_key: gr.Textbox, visitor: gr.Textbox) -> None:
-        tab.select(
-            self.offer,
-            inputs=[api_key, visitor],
-            outputs=[self.choices],
-            api_visibility="private",
-        )
-        self.run.click(
+    def wire(self, tabs: gr.Tabs, cards: gr.HTML, api_key: gr.Textbox, visitor: gr.Textbox) -> None:
+        """Compare what History's ``cards`` send (their bar's Compare), and open this tab."""
+        cards.compare(
             self.compare,
-            inputs=[self.choices, api_key, visitor],
-            outputs=[self.view],
+            inputs=[api_key, visitor],
+            outputs=[self.view, tabs],
             api_visibility="private",
         )
 
     # --- handlers -----------------------------------------------------------------------------
 
-    def offer(
-        self,
-        api_key: Any,
-        visitor: Any,
-        request: gr.Request = None,  # type: ignore[assignment]
-    ) -> Any:
-        """The caller's latest finished videos, to pick from."""
-        try:
-            who = caller(self.page, api_key, None, visitor, request)
-        except errors.PixVerseError:
-            return gr.update(choices=[], value=[])
-        items = history(self.page.app.ledger, who.owner, HistoryQuery(state=DONE), limit=OFFERED)
-        offered = [(label(i), i.client_request_id) for i in items if i.has_video]
-        return gr.update(choices=offered, value=[])
-
     def compare(
         self,
-        picked: Any,
         api_key: Any,
         visitor: Any,
+        evt: gr.SelectData,
         request: gr.Request = None,  # type: ignore[assignment]
-    ) -> str:
-        """The picked videos side by side, with their differing parameters marked."""
+    ) -> tuple[str, Any]:
+        """The ticked videos (``evt.value``, their ids) side by side, with their differing
+        parameters marked; the tab opened to show them (or why not)."""
         page = self.page
+        shown = gr.Tabs(selected=TAB)
         try:
             who = caller(page, api_key, None, visitor, request)
         except errors.PixVerseError as exc:
-            return f"<p>{html.escape(error_markdown(exc))}</p>"
-        if not isinstance(picked, list) or not 2 <= len(picked) <= MOST:
-            return f"<p>Pick two to {MOST} videos to compare.</p>"
+            return f"<p>{html.escape(error_markdown(exc))}</p>", shown
+        picked = getattr(evt, "value", None)
+        if not isinstance(picked, list) or not all(isinstance(i, str) for i in picked):
+            return PICK_TWO, shown
+        picked = list(dict.fromkeys(picked))  # one column per video
+        if not 2 <= len(picked) <= MOST:
+            return PICK_TWO, shown
         items = [own_item(page.app.ledger, who.owner, ident) for ident in picked]
         if any(item is None or not item.has_video for item in items):
-            return f"<p>{html.escape(NOT_YOURS.replace('**', ''))}</p>"
+            return f"<p>{html.escape(NOT_YOURS.replace('**', ''))}</p>", shown
         found = [item for item in items if item is not None]
         urls = [
             "gradio_api/file=" + page.publisher.file(item.video_path)  # type: ignore[arg-type]
             for item in found
         ]
-        return comparison_html(found, urls)
+        started = [
+            "gradio_api/file=" + page.publisher.file(item.image_path)
+            if item.has_image_file and item.image_path is not None
+            else None
+            for item in found
+        ]
+        return comparison_html(found, urls, started), shown

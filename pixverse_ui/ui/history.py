@@ -1,10 +1,12 @@
 """The History tab: the caller's generations, found, kept and taken out.
 
 ``list_history`` (an API endpoint and MCP tool) shows the caller's items, newest first, filtered by
-text (prompt and note), state, star, resolution and date, a page of ``PAGE_SIZE`` at a time: the
-finished videos' stills in a gallery to pick from, and every item of the page as a card (its still
-in its own aspect ratio, prompt, state, settings, cost, star, time and note, the person's words
-escaped); it reads only. "Newer" and "Older" turn the pages; a filter starts again from the first.
+text (prompt and note), state, star, resolution and date, a page of ``PAGE_SIZE`` at a time: every
+item of the page as a card (its still in its own aspect ratio, prompt, state, settings, cost, star,
+time and note, the person's words escaped), and for API callers the finished videos' stills; it
+reads only. The cards are the page's one view of the history: a click on one picks it, and a
+finished video's tick selects it for Compare (two to four; a fifth is refused at the tick).
+"Newer" and "Older" turn the pages; a filter starts again from the first.
 The caller's unfinished jobs are watched again when their page loads or they enter their key
 (``resume``, private), and when they start another (``App.start``). Picking an item loads it back
 (its settings into the form, its video and state into the result) and selects it for starring, a
@@ -49,7 +51,7 @@ from .generate import GeneratePart, loaded_form, loaded_image
 #: (about 1.2 ms: nine path comparisons) are most of a page's cost, whatever the ledger holds
 #: (``benchmarks/history.py``): against a whole history of 10, a page of 60 took 2.9 times as
 #: long (on a busy machine), one of 20 1.43 times and one of 12 1.13 to 1.17 times (idle).
-#: 12 fill three rows of the gallery and keep a phone's scroll short.
+#: 12 fill four rows of cards on a desktop and keep a phone's scroll short.
 PAGE_SIZE = 12
 ANY = "any"
 NOTHING_PICKED = "Pick a video: Star, Note and Export act on the one picked."
@@ -67,6 +69,15 @@ NONE_MATCH = "No generations match these filters."
 FIRST_PAGE_JS = "(...inputs) => [...inputs.slice(0, -1), 1]"
 NEWER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at(-1)) - 1)]"
 OLDER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at(-1)) + 1)]"
+#: How long typing in Search pauses before it searches, in milliseconds (Enter searches at once).
+SEARCH_PAUSE_MS = 450
+#: Search as you type: each keystroke restarts a wait of ``SEARCH_PAUSE_MS``, at whose end the
+#: page presses the tab's hidden search button (which searches from the first page).
+SEARCH_AS_YOU_TYPE_JS = (
+    "() => { clearTimeout(window.pxuiSearchPause); window.pxuiSearchPause = setTimeout(() => {"
+    " const go = document.querySelector('#history-search-go'); if (go) go.click(); }, "
+    f"{SEARCH_PAUSE_MS}); }}"
+)
 #: The longest side of a card's still, in CSS pixels (the other follows the aspect ratio).
 STILL_SIDE = 128
 #: The longest side of a card's thumbnail of the image a job started from, in CSS pixels.
@@ -104,7 +115,115 @@ CARDS_CSS = """
 .pxui-state-failed, .pxui-state-rejected, .pxui-state-unconfirmed {
   color: var(--error-text-color, #b91c1c);
 }
+.pxui-card { cursor: pointer; }
+.pxui-card:focus-visible { border-color: var(--color-accent, #f97316); }
+@media (hover: hover) { .pxui-card:hover { border-color: var(--color-accent, #f97316); } }
+.pxui-card.pxui-picked {
+  border-color: var(--color-accent, #f97316); box-shadow: 0 0 0 2px var(--color-accent, #f97316);
+}
+.pxui-tick { display: inline-flex; align-items: center; gap: 4px; margin-top: 6px;
+  font-size: 0.85em; cursor: pointer; }
+.pxui-compare-bar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 10px; }
+.pxui-compare-bar[hidden] { display: none; }
+.pxui-compare-said { flex: 1 1 16em; font-size: 0.9em; }
+.pxui-compare-said.pxui-refused { color: var(--error-text-color, #b91c1c); font-weight: 600; }
+.pxui-compare-bar button {
+  font: inherit; font-size: 0.9em; font-weight: 600; line-height: 1.4; padding: 4px 12px;
+  border-radius: var(--radius-md); cursor: pointer;
+  border: 1px solid var(--border-color-primary);
+  background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color);
+}
+.pxui-compare-bar .pxui-compare-go:not(:disabled) {
+  background: var(--button-primary-background-fill); color: var(--button-primary-text-color);
+}
+.pxui-compare-bar button:disabled { opacity: 0.55; cursor: default; }
 """
+#: How many videos Compare shows at most (in words for the sentences).
+MOST = 4
+MOST_WORD = "four"
+#: What the bar above the cards says: how Compare is picked, and why a fifth tick is refused.
+COMPARE_HINT = f"Tick two to {MOST_WORD} finished videos, then press Compare."
+TOO_MANY = f"Compare shows at most {MOST_WORD} videos: untick one to pick another."
+#: The cards' component: the Compare bar, then the cards (``${value}``, what ``list_history``
+#: gives). Gradio fills it as a JS template literal: no backticks, ``${`` or ``{{`` in the words.
+CARDS_TEMPLATE = (
+    '<div class="pxui-compare-bar" hidden>'
+    f'<span class="pxui-compare-said" role="status" aria-live="polite"'
+    f' data-hint="{html.escape(COMPARE_HINT)}" data-too-many="{html.escape(TOO_MANY)}">'
+    f"{html.escape(COMPARE_HINT, quote=False)}</span>"
+    '<button type="button" class="pxui-compare-go" disabled>Compare</button>'
+    '<button type="button" class="pxui-compare-clear" hidden>Untick all</button>'
+    "</div>${value}"
+)
+#: Runs once when the cards are first drawn (Gradio's ``js_on_load``: ``element``, ``trigger``,
+#: ``watch``). A click on a card picks it (the ``select`` event, its index among the ids); a tick
+#: selects a finished video for Compare, kept across redraws and pages, at most ``MOST``: a
+#: fifth is unticked at once with ``TOO_MANY``; the bar's Compare sends the ticked ids (the
+#: ``compare`` event). The pick and the ticks are marked again after every redraw (Gradio
+#: patches the cards in place: a box keeps its tick where another card now is, unless told).
+CARDS_JS = (
+    f"const most = {MOST};"
+    + """
+let picked = null, ticked = [], refusal = '';
+const cards = () => [...element.querySelectorAll('.pxui-card')];
+const sync = () => {
+  const shown = cards();
+  if (picked !== null && !shown.some((c) => c.dataset.id === picked)) picked = null;
+  for (const card of shown) {
+    const on = card.dataset.id === picked;
+    card.classList.toggle('pxui-picked', on);
+    if (on) card.setAttribute('aria-current', 'true'); else card.removeAttribute('aria-current');
+    const box = card.querySelector('.pxui-tick input');
+    if (box) box.checked = ticked.includes(card.dataset.id);
+  }
+  const bar = element.querySelector('.pxui-compare-bar');
+  if (!bar) return;
+  const n = ticked.length, said = bar.querySelector('.pxui-compare-said');
+  bar.hidden = !n && !element.querySelector('.pxui-tick');
+  said.classList.toggle('pxui-refused', !!refusal);
+  said.textContent = refusal || (n === 0 ? said.dataset.hint : n === 1
+    ? '1 ticked: tick one more to compare.' : n + ' ticked: press Compare to see them together.');
+  const go = bar.querySelector('.pxui-compare-go');
+  go.disabled = n < 2;
+  go.textContent = n < 2 ? 'Compare' : 'Compare ' + n;
+  bar.querySelector('.pxui-compare-clear').hidden = !n;
+};
+element.addEventListener('change', (event) => {
+  const box = event.target;
+  if (!box.closest || !box.closest('.pxui-tick')) return;
+  const id = box.closest('.pxui-card').dataset.id;
+  refusal = '';
+  if (box.checked && !ticked.includes(id)) {
+    if (ticked.length >= most) {
+      box.checked = false;
+      refusal = element.querySelector('.pxui-compare-said').dataset.tooMany;
+    } else ticked.push(id);
+  } else if (!box.checked) ticked = ticked.filter((t) => t !== id);
+  sync();
+});
+element.addEventListener('click', (event) => {
+  const at = event.target;
+  if (!at.closest || at.closest('.pxui-tick')) return;  // a tick is not a pick
+  if (at.closest('.pxui-compare-go')) {
+    if (ticked.length >= 2) trigger('compare', {index: ticked.length, value: [...ticked]});
+    return;
+  }
+  if (at.closest('.pxui-compare-clear')) { ticked = []; refusal = ''; sync(); return; }
+  const card = at.closest('.pxui-card');
+  if (!card) return;
+  picked = card.dataset.id;
+  sync();
+  trigger('select', {index: cards().indexOf(card), value: card.dataset.id});
+});
+element.addEventListener('keydown', (event) => {
+  const card = event.target;
+  if (!card.classList || !card.classList.contains('pxui-card')) return;
+  if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); card.click(); }
+});
+watch('value', sync);
+sync();
+"""
+)
 #: The page facts ``cards_html`` writes into its first tag, for the pager (``pager_of``).
 _PAGER_FACTS = re.compile(
     r'^<div class="pxui-history" data-page="(\d+)" data-pages="(\d+)" data-range="([^"<>&]*)">'
@@ -202,11 +321,18 @@ def card(item: HistoryItem, still: str | None, image: str | None = None) -> str:
         text(item.when(local=False)),
     ]
     note = f'<p class="pxui-note">{text(item.note)}</p>' if item.note else ""
+    # a finished video can be ticked for Compare (the page's script keeps the ticks)
+    tick = (
+        '<label class="pxui-tick"><input type="checkbox"> compare</label>'
+        if item.state is Status.DONE and item.has_video
+        else ""
+    )
     return (
-        f'<li class="pxui-card" data-id="{html.escape(item.client_request_id)}">{picture}'
+        f'<li class="pxui-card" data-id="{html.escape(item.client_request_id)}" tabindex="0"'
+        f' title="Click to load it into the form">{picture}'
         f'<div class="pxui-card-text"><p class="pxui-prompt">{star}'
         f"{text(item.short_prompt(300))}</p>"
-        f'<p class="pxui-facts">{" · ".join(facts)}</p>{note}</div></li>'
+        f'<p class="pxui-facts">{" · ".join(facts)}</p>{note}{tick}</div></li>'
     )
 
 
@@ -294,8 +420,8 @@ class HistoryPart:
             self.search = gr.Textbox(
                 "",  # an initial value makes it optional in the API and the MCP tool
                 label="Search",
-                placeholder="Words in prompts and notes, then Enter",
-                info="Press Enter to search.",
+                placeholder="Words in prompts and notes",
+                info="Searches as you type (Enter searches at once).",
                 elem_id="history-search",
                 scale=3,
                 min_width=160,
@@ -331,19 +457,15 @@ class HistoryPart:
             self.older = gr.Button(
                 "Older →", elem_id="history-older", size="sm", interactive=False, min_width=80
             )
+        # pressed by the page when typing in Search pauses (SEARCH_AS_YOU_TYPE_JS)
+        self.search_go = gr.Button("Search", visible="hidden", elem_id="history-search-go")
         self.range = gr.Markdown("", elem_id="history-range")
         # the page shown, from 1: an input of list_history (the buttons and filters set it in
         # the page before it runs) and set again, clamped, by follow_pager
         self.page_number = gr.Number(1, precision=0, visible=False, elem_id="history-page")
         self.picked_note = gr.Markdown("", elem_id="picked-note")
-        self.gallery = gr.Gallery(
-            label="Your videos, newest first (click one to load it)",
-            columns=4,
-            height="auto",
-            object_fit="contain",  # a 9:16 still whole, not its middle cropped square
-            elem_id="history-gallery",
-            allow_preview=False,
-        )
+        # the finished videos' stills, for API and MCP callers only: the page shows the cards
+        self.gallery = gr.Gallery(visible=False, elem_id="history-gallery")
         self.acting_on = gr.Markdown(NOTHING_PICKED, elem_id="acting-on")
         with gr.Row(equal_height=True, elem_id="history-selected"):
             self.selected = gr.Textbox(visible=False, elem_id="history-selected-id")
@@ -366,11 +488,16 @@ class HistoryPart:
                 "Animate from this frame", size="sm", elem_id="animate-frame", min_width=120
             )
         self.export_file = gr.File(label="Export", visible=False, elem_id="export-file")
-        # the page's items as cards (the id predates them: tests and helpers look for it)
+        # the one view: the page's items as cards, to pick and to tick for Compare (the id
+        # predates them: tests and helpers look for it)
         self.table = gr.HTML(
-            EMPTY, elem_id="history-table", css_template=CARDS_CSS, js_on_load=None
+            EMPTY,
+            elem_id="history-table",
+            html_template=CARDS_TEMPLATE,
+            css_template=CARDS_CSS,
+            js_on_load=CARDS_JS,
         )
-        # The ids of the gallery's videos. Not gr.State: Gradio's MCP tools fail on State
+        # The ids of the page's cards, in order. Not gr.State: Gradio's MCP tools fail on State
         # outputs ("pop index out of range"), and API callers may use the ids.
         self.ids = gr.JSON([], visible=False)
         for component in (
@@ -408,6 +535,8 @@ class HistoryPart:
         for source in (self.state, self.resolution, self.period, self.starred_only):
             self.refresh_after(source.input, visitor, js=FIRST_PAGE_JS)
         self.refresh_after(self.search.submit, visitor, js=FIRST_PAGE_JS)
+        self.search.input(None, js=SEARCH_AS_YOU_TYPE_JS, queue=False)
+        self.refresh_after(self.search_go.click, visitor, js=FIRST_PAGE_JS)
         self.refresh_after(self.newer.click, visitor, js=NEWER_JS)
         self.refresh_after(self.older.click, visitor, js=OLDER_JS)
         #: What a pick answers, in order; its refusals leave all but the last (the sentence) alone
@@ -415,7 +544,7 @@ class HistoryPart:
             *g.form, *g.image_fields, g.body, g.body_file, g.video, g.status, self.selected,
             self.star, self.note, self.acting_on, self.picked_note,
         ]  # fmt: skip
-        picked = self.gallery.select(
+        picked = self.table.select(
             self.pick,
             inputs=[self.ids, g.api_key, visitor],
             outputs=self.pick_outputs,
@@ -463,9 +592,9 @@ class HistoryPart:
         self, event: Any, visitor: gr.Textbox, *, js: str | None = None, quietly: bool = False
     ) -> None:
         """Show the history again after ``event`` (a page load, a generation's end, a filter),
-        and keep the pick only if it is still shown (by its id, highlighted where it now is).
-        ``js`` changes the inputs in the page first (``FIRST_PAGE_JS``...); ``quietly``: no
-        progress shown over the gallery (a redraw the visitor did not ask for)."""
+        and keep the pick only if it is still shown (by its id; the cards' script marks it
+        where it now is). ``js`` changes the inputs in the page first (``FIRST_PAGE_JS``...);
+        ``quietly``: no progress shown over the cards (a redraw the visitor did not ask for)."""
         shown = event(
             self.list_history,
             inputs=self.inputs(visitor),
@@ -481,14 +610,7 @@ class HistoryPart:
         shown.then(
             self.follow_pick,
             inputs=[self.ids, self.selected, self.generate.api_key, visitor],
-            outputs=[
-                self.gallery,
-                self.selected,
-                self.star,
-                self.note,
-                self.acting_on,
-                self.picked_note,
-            ],  # fmt: skip
+            outputs=[self.selected, self.star, self.note, self.acting_on, self.picked_note],
             api_visibility="private",
             queue=False,
         )
@@ -531,9 +653,9 @@ class HistoryPart:
                 the last gives the last).
 
         Returns:
-            The page's finished videos (a still of each), their ids, and every job of the page
-            as HTML cards (prompt, state, settings, cost, star, time, note), under the range
-            they are, such as "Generations 13–24 of 10,000".
+            The page's finished videos (a still of each), the ids of every job of the page,
+            and every job of the page as HTML cards (prompt, state, settings, cost, star, time,
+            note), under the range they are, such as "Generations 13–24 of 10,000".
         """
         try:
             who = caller(self.page, api_key, x_aimlapi_key, visitor, request)
@@ -545,6 +667,7 @@ class HistoryPart:
         shown = history_page(ledger, who.owner, query, page=number, size=PAGE_SIZE)
         previews, ids, stills, started = [], [], {}, {}
         for item in shown.items:
+            ids.append(item.client_request_id)  # every card, in order: a pick is its index
             if item.has_image_file:
                 assert item.image_path is not None
                 started[item.client_request_id] = "gradio_api/file=" + self.page.publisher.file(
@@ -555,7 +678,6 @@ class HistoryPart:
                 still = self.page.publisher.file(poster_or_none(item.video_path) or item.video_path)
                 stills[item.client_request_id] = "gradio_api/file=" + still
                 previews.append((still, caption(item)))
-                ids.append(item.client_request_id)
         filtered = query != HistoryQuery()
         return previews, ids, cards_html(shown, stills, filtered=filtered, started=started)
 
@@ -672,15 +794,16 @@ class HistoryPart:
         visitor: Any,
         request: gr.Request = None,  # type: ignore[assignment]
     ) -> tuple[Any, ...]:
-        """After the gallery is shown again: the picked item highlighted where it now is, or,
-        when it is no longer shown, no pick at all (never the item now at its old place).
+        """After the cards are shown again: the picked item kept while it is shown (the cards'
+        script marks it where it now is), or, when it is no longer shown, no pick at all (never
+        the item now at its old place).
 
         With no pick when the redraw read the page, nothing changes: a pick made while a redraw
         the visitor did not ask for was in flight (the timer's) is the visitor's, not undone.
-        A pick the redraw no longer shows (made on the gallery a search was replacing, say) is
+        A pick the redraw no longer shows (made on the cards a search was replacing, say) is
         said to be gone, never dropped in silence."""
         if not isinstance(selected, str) or not selected:
-            return (gr.skip(),) * 6
+            return (gr.skip(),) * 5
         shown = ids if isinstance(ids, list) else []
         item = None
         if selected in shown:
@@ -690,14 +813,10 @@ class HistoryPart:
             except errors.PixVerseError:
                 item = None
         if item is None:
-            return gr.update(selected_index=None), "", False, "", NOTHING_PICKED, PICK_HIDDEN
-        index = shown.index(selected)
+            return "", False, "", NOTHING_PICKED, PICK_HIDDEN
         # the same item stays picked: its star and note fields keep what the person may be
         # typing into them right now (a redraw must never erase a note before it is saved)
-        return (
-            gr.update(selected_index=index), selected, gr.skip(), gr.skip(), acting_on(item),
-            gr.skip(),
-        )  # fmt: skip
+        return selected, gr.skip(), gr.skip(), acting_on(item), gr.skip()
 
     def follow_pager(self, cards: Any) -> tuple[Any, ...]:
         """After the history is shown again: the page number it showed (a page past the last

@@ -87,11 +87,17 @@ CSS = """
 #examples th:first-child, #examples td:first-child {width: 40%}
 #examples th {font-size: .8em; overflow-wrap: normal; word-break: normal}
 .pxui-compare-grid {display: grid; gap: 8px;
-  grid-template-columns: repeat(auto-fit, minmax(min(100%, 240px), 1fr))}
-.pxui-compare-cell {margin: 0}
+  grid-template-columns: repeat(auto-fit, minmax(min(100%, 130px), 1fr))}
+.pxui-compare-cell {margin: 0; min-width: 0}
+.pxui-compare-media {display: flex; gap: 6px; align-items: flex-start}
+.pxui-compare-media video {flex: 1 1 auto; min-width: 0}
+.pxui-compare-from {flex: 0 0 auto; max-width: 30%; font-size: .8em; overflow-wrap: anywhere}
+.pxui-compare-from img {max-width: 100%; height: auto !important}
 .pxui-compare-cell video {width: 100%; max-height: 70vh; object-fit: contain; border-radius: 6px;
   background: #000}
+.pxui-compare-table {overflow-x: auto; max-width: 100%}
 .pxui-compare-params {width: 100%; margin-top: .5em; font-size: .9em}
+.pxui-compare-params thead th {vertical-align: bottom; overflow-wrap: anywhere}
 .pxui-compare-params tr.pxui-differs {background: var(--color-accent-soft, #fef3c7);
   font-weight: 600}
 .pxui-play-all {margin-bottom: .5em}
@@ -180,10 +186,10 @@ def build_demo(
                 generate.form_column(key_open=app.mode.visitors_need_own_key, examples=EXAMPLES)
             with gr.Column(scale=6, min_width=320, elem_id="result-column"):
                 generate.result_column()
-        with gr.Tabs():
-            with gr.Tab("History", id="history"):
+        with gr.Tabs() as tabs:
+            with gr.Tab("History", id="history", elem_id="history-tab"):
                 history.layout()
-            with gr.Tab("Compare", id="compare") as compare_tab:
+            with gr.Tab("Compare", id="compare"):
                 compare.layout()
             with gr.Tab("Variations", id="variations") as variations_tab:
                 batch.layout()
@@ -197,7 +203,7 @@ def build_demo(
         history.wire(visitor)
         for ended in (run.success, run.failure):
             history.refresh_after(ended, visitor)
-        compare.wire(compare_tab, generate.api_key, visitor)
+        compare.wire(tabs, history.table, generate.api_key, visitor)  # picked in History
         batch.wire(variations_tab, visitor)
         storyboard.wire(storyboard_tab, visitor)
         generate.follow_up(generate.examples.load_input_event.then, visitor)
