@@ -66,11 +66,29 @@ _JS_RESTORE = f"""() => {{
   return [k, k !== '', v];
 }}"""
 
+#: Gradio's default theme, with the bold face of its font: the semibold file it ships has a few
+#: letters only, so a bold word was drawn in another font but for its capital "A".
+THEME = gr.themes.Default(
+    font=[
+        gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)),
+        "ui-sans-serif",
+        "system-ui",
+        "sans-serif",
+    ]
+)
+
 CSS = """
 #status-panel {min-height: 5em}
+/* until the load has looked for the visitor's running job, there is no form to fill in */
+#main-row:has(#status-panel .pxui-loading) #form-column {visibility: hidden}
+/* the four settings share one baseline and height, whatever note one of them carries */
+#settings-row > .block > .container {height: 100%; display: flex; flex-direction: column}
+#settings-row > .block > .container > .wrap {margin-top: auto}
+#settings-row input {text-overflow: ellipsis}
+#settings-row .wrap-inner {padding-right: 0}
 #status-panel .pxui-refused {color: var(--error-text-color, #b91c1c)}
-.pxui-facts {display: flex; flex-wrap: wrap; gap: .2em 1.2em; font-size: .9em}
-.pxui-facts code {overflow-wrap: anywhere}
+.pxui-status .pxui-facts {display: flex; flex-wrap: wrap; gap: .2em 1.2em; font-size: .9em}
+.pxui-status .pxui-facts code {overflow-wrap: anywhere}
 .pxui-running {border-left: 3px solid var(--color-accent, #f97316); padding: .2em .8em}
 .pxui-running ul {margin: .2em 0; padding-left: 1em}
 .pxui-running li {overflow-wrap: anywhere}
@@ -83,7 +101,8 @@ CSS = """
 #stop {max-width: 12em}
 /* the examples wrap instead of scrolling sideways; the prompt takes the room it needs */
 #examples table {table-layout: fixed; width: 100%}
-#examples td, #examples th {white-space: normal !important; overflow-wrap: break-word}
+#examples td, #examples th {white-space: normal !important; overflow-wrap: normal}
+#examples td:first-child {overflow-wrap: break-word}
 #examples th:first-child, #examples td:first-child {width: 40%}
 #examples th {font-size: .8em; overflow-wrap: normal; word-break: normal}
 .pxui-compare-grid {display: grid; gap: 8px;
@@ -208,16 +227,9 @@ def build_demo(
         history.refresh_after(loaded.then, visitor)
         history.resume_after(loaded.then, visitor)  # the visitor's own, with their key
         history.resume_after(generate.api_key.blur, visitor)
-        shaped = loaded.then(  # the aspect ratio's 16:9, unless an image was chosen meanwhile
-            generate.on_image,
-            inputs=[generate.image_upload, generate.image_url],
-            outputs=[generate.image, generate.aspect, generate.shape_note],
-            api_visibility="private",
-            queue=False,
-        )
-        # after it: a running job's settings, its aspect ratio among them, are the last word
-        live.wire(shaped.then, visitor, run)
-        generate.quote_after(loaded.then, visitor)
+        # the load's first server answer: the running job and its settings (the last word on
+        # the form), else the form ready, its aspect ratio and its quote; the form shows then
+        live.wire(restored.then, visitor, run)
         batch.quote_after(loaded.then, visitor)
         free_on_close(demo)
     demo.queue(default_concurrency_limit=None)
@@ -328,6 +340,7 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
         "run_history": False,
         "state_session_capacity": SESSIONS_KEPT,
         "css": CSS,
+        "theme": THEME,
         "js": PAGE_JS,
         **SKIP_REACHABILITY_CHECK,  # Gradio's impatient look at the server (see above)
     }
