@@ -96,10 +96,16 @@ class GeneratePart:
                 interactive=False,
                 elem_id="stop",
                 scale=1,
+                min_width=100,  # beside Generate on a phone too
             )
             # after Stop: follows the same job again (``LivePart.watch_again``)
             self.again = gr.Button(
-                "Watch again", size="sm", visible=False, elem_id="watch-again", scale=1
+                "Watch again",
+                size="sm",
+                visible=False,
+                elem_id="watch-again",
+                scale=1,
+                min_width=100,
             )
         self.negative = gr.Textbox(
             label="Negative prompt",
@@ -113,14 +119,14 @@ class GeneratePart:
                 label="Start from an image (optional)",
                 elem_id="image-upload",
                 height=160,
-                min_width=160,
+                min_width=140,  # beside the URL on a phone: a shorter page
             )
             self.image_url = gr.Textbox(
                 label="…or its public URL",
                 placeholder="https://…/picture.png",
                 max_lines=1,
                 elem_id="image-url",
-                min_width=160,
+                min_width=140,
             )
         # what the generate endpoint is sent as its image: the upload (a file Gradio has) or
         # the URL, as text; set from the two fields above (see ``on_image``)

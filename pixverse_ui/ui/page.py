@@ -82,10 +82,15 @@ CSS = """
 /* until the load has looked for the visitor's running job, there is no form to fill in */
 #main-row:has(#status-panel .pxui-loading) #form-column {visibility: hidden}
 /* the four settings share one baseline and height, whatever note one of them carries */
-#settings-row > .block > .container {height: 100%; display: flex; flex-direction: column}
-#settings-row > .block > .container > .wrap {margin-top: auto}
-#settings-row input {text-overflow: ellipsis}
-#settings-row .wrap-inner {padding-right: 0}
+#settings-row .block > .container {height: 100%; display: flex; flex-direction: column}
+#settings-row .block > .container > .wrap {margin-top: auto}
+/* a dropdown's arrow at its box's right edge, and its value never under it ("cyberpunk" and
+   "any time" ran into it): cut with "…" if it must be */
+.wrap-inner:has(> .secondary-wrap > input[role=combobox]) {padding-right: 0}
+.secondary-wrap:has(> input[role=combobox]) > .icon-wrap {right: 4px}
+input[role=combobox] {padding-right: 20px; box-sizing: border-box; text-overflow: ellipsis}
+/* a checkbox's label on one line ("★ starred only" took three on a phone) */
+#history-starred, #star-toggle, #audio, #multi-clip {min-width: max-content !important}
 #status-panel .pxui-refused {color: var(--error-text-color, #b91c1c)}
 .pxui-status .pxui-facts {display: flex; flex-wrap: wrap; gap: .2em 1.2em; font-size: .9em}
 .pxui-status .pxui-facts code {overflow-wrap: anywhere}
@@ -117,6 +122,10 @@ CSS = """
 @media (max-width: 640px) {
   .pxui-title p {display: none}
   .pxui-banner {font-size: .85em; padding: .3em .6em}
+  /* the banner in two lines (it took a third of the first screen); a tap shows all of it */
+  .pxui-banner .prose {display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 2;
+    overflow: hidden; line-height: 1.35}
+  .pxui-banner:hover .prose, .pxui-banner:focus-within .prose {-webkit-line-clamp: unset}
   /* one column whose parts are ordered: the prompt and Generate, then the running jobs, the
      status and the video, then the settings (the columns' children join the row's flow) */
   #main-row {flex-direction: column; flex-wrap: nowrap}
@@ -129,6 +138,8 @@ CSS = """
   #result-column > #status-panel {order: 5}
   #result-column > #video {order: 6}
   #video video {max-height: 70vh}
+  /* two settings a row, every row as tall as the tallest (a note under one of them) */
+  #settings-row > .form {display: grid; grid-template-columns: 1fr 1fr; grid-auto-rows: 1fr}
   /* a phone shows the examples' prompts; a tap loads the settings too */
   #examples th:not(:first-child), #examples td:not(:first-child) {display: none}
   #examples th:first-child, #examples td:first-child {width: auto}
