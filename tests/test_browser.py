@@ -268,8 +268,10 @@ def test_on_a_public_page_a_reload_or_a_new_tab_keeps_the_browsers_history(launc
     expect(tab.locator("#history-table")).to_contain_text(prompt)
     assert tab.evaluate(kept) == token
 
-    other = open_page(demo.local_url)  # another browser: it waits for "No generations yet"
+    other = open_page(demo.local_url)  # another browser: a visitor of its own
     assert other.evaluate(kept) != token
+    expect(other.locator("#history-table")).to_contain_text("No generations yet")
+    assert prompt not in other.locator("#history-table").inner_text()
     # a browser that kept an unsigned id (the page made its own before) is a new visitor
     old = "3b241101-e2bb-4255-8caf-4136c566a962"
     other.evaluate(f"() => localStorage.setItem('{VISITOR_STORAGE}', '{old}')")

@@ -104,6 +104,8 @@ input[role=combobox] {padding-right: 20px; box-sizing: border-box; text-overflow
 #video video {max-height: max(240px, calc(100vh - 480px)); object-fit: contain}
 .pxui-banner {padding: .5em 1em; border-radius: 8px; border: 1px solid var(--border-color-primary)}
 #stop {max-width: 12em}
+/* no empty strip's room when nothing runs (on a phone it pushed the status below the fold) */
+#running-jobs:not(:has(.pxui-running)) {display: none}
 /* the examples wrap instead of scrolling sideways; the prompt takes the room it needs */
 #examples table {table-layout: fixed; width: 100%}
 #examples td, #examples th {white-space: normal !important; overflow-wrap: normal}
