@@ -272,8 +272,10 @@ def test_on_a_public_page_a_reload_or_a_new_tab_keeps_the_browsers_history(launc
     expect(tab.locator("#history-table")).to_contain_text(prompt)
     assert tab.evaluate(kept) == token
 
-    other = open_page(demo.local_url)  # another browser: it waits for "No generations yet"
+    other = open_page(demo.local_url)  # another browser: a visitor of its own
     assert other.evaluate(kept) != token
+    expect(other.locator("#history-table")).to_contain_text("No generations yet")
+    assert prompt not in other.locator("#history-table").inner_text()
     # a browser that kept an unsigned id (the page made its own before) is a new visitor
     old = "3b241101-e2bb-4255-8caf-4136c566a962"
     other.evaluate(f"() => localStorage.setItem('{VISITOR_STORAGE}', '{old}')")
@@ -281,6 +283,43 @@ def test_on_a_public_page_a_reload_or_a_new_tab_keeps_the_browsers_history(launc
     other.wait_for_function(f"() => ({stored} || '').startsWith('v1.')")
     expect(other.locator("#history-table")).to_contain_text("No generations yet")
     assert prompt not in other.locator("#history-table").inner_text()
+
+
+#: After a reload: every state the page was painted in from the first frame that showed the form
+#: (the prompt box visible), recorded in the page at each frame: the prompt, Generate's state,
+#: the status panel's words.
+FORM_RECORDER = """
+window.__formLog = [];
+const look = () => {
+  const box = document.querySelector('#prompt textarea');
+  const go = document.querySelector('#generate');
+  if (box && go && box.checkVisibility({visibilityProperty: true, opacityProperty: true})) {
+    const state = {prompt: box.value, go: go.disabled ? 'disabled' : 'enabled',
+      status: (document.querySelector('#status-panel') || {}).innerText || ''};
+    const log = window.__formLog, last = log[log.length - 1];
+    if (!last || JSON.stringify(last) !== JSON.stringify(state)) log.push(state);
+  }
+  requestAnimationFrame(look);
+};
+requestAnimationFrame(look);
+"""
+
+#: The elapsed times the strip and the status panel show at one instant.
+CLOCKS = """() => ['#running-jobs', '#status-panel'].map((where) =>
+    (document.querySelector(`${where} .pxui-clock`) || {}).textContent || '')"""
+
+
+def _seconds(clock: str) -> int:
+    minutes, seconds = clock.split(":")
+    return int(minutes) * 60 + int(seconds)
+
+
+def _quoted(page) -> str:
+    """The cost of the form the quote names: ``about $0.28 (555,556 credits)``."""
+    said = page.locator("#cost-note").inner_text()
+    found = re.search(r"This video: (about \$[\d.]+ \([\d,]+ credits\))", said)
+    assert found, said
+    return found.group(1)
 
 
 @pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
@@ -291,11 +330,15 @@ def test_a_reload_mid_job_follows_it_to_its_video_with_one_post(
     demo, _, ledger = launch_app(AIMLAPI_KEY=TEST_KEY, AIMLAPI_BASE_URL=api.url)
     page = open_page(demo.local_url, viewport=PHONE if phone else DESKTOP, phone=phone)
     prompt = "A paper boat in a rainy gutter"
-    fill_form(page, prompt, resolution="360p", aspect_ratio="9:16", style="clay")
+    # not the form's defaults (16:9, 5 s): a quote of the page's own form would differ
+    fill_form(page, prompt, resolution="360p", aspect_ratio="9:16", style="clay", duration="10")
+    expect(page.locator("#cost-note")).to_contain_text("This video: about $0.56")
+    quoted = _quoted(page)
     page.locator("#generate").click()
     status = page.locator("#status-panel")
     expect(status).to_contain_text("queued", timeout=JOB_TIMEOUT)
 
+    page.context.add_init_script(FORM_RECORDER)
     page.reload()  # the page forgets everything it held; the job goes on
     expect(page.locator("#generate")).to_be_visible()
     # with no click, the panel follows the job again, its settings are back in the form, and a
@@ -306,8 +349,22 @@ def test_a_reload_mid_job_follows_it_to_its_video_with_one_post(
     expect(running).to_contain_text(prompt)
     expect(page.locator("#prompt textarea")).to_have_value(prompt)
     assert values(page)["aspect-ratio"] == "9:16" and values(page)["style"] == "clay"
+    assert values(page)["duration"] == "10"
     expect(page.locator("#generate")).to_be_disabled()
     expect(page.locator("#stop")).to_be_enabled()
+    # the first screen that showed the form showed the running job: never "Ready" with an
+    # empty form, never a Generate to press
+    painted = page.evaluate("() => window.__formLog")
+    assert painted and painted[0]["prompt"] == prompt, painted[:3]
+    assert all(state["go"] == "disabled" and "Ready" not in state["status"] for state in painted)
+    # the quote is the form's (the job's settings), not the defaults the page was drawn with
+    expect(page.locator("#cost-note")).to_contain_text(quoted)
+    # the strip and the panel show one clock: the same m:ss, or one tick apart
+    page.wait_for_function(f"() => ({CLOCKS})().every((text) => /\\d:\\d\\d/.test(text))")
+    for _ in range(3):
+        strip, panel = page.evaluate(CLOCKS)
+        assert abs(_seconds(strip) - _seconds(panel)) <= 1, (strip, panel)
+        page.wait_for_timeout(700)  # samples over the clocks' ticks, not a wait for a state
 
     advance_until(api, clock, "completed")
     expect(status).to_contain_text("Your video is ready", timeout=JOB_TIMEOUT)
@@ -323,6 +380,41 @@ def test_a_reload_mid_job_follows_it_to_its_video_with_one_post(
     assert api.stats()["posts"] == 1  # one paid generation: nothing was sent twice
     [record] = ledger.history()
     assert record.state == DONE
+    no_traceback(page)
+
+
+def test_stop_then_watch_again_plays_the_same_job_with_one_post(
+    launch_app, open_page, make_sim, clock
+):
+    api = make_sim(speed=40)  # the job stays queued until the test moves it on
+    demo, _, ledger = launch_app(AIMLAPI_KEY=TEST_KEY, AIMLAPI_BASE_URL=api.url)
+    page = open_page(demo.local_url)
+    again = page.locator("#watch-again")
+    expect(again).to_be_hidden()
+    fill_form(page, "A lantern drifting on a dark lake", resolution="360p")
+    page.locator("#generate").click()
+    status = page.locator("#status-panel")
+    expect(status).to_contain_text("queued", timeout=JOB_TIMEOUT)
+
+    page.locator("#stop").click()
+    expect(status).to_contain_text("Stopped watching")
+    expect(status).to_contain_text("paid for")  # the job goes on, as the page says
+    expect(again).to_be_visible()
+    expect(page.locator("#generate")).to_be_enabled()
+    advance_until(api, clock, "generating")  # it went on while nobody watched
+
+    again.click()
+    expect(again).to_be_hidden()
+    expect(page.locator("#stop")).to_be_enabled()
+    expect(page.locator("#generate")).to_be_disabled()
+    expect(status).to_contain_text("generating", timeout=JOB_TIMEOUT)
+    advance_until(api, clock, "completed")
+    expect(status).to_contain_text("Your video is ready", timeout=JOB_TIMEOUT)
+    assert plays(page)
+    expect(page.locator("#generate")).to_be_enabled()
+    assert api.stats()["posts"] == 1  # the same job followed again: nothing sent but polls
+    [record] = ledger.history()
+    assert record.state == DONE and record.generation_id in status.inner_text()
     no_traceback(page)
 
 

@@ -13,12 +13,15 @@ import re
 import pytest
 import requests
 from browser_support import (
+    DESKTOP,
+    DROPDOWNS,
     JOB_TIMEOUT,
     PHONE,
     fill_form,
     history_tab,
     make_video,
     no_traceback,
+    pick,
     plays,
     screenshot_path,
     toast,
@@ -301,3 +304,60 @@ def test_on_a_phone_the_prompt_and_generate_are_on_the_first_screen(launch_app, 
         expect(page.locator(inside)).to_be_visible()
         wide = page.evaluate("() => document.documentElement.scrollWidth")
         assert wide <= width + 1, (tab, wide)
+
+
+# --- how the form looks ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phone", [False, True], ids=["desktop", "phone"])
+def test_the_settings_share_one_baseline_and_their_words_fit(launch_app, open_page, phone):
+    demo, _, _ = launch_app(speed="30")
+    page = open_page(demo.local_url, viewport=PHONE if phone else DESKTOP, phone=phone)
+    # 1080p: the duration says under its label what it does not offer; the longest style
+    pick(page, "resolution", "1080p")
+    expect(page.locator("#duration")).to_contain_text("1080p does not offer 8 s.")
+    pick(page, "style", "cyberpunk")
+    blocks = [page.locator(f"#{name}").bounding_box() for name in DROPDOWNS]
+    boxes = [page.locator(f"#{name} input").bounding_box() for name in DROPDOWNS]
+    assert len({round(block["height"]) for block in blocks}) == 1, blocks  # one height
+    rows: dict[int, list[float]] = {}
+    for block, box in zip(blocks, boxes, strict=True):
+        rows.setdefault(round(block["y"]), []).append(box["y"] + box["height"])
+    assert len(rows) == (2 if phone else 1), rows  # a phone has two rows of two
+    for bottoms in rows.values():  # each row's boxes on one baseline
+        assert max(bottoms) - min(bottoms) <= 1, rows
+    # each value is whole and clear of its arrow
+    for name in DROPDOWNS:
+        clear = page.evaluate(
+            """(id) => { const box = document.querySelector(`#${id} input`);
+            const arrow = document.querySelector(`#${id} .icon-wrap`).getBoundingClientRect();
+            const text = box.getBoundingClientRect().left + parseFloat(getComputedStyle(box)
+                .paddingLeft) + box.scrollWidth - parseFloat(getComputedStyle(box).paddingRight);
+            return box.scrollWidth <= box.clientWidth && text <= arrow.left + 1; }""",
+            name,
+        )
+        assert clear, name
+    # the examples' words are never broken inside ("cyberpun/k")
+    broken = page.evaluate(
+        """() => [...document.querySelectorAll('#examples td')].filter((cell) => {
+            const words = cell.innerText.trim().split(/\\s+/).length, lines = new Set();
+            const walk = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+            for (let node = walk.nextNode(); node; node = walk.nextNode()) {
+              const range = document.createRange(); range.selectNodeContents(node);
+              for (const rect of range.getClientRects()) lines.add(Math.round(rect.top));
+            }
+            return cell.offsetParent !== null && lines.size > words;
+        }).map((cell) => cell.innerText)"""
+    )
+    assert broken == [], broken
+    # bold words in one font: the theme's bold face, not the few-letter semibold file
+    faces = page.evaluate(
+        """() => [...document.fonts].filter((f) => f.family.includes('Source Sans')
+            && f.status === 'loaded').map((f) => f.weight)"""
+    )
+    assert "700" in faces and "600" not in faces, faces
+    if phone:  # the banner takes two lines; the first screen shows the prompt and Generate
+        banner = page.locator("#mode-banner").bounding_box()
+        assert banner["height"] <= 90, banner
+        expect(page.locator("#mode-banner")).to_contain_text("the same as pixverse-ui list")
+    no_traceback(page)

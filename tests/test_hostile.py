@@ -206,7 +206,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "check": "Could not generate: The prompt must be text, not dict.",  # the page's Generate
     "generate": "Could not generate: The prompt must be text, not dict.",
     "list_history": "✗ The API key must be text, not dict.",
-    "stopped": "stop",  # takes no input; says the same to anyone, and sets the buttons
+    "stopped": "stop",  # says the same to anyone, and offers "Watch again" of no job
     "unnamed": GENERIC,  # Stop's cancel, which needs the caller's own running event
     "on_resolution": {"__type__": "update"},  # an unknown resolution changes nothing
     "pick": GENERIC,  # no selection in the call: Gradio cannot build the handler's event data
@@ -234,8 +234,11 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "session_ended": [],  # the page's unload: frees the caller's own session, says nothing
     "visitor_token": "a fresh token",  # anything not a token the app signed gets a new one
     "resume": "silent",  # watches the caller's unfinished jobs again: shows nothing to anyone
-    # after a load: follows the caller's running job; nothing runs for a caller who is not one
-    "reattach": "unchanged",
+    # after a load: follows the caller's running job; for a caller who is not one, none runs:
+    # the page is ready, and the rest (the form, the quote of a form that is not one) unchanged
+    "reattach": "ready",
+    # after Stop: follows the job the panel names again, only the caller's own
+    "watch_again": "✗ The API key must be text, not dict.",
     "tick": "unchanged",  # the running strip and History's mark: none for a non-caller
     # the Storyboard tab: a shot slot more (one for a count that is not one), the board's
     # editing and quote, its JSON from the fields, its run, re-roll, take and zip
@@ -289,8 +292,17 @@ def test_every_function_refuses_malformed_calls(space: Space) -> None:
         elif expected == "":
             assert _final_data(garbage) == [""], name
         elif expected == "stop":
-            panel, go, stop = _final_data(garbage)
+            panel, go, stop, again = _final_data(garbage)
             assert "Stopped watching." in panel and stop["interactive"] is False, name
+            assert again["visible"] is False, name  # the panel named no job of theirs
+        elif expected == "ready":
+            panel, video, body, go, stop, *rest = _final_data(garbage)
+            assert "Ready" in panel and go["interactive"] is True, name
+            assert stop["interactive"] is False and not rest[-1], name  # no quote
+        elif name == "watch_again":
+            panel, *_, again = _final_data(garbage)
+            assert panel.startswith(f'<div class="pxui-status pxui-refused"><p>{expected}'), panel
+            assert again["visible"] is False, name
         elif expected == "silent":
             assert _final_data(garbage) == [], name
         elif expected == "a fresh token":

@@ -38,19 +38,34 @@ def live(tmp_path, monkeypatch, make_sim):
     return tick.__self__, api
 
 
+#: What a fresh page's form sends its load: no aspect ratio yet, the default resolution and
+#: duration.
+FORM = (None, params.DEFAULT_RESOLUTION, params.DEFAULT_DURATION)
+
+
 def _follow(part) -> list[tuple]:
     """Everything ``reattach`` streams, to its end."""
 
     async def run():
-        return [shown async for shown in part.reattach(None, None)]
+        return [shown async for shown in part.reattach(None, None, *FORM)]
 
     return asyncio.run(run())
 
 
-def test_with_nothing_running_a_reload_changes_nothing(live):
+def test_with_nothing_running_the_load_readies_the_form_in_one_answer(live):
     part, api = live
+    g = part.generate
     [only] = _follow(part)
-    assert all(value == gr.skip() for value in only)
+    status, video, body, go, stop, *rest = only
+    form, (strip, key, quote) = rest[: len(g.form)], rest[len(g.form) :]
+    # the first screen with a form: ready, Generate enabled, 16:9 and its price
+    assert "Ready" in status and "pxui-loading" not in status
+    assert (go["value"], go["interactive"], stop["interactive"]) == (GO_IDLE, True, False)
+    aspect = form[g.form.index(g.aspect)]
+    assert aspect == "16:9"
+    assert (strip, key) == ("", []) and "credits" in quote
+    others = [value for field, value in zip(g.form, form, strict=True) if field is not g.aspect]
+    assert (video, body, *others) == (gr.skip(),) * (2 + len(others))  # nothing else moves
     strip, key, mark = part.tick(None, None, None, None)
     assert (strip, key) == ("", [])
     assert part.tick(None, None, key, mark) == (gr.skip(), gr.skip(), gr.skip())
@@ -72,7 +87,7 @@ def test_a_reloaded_page_follows_the_running_job_to_its_video_with_no_second_pos
 
     async def follow():
         shown = []
-        async for outputs in part.reattach(None, None):
+        async for outputs in part.reattach(None, None, *FORM):
             shown.append(outputs)
             if len(shown) == 1:  # under way: the form is back, Generate says it is busy
                 await asyncio.to_thread(advance_until, api, clock, "completed")
@@ -83,6 +98,11 @@ def test_a_reloaded_page_follows_the_running_job_to_its_video_with_no_second_pos
     assert "queued" in status and video is None and '"seed": ' in body
     assert (go["value"], go["interactive"], stop["interactive"]) == (GO_BUSY, False, True)
     assert prompt == "a heron at dawn"
+    # in the same answer: the strip with its one clock, and the quote of the job's settings
+    *_, strip, _key, quote = shown[0]
+    assert "1 job running" in strip and f'data-job="{job.id}"' in strip
+    assert quote == part.generate.price("9:16", "360p", 5, None, None)
+    assert f'data-job="{job.id}"' in status  # what "Watch again" would follow
     ready = [outputs for outputs in shown if "Your video is ready" in str(outputs[0])]
     assert ready and ready[-1][1] is not None  # the video, handed to the page
     *_, go, stop = shown[-1][:5]
@@ -118,7 +138,7 @@ def test_a_reloaded_page_brings_a_running_image_jobs_image_back(live, clock, tmp
 
     first = asyncio.run(follow())[0]
     form_fields = first[5 : 5 + 10]
-    upload, url, image, note = first[15:]
+    upload, url, image, note = first[15:19]
     assert form_fields[0] == "the fox looks up" and form_fields[3] == "360p"
     assert form_fields[2] == gr.update(value=None, interactive=False)
     assert note == gr.update(visible=True)
@@ -127,4 +147,37 @@ def test_a_reloaded_page_brings_a_running_image_jobs_image_back(live, clock, tmp
         assert image["path"] == upload
     else:
         assert (upload, url, image) == (None, given, given)
+    assert first[-1] == part.generate.price(None, "360p", 5, None, None, image)  # its own shape
     assert api.stats()["posts"] == 1
+
+
+def test_watch_again_follows_the_stopped_job_to_its_video_and_no_one_elses(live, clock):
+    part, api = live
+    g = part.generate
+    app = part.page.app
+    who = caller(part.page, None, None, None, None)
+    (job,) = app.start(who, [params.validate("an owl at dusk", resolution="360p")])
+    wait_for(lambda: job.last is not None, timeout=60)
+    panel, go, stop, again = g.stopped(f'<div data-job="{job.id}">')
+    assert "Stopped watching" in panel and f'data-job="{job.id}"' in panel
+    assert again["visible"] is True and go["interactive"] is True
+
+    async def watch(shown_panel):
+        shown = []
+        async for outputs in part.watch_again(shown_panel, None, None):
+            shown.append(outputs)
+            if len(shown) == 1:
+                await asyncio.to_thread(advance_until, api, clock, "completed")
+        return shown
+
+    shown = asyncio.run(watch(panel))
+    status, _video, _body, go, stop, again = shown[0]
+    assert (go["interactive"], stop["interactive"], again["visible"]) == (False, True, False)
+    assert any(outputs[1] is not None and "ready" in str(outputs[0]) for outputs in shown)
+    assert shown[-1][3]["interactive"] is True  # Generate again at the end
+    assert api.stats()["posts"] == 1  # the same job: nothing sent but polls
+
+    # a panel naming an id that is not the caller's: a sentence, nothing followed
+    [refused] = asyncio.run(watch('<div data-job="someone-elses-id">'))
+    assert "no job of yours" in refused[0] and refused[5]["visible"] is False
+    assert g.stopped("<p>Sending…</p>")[3]["visible"] is False  # nothing named: nothing offered

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from ..formatting import MISSING, duration
 from ..lifecycle import TRANSIENT_ICON, Status
 from ..polling import Update
 from ..publish import Publisher
+from ..store import JobRecord
 from .gradio_internals import pass_input_through
 from .signin import signed_in_username
 
@@ -226,40 +228,98 @@ def error_markdown(exc: errors.PixVerseError) -> str:
     return f"{Status.FAILED.icon} {exc.user_message}"
 
 
-def status_html(update: Update | None, *, note: str = "") -> str:
+def status_html(
+    update: Update | None,
+    *,
+    note: str = "",
+    started: float | None = None,
+    now: float | None = None,
+    job: str | None = None,
+) -> str:
     """The live status panel: status, then elapsed, estimate, credits and generation id as lines
     that wrap (a table's four columns cut the id off on a phone).
 
     The elapsed time and the estimate carry their values in ``data-elapsed``/``data-left``; the
     page's script (``PAGE_JS``) moves them on every second, so the server sends a new panel only
-    when something happens, not a tick a second. The cost is in the words every face uses
-    (``Update.cost_words``).
+    when something happens, not a tick a second. With ``started`` and ``now`` the clock is the
+    job's own (:func:`live_clock`), as the strip of running jobs shows it. The cost is in the
+    words every face uses (``Update.cost_words``). The panel names the job it shows
+    (``data-job``; ``job`` for a panel with no update, such as Stop's), which "Watch again"
+    follows.
     """
+    named = job or (update.generation_id if update is not None else "")
+    tag = f' data-job="{html.escape(named)}"' if named else ""
     if update is None:
-        text = note or "Ready. Type a prompt and press <b>Generate</b>."
-        return f'<div class="pxui-status"><p>{text}</p></div>'
+        text = note or READY
+        return f'<div class="pxui-status"{tag}><p>{text}</p></div>'
     credits = html.escape(update.cost_words()) or MISSING
     icon = TRANSIENT_ICON if update.transient and not update.done else update.state.icon
     done = update.done
     live = not (done or update.stopped)
+    elapsed, left = live_clock(update, started, now)
+    facts = clock_facts(elapsed, left, live=live, done=done, job=update.generation_id)
     extra = f"<p>{note}</p>" if note else ""
     return (
-        f'<div class="pxui-status" data-status="{html.escape(update.status)}">'
+        f'<div class="pxui-status" data-status="{html.escape(update.status)}"{tag}>'
         f"<p>{icon} <b>{html.escape(update.status)}</b> — {html.escape(update.message)}</p>"
-        f'<p class="pxui-facts">{clock_facts(update.elapsed, update.eta, live=live, done=done)}'
+        f'<p class="pxui-facts">{facts}'
         f"<span>cost (credits used) <b>{credits}</b></span> "
         f"<span>id <code>{html.escape(update.generation_id)}</code></span></p>{extra}</div>"
     )
 
 
-def clock_facts(elapsed: float, eta: float | None, *, live: bool, done: bool = False) -> str:
-    """``elapsed 0:12`` and ``estimate left 0:40`` as spans; live ones move on in the page."""
+#: The panel before a job is followed or anything went wrong.
+READY = "Ready. Type a prompt and press <b>Generate</b>."
+#: The panel a page is first drawn with, until its load has looked for the visitor's running
+#: jobs (``LivePart.reattach``); while it shows, the form is hidden (``page.CSS``).
+LOADING = f"{Status.SUBMITTING.icon} Looking for a job of yours still running…"
+
+
+def loading_html() -> str:
+    """The status panel of a page whose load has not answered yet."""
+    return f'<div class="pxui-status pxui-loading"><p>{LOADING}</p></div>'
+
+
+def followed_job(panel: Any) -> str | None:
+    """The generation id the status panel names (``data-job``), if it names one: what
+    "Watch again" follows. The panel comes from the page: the caller's own jobs are checked."""
+    if not isinstance(panel, str):
+        return None
+    found = re.search(r'data-job="([^"<>]{1,200})"', panel)
+    return html.unescape(found.group(1)) if found else None
+
+
+def started_at(record: JobRecord) -> float:
+    """When the API took a job (its create answer), the start of its one clock."""
+    return record.submitted_at or record.created_at
+
+
+def live_clock(
+    update: Update, started: float | None, now: float | None
+) -> tuple[float, float | None]:
+    """A running job's one clock, as the status panel and the strip of running jobs both show
+    it: elapsed from when the API took it (``started``) to ``now``, never less than its last
+    update said; the estimate left is what that update expected in all, less that. Without
+    ``started`` or ``now``, the update's own."""
+    elapsed = update.elapsed
+    if started is not None and now is not None:
+        elapsed = max(elapsed, now - started)
+    left = None if update.eta is None else max(0.0, update.elapsed + update.eta - elapsed)
+    return elapsed, left
+
+
+def clock_facts(
+    elapsed: float, eta: float | None, *, live: bool, done: bool = False, job: str | None = None
+) -> str:
+    """``elapsed 0:12`` and ``estimate left 0:40`` as spans; live ones move on in the page, and
+    those of one ``job`` (the panel's and the strip's) count from one start (``PAGE_JS``)."""
     shown = duration(elapsed)
     left = "done" if done else duration(eta, missing=ANY_MOMENT)
+    tag = f' data-job="{html.escape(job)}"' if job else ""
     if live:
-        clock = f'<b class="pxui-clock" data-elapsed="{elapsed:.1f}">{shown}</b>'
+        clock = f'<b class="pxui-clock" data-elapsed="{elapsed:.1f}"{tag}>{shown}</b>'
         if eta is not None:
-            left = f'<b class="pxui-left" data-left="{eta:.1f}">{left}</b>'
+            left = f'<b class="pxui-left" data-left="{eta:.1f}"{tag}>{left}</b>'
         else:
             left = f"<b>{left}</b>"
     else:
@@ -280,17 +340,32 @@ PAGE_JS = """() => {
   const fmt = (s) => { s = Math.max(0, Math.round(s));  // as formatting.duration
     const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60;
     return (h ? h + ':' + pad(m) : m) + ':' + pad(s % 60); };
-  setInterval(() => {
-    const now = performance.now();
+  // one clock per job: the status panel and the strip count from one start, to one end
+  const starts = {}, ends = {};
+  const shared = (table, job, value, pick) => {
+    if (!job) return value;
+    table[job] = table[job] === undefined ? value : pick(table[job], value);
+    return table[job];
+  };
+  const show = (el, text) => { if (el.textContent !== text) el.textContent = text; };
+  const tick = () => {
+    const now = performance.now(), clocks = [];
     for (const el of document.querySelectorAll('[data-elapsed], [data-left]')) {
       if (!el.dataset.seen) el.dataset.seen = String(now);
-      const gone = (now - parseFloat(el.dataset.seen)) / 1000;
-      if (el.dataset.elapsed !== undefined) {
-        el.textContent = fmt(parseFloat(el.dataset.elapsed) + gone); continue; }
-      const left = parseFloat(el.dataset.left) - gone;
-      el.textContent = left > 0 ? fmt(left) : 'any moment now';
+      const seen = parseFloat(el.dataset.seen), job = el.dataset.job;
+      clocks.push(el.dataset.elapsed !== undefined
+        ? [el, starts, shared(starts, job, seen - parseFloat(el.dataset.elapsed) * 1000, Math.min)]
+        : [el, ends, shared(ends, job, seen + parseFloat(el.dataset.left) * 1000, Math.max)]);
     }
-  }, 1000);
+    for (const [el, table, own] of clocks) {  // after every clock of a job has had its say
+      const at = el.dataset.job ? table[el.dataset.job] : own;
+      const left = (at - now) / 1000;
+      show(el, table === starts ? fmt((now - at) / 1000) : left > 0 ? fmt(left) : 'any moment now');
+    }
+  };
+  setInterval(tick, 1000);
+  // a clock drawn anew shows the job's one time at once, not a second later
+  new MutationObserver(tick).observe(document, {subtree: true, childList: true});
   const peers = (video) => {
     const box = video.closest && video.closest('.pxui-compare');
     return box ? [...box.querySelectorAll('video')].filter((v) => v !== video) : [];

@@ -26,22 +26,25 @@ from .common import (
     THINKING_DEFAULT,
     Page,
     caller,
+    followed_job,
     form_image,
     form_params,
+    loading_html,
     refusal,
     refused_html,
     request_json,
+    started_at,
     status_html,
     strict_input,
     with_integer_schema,
     with_seed_schema,
 )
 
-GO_IDLE, GO_BUSY = "Generate", "Generating…"
+GO_IDLE, GO_BUSY, GO_LOADING = "Generate", "Generating…", "Loading…"
 SENDING = f"{Status.SUBMITTING.icon} Sending the request…"
 STOPPED = (
-    f"{STOPPED_ICON} Stopped watching. The job goes on in the background; when it finishes it "
-    "appears in <b>History</b>."
+    f"{STOPPED_ICON} Stopped watching. The job goes on in the background, and is paid for; "
+    "<b>Watch again</b> follows it here, and when it finishes it appears in <b>History</b>."
 )
 
 #: The prompt's counter, counted in the browser as the API counts (characters, not UTF-16 units).
@@ -84,7 +87,10 @@ class GeneratePart:
             elem_id="prompt-count",
         )
         with gr.Row(equal_height=True):
-            self.go = gr.Button(GO_IDLE, variant="primary", elem_id="generate", scale=3)
+            # disabled until the page's load has looked for a running job (``LivePart``)
+            self.go = gr.Button(
+                GO_LOADING, variant="primary", interactive=False, elem_id="generate", scale=3
+            )
             self.stop = gr.Button(
                 "Stop watching",
                 variant="secondary",
@@ -92,6 +98,16 @@ class GeneratePart:
                 interactive=False,
                 elem_id="stop",
                 scale=1,
+                min_width=100,  # beside Generate on a phone too
+            )
+            # after Stop: follows the same job again (``LivePart.watch_again``)
+            self.again = gr.Button(
+                "Watch again",
+                size="sm",
+                visible=False,
+                elem_id="watch-again",
+                scale=1,
+                min_width=100,
             )
         self.negative = gr.Textbox(
             label="Negative prompt",
@@ -108,20 +124,20 @@ class GeneratePart:
                 label="Start from an image (optional)",
                 elem_id="image-upload",
                 height=160,
-                min_width=160,
+                min_width=140,  # beside the URL on a phone: a shorter page
             )
             self.image_url = gr.Textbox(
                 label="…or its public URL",
                 placeholder="https://…/picture.png",
                 max_lines=1,
                 elem_id="image-url",
-                min_width=160,
+                min_width=140,
             )
         # what the generate endpoint is sent as its image: the upload (a file Gradio has) or
         # the URL, as text; set from the two fields above (see ``on_image``)
         self.image = with_image_schema(gr.JSON(None, visible=False, elem_id="image"))
         self.shape_note = gr.Markdown(SHAPE_NOTE, visible=False, elem_id="shape-note")
-        with gr.Row():
+        with gr.Row(elem_id="settings-row"):
             # no value until the page loads (then 16:9): the API's default is None, so an
             # image sent without one is not refused for an aspect ratio nobody chose
             self.aspect = gr.Dropdown(
@@ -203,7 +219,7 @@ class GeneratePart:
     def result_column(self) -> None:
         """The visitor's running jobs, the status of the one followed, its video, its request."""
         self.running = gr.HTML("", elem_id="running-jobs")
-        self.status = gr.HTML(status_html(None), elem_id="status-panel")
+        self.status = gr.HTML(loading_html(), elem_id="status-panel")
         self.video = gr.Video(label="Video", elem_id="video", interactive=False)
         with gr.Accordion("Request (JSON)", open=False):
             self.body = gr.Code(language="json", label="Request body", elem_id="request-json")
@@ -232,7 +248,7 @@ class GeneratePart:
         checked = self.go.click(
             self.check,
             inputs=[*self.form, self.api_key, visitor, self.image],
-            outputs=[self.status, self.go, self.stop],
+            outputs=[self.status, self.go, self.stop, self.again],
             api_visibility="private",
             concurrency_limit=None,
             show_progress="hidden",  # Gradio's red "Error" badge would cover the sentence
@@ -262,7 +278,8 @@ class GeneratePart:
             self.quote_after(chosen.then, visitor)  # an image is priced at its own shape
         self.stop.click(
             self.stopped,
-            outputs=[self.status, self.go, self.stop],
+            inputs=[self.status],
+            outputs=[self.status, self.go, self.stop, self.again],
             cancels=[run],
             api_visibility="private",
             queue=False,
@@ -321,9 +338,10 @@ class GeneratePart:
         visitor: Any,
         image: Any = None,
         request: gr.Request = None,  # type: ignore[assignment]
-    ) -> Iterator[tuple[Any, Any, Any]]:
+    ) -> Iterator[tuple[Any, Any, Any, Any]]:
         """Before anything starts: the form's refusal (or the budget's), said in the status panel
-        and a toast, leaving the last video as it was; or the buttons set for a run."""
+        and a toast, leaving the last video as it was; or the buttons set for a run (a job
+        stopped before is not offered again: this one is followed)."""
         page = self.page
         try:
             form = form_params(
@@ -333,9 +351,14 @@ class GeneratePart:
             who = caller(page, api_key, None, visitor, request)
             page.app.check_start(who, [form])
         except errors.PixVerseError as exc:
-            yield refused_html(exc), gr.update(), gr.update()
+            yield refused_html(exc), gr.update(), gr.update(), gr.update()
             raise refusal(exc) from None
-        yield status_html(None, note=SENDING), _busy(), gr.update(interactive=True)
+        yield (
+            status_html(None, note=SENDING),
+            _busy(),
+            gr.update(interactive=True),
+            gr.update(visible=False),
+        )
 
     async def generate(
         self,
@@ -411,13 +434,16 @@ class GeneratePart:
         ``generate`` streams after the POST, and what a reloaded page streams of a running job.
         What ended it without a video is said in the panel, then raised."""
         body = request_json(job.params.to_record()) if job.params is not None else ""
+        ledger = self.page.app.ledger
+        record = await asyncio.to_thread(ledger.find, job.id) if job.id else None
+        started = started_at(record) if record is not None else None
         shown = None
         try:
             async for update in job.aupdates(news=_news):
                 if _news(update) == shown:
                     continue  # nothing a person would see: the page's clock moves on its own
                 first, shown = shown is None, _news(update)
-                panel = status_html(update)
+                panel = status_html(update, started=started, now=ledger.clock.now())
                 if update.done and update.video_path:
                     yield panel, self.page.publisher.file(update.video_path), body
                 elif first:  # the job is under way: the last video goes
@@ -462,8 +488,12 @@ class GeneratePart:
         form's own: a load sets it with the form, see ``loaded_form``)."""
         return [self.image_upload, self.image_url, self.image, self.shape_note]
 
-    def stopped(self) -> tuple[str, Any, Any]:
-        return status_html(None, note=STOPPED), *self.idle()
+    def stopped(self, panel: Any = None) -> tuple[str, Any, Any, Any]:
+        """Stop watching: the panel says the job goes on, still naming it, and "Watch again"
+        is offered when the panel named one."""
+        job = followed_job(panel)
+        again = gr.update(visible=job is not None)
+        return status_html(None, note=STOPPED, job=job), *self.idle(), again
 
     def idle(self) -> tuple[Any, Any]:
         """Generate enabled, Stop disabled: nothing is being watched."""

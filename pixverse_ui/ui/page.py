@@ -66,11 +66,34 @@ _JS_RESTORE = f"""() => {{
   return [k, k !== '', v];
 }}"""
 
+#: Gradio's default theme, with the bold face of its font: the semibold file it ships has a few
+#: letters only, so a bold word was drawn in another font but for its capital "A".
+THEME = gr.themes.Default(
+    font=[
+        gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)),
+        "ui-sans-serif",
+        "system-ui",
+        "sans-serif",
+    ]
+)
+
 CSS = """
 #status-panel {min-height: 5em}
+/* until the load has looked for the visitor's running job, there is no form to fill in */
+#main-row:has(#status-panel .pxui-loading) #form-column {visibility: hidden}
+/* the four settings share one baseline and height, whatever note one of them carries */
+#settings-row .block > .container {height: 100%; display: flex; flex-direction: column}
+#settings-row .block > .container > .wrap {margin-top: auto}
+/* a dropdown's arrow at its box's right edge, and its value never under it ("cyberpunk" and
+   "any time" ran into it): cut with "…" if it must be */
+.wrap-inner:has(> .secondary-wrap > input[role=combobox]) {padding-right: 0}
+.secondary-wrap:has(> input[role=combobox]) > .icon-wrap {right: 4px}
+input[role=combobox] {padding-right: 20px; box-sizing: border-box; text-overflow: ellipsis}
+/* a checkbox's label on one line ("★ starred only" took three on a phone) */
+#history-starred, #star-toggle, #audio, #multi-clip {min-width: max-content !important}
 #status-panel .pxui-refused {color: var(--error-text-color, #b91c1c)}
-.pxui-facts {display: flex; flex-wrap: wrap; gap: .2em 1.2em; font-size: .9em}
-.pxui-facts code {overflow-wrap: anywhere}
+.pxui-status .pxui-facts {display: flex; flex-wrap: wrap; gap: .2em 1.2em; font-size: .9em}
+.pxui-status .pxui-facts code {overflow-wrap: anywhere}
 .pxui-running {border-left: 3px solid var(--color-accent, #f97316); padding: .2em .8em}
 .pxui-running ul {margin: .2em 0; padding-left: 1em}
 .pxui-running li {overflow-wrap: anywhere}
@@ -81,9 +104,12 @@ CSS = """
 #video video {max-height: max(240px, calc(100vh - 480px)); object-fit: contain}
 .pxui-banner {padding: .5em 1em; border-radius: 8px; border: 1px solid var(--border-color-primary)}
 #stop {max-width: 12em}
+/* no empty strip's room when nothing runs (on a phone it pushed the status below the fold) */
+#running-jobs:not(:has(.pxui-running)) {display: none}
 /* the examples wrap instead of scrolling sideways; the prompt takes the room it needs */
 #examples table {table-layout: fixed; width: 100%}
-#examples td, #examples th {white-space: normal !important; overflow-wrap: break-word}
+#examples td, #examples th {white-space: normal !important; overflow-wrap: normal}
+#examples td:first-child {overflow-wrap: break-word}
 #examples th:first-child, #examples td:first-child {width: 40%}
 #examples th {font-size: .8em; overflow-wrap: normal; word-break: normal}
 .pxui-compare-grid {display: grid; gap: 8px;
@@ -104,6 +130,10 @@ CSS = """
 @media (max-width: 640px) {
   .pxui-title p {display: none}
   .pxui-banner {font-size: .85em; padding: .3em .6em}
+  /* the banner in two lines (it took a third of the first screen); a tap shows all of it */
+  .pxui-banner .prose {display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 2;
+    overflow: hidden; line-height: 1.35}
+  .pxui-banner:hover .prose, .pxui-banner:focus-within .prose {-webkit-line-clamp: unset}
   /* one column whose parts are ordered: the prompt and Generate, then the running jobs, the
      status and the video, then the settings (the columns' children join the row's flow) */
   #main-row {flex-direction: column; flex-wrap: nowrap}
@@ -116,6 +146,8 @@ CSS = """
   #result-column > #status-panel {order: 5}
   #result-column > #video {order: 6}
   #video video {max-height: 70vh}
+  /* two settings a row, every row as tall as the tallest (a note under one of them) */
+  #settings-row > .form {display: grid; grid-template-columns: 1fr 1fr; grid-auto-rows: 1fr}
   /* a phone shows the examples' prompts; a tap loads the settings too */
   #examples th:not(:first-child), #examples td:not(:first-child) {display: none}
   #examples th:first-child, #examples td:first-child {width: auto}
@@ -214,16 +246,9 @@ def build_demo(
         history.refresh_after(loaded.then, visitor)
         history.resume_after(loaded.then, visitor)  # the visitor's own, with their key
         history.resume_after(generate.api_key.blur, visitor)
-        shaped = loaded.then(  # the aspect ratio's 16:9, unless an image was chosen meanwhile
-            generate.on_image,
-            inputs=[generate.image_upload, generate.image_url],
-            outputs=[generate.image, generate.aspect, generate.shape_note],
-            api_visibility="private",
-            queue=False,
-        )
-        # after it: a running job's settings, its aspect ratio among them, are the last word
-        live.wire(shaped.then, visitor, run)
-        generate.quote_after(loaded.then, visitor)
+        # the load's first server answer: the running job and its settings (the last word on
+        # the form), else the form ready, its aspect ratio and its quote; the form shows then
+        live.wire(restored.then, visitor, run)
         batch.quote_after(loaded.then, visitor)
         free_on_close(demo)
     demo.queue(default_concurrency_limit=None)
@@ -334,6 +359,7 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
         "run_history": False,
         "state_session_capacity": SESSIONS_KEPT,
         "css": CSS,
+        "theme": THEME,
         "js": PAGE_JS,
         **SKIP_REACHABILITY_CHECK,  # Gradio's impatient look at the server (see above)
     }
