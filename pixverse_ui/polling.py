@@ -34,7 +34,7 @@ from .params import (
 )
 from .pollers import Apart, Pause, pollers
 from .pricing import Cost, cost_of, format_cost, is_simulated
-from .store import DONE, FAILED, JobRecord, Ledger, Recorder
+from .store import JobRecord, Ledger, Recorder
 
 log = logging.getLogger(__name__)
 
@@ -461,7 +461,7 @@ class _Loop:
             return exc
         except errors.BadRequestError as exc:
             if exc.status_code == 404:
-                self.recorder.write(state=FAILED, status="not_found", error=exc.user_message)
+                self.recorder.write(state=Status.FAILED, status="not_found", error=exc.user_message)
             raise
         self.faults = 0
         previous = self.state.status if self.state else None
@@ -485,7 +485,9 @@ class _Loop:
         assert self.state is not None
         if self.state.status in FAILURE_STATUSES:
             words = self.state.error_message
-            self.recorder.write(state=FAILED, finished_at=self.clock.now(), error=words or "failed")
+            self.recorder.write(
+                state=Status.FAILED, finished_at=self.clock.now(), error=words or "failed"
+            )
             raise errors.GenerationFailedError(
                 "The provider could not make this video",
                 generation_id=self.gid,
@@ -527,7 +529,7 @@ class _Loop:
                         f"{exc.message} Asking the API for a fresh link.", transient=True
                     )
                 else:
-                    self.recorder.write(state=DONE, video_path=str(path), error=None)
+                    self.recorder.write(state=Status.DONE, video_path=str(path), error=None)
                     yield self._update(READY, video_path=path, done=True)
                     return
             elif attempt >= DOWNLOAD_ATTEMPTS or self._left() <= 0:

@@ -43,15 +43,6 @@ JOURNAL_SUFFIX = ".journal.jsonl"
 #: The client request id of a generation known by its id alone (``resume(id)`` of a stranger).
 ADOPTED_PREFIX = "adopted:"
 
-#: Our own lifecycle of a job (``lifecycle.py``), beside the provider's status word; the ledger
-#: stores the states' values, the same words as ever.
-SUBMITTING = Status.SUBMITTING  # written before the POST
-UNCONFIRMED = Status.UNCONFIRMED  # POST sent, answer lost: a paid job may exist
-REJECTED = Status.REJECTED  # the API refused the POST: nothing was created
-RUNNING = Status.RUNNING  # has a generation id; not yet finished and downloaded
-DONE = Status.DONE  # finished and the video is on disk
-FAILED = Status.FAILED  # the provider failed it
-STATES = tuple(Status)
 
 #: Said of a start whose sending process ended before its answer was written (see
 #: :meth:`Ledger.settle_abandoned`).
@@ -184,7 +175,7 @@ class JobRecord:
     @property
     def unfinished(self) -> bool:
         """Still worth watching: it has an id and no final outcome yet."""
-        return self.state == RUNNING
+        return self.state == Status.RUNNING
 
     @property
     def adopted(self) -> bool:
@@ -466,8 +457,8 @@ class Ledger:
                     owner,
                     payer or owner,
                     endpoint,
-                    SUBMITTING,
-                    SUBMITTING,
+                    Status.SUBMITTING,
+                    Status.SUBMITTING,
                     json.dumps(dict(body), ensure_ascii=False, sort_keys=True),
                     body["resolution"],
                     int(body["duration"]),
@@ -490,7 +481,7 @@ class Ledger:
         before every start a limit checks, so such a row neither stays "sending" after a
         restart nor counts as a start in flight for the rest of the day."""
         waiting = "SELECT 1 FROM jobs WHERE state = ? LIMIT 1"
-        if self._connection().execute(waiting, (SUBMITTING,)).fetchone() is None:
+        if self._connection().execute(waiting, (Status.SUBMITTING,)).fetchone() is None:
             return []
         with self._conn() as db:
             return self._settle_abandoned(db)
@@ -498,7 +489,7 @@ class Ledger:
     def _settle_abandoned(self, db: sqlite3.Connection) -> list[str]:
         rows = db.execute(
             "SELECT client_request_id, sender, created_at FROM jobs WHERE state = ?",
-            (SUBMITTING,),
+            (Status.SUBMITTING,),
         ).fetchall()
         if not rows:
             return []
@@ -519,7 +510,7 @@ class Ledger:
             db.execute(
                 "UPDATE jobs SET state = ?, status = ?, error = ?, updated_at = ?"
                 " WHERE client_request_id = ? AND state = ?",
-                (UNCONFIRMED, UNCONFIRMED, ABANDONED, now, crid, SUBMITTING),
+                (Status.UNCONFIRMED, Status.UNCONFIRMED, ABANDONED, now, crid, Status.SUBMITTING),
             )
         if settled:
             log.warning("%d start(s) whose sender ended mid-POST are now unconfirmed", len(settled))
@@ -547,7 +538,7 @@ class Ledger:
             db.execute(
                 "UPDATE jobs SET status = ?, credits_used = coalesce(?, credits_used),"
                 " polls = polls + 1, updated_at = ? WHERE generation_id = ? AND state = ?",
-                (status, credits_used, self.clock.now(), generation_id, RUNNING),
+                (status, credits_used, self.clock.now(), generation_id, Status.RUNNING),
             )
 
     def update(self, job: str, *, polls_added: int = 0, **changes: Any) -> JobRecord:
@@ -565,7 +556,7 @@ class Ledger:
         bad = set(changes) - _UPDATABLE
         if bad:
             raise ValueError(f"not ledger columns: {sorted(bad)}")
-        if "state" in changes and changes["state"] not in STATES:
+        if "state" in changes and changes["state"] not in tuple(Status):
             raise ValueError(f"unknown state {changes['state']!r}")
         changes["updated_at"] = self.clock.now()
         assignments = ", ".join(f"{name} = ?" for name in changes)
@@ -600,7 +591,7 @@ class Ledger:
                 " prompt, created_at, submitted_at, updated_at, folded)"
                 " VALUES (?, ?, ?, ?, ?, ?, 'unknown', '{}', '', 0, '', '', ?, ?, ?, ?)",
                 (ADOPTED_PREFIX + generation_id, generation_id, owner, payer or owner, endpoint,
-                 RUNNING, now, now, now, search_text("", None)),
+                 Status.RUNNING, now, now, now, search_text("", None)),
             )  # fmt: skip
         return self.get(generation_id)
 
@@ -664,7 +655,7 @@ class Ledger:
         self.update(
             crid,
             generation_id=gid,
-            state=RUNNING,
+            state=Status.RUNNING,
             status=entry.get("status") or "queued",
             submitted_at=entry.get("submitted_at"),
             credits_used=entry.get("credits_used"),
@@ -775,7 +766,7 @@ class Ledger:
             .execute(
                 "SELECT COUNT(*), SUM(state = ?), SUM(state = ?), MAX(created_at)"
                 " FROM jobs WHERE owner = ?",
-                (SUBMITTING, RUNNING, owner),
+                (Status.SUBMITTING, Status.RUNNING, owner),
             )
             .fetchone()
         )
@@ -835,7 +826,7 @@ class Ledger:
             .execute(
                 "SELECT * FROM jobs WHERE created_at >= ? AND state != ?"
                 " AND (? IS NULL OR owner = ?) AND (? IS NULL OR payer = ?)",
-                (since, REJECTED, owner, owner, payer, payer),
+                (since, Status.REJECTED, owner, owner, payer, payer),
             )
             .fetchall()
         )
@@ -868,7 +859,7 @@ class Ledger:
 
         Only one owner's, one endpoint's, or those one key pays for, when given.
         """
-        jobs = self.history(owner, limit=10_000, states=(RUNNING,))
+        jobs = self.history(owner, limit=10_000, states=(Status.RUNNING,))
         return [
             j
             for j in jobs
@@ -888,7 +879,7 @@ class Ledger:
                 " AND submitted_at IS NOT NULL AND finished_at IS NOT NULL"
                 " AND (? IS NULL OR endpoint = ?)"
                 " ORDER BY finished_at DESC LIMIT ?",
-                (resolution, duration, DONE, RUNNING, endpoint, endpoint, last),
+                (resolution, duration, Status.DONE, Status.RUNNING, endpoint, endpoint, last),
             )
             .fetchall()
         )
@@ -930,7 +921,7 @@ class Ledger:
         """
         rows = (
             self._connection()
-            .execute(RECENT_TIMINGS, (DONE, RUNNING, endpoint, endpoint, last))
+            .execute(RECENT_TIMINGS, (Status.DONE, Status.RUNNING, endpoint, endpoint, last))
             .fetchall()
         )
         return [

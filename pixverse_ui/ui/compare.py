@@ -11,7 +11,7 @@ import gradio as gr
 from .. import errors
 from ..history import HistoryItem, HistoryQuery, compare_params, history
 from ..history import item as own_item
-from ..store import DONE
+from ..lifecycle import Status
 from .common import NOT_YOURS, Page, caller, error_markdown, strict_input
 
 #: How many of the caller's latest finished videos are offered.
@@ -93,7 +93,9 @@ class ComparePart:
             who = caller(self.page, api_key, None, visitor, request)
         except errors.PixVerseError:
             return gr.update(choices=[], value=[])
-        items = history(self.page.app.ledger, who.owner, HistoryQuery(state=DONE), limit=OFFERED)
+        items = history(
+            self.page.app.ledger, who.owner, HistoryQuery(state=Status.DONE), limit=OFFERED
+        )
         offered = [(label(i), i.client_request_id) for i in items if i.has_video]
         return gr.update(choices=offered, value=[])
 
