@@ -124,8 +124,9 @@ class JobRecord:
     owner: str
     endpoint: str
     state: Status
-    #: What the API last said of the job (its provider status), or the state before it had an id.
-    status: str
+    #: What the API last said of the job (its provider status), as it said it; None until it
+    #: has said one. Never a word of ours: see :attr:`finding`. (The column holds ``""`` then.)
+    status: str | None
     request_json: str
     resolution: str
     duration: int
@@ -161,6 +162,9 @@ class JobRecord:
     image_sha256: str | None = None
     image_width: int | None = None
     image_height: int | None = None
+    #: What our own check found of the job when the provider's word could not say it
+    #: (``lifecycle.FINDINGS``: ``not_found``...); None when it found nothing to say.
+    finding: str | None = None
 
     @property
     def paid_by(self) -> str:
@@ -212,7 +216,11 @@ _ADDED_COLUMNS = (
     *((name, "TEXT") for name in ("image_source", "image_url", "image_path", "image_sha256")),
     ("image_width", "INTEGER"),
     ("image_height", "INTEGER"),
+    ("finding", "TEXT"),
 )
+#: Words of ours that ledgers written before ``finding`` existed kept in the provider's
+#: ``status`` column: moved out of it once (:meth:`Ledger._migrate`, the ``meta`` key below).
+_OUR_WORDS_MOVED = "provider_status_apart"
 #: The columns of a job's image (``Ledger.record(image=...)``), never changed after.
 IMAGE_COLUMNS = tuple(name for name, _ in _ADDED_COLUMNS if name.startswith("image_"))
 #: The index a history is read through (``Ledger.search``, ``Ledger.count``): one owner's jobs in
@@ -312,6 +320,31 @@ class Ledger:
         db.execute(f"UPDATE jobs SET folded = {_FOLDED_SQL} WHERE folded IS NULL")
         db.execute(_HISTORY_INDEX_SQL)
         db.execute("DROP INDEX IF EXISTS jobs_owner_created")
+        self._move_our_words()
+
+    def _move_our_words(self) -> None:
+        """Once per ledger: take the words of ours older versions wrote into the provider's
+        ``status`` column out of it. ``not_found`` (a 404 to a poll) becomes the row's
+        ``finding``; ``unknown`` (no word heard yet, or an answer that named none) and a state's
+        own word written with it before the API answered (``submitting``, ``rejected``,
+        ``unconfirmed``) leave the column empty: the provider said nothing of those jobs."""
+        db = self._connection()
+        done = "SELECT 1 FROM meta WHERE key = ?"
+        if db.execute(done, (_OUR_WORDS_MOVED,)).fetchone() is not None:
+            return
+        lifecycle_words = (Status.SUBMITTING, Status.REJECTED, Status.UNCONFIRMED)
+        with self._conn() as db:
+            if db.execute(done, (_OUR_WORDS_MOVED,)).fetchone() is not None:
+                return  # another process moved them first
+            db.execute(
+                "UPDATE jobs SET finding = 'not_found', status = '' WHERE status = 'not_found'"
+            )
+            db.execute("UPDATE jobs SET status = '' WHERE status IN ('unknown', 'invalid')")
+            db.execute(
+                "UPDATE jobs SET status = '' WHERE status = state AND state IN (?, ?, ?)",
+                lifecycle_words,
+            )
+            db.execute("INSERT INTO meta (key, value) VALUES (?, '1')", (_OUR_WORDS_MOVED,))
 
     def _meta(self, key: str) -> str:
         row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -458,7 +491,7 @@ class Ledger:
                     payer or owner,
                     endpoint,
                     Status.SUBMITTING,
-                    Status.SUBMITTING,
+                    "",  # the provider has said nothing yet
                     json.dumps(dict(body), ensure_ascii=False, sort_keys=True),
                     body["resolution"],
                     int(body["duration"]),
@@ -508,9 +541,9 @@ class Ledger:
                 settled.append(crid)
         for crid in settled:
             db.execute(
-                "UPDATE jobs SET state = ?, status = ?, error = ?, updated_at = ?"
+                "UPDATE jobs SET state = ?, error = ?, updated_at = ?"
                 " WHERE client_request_id = ? AND state = ?",
-                (Status.UNCONFIRMED, Status.UNCONFIRMED, ABANDONED, now, crid, Status.SUBMITTING),
+                (Status.UNCONFIRMED, ABANDONED, now, crid, Status.SUBMITTING),
             )
         if settled:
             log.warning("%d start(s) whose sender ended mid-POST are now unconfirmed", len(settled))
@@ -532,11 +565,13 @@ class Ledger:
 
     def heard(self, generation_id: str, status: str, credits_used: float | None = None) -> None:
         """Record what the API said of a running job when asked once (``Job.reload``): its
-        provider status, and its credits when it gave them, as one more poll. A job that is
+        provider status (an answer that named none keeps the last), and its credits when it gave
+        them, as one more poll. A job that is
         over keeps what it ended with."""
         with self._conn() as db:
             db.execute(
-                "UPDATE jobs SET status = ?, credits_used = coalesce(?, credits_used),"
+                "UPDATE jobs SET status = coalesce(nullif(?, ''), status),"
+                " credits_used = coalesce(?, credits_used),"
                 " polls = polls + 1, updated_at = ? WHERE generation_id = ? AND state = ?",
                 (status, credits_used, self.clock.now(), generation_id, Status.RUNNING),
             )
@@ -558,6 +593,8 @@ class Ledger:
             raise ValueError(f"not ledger columns: {sorted(bad)}")
         if "state" in changes and changes["state"] not in tuple(Status):
             raise ValueError(f"unknown state {changes['state']!r}")
+        if "status" in changes and changes["status"] is None:
+            changes["status"] = ""  # the provider's word is not known: the column holds ""
         changes["updated_at"] = self.clock.now()
         assignments = ", ".join(f"{name} = ?" for name in changes)
         with self._conn() as db:
@@ -589,7 +626,7 @@ class Ledger:
                 "INSERT OR IGNORE INTO jobs (client_request_id, generation_id, owner, payer,"
                 " endpoint, state, status, request_json, resolution, duration, aspect_ratio,"
                 " prompt, created_at, submitted_at, updated_at, folded)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'unknown', '{}', '', 0, '', '', ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, '', '{}', '', 0, '', '', ?, ?, ?, ?)",
                 (ADOPTED_PREFIX + generation_id, generation_id, owner, payer or owner, endpoint,
                  Status.RUNNING, now, now, now, search_text("", None)),
             )  # fmt: skip
@@ -656,7 +693,7 @@ class Ledger:
             crid,
             generation_id=gid,
             state=Status.RUNNING,
-            status=entry.get("status") or "queued",
+            status=entry.get("status") or None,
             submitted_at=entry.get("submitted_at"),
             credits_used=entry.get("credits_used"),
             error=None,
@@ -1055,6 +1092,7 @@ def _record(row: sqlite3.Row) -> JobRecord:
     values = {name: row[name] for name in _COLUMNS}
     values["starred"] = bool(values["starred"])
     values["state"] = Status(values["state"])
+    values["status"] = values["status"] or None
     return JobRecord(**values)
 
 

@@ -74,19 +74,16 @@ def create_job(
     try:
         state = client.create(params, client_request_id=crid)
     except errors.SubmissionUnconfirmedError as exc:
-        ledger.update(
-            crid, state=Status.UNCONFIRMED, status=Status.UNCONFIRMED, error=exc.user_message
-        )
+        ledger.update(crid, state=Status.UNCONFIRMED, error=exc.user_message)
         raise
     except errors.PixVerseError as exc:
         exc.client_request_id = exc.client_request_id or crid
-        ledger.update(crid, state=Status.REJECTED, status=Status.REJECTED, error=exc.user_message)
+        ledger.update(crid, state=Status.REJECTED, error=exc.user_message)
         raise
     except BaseException:  # Ctrl-C or a bug mid-POST: the request may have gone out
         ledger.update(
             crid,
             state=Status.UNCONFIRMED,
-            status=Status.UNCONFIRMED,
             error="Interrupted while the create request was being sent.",
         )
         raise
@@ -95,7 +92,7 @@ def create_job(
     changes: dict[str, Any] = {
         "generation_id": state.id,
         "state": Status.RUNNING,
-        "status": state.status,
+        "status": state.status or None,
         "submitted_at": client.clock.now(),
         "credits_used": state.credits_used,
         "usd_spent": state.usd_spent,

@@ -93,8 +93,10 @@ def test_generate_json_prints_one_object_with_a_real_mp4(env, capsys):
         "credits_used",
         "client_request_id",
         "state",
+        "finding",
     }
     assert result["status"] == "completed" and result["state"] == Status.DONE
+    assert result["finding"] is None  # the provider's word said it all
     assert result["credits_used"] and result["client_request_id"]
     path = Path(result["video_path"])
     assert path.exists() and path.read_bytes()[4:8] == b"ftyp"
@@ -187,7 +189,9 @@ def test_a_validation_error_in_json_mode_is_still_one_json_object(env, capsys):
     )
     assert code == 2
     result = last_json(out)
-    assert result["id"] is None and result["status"] == "invalid" and "8-second" in result["error"]
+    assert result["id"] is None and "8-second" in result["error"]
+    # nothing was sent, so the provider said nothing: the word is our check's, in its own key
+    assert result["status"] is None and result["finding"] == "invalid"
     assert env.sim.stats()["posts"] == 0
 
 

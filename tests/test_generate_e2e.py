@@ -64,7 +64,7 @@ def test_a_generation_ends_with_a_playable_mp4_of_the_chosen_size(
         resolution=resolution,
         duration=duration,
     )
-    assert result.ok and result.state == Status.DONE and result.status == "completed"
+    assert result.ok and result.status is Status.DONE and result.provider_status == "completed"
     width, height, seconds = probe(result.video_path)
     assert (width, height) == size
     assert seconds == pytest.approx(duration, abs=0.3)
@@ -145,7 +145,7 @@ def test_succeeded_counts_as_done(make_sim, clock, ledger, tmp_path):
     sim = make_sim(success_status="succeeded")
     c = Client(api_key="k", base_url=sim.url, clock=clock)
     result, updates = run("x", c, ledger, tmp_path, resolution="360p")
-    assert result.ok and result.status == "succeeded"
+    assert result.ok and result.provider_status == "succeeded"
 
 
 @pytest.mark.parametrize("shape", ["name", "detail", "http"])
