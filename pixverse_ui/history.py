@@ -15,6 +15,7 @@ them, with how many there are in all.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -266,10 +267,11 @@ class HistoryItem:
     def from_record(cls, record: JobRecord) -> HistoryItem:
         """The item for one ledger row: its generation (``Generation.from_record``) and what a
         history shows beside it."""
+        generation = Generation.from_record(record)
         return cls(
-            generation=Generation.from_record(record),
+            generation=generation,
             params={} if record.adopted else record.request,
-            settings=settings_line(record),
+            settings=settings_line(record, generation.params),
             prompt=record.prompt,
             starred=record.starred,
             note=record.note or "",
@@ -282,15 +284,19 @@ class HistoryItem:
         )
 
 
-def settings_line(record: JobRecord) -> str:
-    """The one-line settings of a job (``Params.summary``), or the adopted sentence, with the
-    seed the provider's link named when it is not the one sent."""
+def settings_line(record: JobRecord, params: P.Params | None = None) -> str:
+    """The one-line settings of a job (``Params.summary``; ``params``: the row's request, read
+    already, else read here), or the adopted sentence, with the seed the provider's link named
+    when it is not the one sent."""
     if record.adopted:
         return " · ".join(filter(None, (ADOPTED_SETTINGS, seed_note(None, record.provider_seed))))
     body = record.request
-    try:
-        line = P.requested(record).summary()
-    except (ValidationError, TypeError):
+    if params is None:
+        with contextlib.suppress(ValidationError, TypeError):
+            params = P.requested(record)
+    if params is not None:
+        line = params.summary()
+    else:  # a row this version cannot read as a request
         line = f"{record.aspect_ratio} · {record.resolution} · {record.duration} s"
     return " · ".join(filter(None, (line, seed_note(body.get("seed"), record.provider_seed))))
 

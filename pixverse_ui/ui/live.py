@@ -46,7 +46,7 @@ def running_html(jobs: Sequence[tuple[JobRecord, Job]], now: float) -> str:
             where, facts = str(job.status.label), ""
         else:
             icon = TRANSIENT_ICON if last.transient else last.state.icon
-            where = f"{icon} <b>{html.escape(last.status)}</b>"
+            where = f"{icon} <b>{html.escape(last.word)}</b>"
             elapsed = max(last.elapsed, now - (record.submitted_at or record.created_at))
             left = None if last.eta is None else max(0.0, last.elapsed + last.eta - elapsed)
             facts = clock_facts(elapsed, left, live=not last.done)
