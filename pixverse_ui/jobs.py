@@ -40,7 +40,6 @@ from .outcome import Generation
 from .params import Params, pick_seed
 from .pollers import pollers
 from .polling import DEFAULT_TIMEOUT, Known, Update, watch_steps
-from .pricing import is_simulated
 from .store import JobRecord, Ledger
 from .submission import create_job, with_kept_image
 
@@ -641,22 +640,8 @@ def _ended(job: Job, exc: BaseException | None) -> None:
 def _settle(job: Job, record: JobRecord) -> None:
     """End ``job``'s feed as the ledger says the job ended (done or failed), with no watcher."""
     if record.state is Status.DONE:
-        job._feed.push(
-            Update(
-                generation_id=record.generation_id or record.client_request_id,
-                status=record.status or "",
-                elapsed=record.render_seconds or 0.0,
-                eta=None,
-                credits_used=record.credits_used,
-                message=READY,
-                polls=record.polls,
-                video_url=record.video_url,
-                video_path=Path(record.video_path) if record.video_path else None,
-                done=True,
-                usd_spent=record.usd_spent,
-                simulated=is_simulated(record.endpoint),
-            )
-        )
+        made = Generation.from_record(record)
+        job._feed.push(Update.of(made, READY, polls=record.polls, done=True))
         job._feed.end()
     else:
         job._feed.end(
@@ -841,13 +826,5 @@ def default_jobs(
 
 def _note(record: JobRecord, client: Client, message: str) -> Update:
     """An update that tells something before the watcher's first."""
-    return Update(
-        generation_id=record.generation_id or record.client_request_id,
-        status=record.status or "",
-        elapsed=max(0.0, client.clock.now() - (record.submitted_at or record.created_at)),
-        eta=None,
-        credits_used=record.credits_used,
-        message=message,
-        polls=0,
-        transient=True,
-    )
+    elapsed = max(0.0, client.clock.now() - (record.submitted_at or record.created_at))
+    return Update.of(Generation.from_record(record), message, elapsed=elapsed, transient=True)

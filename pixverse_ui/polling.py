@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from . import errors
 from .client import LAST_LOOK, Client, JobState
@@ -209,6 +210,26 @@ class Update:
         """``done`` once the video is on disk; until then ``running`` (a job that fails ends
         its updates with an error, not with an update)."""
         return Status.DONE if self.done else Status.RUNNING
+
+    @classmethod
+    def of(cls, generation: Generation, message: str, **step: Any) -> Update:
+        """A step told of ``generation`` as the ledger has it (a job over already, a note before
+        its watcher's first update): its id, provider's word, cost and video read from it;
+        ``step`` the rest (``elapsed``, ``done``...)."""
+        fields: dict[str, Any] = {
+            "generation_id": generation.id,
+            "status": generation.provider_status or "",
+            "elapsed": generation.seconds or 0.0,
+            "eta": None,
+            "credits_used": generation.credits_used,
+            "message": message,
+            "polls": 0,
+            "video_url": generation.video_url,
+            "video_path": generation.video_path,
+            "usd_spent": generation.usd_spent,
+            "simulated": generation.simulated,
+        }
+        return cls(**{**fields, **step})
 
     @property
     def progress(self) -> float:
