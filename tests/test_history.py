@@ -329,7 +329,7 @@ def test_spent_since_counts_estimates_of_pending_jobs_and_leaves_out_refusals(le
     finish(ledger, "paid", credits=2_000_000, usd=1.0)
     add(ledger, "pending", resolution="1080p")  # no figure yet: its estimate counts
     add(ledger, "refused")
-    ledger.update("refused", state="rejected", status="rejected")
+    ledger.update("refused", state="rejected")
     add(ledger, "failed")
     finish(ledger, "failed", state=Status.FAILED)  # failed without a figure: nothing
     add(ledger, "running")
