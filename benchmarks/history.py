@@ -40,12 +40,15 @@ TARGET = 1.5
 def _fill(ledger: Any, owner: str, count: int, videos: list[Path]) -> None:
     """``count`` generations of ``owner``: one the app's own way, then copies of its row."""
     from pixverse_ui import params
-    from pixverse_ui.store import DONE, FAILED, REJECTED, RUNNING, search_text
+    from pixverse_ui.lifecycle import Status
+    from pixverse_ui.store import search_text
 
     body = params.validate("template", resolution="360p").to_body()
     ledger.record(client_request_id="template", owner=owner, endpoint="simulator", body=body)
-    ledger.update("template", state=RUNNING, generation_id="gen-template", status="queued")
-    ledger.update("template", state=DONE, status="completed", credits_used=555_556, usd_spent=0.28)
+    ledger.update("template", state=Status.RUNNING, generation_id="gen-template", status="queued")
+    ledger.update(
+        "template", state=Status.DONE, status="completed", credits_used=555_556, usd_spent=0.28
+    )
     start = ledger.clock.now() - count
     with closing(sqlite3.connect(ledger.path)) as db, db:
         db.row_factory = sqlite3.Row
@@ -58,13 +61,21 @@ def _fill(ledger: Any, owner: str, count: int, videos: list[Path]) -> None:
             words = "a grey heron over the marsh" if rare else "a red fox in the snow"
             prompt = f"{words}, take {i}"
             aspect = ASPECTS[i % len(ASPECTS)]
-            state = DONE if rare else FAILED if i % 13 == 5 else REJECTED if i % 29 == 7 else DONE
-            done = state == DONE
+            state = (
+                Status.DONE
+                if rare
+                else Status.FAILED
+                if i % 13 == 5
+                else Status.REJECTED
+                if i % 29 == 7
+                else Status.DONE
+            )
+            done = state == Status.DONE
             rows.append(
                 {
                     **template,
                     "client_request_id": f"bench-{i:05d}",
-                    "generation_id": f"gen-{i:05d}" if state != REJECTED else None,
+                    "generation_id": f"gen-{i:05d}" if state != Status.REJECTED else None,
                     "prompt": prompt,
                     "request_json": json.dumps(
                         {**body, "prompt": prompt, "aspect_ratio": aspect}, sort_keys=True

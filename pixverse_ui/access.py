@@ -58,6 +58,7 @@ from .clock import REAL_CLOCK, Clock
 from .defaults import SIMULATOR_KEY, host_key, machine_key, simulator_client
 from .jobs import Job, Jobs
 from .params import Params
+from .polling import DEFAULT_TIMEOUT
 from .pricing import dollars, is_simulated
 from .ratelimit import RateLimiter, RateRule, Ticket
 from .redact import register_secret, register_sent_key
@@ -617,9 +618,12 @@ class App:
             simulated=caller.simulated,
         )
 
-    def jobs_for(self, client: Client, budget: Budget | None = None) -> Jobs:
-        """The service for ``client``'s jobs: this app's ledger and videos folder, ``budget``."""
-        return Jobs(client, self.ledger, self.download_dir, budget)
+    def jobs_for(
+        self, client: Client, budget: Budget | None = None, *, timeout: float = DEFAULT_TIMEOUT
+    ) -> Jobs:
+        """The service for ``client``'s jobs: this app's ledger and videos folder, ``budget``,
+        each watch bounded by ``timeout``."""
+        return Jobs(client, self.ledger, self.download_dir, budget, timeout)
 
     def start(
         self, caller: Caller, variants: Sequence[Params], *, batch: str | None = None

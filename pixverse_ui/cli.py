@@ -29,6 +29,7 @@ from .errors import PixVerseError, ValidationError
 from .formatting import duration
 from .history import PERIODS
 from .lifecycle import LABELS, STATE_WORDS, Status
+from .outcome import Generation
 from .pricing import UNKNOWN_COST
 from .redact import MASK
 from .store import NOTE_MAX_CHARS
@@ -127,24 +128,29 @@ def _announce_simulator() -> None:
 
 
 def _result(record: JobRecord | None, **fallback: Any) -> dict[str, Any]:
-    """The JSON object for one job: id, status, video path, credits, client request id, state."""
+    """The JSON object for one job: id, status (the provider's word as it said it, null before
+    it said one), video path, credits, client request id, state (ours), finding (what our own
+    check found, apart from the provider's word: ``lifecycle.FINDINGS``)."""
     if record is None:
         out = {
             "id": None,
             "status": None,
+            "finding": None,
             "video_path": None,
             "credits_used": None,
             "client_request_id": None,
             "state": None,
         }
     else:
+        made = Generation.from_record(record)
         out = {
-            "id": record.generation_id,
-            "status": record.status,
-            "video_path": record.video_path,
-            "credits_used": record.credits_used,
-            "client_request_id": record.client_request_id,
-            "state": record.state,
+            "id": made.generation_id,
+            "status": made.provider_status,
+            "finding": made.finding,
+            "video_path": str(made.video_path) if made.video_path else None,
+            "credits_used": made.credits_used,
+            "client_request_id": made.client_request_id,
+            "state": made.status,
         }
     out.update({k: v for k, v in fallback.items() if v is not None or k == "error"})
     return out
@@ -202,7 +208,7 @@ class Watcher:
         if key == self._key:
             return
         self._key = key
-        line = f"[{duration(update.elapsed)}] {update.status}: {update.message}"
+        line = f"[{duration(update.elapsed)}] {update.word}: {update.message}"
         if update.eta is not None and not update.done:
             line += f" (ETA {duration(update.eta)})"
         _err(line)
@@ -226,7 +232,7 @@ class Watcher:
         gid = update.generation_id
         fields = {
             "description": escape(
-                f"{update.state.word if update.done else update.status}: {update.message}"
+                f"{update.state.word if update.done else update.word}: {update.message}"
             ),
             "completed": update.progress,
             "elapsed": duration(update.elapsed),
@@ -655,7 +661,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
         elif result.state is Status.RUNNING:
             status = EXIT_FAILED
             error = f"still running; try again later with `{PROG} resume {result.id}`"
-            line = f"{result.id}: {result.status}, {error}"
+            said = f" (the API said “{result.provider_status}”)" if result.provider_status else ""
+            line = f"{result.id}: {result.status.word}{said}, {error}"
         else:
             status = EXIT_FAILED
             error = result.error or result.state.word
@@ -869,7 +876,7 @@ def _failed(exc: PixVerseError, as_json: bool, record: JobRecord | None = None) 
     if as_json:
         fallback = {"id": exc.generation_id, "client_request_id": exc.client_request_id}
         if record is None and isinstance(exc, ValidationError):
-            fallback["status"] = "invalid"
+            fallback["finding"] = "invalid"  # nothing was sent: the provider said nothing
         _json_line(_result(record, **fallback, error=_clean(exc.user_message)))
     return EXIT_USAGE if isinstance(exc, ValidationError) else EXIT_FAILED
 

@@ -64,6 +64,8 @@ class JobState:
     """One answer of the API about a generation."""
 
     id: str
+    #: The provider's word for the job, as it came (stripped of spaces only; ``""`` when the
+    #: answer named none): never one of ours. :attr:`kind` is the word to compare.
     status: str
     video_url: str | None = None
     credits_used: float | None = None
@@ -73,6 +75,11 @@ class JobState:
     poll_after: float | None = None
     client_request_id: str | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def kind(self) -> str:
+        """The provider's word folded to lower case, as ``params``' status sets spell it."""
+        return self.status.lower()
 
 
 class _Retry(Retry):
@@ -453,7 +460,7 @@ class Client:
         if not isinstance(body, dict):
             header_id = response.headers.get("x-inference-id") if id_from_header else None
             if header_id:  # the provider names the job in a header even when the body is broken
-                return {"id": header_id, "status": "queued"}
+                return {"id": header_id}  # and no status: the first poll hears its word
             raise errors.ServerError(
                 "The API answered with something that is not a JSON object.",
                 status_code=response.status_code,
@@ -642,7 +649,7 @@ def _job_state(body: dict[str, Any], headers: Mapping[str, str], crid: str | Non
     if credits is None:
         credits = _number(headers.get("x-aimlapi-credits-used"))
     status = body.get("status")
-    status = status.strip().lower() if isinstance(status, str) and status.strip() else "unknown"
+    status = status.strip() if isinstance(status, str) else ""
     gid = body.get("id") if isinstance(body.get("id"), str) else headers.get("x-inference-id", "")
     poll_after = _number(body.get("poll_after") or headers.get("Retry-After"))
     return JobState(

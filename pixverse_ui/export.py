@@ -41,9 +41,10 @@ from pathlib import Path
 from .client import DEFAULT_BASE_URL, ENDPOINT
 from .errors import ExportError, ValidationError
 from .images import SUFFIXES, InputImage, recorded
+from .lifecycle import Status
 from .names import safe_name
 from .params import FAILURE_STATUSES, SUCCESS_STATUSES
-from .store import DONE, JobRecord
+from .store import JobRecord
 
 #: The names inside the zip, besides the video.
 REQUEST_NAME = "request.json"
@@ -295,7 +296,7 @@ def _exportable(record: JobRecord) -> Path:
             f"Generation {ident} was started elsewhere: its request is not known here, so "
             "there is nothing to reproduce it from"
         )
-    if record.state != DONE or not record.video_path or not record.generation_id:
+    if record.state != Status.DONE or not record.video_path or not record.generation_id:
         raise ExportError(
             f"Generation {ident} has no video yet (it is {record.state}): only a finished "
             "generation can be exported"

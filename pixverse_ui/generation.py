@@ -2,8 +2,9 @@
 
 ``submit`` returns a handle (a ``jobs.Job``) once the API has given the job an id, and ``job``
 re-attaches to any generation by id; ``generate`` and ``stream`` follow one to its end, and
-``resume`` finishes what a killed process left. Each is the library's service (``jobs.Jobs``, its
-parts the defaults unless given), so a generation id is watched once however many ask for it.
+``resume`` finishes what a killed process left. A start asks the service every face asks
+(``access.App.local``: whose it is, what it may spend) and is made by its ``jobs.Jobs`` (its parts
+the defaults unless given), so a generation id is watched once however many ask for it.
 
 The generation id is never lost: the ledger row is written before the POST, the id the moment the
 POST returns (retried a few times), and if the ledger still cannot take it, the id goes to a
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from . import errors
+from .access import App
 from .budget import Budget
 from .client import Client
 from .jobs import Job, checked_id, default_jobs
@@ -60,14 +62,14 @@ def submit(
     or ``images.Frame(video, "first"|"last")`` (see ``images.py``); no ``aspect_ratio`` with it.
     """
     params = params or validate(prompt, image=image, **options)
-    service = default_jobs(
-        client=client,
-        ledger=ledger,
-        folder=download_dir,
-        budget=Budget.or_env(budget),
-        timeout=timeout,
+    parts = default_jobs(client=client, ledger=ledger, folder=download_dir, timeout=timeout)
+    # the service every face asks: whose the job is, what it may spend, whether it is pretend
+    app = App.local(parts.ledger, parts.folder, budget=Budget.or_env(budget))
+    who = app.caller_for(parts.client)
+    service = app.jobs_for(who.client, app.budget_for(who), timeout=timeout)
+    return service.submit(
+        params, owner=owner or who.owner, batch=batch, client_request_id=client_request_id
     )
-    return service.submit(params, owner=owner, batch=batch, client_request_id=client_request_id)
 
 
 def job(

@@ -5,17 +5,19 @@
     for item in items:
         print(item.ident, item.state, item.short_prompt(40), item.settings, item.usd)
 
-A ``HistoryItem`` is a frozen value made from one ledger row (``HistoryItem.from_record``): what
-was asked (prompt, settings), what came of it (state, video, error), what it cost (dollars and
-credits, see ``pricing.py``) and what the person keeps with it (a star, a note). ``history`` reads
+A ``HistoryItem`` is a frozen value made from one ledger row (``HistoryItem.from_record``): the
+row's ``Generation`` (what was asked, what came of it, what the provider said, what it cost) with
+what a history shows beside it (the request as recorded, its settings in a line) and what the
+person keeps with it (a star, a note). ``history`` reads
 one owner's items, newest first, filtered in SQL by ``HistoryQuery``; ``history_page`` one page of
 them, with how many there are in all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,10 @@ from . import params as P
 from .budget import day_start
 from .errors import ValidationError
 from .formatting import duration, one_line
-from .lifecycle import Status
-from .pricing import NOTHING_CHARGED, UNKNOWN_COST, Cost, actual, format_cost, is_simulated
+from .images import InputImage
+from .lifecycle import FINDINGS, Status
+from .outcome import Generation
+from .pricing import NOTHING_CHARGED, UNKNOWN_COST, Cost
 from .store import JobRecord, Ledger
 
 #: The settings of a generation known by its id alone (started elsewhere, adopted here).
@@ -34,29 +38,20 @@ ADOPTED_SETTINGS = "Started elsewhere and resumed by its id: its request is not 
 
 @dataclass(frozen=True)
 class HistoryItem:
-    """One generation as a history shows it."""
+    """One generation as a history shows it: its ``Generation`` (``outcome.py``, the one value
+    of a generation) with what a history shows beside it: the request as it was recorded, its
+    settings in one line, and what the person keeps with it (a star, a note). Every other field
+    is read from the generation, never kept twice."""
 
-    generation_id: str | None
-    client_request_id: str
-    created_at: float
-    state: Status
-    #: What the API last said of the job (its provider status).
-    status: str
-    prompt: str
-    negative_prompt: str | None
+    generation: Generation
     #: The request body as the ledger holds it (empty for an adopted generation).
     params: dict[str, Any]
     #: One line: ``16:9 · 720p · 5 s · anime · seed 3`` (a sentence for an adopted one).
     settings: str
-    credits: float | None
-    #: Dollars: the provider's figure when the ledger has one, else converted (``pricing``).
-    usd: float | None
-    #: Render time, from the create answer to the end, as we saw it.
-    seconds: float | None
-    video_path: Path | None
+    #: The prompt as the ledger holds it ("" for an adopted generation).
+    prompt: str
     starred: bool
     note: str
-    error: str | None
     adopted: bool
     resolution: str = ""
     aspect_ratio: str = ""
@@ -64,31 +59,126 @@ class HistoryItem:
     batch: str | None = None
     #: Where the job was sent (the API's address, or ``simulator``).
     endpoint: str = ""
-    #: The cost with its source; None while the API has said nothing about it.
-    cost: Cost | None = field(default=None, compare=False)
-    #: The model id sent (None for an adopted generation, whose request is unknown).
-    model: str | None = None
-    #: The SHA-256 of the image an image-to-video job started from (None for a URL, never read
-    #: here, and for text-to-video).
-    image_sha256: str | None = None
-    #: Where the image came from (``images.SOURCES``; None for text-to-video).
-    image_source: str | None = None
-    #: A URL job's URL, as sent (never fetched).
-    image_url: str | None = None
-    #: The ledger's copy of a local image (under the home's ``images`` folder).
-    image_path: Path | None = None
-    image_width: int | None = None
-    image_height: int | None = None
+
+    # --- read from the generation -------------------------------------------------------------
+
+    @property
+    def ident(self) -> str:
+        """The generation id, else the client request id (a job that never got an id)."""
+        return self.generation.id
+
+    @property
+    def generation_id(self) -> str | None:
+        """The id the API gave (None for a start it never gave one)."""
+        return self.generation.generation_id
+
+    @property
+    def client_request_id(self) -> str:
+        return self.generation.client_request_id
+
+    @property
+    def created_at(self) -> float:
+        """When the job was recorded (epoch seconds)."""
+        return self.generation.created_at or 0.0
+
+    @property
+    def state(self) -> Status:
+        """Where the job is in its lifecycle: the generation's ``status``."""
+        return self.generation.status
+
+    @property
+    def provider_status(self) -> str | None:
+        """What the provider last said of the job, as it said it (None before it said one)."""
+        return self.generation.provider_status
+
+    @property
+    def status(self) -> str | None:
+        """:attr:`provider_status`, by its older name."""
+        return self.generation.provider_status
+
+    @property
+    def finding(self) -> str | None:
+        """What our own check found (``lifecycle.FINDINGS``), apart from the provider's word."""
+        return self.generation.finding
+
+    @property
+    def negative_prompt(self) -> str | None:
+        return self.params.get("negative_prompt")
+
+    @property
+    def model(self) -> str | None:
+        """The model id sent (None for an adopted generation, whose request is unknown)."""
+        return self.params.get("model")
+
+    @property
+    def credits(self) -> float | None:
+        return self.generation.credits_used
+
+    @property
+    def cost(self) -> Cost | None:
+        """The cost with its source; None while the API has said nothing about it."""
+        return self.generation.cost
+
+    @property
+    def usd(self) -> float | None:
+        """Dollars: the provider's figure when the ledger has one, else converted (``pricing``)."""
+        cost = self.cost
+        return cost.usd if cost is not None else None
+
+    @property
+    def seconds(self) -> float | None:
+        """Render time, from the create answer to the end, as we saw it."""
+        return self.generation.seconds
+
+    @property
+    def video_path(self) -> Path | None:
+        return self.generation.video_path
+
+    @property
+    def error(self) -> str | None:
+        return self.generation.error
+
+    @property
+    def image(self) -> InputImage | None:
+        """The image an image-to-video job started from (None for text-to-video)."""
+        return self.generation.image
+
+    @property
+    def image_sha256(self) -> str | None:
+        """The SHA-256 of a local image the job started from (None for a URL, never read here,
+        and for text-to-video)."""
+        return self.image.sha256 if self.image is not None else None
+
+    @property
+    def image_source(self) -> str | None:
+        """Where the image came from (``images.SOURCES``; None for text-to-video)."""
+        return self.image.source if self.image is not None else None
+
+    @property
+    def image_url(self) -> str | None:
+        """A URL job's URL, as sent (never fetched)."""
+        return self.image.url if self.image is not None and self.image.is_url else None
+
+    @property
+    def image_path(self) -> Path | None:
+        """The ledger's copy of a local image (under the home's ``images`` folder)."""
+        path = self.image.path if self.image is not None else None
+        return Path(path) if path else None
+
+    @property
+    def image_width(self) -> int | None:
+        return self.image.width if self.image is not None else None
+
+    @property
+    def image_height(self) -> int | None:
+        return self.image.height if self.image is not None else None
+
+    # --- what a history shows --------------------------------------------------------------------
 
     @property
     def has_image_file(self) -> bool:
         """The image the job started from is kept on disk (a local image, not a URL)."""
         return self.image_path is not None and self.image_path.is_file()
-
-    @property
-    def ident(self) -> str:
-        """The generation id, else the client request id (a job that never got an id)."""
-        return self.generation_id or self.client_request_id
 
     @property
     def has_video(self) -> bool:
@@ -113,9 +203,7 @@ class HistoryItem:
     def cost_text(self) -> str:
         """``$0.28 (555,556 credits)``, ``about ...`` for converted figures, ``""`` if unknown;
         the simulator's with ``(simulated: nothing is charged)`` after them."""
-        if self.cost is None:
-            return ""
-        return format_cost(self.cost, simulated=is_simulated(self.endpoint))
+        return self.generation.cost_words()
 
     def cost_words(self) -> str:
         """What it cost, in the words every face shows: :meth:`cost_text`, else for a start the
@@ -124,19 +212,37 @@ class HistoryItem:
             return text
         return NOTHING_CHARGED if self.state is Status.REJECTED else UNKNOWN_COST
 
+    def said_words(self) -> str:
+        """What the provider said of the job, told apart from what our check found:
+        ``the API said “completed”``, ``our check found: not_found (...)``; "" when neither
+        has anything to say."""
+        parts = []
+        if self.provider_status:
+            parts.append(f"the API said “{self.provider_status}”")
+        if self.finding:
+            meaning = FINDINGS.get(self.finding)
+            found = f"{self.finding} ({meaning})" if meaning else self.finding
+            parts.append(f"our check found: {found}")
+        return "; ".join(parts)
+
     def facts(self) -> str:
         """``16:9 · 540p · 5 s · $0.63 (1,250,000 credits) · took 1:05``: the settings, the cost
-        and the render time, as far as they are known; what every history shows of a job."""
+        and the render time, as far as they are known, then what the provider said (and what
+        our check found) when the state alone does not say it; what every history shows."""
         took = f"took {duration(self.seconds)}" if self.seconds is not None else ""
-        return " · ".join(part for part in (self.settings, self.cost_words(), took) if part)
+        said = "" if self.state is Status.DONE else self.said_words()
+        return " · ".join(part for part in (self.settings, self.cost_words(), took, said) if part)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (what ``pixverse-ui list --json`` prints for each job)."""
+        """A JSON-ready dict (what ``pixverse-ui list --json`` prints for each job): ``status``
+        is the provider's word as it said it (null before it said one), ``state`` ours,
+        ``finding`` what our check found (null when nothing)."""
         return {
             "id": self.generation_id,
             "client_request_id": self.client_request_id,
             "state": self.state,
-            "status": self.status,
+            "status": self.provider_status,
+            "finding": self.finding,
             "created_at": datetime.fromtimestamp(self.created_at).astimezone().isoformat(),
             "prompt": self.prompt,
             "negative_prompt": self.negative_prompt,
@@ -159,52 +265,38 @@ class HistoryItem:
 
     @classmethod
     def from_record(cls, record: JobRecord) -> HistoryItem:
-        """The item for one ledger row."""
-        body = {} if record.adopted else record.request
-        cost = actual(record)
+        """The item for one ledger row: its generation (``Generation.from_record``) and what a
+        history shows beside it."""
+        generation = Generation.from_record(record)
         return cls(
-            generation_id=record.generation_id,
-            client_request_id=record.client_request_id,
-            created_at=record.created_at,
-            state=record.state,
-            status=record.status,
+            generation=generation,
+            params={} if record.adopted else record.request,
+            settings=settings_line(record, generation.params),
             prompt=record.prompt,
-            negative_prompt=body.get("negative_prompt"),
-            params=body,
-            settings=settings_line(record),
-            credits=record.credits_used,
-            usd=cost.usd if cost is not None else None,
-            seconds=record.render_seconds,
-            video_path=Path(record.video_path) if record.video_path else None,
             starred=record.starred,
             note=record.note or "",
-            error=record.error,
             adopted=record.adopted,
             resolution=record.resolution,
             aspect_ratio=record.aspect_ratio,
             duration=record.duration,
             batch=record.batch,
             endpoint=record.endpoint,
-            cost=cost,
-            model=body.get("model"),
-            image_sha256=record.image_sha256,
-            image_source=record.image_source,
-            image_url=record.image_url,
-            image_path=Path(record.image_path) if record.image_path else None,
-            image_width=record.image_width,
-            image_height=record.image_height,
         )
 
 
-def settings_line(record: JobRecord) -> str:
-    """The one-line settings of a job (``Params.summary``), or the adopted sentence, with the
-    seed the provider's link named when it is not the one sent."""
+def settings_line(record: JobRecord, params: P.Params | None = None) -> str:
+    """The one-line settings of a job (``Params.summary``; ``params``: the row's request, read
+    already, else read here), or the adopted sentence, with the seed the provider's link named
+    when it is not the one sent."""
     if record.adopted:
         return " · ".join(filter(None, (ADOPTED_SETTINGS, seed_note(None, record.provider_seed))))
     body = record.request
-    try:
-        line = P.requested(record).summary()
-    except (ValidationError, TypeError):
+    if params is None:
+        with contextlib.suppress(ValidationError, TypeError):
+            params = P.requested(record)
+    if params is not None:
+        line = params.summary()
+    else:  # a row this version cannot read as a request
         line = f"{record.aspect_ratio} · {record.resolution} · {record.duration} s"
     return " · ".join(filter(None, (line, seed_note(body.get("seed"), record.provider_seed))))
 

@@ -40,7 +40,6 @@ from .outcome import Generation
 from .params import Params, pick_seed
 from .pollers import pollers
 from .polling import DEFAULT_TIMEOUT, Known, Update, watch_steps
-from .pricing import is_simulated
 from .store import JobRecord, Ledger
 from .submission import create_job, with_kept_image
 
@@ -271,12 +270,13 @@ class Job:
         self._cancel = threading.Event()
 
     def __repr__(self) -> str:
-        return f"<Job {self.id or self._crid} {self.status.value}>"
+        return f"<Job {self.id} {self.status.value}>"
 
     @property
-    def id(self) -> str | None:
-        """The generation id (set on every job ``Jobs.submit`` and ``Jobs.get`` return)."""
-        return self._gid
+    def id(self) -> str:
+        """The generation id: set on every job ``Jobs.submit`` and ``Jobs.get`` return (a
+        handle made before the API answered is named by its client request id until then)."""
+        return self._gid or self._crid
 
     @property
     def client_request_id(self) -> str:
@@ -300,12 +300,12 @@ class Job:
         """What the API last said of the job (``queued``, ``generating``, ``completed``...):
         its watcher's latest word while it runs, then the ledger's; None before it said any."""
         last = self._feed.last
-        if last is not None and not self._feed.ended:
+        if last is not None and last.status and not self._feed.ended:
             return last.status
         record = self._current()
-        if record is not None and record.generation_id is not None:
+        if record is not None and record.status:
             return record.status
-        return last.status if last is not None else None
+        return (last.status or None) if last is not None else None
 
     def mark(self) -> tuple[int, bool]:
         """Where its feed is now (updates so far, ended), for :func:`any_news`."""
@@ -461,10 +461,10 @@ class Job:
         last = self.last
         if record is None:
             return Generation(
-                id=self._gid,
+                id=self._gid or self._crid,
                 client_request_id=self._crid,
-                state=Status.SUBMITTING,
-                status=last.status if last else Status.SUBMITTING.value,
+                status=Status.SUBMITTING,
+                provider_status=(last.status or None) if last else None,
                 params=self._params,
                 video_path=last.video_path if last else None,
                 video_url=last.video_url if last else None,
@@ -489,8 +489,8 @@ class Job:
 
     def _stopped(self) -> Update:
         base = self.last or Update(
-            generation_id=self._gid or "",
-            status=Status.SUBMITTING.value,
+            generation_id=self.id,
+            status="",
             elapsed=0.0,
             eta=None,
             credits_used=None,
@@ -593,7 +593,7 @@ class Watchers:
 
     def watch(self, job: Job, client: Client, folder: Path, timeout: float, known: Known) -> None:
         """Watch ``job`` on the pollers of its client's clock, from what is ``known`` of it."""
-        assert job.id is not None
+        assert job._gid is not None, "a job is watched once the API has given it an id"
         job._client = job._client or client
         steps = watch_steps(
             job.id,
@@ -631,7 +631,7 @@ def _ended(job: Job, exc: BaseException | None) -> None:
         feed.end(
             errors.PixVerseError(
                 "Stopped watching: the watcher was interrupted.",
-                generation_id=job.id,
+                generation_id=job._gid,
                 hint=f"The job goes on; `pixverse-ui resume {job.id}` watches it again.",
             )
         )
@@ -640,22 +640,8 @@ def _ended(job: Job, exc: BaseException | None) -> None:
 def _settle(job: Job, record: JobRecord) -> None:
     """End ``job``'s feed as the ledger says the job ended (done or failed), with no watcher."""
     if record.state is Status.DONE:
-        job._feed.push(
-            Update(
-                generation_id=record.generation_id or "",
-                status=record.status,
-                elapsed=record.render_seconds or 0.0,
-                eta=None,
-                credits_used=record.credits_used,
-                message=READY,
-                polls=record.polls,
-                video_url=record.video_url,
-                video_path=Path(record.video_path) if record.video_path else None,
-                done=True,
-                usd_spent=record.usd_spent,
-                simulated=is_simulated(record.endpoint),
-            )
-        )
+        made = Generation.from_record(record)
+        job._feed.push(Update.of(made, READY, polls=record.polls, done=True))
         job._feed.end()
     else:
         job._feed.end(
@@ -840,13 +826,5 @@ def default_jobs(
 
 def _note(record: JobRecord, client: Client, message: str) -> Update:
     """An update that tells something before the watcher's first."""
-    return Update(
-        generation_id=record.generation_id or "",
-        status=record.status,
-        elapsed=max(0.0, client.clock.now() - (record.submitted_at or record.created_at)),
-        eta=None,
-        credits_used=record.credits_used,
-        message=message,
-        polls=0,
-        transient=True,
-    )
+    elapsed = max(0.0, client.clock.now() - (record.submitted_at or record.created_at))
+    return Update.of(Generation.from_record(record), message, elapsed=elapsed, transient=True)

@@ -15,8 +15,10 @@ same transaction. The poll loop, the handle (``jobs.Job``) and every renderer (t
 the notebook, MCP) take a state's words from :data:`LABELS`.
 
 What the API says of a job (``queued``, ``generating``, ``completed``, ``error``...) is another
-vocabulary, the API's own (``params.py``): a job's *provider status*, kept beside its state and
-described here in a sentence (:func:`describe`), never mistaken for it.
+vocabulary, the API's own (``params.py``): a job's *provider status*, kept beside its state as
+the API said it (an unknown word as it came; none until it says one), described here in a
+sentence (:func:`describe`), never mistaken for it, and never filled with a word of ours. What
+our own checks found when the API's word could not say it (:data:`FINDINGS`) is kept apart too.
 """
 
 from __future__ import annotations
@@ -129,6 +131,12 @@ LABELS: Mapping[Status, Label] = {
 }
 #: Every word a state may be named by: the stored ones, then the labels' own.
 STATE_WORDS = tuple(dict.fromkeys([*(s.value for s in Status), *(s.word for s in Status)]))
+#: What our own checks may find of a job, kept apart from the provider's word (the ledger's
+#: ``finding``; ``pixverse-ui list --json``'s ``finding``): the words, and what each means.
+FINDINGS: Mapping[str, str] = {
+    "not_found": "the API answered that it does not know this generation id",
+    "invalid": "the input was refused before anything was sent",
+}
 #: Shown beside an update that reports a passing fault (the job itself goes on).
 TRANSIENT_ICON = "⚠"
 #: Shown when a follower stopped watching (the job goes on).
@@ -148,10 +156,14 @@ PROVIDER_WORDS: Mapping[str, str] = {
 }
 
 
-def describe(provider_status: str) -> str:
-    """A sentence for what the API said of a job."""
-    if provider_status in PROVIDER_WORDS:
-        return PROVIDER_WORDS[provider_status] + "."
-    if provider_status in SUCCESS_STATUSES:
+def describe(provider_status: str | None) -> str:
+    """A sentence for what the API said of a job (its word as it came: case is ignored; an
+    unknown word is quoted as it came; none at all is said so)."""
+    if not provider_status:
+        return "The API has named no status for the job yet; still watching."
+    kind = provider_status.lower()
+    if kind in PROVIDER_WORDS:
+        return PROVIDER_WORDS[kind] + "."
+    if kind in SUCCESS_STATUSES:
         return "Finished."
     return f"The API reports the status “{provider_status}”, which is new to us; still watching."

@@ -91,7 +91,7 @@ def _phase(update: Update) -> str:
         return update.state.word
     if update.stopped:
         return "stopped"
-    return update.status
+    return update.word
 
 
 class NotebookProgress:

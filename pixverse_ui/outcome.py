@@ -1,19 +1,24 @@
-"""What a generation came to, as the ledger holds it: the ``Generation`` that ``generate``,
-``resume`` and a handle's ``wait`` return, which shows itself in Jupyter as a playable video."""
+"""A generation as one value: the ``Generation`` that ``generate``, ``resume`` and a handle's
+``wait`` return, read from its ledger row, which shows itself in Jupyter as a playable video."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import ValidationError
 from .formatting import duration
 from .lifecycle import Status
 from .notebook_files import video_href
 from .params import Params, requested
-from .pricing import cost_of, format_cost, is_simulated
+from .pricing import Cost, cost_of, format_cost, is_simulated
 from .store import JobRecord
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .images import InputImage
 
 
 def thumbnail_uri(data: bytes, side: int) -> str:
@@ -32,30 +37,76 @@ def thumbnail_uri(data: bytes, side: int) -> str:
 
 @dataclass(frozen=True)
 class Generation:
-    """The outcome of a generation, as the ledger holds it."""
+    """One generation, as replicate's ``Prediction`` is one: what was asked, where it is in its
+    lifecycle, what the provider said of it, what it cost, when, and the video it made.
 
-    id: str | None
+    The one public value of a generation: ``generate``, ``resume`` and a handle's ``wait``
+    return it, and the other shapes of a job are views of it (``history.HistoryItem`` holds one
+    with what a person keeps beside it; ``store.JobRecord`` is the ledger's row it is read
+    from, by :meth:`from_record` alone; ``polling.Update`` is one step of a watch). Frozen.
+    """
+
+    #: Always set. The generation id the API gave the job; before it gave one (a start still
+    #: being sent, one the API refused, one whose answer was lost) the client request id, the
+    #: name the ledger and the AI/ML API's usage log know it by. :attr:`generation_id` is None
+    #: in that case: that is how the two are told apart.
+    id: str
     client_request_id: str
-    state: Status
-    #: What the API last said of the job (its provider status).
-    status: str
-    #: None for a generation known by its id alone (adopted by ``job(id)`` or ``resume(id)``).
+    #: Where it is in its lifecycle (``lifecycle.Status``: ``running``, ``done``...).
+    status: Status
+    #: What the provider last said of it, in its own words as it said them (``queued``,
+    #: ``completed``, or a word new to us, kept as it came); None until it has said one. Never
+    #: a word of ours: what we concluded is :attr:`status`, what our check found :attr:`finding`.
+    provider_status: str | None
+    #: None for a generation known by its id alone (adopted by ``job(id)`` or ``resume(id)``),
+    #: or one whose recorded request this version cannot read.
     params: Params | None
     video_path: Path | None
     video_url: str | None
     credits_used: float | None
+    #: Render time: from the API's answer to the create request to the job's end, as we saw it.
     seconds: float | None
     error: str | None = None
     #: The dollars the API said the job cost, when it said them.
     usd_spent: float | None = None
     #: It ran on the built-in simulator: its money is pretend.
     simulated: bool = False
+    #: What our own check found when the provider's word could not say it
+    #: (``lifecycle.FINDINGS``: ``not_found``...); None when it found nothing to say.
+    finding: str | None = None
+    #: Epoch seconds: recorded (before the POST), taken by the API, ended (as we saw it).
+    created_at: float | None = None
+    submitted_at: float | None = None
+    finished_at: float | None = None
+
+    @property
+    def generation_id(self) -> str | None:
+        """The id the API gave, or None while it has given none (:attr:`id` is the client
+        request id then)."""
+        return None if self.id == self.client_request_id else self.id
+
+    @property
+    def state(self) -> Status:
+        """:attr:`status`, by the name versions before 0.2 gave it."""
+        return self.status
+
+    @property
+    def image(self) -> InputImage | None:
+        """The image an image-to-video job started from (None for text-to-video, or when the
+        request is not known here)."""
+        return self.params.image if self.params is not None else None
+
+    @property
+    def cost(self) -> Cost | None:
+        """What the API said it cost (dollars and credits; None while it has said nothing).
+        Pretend money when :attr:`simulated`."""
+        return cost_of(self.credits_used, self.usd_spent)
 
     def cost_words(self) -> str:
         """What it cost, in the words every face uses (``""`` while the API has said nothing):
         ``$0.28 (555,556 credits)``, ``about`` before dollars converted from credits, the
         simulator's label on its pretend money."""
-        cost = cost_of(self.credits_used, self.usd_spent)
+        cost = self.cost
         return "" if cost is None else format_cost(cost, simulated=self.simulated)
 
     @property
@@ -65,13 +116,16 @@ class Generation:
 
     @classmethod
     def from_record(cls, record: JobRecord) -> Generation:
-        """Build one from a ledger row."""
-        params = None if record.adopted else requested(record)
+        """The generation a ledger row holds: the one place a row becomes one."""
+        params = None
+        if not record.adopted:
+            with contextlib.suppress(ValidationError, TypeError):  # a row an older version wrote
+                params = requested(record)
         return cls(
-            id=record.generation_id,
+            id=record.generation_id or record.client_request_id,
             client_request_id=record.client_request_id,
-            state=record.state,
-            status=record.status,
+            status=record.state,
+            provider_status=record.status or None,
             params=params,
             video_path=Path(record.video_path) if record.video_path else None,
             video_url=record.video_url,
@@ -80,6 +134,10 @@ class Generation:
             error=record.error,
             usd_spent=record.usd_spent,
             simulated=is_simulated(record.endpoint),
+            finding=record.finding,
+            created_at=record.created_at,
+            submitted_at=record.submitted_at,
+            finished_at=record.finished_at,
         )
 
     def _repr_html_(self) -> str:
@@ -89,7 +147,8 @@ class Generation:
         facts = html.escape(self.params.summary() if self.params else "")
         credits = html.escape(self.cost_words())
         took = f"took {duration(self.seconds)}" if self.seconds is not None else ""
-        meta = " · ".join(x for x in (facts, credits, took, html.escape(self.status)) if x)
+        said = html.escape(self.provider_status or "")
+        meta = " · ".join(x for x in (facts, credits, took, said) if x)
         if self.video_path and self.video_path.exists():
             src = html.escape(video_href(self.video_path), quote=True)
             w, h = self.params.size if self.params else (640, 360)
@@ -99,8 +158,8 @@ class Generation:
                 f'src="{src}"></video>'
             )
         else:
-            media = f"<p><b>No video yet</b> ({html.escape(self.error or self.state.word)})</p>"
-        ident = html.escape(self.id or self.client_request_id)
+            media = f"<p><b>No video yet</b> ({html.escape(self.error or self.status.word)})</p>"
+        ident = html.escape(self.id)
         started_from = self._image_html()
         if started_from:  # the image it started from, beside the video
             media = (

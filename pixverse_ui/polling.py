@@ -8,13 +8,13 @@ deadline the job is kept in the ledger to be resumed, never thrown away.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import random
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from . import errors
 from .client import LAST_LOOK, Client, JobState
@@ -23,18 +23,18 @@ from .estimates import Estimate, estimate_for
 from .intervals import MIN_REAL_INTERVAL
 from .lifecycle import READY, STOPPED, Status, describe
 from .names import safe_name
+from .outcome import Generation
 from .params import (
     FAILURE_STATUSES,
     RUNNING_STATUSES,
     SUCCESS_STATUSES,
     TERMINAL_STATUSES,
     Params,
-    requested,
     seed_named_in,
 )
 from .pollers import Apart, Pause, pollers
 from .pricing import Cost, cost_of, format_cost, is_simulated
-from .store import DONE, FAILED, JobRecord, Ledger, Recorder
+from .store import JobRecord, Ledger, Recorder
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,8 @@ class PollSchedule:
 @dataclass(frozen=True)
 class Update:
     """One step of a generation as a person would follow it. ``status`` is what the API said
-    (its provider status); :attr:`state` is where the job is in its lifecycle."""
+    (its provider status, as it said it; ``""`` before it has said one: never a word of ours);
+    :attr:`state` is where the job is in its lifecycle."""
 
     generation_id: str
     status: str
@@ -199,10 +200,36 @@ class Update:
         return "" if cost is None else format_cost(cost, simulated=self.simulated)
 
     @property
+    def word(self) -> str:
+        """The status a face shows: the provider's word as it said it, and before it has said
+        one the state's own word (``running``), never stored as the provider's."""
+        return self.status or self.state.word
+
+    @property
     def state(self) -> Status:
         """``done`` once the video is on disk; until then ``running`` (a job that fails ends
         its updates with an error, not with an update)."""
         return Status.DONE if self.done else Status.RUNNING
+
+    @classmethod
+    def of(cls, generation: Generation, message: str, **step: Any) -> Update:
+        """A step told of ``generation`` as the ledger has it (a job over already, a note before
+        its watcher's first update): its id, provider's word, cost and video read from it;
+        ``step`` the rest (``elapsed``, ``done``...)."""
+        fields: dict[str, Any] = {
+            "generation_id": generation.id,
+            "status": generation.provider_status or "",
+            "elapsed": generation.seconds or 0.0,
+            "eta": None,
+            "credits_used": generation.credits_used,
+            "message": message,
+            "polls": 0,
+            "video_url": generation.video_url,
+            "video_path": generation.video_path,
+            "usd_spent": generation.usd_spent,
+            "simulated": generation.simulated,
+        }
+        return cls(**{**fields, **step})
 
     @property
     def progress(self) -> float:
@@ -240,15 +267,12 @@ class Known:
         """What the ledger knows of a job (nothing, for a job it never saw)."""
         if record is None:
             return cls()
-        params = None
-        if not record.adopted:
-            with contextlib.suppress(errors.ValidationError):  # a row an older version wrote
-                params = requested(record)
+        made = Generation.from_record(record)
         return cls(
-            params,
-            record.submitted_at or record.created_at,
-            record.credits_used,
-            usd_spent=record.usd_spent,
+            made.params,
+            made.submitted_at or made.created_at,
+            made.credits_used,
+            usd_spent=made.usd_spent,
         )
 
 
@@ -404,7 +428,7 @@ class _Loop:
         created = self.created
         if created is not None:
             self.state = created
-        if created is not None and created.status in TERMINAL_STATUSES:
+        if created is not None and created.kind in TERMINAL_STATUSES:
             self._terminal()  # raises for a failure; a video made at once is fetched
         else:
             if created is not None:
@@ -436,7 +460,7 @@ class _Loop:
                 yield self._update(f"{_sentence(fault)} Still watching.", transient=True)
                 wait = _fault_wait(self.faults, fault, rng, schedule.ceiling)
             else:
-                yield self._update(describe(self.state.status if self.state else "unknown"))
+                yield self._update(describe(self.state.status if self.state else None))
                 hint = self.state.poll_after if self.state else None
                 wait = hint if hint else schedule.interval(self._elapsed(), self.estimate, rng)
             remaining = self._left()
@@ -444,7 +468,7 @@ class _Loop:
                 self.recorder.write()
                 raise errors.GenerationTimeoutError(
                     f"Stopped waiting after {self._elapsed():.0f} s; the job was still "
-                    f"{self.state.status if self.state else 'unreachable'}.",
+                    f"{_word(self.state)}.",
                     generation_id=self.gid,
                 )
             # sleeping no further than the deadline makes the next poll a last look at it
@@ -461,7 +485,9 @@ class _Loop:
             return exc
         except errors.BadRequestError as exc:
             if exc.status_code == 404:
-                self.recorder.write(state=FAILED, status="not_found", error=exc.user_message)
+                self.recorder.write(
+                    state=Status.FAILED, finding="not_found", error=exc.user_message
+                )
             raise
         self.faults = 0
         previous = self.state.status if self.state else None
@@ -473,9 +499,9 @@ class _Loop:
             self.usd = state.usd_spent
         if state.status != previous:
             changes["status"] = state.status
-            if state.status in RUNNING_STATUSES - {"queued", "waiting"}:
+            if state.kind in RUNNING_STATUSES - {"queued", "waiting"}:
                 changes["started_at"] = self.clock.now()
-        if state.status in TERMINAL_STATUSES:
+        if state.kind in TERMINAL_STATUSES:
             self.recorder.later(**changes)  # written with the job's end, which comes next
         elif changes:
             self.recorder.write(**changes)
@@ -483,15 +509,17 @@ class _Loop:
 
     def _terminal(self) -> bool:
         assert self.state is not None
-        if self.state.status in FAILURE_STATUSES:
+        if self.state.kind in FAILURE_STATUSES:
             words = self.state.error_message
-            self.recorder.write(state=FAILED, finished_at=self.clock.now(), error=words or "failed")
+            self.recorder.write(
+                state=Status.FAILED, finished_at=self.clock.now(), error=words or "failed"
+            )
             raise errors.GenerationFailedError(
                 "The provider could not make this video",
                 generation_id=self.gid,
                 provider_message=words,
             )
-        if self.state.status in SUCCESS_STATUSES:
+        if self.state.kind in SUCCESS_STATUSES:
             url = self.state.video_url
             self.recorder.write(
                 finished_at=self.clock.now(), video_url=url, provider_seed=seed_named_in(url)
@@ -527,7 +555,7 @@ class _Loop:
                         f"{exc.message} Asking the API for a fresh link.", transient=True
                     )
                 else:
-                    self.recorder.write(state=DONE, video_path=str(path), error=None)
+                    self.recorder.write(state=Status.DONE, video_path=str(path), error=None)
                     yield self._update(READY, video_path=path, done=True)
                     return
             elif attempt >= DOWNLOAD_ATTEMPTS or self._left() <= 0:
@@ -560,7 +588,7 @@ class _Loop:
         eta = self.estimate.median - elapsed
         base = Update(
             generation_id=self.gid,
-            status=state.status if state else "unknown",
+            status=state.status if state else "",
             elapsed=elapsed,
             eta=eta if eta > 0 else None,
             credits_used=self.credits,
@@ -571,6 +599,13 @@ class _Loop:
             simulated=is_simulated(self.client.label),
         )
         return replace(base, **extra)  # type: ignore[arg-type]
+
+
+def _word(state: JobState | None) -> str:
+    """How a job was last heard of, for a sentence: the provider's word as it said it."""
+    if state is None:
+        return "unreachable"
+    return state.status or "without a status from the API"
 
 
 def _fault_wait(faults: int, fault: errors.PixVerseError, rng: random.Random, cap: float) -> float:

@@ -206,12 +206,12 @@ def charged(record: JobRecord, seen: PricesSeen = NO_PRICES) -> Cost:
     may still come, its price in flight (sending, running: :func:`in_flight_price`) or its safe
     price (unconfirmed, or a video made without a figure: :func:`safe_price`); else (refused,
     failed without a figure, adopted without one) nothing."""
-    from .store import FAILED, REJECTED
+    from .lifecycle import Status
 
     spent = actual(record)
     if spent is not None:
         return spent
-    if record.adopted or record.state in (REJECTED, FAILED):
+    if record.adopted or record.state in (Status.REJECTED, Status.FAILED):
         return ZERO
     if in_flight(record):
         return in_flight_price(record.request, seen)
@@ -220,9 +220,13 @@ def charged(record: JobRecord, seen: PricesSeen = NO_PRICES) -> Cost:
 
 def in_flight(record: JobRecord) -> bool:
     """A start of ours the API may still price: being sent, or running without a figure."""
-    from .store import RUNNING, SUBMITTING
+    from .lifecycle import Status
 
-    return record.state in (SUBMITTING, RUNNING) and actual(record) is None and not record.adopted
+    return (
+        record.state in (Status.SUBMITTING, Status.RUNNING)
+        and actual(record) is None
+        and not record.adopted
+    )
 
 
 def dollars(usd: float) -> str:

@@ -43,15 +43,6 @@ JOURNAL_SUFFIX = ".journal.jsonl"
 #: The client request id of a generation known by its id alone (``resume(id)`` of a stranger).
 ADOPTED_PREFIX = "adopted:"
 
-#: Our own lifecycle of a job (``lifecycle.py``), beside the provider's status word; the ledger
-#: stores the states' values, the same words as ever.
-SUBMITTING = Status.SUBMITTING  # written before the POST
-UNCONFIRMED = Status.UNCONFIRMED  # POST sent, answer lost: a paid job may exist
-REJECTED = Status.REJECTED  # the API refused the POST: nothing was created
-RUNNING = Status.RUNNING  # has a generation id; not yet finished and downloaded
-DONE = Status.DONE  # finished and the video is on disk
-FAILED = Status.FAILED  # the provider failed it
-STATES = tuple(Status)
 
 #: Said of a start whose sending process ended before its answer was written (see
 #: :meth:`Ledger.settle_abandoned`).
@@ -133,8 +124,9 @@ class JobRecord:
     owner: str
     endpoint: str
     state: Status
-    #: What the API last said of the job (its provider status), or the state before it had an id.
-    status: str
+    #: What the API last said of the job (its provider status), as it said it; None until it
+    #: has said one. Never a word of ours: see :attr:`finding`. (The column holds ``""`` then.)
+    status: str | None
     request_json: str
     resolution: str
     duration: int
@@ -170,6 +162,9 @@ class JobRecord:
     image_sha256: str | None = None
     image_width: int | None = None
     image_height: int | None = None
+    #: What our own check found of the job when the provider's word could not say it
+    #: (``lifecycle.FINDINGS``: ``not_found``...); None when it found nothing to say.
+    finding: str | None = None
 
     @property
     def paid_by(self) -> str:
@@ -184,7 +179,7 @@ class JobRecord:
     @property
     def unfinished(self) -> bool:
         """Still worth watching: it has an id and no final outcome yet."""
-        return self.state == RUNNING
+        return self.state == Status.RUNNING
 
     @property
     def adopted(self) -> bool:
@@ -221,7 +216,11 @@ _ADDED_COLUMNS = (
     *((name, "TEXT") for name in ("image_source", "image_url", "image_path", "image_sha256")),
     ("image_width", "INTEGER"),
     ("image_height", "INTEGER"),
+    ("finding", "TEXT"),
 )
+#: Words of ours that ledgers written before ``finding`` existed kept in the provider's
+#: ``status`` column: moved out of it once (:meth:`Ledger._migrate`, the ``meta`` key below).
+_OUR_WORDS_MOVED = "provider_status_apart"
 #: The columns of a job's image (``Ledger.record(image=...)``), never changed after.
 IMAGE_COLUMNS = tuple(name for name, _ in _ADDED_COLUMNS if name.startswith("image_"))
 #: The index a history is read through (``Ledger.search``, ``Ledger.count``): one owner's jobs in
@@ -321,6 +320,31 @@ class Ledger:
         db.execute(f"UPDATE jobs SET folded = {_FOLDED_SQL} WHERE folded IS NULL")
         db.execute(_HISTORY_INDEX_SQL)
         db.execute("DROP INDEX IF EXISTS jobs_owner_created")
+        self._move_our_words()
+
+    def _move_our_words(self) -> None:
+        """Once per ledger: take the words of ours older versions wrote into the provider's
+        ``status`` column out of it. ``not_found`` (a 404 to a poll) becomes the row's
+        ``finding``; ``unknown`` (no word heard yet, or an answer that named none) and a state's
+        own word written with it before the API answered (``submitting``, ``rejected``,
+        ``unconfirmed``) leave the column empty: the provider said nothing of those jobs."""
+        db = self._connection()
+        done = "SELECT 1 FROM meta WHERE key = ?"
+        if db.execute(done, (_OUR_WORDS_MOVED,)).fetchone() is not None:
+            return
+        lifecycle_words = (Status.SUBMITTING, Status.REJECTED, Status.UNCONFIRMED)
+        with self._conn() as db:
+            if db.execute(done, (_OUR_WORDS_MOVED,)).fetchone() is not None:
+                return  # another process moved them first
+            db.execute(
+                "UPDATE jobs SET finding = 'not_found', status = '' WHERE status = 'not_found'"
+            )
+            db.execute("UPDATE jobs SET status = '' WHERE status IN ('unknown', 'invalid')")
+            db.execute(
+                "UPDATE jobs SET status = '' WHERE status = state AND state IN (?, ?, ?)",
+                lifecycle_words,
+            )
+            db.execute("INSERT INTO meta (key, value) VALUES (?, '1')", (_OUR_WORDS_MOVED,))
 
     def _meta(self, key: str) -> str:
         row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -466,8 +490,8 @@ class Ledger:
                     owner,
                     payer or owner,
                     endpoint,
-                    SUBMITTING,
-                    SUBMITTING,
+                    Status.SUBMITTING,
+                    "",  # the provider has said nothing yet
                     json.dumps(dict(body), ensure_ascii=False, sort_keys=True),
                     body["resolution"],
                     int(body["duration"]),
@@ -490,7 +514,7 @@ class Ledger:
         before every start a limit checks, so such a row neither stays "sending" after a
         restart nor counts as a start in flight for the rest of the day."""
         waiting = "SELECT 1 FROM jobs WHERE state = ? LIMIT 1"
-        if self._connection().execute(waiting, (SUBMITTING,)).fetchone() is None:
+        if self._connection().execute(waiting, (Status.SUBMITTING,)).fetchone() is None:
             return []
         with self._conn() as db:
             return self._settle_abandoned(db)
@@ -498,7 +522,7 @@ class Ledger:
     def _settle_abandoned(self, db: sqlite3.Connection) -> list[str]:
         rows = db.execute(
             "SELECT client_request_id, sender, created_at FROM jobs WHERE state = ?",
-            (SUBMITTING,),
+            (Status.SUBMITTING,),
         ).fetchall()
         if not rows:
             return []
@@ -517,9 +541,9 @@ class Ledger:
                 settled.append(crid)
         for crid in settled:
             db.execute(
-                "UPDATE jobs SET state = ?, status = ?, error = ?, updated_at = ?"
+                "UPDATE jobs SET state = ?, error = ?, updated_at = ?"
                 " WHERE client_request_id = ? AND state = ?",
-                (UNCONFIRMED, UNCONFIRMED, ABANDONED, now, crid, SUBMITTING),
+                (Status.UNCONFIRMED, ABANDONED, now, crid, Status.SUBMITTING),
             )
         if settled:
             log.warning("%d start(s) whose sender ended mid-POST are now unconfirmed", len(settled))
@@ -541,13 +565,15 @@ class Ledger:
 
     def heard(self, generation_id: str, status: str, credits_used: float | None = None) -> None:
         """Record what the API said of a running job when asked once (``Job.reload``): its
-        provider status, and its credits when it gave them, as one more poll. A job that is
+        provider status (an answer that named none keeps the last), and its credits when it gave
+        them, as one more poll. A job that is
         over keeps what it ended with."""
         with self._conn() as db:
             db.execute(
-                "UPDATE jobs SET status = ?, credits_used = coalesce(?, credits_used),"
+                "UPDATE jobs SET status = coalesce(nullif(?, ''), status),"
+                " credits_used = coalesce(?, credits_used),"
                 " polls = polls + 1, updated_at = ? WHERE generation_id = ? AND state = ?",
-                (status, credits_used, self.clock.now(), generation_id, RUNNING),
+                (status, credits_used, self.clock.now(), generation_id, Status.RUNNING),
             )
 
     def update(self, job: str, *, polls_added: int = 0, **changes: Any) -> JobRecord:
@@ -565,8 +591,10 @@ class Ledger:
         bad = set(changes) - _UPDATABLE
         if bad:
             raise ValueError(f"not ledger columns: {sorted(bad)}")
-        if "state" in changes and changes["state"] not in STATES:
+        if "state" in changes and changes["state"] not in tuple(Status):
             raise ValueError(f"unknown state {changes['state']!r}")
+        if "status" in changes and changes["status"] is None:
+            changes["status"] = ""  # the provider's word is not known: the column holds ""
         changes["updated_at"] = self.clock.now()
         assignments = ", ".join(f"{name} = ?" for name in changes)
         with self._conn() as db:
@@ -598,9 +626,9 @@ class Ledger:
                 "INSERT OR IGNORE INTO jobs (client_request_id, generation_id, owner, payer,"
                 " endpoint, state, status, request_json, resolution, duration, aspect_ratio,"
                 " prompt, created_at, submitted_at, updated_at, folded)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'unknown', '{}', '', 0, '', '', ?, ?, ?, ?)",
+                " VALUES (?, ?, ?, ?, ?, ?, '', '{}', '', 0, '', '', ?, ?, ?, ?)",
                 (ADOPTED_PREFIX + generation_id, generation_id, owner, payer or owner, endpoint,
-                 RUNNING, now, now, now, search_text("", None)),
+                 Status.RUNNING, now, now, now, search_text("", None)),
             )  # fmt: skip
         return self.get(generation_id)
 
@@ -664,8 +692,8 @@ class Ledger:
         self.update(
             crid,
             generation_id=gid,
-            state=RUNNING,
-            status=entry.get("status") or "queued",
+            state=Status.RUNNING,
+            status=entry.get("status") or None,
             submitted_at=entry.get("submitted_at"),
             credits_used=entry.get("credits_used"),
             error=None,
@@ -775,7 +803,7 @@ class Ledger:
             .execute(
                 "SELECT COUNT(*), SUM(state = ?), SUM(state = ?), MAX(created_at)"
                 " FROM jobs WHERE owner = ?",
-                (SUBMITTING, RUNNING, owner),
+                (Status.SUBMITTING, Status.RUNNING, owner),
             )
             .fetchone()
         )
@@ -835,7 +863,7 @@ class Ledger:
             .execute(
                 "SELECT * FROM jobs WHERE created_at >= ? AND state != ?"
                 " AND (? IS NULL OR owner = ?) AND (? IS NULL OR payer = ?)",
-                (since, REJECTED, owner, owner, payer, payer),
+                (since, Status.REJECTED, owner, owner, payer, payer),
             )
             .fetchall()
         )
@@ -868,7 +896,7 @@ class Ledger:
 
         Only one owner's, one endpoint's, or those one key pays for, when given.
         """
-        jobs = self.history(owner, limit=10_000, states=(RUNNING,))
+        jobs = self.history(owner, limit=10_000, states=(Status.RUNNING,))
         return [
             j
             for j in jobs
@@ -888,7 +916,7 @@ class Ledger:
                 " AND submitted_at IS NOT NULL AND finished_at IS NOT NULL"
                 " AND (? IS NULL OR endpoint = ?)"
                 " ORDER BY finished_at DESC LIMIT ?",
-                (resolution, duration, DONE, RUNNING, endpoint, endpoint, last),
+                (resolution, duration, Status.DONE, Status.RUNNING, endpoint, endpoint, last),
             )
             .fetchall()
         )
@@ -930,7 +958,7 @@ class Ledger:
         """
         rows = (
             self._connection()
-            .execute(RECENT_TIMINGS, (DONE, RUNNING, endpoint, endpoint, last))
+            .execute(RECENT_TIMINGS, (Status.DONE, Status.RUNNING, endpoint, endpoint, last))
             .fetchall()
         )
         return [
@@ -1064,6 +1092,7 @@ def _record(row: sqlite3.Row) -> JobRecord:
     values = {name: row[name] for name in _COLUMNS}
     values["starred"] = bool(values["starred"])
     values["state"] = Status(values["state"])
+    values["status"] = values["status"] or None
     return JobRecord(**values)
 
 

@@ -437,7 +437,6 @@ class Runner:
         ledger.update(
             take.client_request_id,
             state=Status.REJECTED,
-            status=Status.REJECTED.value,
             error=exc.user_message,
         )
 

@@ -16,9 +16,10 @@ from typing import Any
 from . import errors, images, intervals
 from .budget import Budget
 from .client import Client, JobState
+from .lifecycle import Status
 from .params import Params
 from .pricing import is_simulated
-from .store import REJECTED, RUNNING, UNCONFIRMED, JobRecord, Ledger
+from .store import JobRecord, Ledger
 
 #: Tries at writing a new generation id into the ledger before it goes to the journal.
 ID_WRITE_ATTEMPTS = 3
@@ -73,17 +74,16 @@ def create_job(
     try:
         state = client.create(params, client_request_id=crid)
     except errors.SubmissionUnconfirmedError as exc:
-        ledger.update(crid, state=UNCONFIRMED, status=UNCONFIRMED, error=exc.user_message)
+        ledger.update(crid, state=Status.UNCONFIRMED, error=exc.user_message)
         raise
     except errors.PixVerseError as exc:
         exc.client_request_id = exc.client_request_id or crid
-        ledger.update(crid, state=REJECTED, status=REJECTED, error=exc.user_message)
+        ledger.update(crid, state=Status.REJECTED, error=exc.user_message)
         raise
     except BaseException:  # Ctrl-C or a bug mid-POST: the request may have gone out
         ledger.update(
             crid,
-            state=UNCONFIRMED,
-            status=UNCONFIRMED,
+            state=Status.UNCONFIRMED,
             error="Interrupted while the create request was being sent.",
         )
         raise
@@ -91,8 +91,8 @@ def create_job(
         claim(state)
     changes: dict[str, Any] = {
         "generation_id": state.id,
-        "state": RUNNING,
-        "status": state.status,
+        "state": Status.RUNNING,
+        "status": state.status or None,
         "submitted_at": client.clock.now(),
         "credits_used": state.credits_used,
         "usd_spent": state.usd_spent,

@@ -37,7 +37,7 @@ from browser_support import (
 from conftest import TEST_KEY
 from support import advance_until, sim_posts, wait_for
 
-from pixverse_ui.store import DONE
+from pixverse_ui.lifecycle import Status
 
 try:
     from playwright.sync_api import expect
@@ -102,7 +102,7 @@ def test_a_prompt_becomes_a_video_that_plays(launch_app, open_page, aspect, dura
     expect(page.locator(CARDS)).to_contain_text(prompt)
     expect(page.locator("#history-table")).to_contain_text("done")
     [record] = ledger.history()
-    assert record.state == DONE
+    assert record.state == Status.DONE
     fields = ("aspect_ratio", "resolution", "duration", "style")
     sent = {k: record.request.get(k) for k in fields}
     assert sent == dict(zip(fields, (aspect, "360p", int(duration), style), strict=True))
@@ -221,13 +221,13 @@ def test_stop_leaves_the_job_running_and_it_lands_in_the_history(
     page.locator("#stop").click()
     expect(status).to_contain_text("Stopped watching")
     [record] = ledger.history()
-    assert record.state != DONE
+    assert record.state != Status.DONE
     table = page.locator("#history-table")
     expect(table).to_contain_text("running")
     expect(table).to_contain_text(prompt)
 
     advance_until(api, clock, "completed")
-    wait_for(lambda: ledger.get(record.client_request_id).state == DONE, timeout=60)
+    wait_for(lambda: ledger.get(record.client_request_id).state == Status.DONE, timeout=60)
     # the page really stopped watching: the panel never went on to the finished job
     log = status_log(page)
     after_stop = log[next(i for i, text in enumerate(log) if "Stopped" in text) :]
@@ -379,7 +379,7 @@ def test_a_reload_mid_job_follows_it_to_its_video_with_one_post(
     expect(running).not_to_contain_text("running", timeout=JOB_TIMEOUT)
     assert api.stats()["posts"] == 1  # one paid generation: nothing was sent twice
     [record] = ledger.history()
-    assert record.state == DONE
+    assert record.state == Status.DONE
     no_traceback(page)
 
 
@@ -414,7 +414,7 @@ def test_stop_then_watch_again_plays_the_same_job_with_one_post(
     expect(page.locator("#generate")).to_be_enabled()
     assert api.stats()["posts"] == 1  # the same job followed again: nothing sent but polls
     [record] = ledger.history()
-    assert record.state == DONE and record.generation_id in status.inner_text()
+    assert record.state == Status.DONE and record.generation_id in status.inner_text()
     no_traceback(page)
 
 

@@ -143,19 +143,19 @@ def add_generation(
     """A job of the private simulator page's person, written as the app writes one: done with a
     real MP4 rendered into ``videos``, or failed. Its client request id."""
     from pixverse_ui import params
+    from pixverse_ui.lifecycle import Status
     from pixverse_ui.simulator.video import render_mp4
-    from pixverse_ui.store import DONE, FAILED, RUNNING
 
     body = params.validate(prompt, resolution="360p", aspect_ratio=aspect_ratio).to_body()
     job = f"job-{len(ledger.history(limit=1000))}"
     owner = ledger.owner_of(SIMULATOR_KEY)  # whose history a private simulator page shows
     ledger.record(client_request_id=job, owner=owner, endpoint="simulator", body=body)
-    ledger.update(job, state=RUNNING, generation_id=f"gen-{job}", status="queued")
+    ledger.update(job, state=Status.RUNNING, generation_id=f"gen-{job}", status="queued")
     if failed:
-        ledger.update(job, state=FAILED, status="error", error="the provider failed it")
+        ledger.update(job, state=Status.FAILED, status="error", error="the provider failed it")
     else:
         video = render_mp4(body, videos)
-        ledger.update(job, state=DONE, status="completed", video_path=str(video))
+        ledger.update(job, state=Status.DONE, status="completed", video_path=str(video))
     return job
 
 

@@ -25,8 +25,9 @@ from support import child_env
 
 from pixverse_ui import cli
 from pixverse_ui.client import Client
+from pixverse_ui.lifecycle import Status
 from pixverse_ui.names import safe_name
-from pixverse_ui.store import DONE, FAILED, RUNNING, Ledger
+from pixverse_ui.store import Ledger
 
 KEY = "sk-cli-test-KEY-9f8e7d6c5b4a3210"
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,14 +93,16 @@ def test_generate_json_prints_one_object_with_a_real_mp4(env, capsys):
         "credits_used",
         "client_request_id",
         "state",
+        "finding",
     }
-    assert result["status"] == "completed" and result["state"] == DONE
+    assert result["status"] == "completed" and result["state"] == Status.DONE
+    assert result["finding"] is None  # the provider's word said it all
     assert result["credits_used"] and result["client_request_id"]
     path = Path(result["video_path"])
     assert path.exists() and path.read_bytes()[4:8] == b"ftyp"
     assert frame_size(str(path)) == (640, 360)
     job = env.ledger.get(result["id"])
-    assert job.state == DONE and job.video_path == str(path)
+    assert job.state == Status.DONE and job.video_path == str(path)
     assert env.sim.stats()["posts"] == 1
     # the plain progress: one line per change, with status, elapsed time and ETA
     assert cli.SIMULATOR_NOTICE not in err  # this machine has a key: no simulator notice
@@ -186,7 +189,9 @@ def test_a_validation_error_in_json_mode_is_still_one_json_object(env, capsys):
     )
     assert code == 2
     result = last_json(out)
-    assert result["id"] is None and result["status"] == "invalid" and "8-second" in result["error"]
+    assert result["id"] is None and "8-second" in result["error"]
+    # nothing was sent, so the provider said nothing: the word is our check's, in its own key
+    assert result["status"] is None and result["finding"] == "invalid"
     assert env.sim.stats()["posts"] == 0
 
 
@@ -207,12 +212,12 @@ def test_a_failed_generation_exits_1_with_the_providers_words(env, capsys, as_js
     code, out, err = run(capsys, *argv)
     assert code == 1
     [job] = env.ledger.history()
-    assert job.state == FAILED and job.error
+    assert job.state == Status.FAILED and job.error
     assert job.error in err  # the provider's own words
     assert "Traceback" not in err
     if as_json:
         result = last_json(out)
-        assert result["id"] == job.generation_id and result["state"] == FAILED
+        assert result["id"] == job.generation_id and result["state"] == Status.FAILED
         assert job.error in result["error"]
         assert len(out.strip().splitlines()) == 1
     else:
@@ -223,11 +228,11 @@ def test_a_timeout_exits_1_and_says_how_to_resume(env, capsys):
     code, out, err = run(capsys, "generate", "x", "--resolution", "360p", "--timeout", "5")
     assert code == 1
     [job] = env.ledger.history()
-    assert job.state == RUNNING
+    assert job.state == Status.RUNNING
     assert f"pixverse-ui resume {job.generation_id}" in err
     code, out, err = run(capsys, "resume", job.generation_id)
     assert code == 0, err
-    assert env.ledger.get(job.generation_id).state == DONE
+    assert env.ledger.get(job.generation_id).state == Status.DONE
 
 
 def test_ctrl_c_while_watching_keeps_the_job_and_says_how_to_resume(tmp_path):
@@ -260,7 +265,7 @@ def test_ctrl_c_while_watching_keeps_the_job_and_says_how_to_resume(tmp_path):
     assert child.returncode == 130, err
     result = last_json(out)
     gid = result["id"]
-    assert gid and result["state"] == RUNNING and result["error"] == "interrupted"
+    assert gid and result["state"] == Status.RUNNING and result["error"] == "interrupted"
     assert f"pixverse-ui resume {gid}" in err and "Traceback" not in err
 
     resumed = subprocess.run(
@@ -273,7 +278,7 @@ def test_ctrl_c_while_watching_keeps_the_job_and_says_how_to_resume(tmp_path):
     )
     assert resumed.returncode == 0, resumed.stderr
     result = last_json(resumed.stdout)
-    assert result["id"] == gid and result["state"] == DONE
+    assert result["id"] == gid and result["state"] == Status.DONE
     assert Path(result["video_path"]).exists()
     with sqlite3.connect(tmp_path / "home" / "simulator" / "jobs.sqlite3") as sim_jobs:
         assert sim_jobs.execute("SELECT count(*) FROM jobs").fetchone() == (1,)  # one POST
@@ -324,7 +329,7 @@ def test_list_shows_the_job(env, capsys):
     code, out, err = run(capsys, "list", "--json")
     assert code == 0
     [entry] = json.loads(out)
-    assert entry["id"] == gid and entry["state"] == DONE and entry["prompt"] == prompt
+    assert entry["id"] == gid and entry["state"] == Status.DONE and entry["prompt"] == prompt
     assert entry["params"]["resolution"] == "360p" and entry["credits_used"]
     code, out, err = run(capsys, "list")
     assert code == 0
@@ -591,7 +596,7 @@ def test_export_prints_the_zip_path(env, capsys, tmp_path):
     env.ledger.record(
         client_request_id="c-running", owner=done.owner, endpoint=done.endpoint, body=done.request
     )
-    env.ledger.update("c-running", generation_id="g-running", state=RUNNING)
+    env.ledger.update("c-running", generation_id="g-running", state=Status.RUNNING)
     code, out, err = run(capsys, "export", "g-running", "--output-dir", str(tmp_path / "other"))
     assert code == 1 and "no video yet" in err and not (tmp_path / "other").exists()
 
@@ -734,4 +739,4 @@ def test_the_page_and_the_cli_share_one_history_in_simulator_mode(tmp_path):
     )
     assert listed.returncode == 0, listed.stderr
     [entry] = json.loads(listed.stdout)
-    assert entry["prompt"] == "a fox made on the page" and entry["state"] == DONE
+    assert entry["prompt"] == "a fox made on the page" and entry["state"] == Status.DONE

@@ -41,10 +41,11 @@ from pixverse_ui import params
 from pixverse_ui.client import ENDPOINT
 from pixverse_ui.clock import ManualClock
 from pixverse_ui.export import export, reproduce_script
+from pixverse_ui.lifecycle import Status
 from pixverse_ui.names import MAX_NAME, safe_name
 from pixverse_ui.polling import video_filename
 from pixverse_ui.publish import Publisher, version
-from pixverse_ui.store import DONE, Ledger
+from pixverse_ui.store import Ledger
 from pixverse_ui.ui import build_demo
 from pixverse_ui.ui.common import caller
 from pixverse_ui.ui.guard import NO_DEEP_LINKS, NO_LINKS
@@ -112,7 +113,7 @@ class Handlers:
         self.ledger.update(
             job,
             generation_id=generation_id or f"gen-{n}",
-            state=DONE,
+            state=Status.DONE,
             status="completed",
             video_path=str(video),
         )

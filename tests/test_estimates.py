@@ -10,7 +10,8 @@ import pixverse_ui
 from pixverse_ui import params, polling, validate
 from pixverse_ui.clock import ManualClock
 from pixverse_ui.estimates import PRIOR_SPREAD, Estimate, estimate_for, learn, prior_estimate
-from pixverse_ui.store import DONE, FAILED, RUNNING, JobTiming, Ledger
+from pixverse_ui.lifecycle import Status
+from pixverse_ui.store import JobTiming, Ledger
 
 SHAPES = [
     (r, a, d)
@@ -140,12 +141,12 @@ def ledger(tmp_path):
     return Ledger(tmp_path / "ledger.sqlite3", clock=ManualClock())
 
 
-def _finished(ledger, crid, endpoint="sim", state=DONE, took=100.0, **shape):
+def _finished(ledger, crid, endpoint="sim", state=Status.DONE, took=100.0, **shape):
     body = validate("a red fox", **shape).to_body()
     ledger.record(client_request_id=crid, owner="o", endpoint=endpoint, body=body)
     ledger.clock.advance(1)
     now = ledger.clock.now()
-    ledger.update(crid, state=RUNNING)
+    ledger.update(crid, state=Status.RUNNING)
     changes = {"generation_id": f"g-{crid}", "state": state, "submitted_at": now - took}
     if took:
         changes["finished_at"] = now
@@ -155,9 +156,13 @@ def _finished(ledger, crid, endpoint="sim", state=DONE, took=100.0, **shape):
 def test_the_ledger_gives_every_finished_shape_of_one_endpoint_newest_first(ledger):
     _finished(ledger, "a", took=80, resolution="360p", duration=5, aspect_ratio="1:1")
     _finished(ledger, "b", took=150, resolution="1080p", duration=10)
-    _finished(ledger, "c", took=90, resolution="540p", duration=8, state=RUNNING)  # not downloaded
-    _finished(ledger, "d", took=70, resolution="540p", duration=5, state=FAILED)
-    _finished(ledger, "e", took=0, resolution="540p", duration=5, state=RUNNING)  # still running
+    _finished(
+        ledger, "c", took=90, resolution="540p", duration=8, state=Status.RUNNING
+    )  # not downloaded
+    _finished(ledger, "d", took=70, resolution="540p", duration=5, state=Status.FAILED)
+    _finished(
+        ledger, "e", took=0, resolution="540p", duration=5, state=Status.RUNNING
+    )  # still running
     _finished(ledger, "f", took=60, resolution="720p", duration=5, endpoint="real")
     timings = ledger.finished_timings("sim")
     assert timings == [

@@ -10,7 +10,7 @@ import pytest
 from pixverse_ui import errors
 from pixverse_ui.client import Client
 from pixverse_ui.generation import generate
-from pixverse_ui.store import DONE, FAILED, REJECTED, RUNNING, UNCONFIRMED
+from pixverse_ui.lifecycle import Status
 
 POST_FAULTS = [
     "500",
@@ -97,16 +97,16 @@ def _check_nothing_lost(sim, ledger, result, error, figures):
         assert mine is not None, "a job was created that the ledger does not know"
         assert mine.generation_id in (None, job["id"])
         if mine.generation_id is None:
-            assert mine.state == UNCONFIRMED  # the id was lost: say so, keep the request id
+            assert mine.state == Status.UNCONFIRMED  # the id was lost: say so, keep the request id
     if result is not None:
         assert result.ok and result.video_path.stat().st_size > 1000
-        assert row.state == DONE
+        assert row.state == Status.DONE
     else:
         assert isinstance(error, errors.PixVerseError)
         sentence = error.user_message
         assert sentence and "Traceback" not in sentence and "sk-faults" not in sentence
         assert error.client_request_id or error.generation_id
-        assert row.state in (UNCONFIRMED, REJECTED, FAILED, RUNNING)
+        assert row.state in (Status.UNCONFIRMED, Status.REJECTED, Status.FAILED, Status.RUNNING)
     assert not list((row and (ledger.path.parent)).glob("**/.part-*")), "a half file was left"
     return row
 
@@ -120,16 +120,16 @@ def test_faults_on_create(make_sim, clock, ledger, tmp_path, kind, figures):
     assert sim.faults.counts().get(kind, 0) == 1
     if kind in ("drop", "lost-post", "slow"):  # the job exists, its answer was lost
         assert isinstance(error, errors.SubmissionUnconfirmedError)
-        assert row.state == UNCONFIRMED
+        assert row.state == Status.UNCONFIRMED
         assert "usage log" in error.user_message
     if kind in ("drop", "lost-post"):  # created, then the answer was cut: found by request id
         assert row.client_request_id in {j["client_request_id"] for j in sim.stats()["jobs"]}
     if kind == "malformed":  # the id came in the x-inference-id header: nothing lost
         assert result is not None and result.ok
     if kind.startswith("429"):
-        assert isinstance(error, errors.RateLimitError) and row.state == REJECTED
+        assert isinstance(error, errors.RateLimitError) and row.state == Status.REJECTED
     if kind == "fail":
-        assert isinstance(error, errors.GenerationFailedError) and row.state == FAILED
+        assert isinstance(error, errors.GenerationFailedError) and row.state == Status.FAILED
 
 
 @pytest.mark.parametrize("kind", kinds(GET_FAULTS))
@@ -181,6 +181,6 @@ def test_a_random_fault_plan_loses_nothing(make_sim, clock, ledger, tmp_path, fi
     # here: every job it accepted finished, whatever its GETs met. (How many POSTs draw a fault
     # depends on how many GETs drew before them, so the count of refusals is not fixed.)
     states = Counter(job.state for job in ledger.history(limit=100))
-    assert outcomes["ok"] == states[DONE] == 12 - states[REJECTED]
+    assert outcomes["ok"] == states[Status.DONE] == 12 - states[Status.REJECTED]
     assert outcomes["ok"] >= 4  # faults were met, and generations still got through
     figures.update({"faults injected": sum(stats["faults"].values()), "generations started": 12})

@@ -15,9 +15,9 @@ import pytest
 import pixverse_ui
 from pixverse_ui import errors
 from pixverse_ui.generation import create_job, generate, resume, stream
+from pixverse_ui.lifecycle import Status
 from pixverse_ui.params import validate
 from pixverse_ui.polling import watch
-from pixverse_ui.store import DONE, FAILED, RUNNING
 
 SPEC = json.loads((Path(pixverse_ui.__file__).parent / "simulator" / "openapi.json").read_text())
 
@@ -64,7 +64,7 @@ def test_a_generation_ends_with_a_playable_mp4_of_the_chosen_size(
         resolution=resolution,
         duration=duration,
     )
-    assert result.ok and result.state == DONE and result.status == "completed"
+    assert result.ok and result.status is Status.DONE and result.provider_status == "completed"
     width, height, seconds = probe(result.video_path)
     assert (width, height) == size
     assert seconds == pytest.approx(duration, abs=0.3)
@@ -92,7 +92,7 @@ def test_the_id_is_in_the_ledger_before_the_first_poll(client, ledger, tmp_path)
         resolution="360p",
     ):
         check(update)
-    assert seen[0][0] == RUNNING and seen[0][1] and seen[0][2] == "a lighthouse at dusk"
+    assert seen[0][0] == Status.RUNNING and seen[0][1] and seen[0][2] == "a lighthouse at dusk"
 
 
 def test_every_body_sent_validates_against_the_spec(client, ledger, tmp_path, sim):
@@ -145,7 +145,7 @@ def test_succeeded_counts_as_done(make_sim, clock, ledger, tmp_path):
     sim = make_sim(success_status="succeeded")
     c = Client(api_key="k", base_url=sim.url, clock=clock)
     result, updates = run("x", c, ledger, tmp_path, resolution="360p")
-    assert result.ok and result.status == "succeeded"
+    assert result.ok and result.provider_status == "succeeded"
 
 
 @pytest.mark.parametrize("shape", ["name", "detail", "http"])
@@ -164,7 +164,7 @@ def test_a_failed_generation_says_the_providers_words(
     assert exc.provider_message and exc.generation_id
     assert exc.provider_message in exc.user_message
     job = ledger.get(exc.generation_id)
-    assert job.state == FAILED and job.error == exc.provider_message
+    assert job.state == Status.FAILED and job.error == exc.provider_message
 
 
 def test_1080p_8s_is_refused_before_any_request(client, ledger, tmp_path, sim):
@@ -205,7 +205,7 @@ def test_the_deadline_keeps_the_job_and_resume_finishes_it(client, ledger, tmp_p
     exc = caught.value
     assert exc.generation_id == record.generation_id
     assert f"pixverse-ui resume {record.generation_id}" in exc.user_message
-    assert ledger.get(record.generation_id).state == RUNNING
+    assert ledger.get(record.generation_id).state == Status.RUNNING
     [done] = resume(client=client, ledger=ledger, download_dir=tmp_path)
     assert done.ok and done.id == record.generation_id
 
@@ -238,7 +238,7 @@ def test_stop_ends_the_watching_not_the_job(client, ledger, tmp_path, sim):
             stop.set()
     assert updates[-1].stopped and not updates[-1].done
     gid = updates[-1].generation_id
-    assert ledger.get(gid).state == RUNNING
+    assert ledger.get(gid).state == Status.RUNNING
     [finished] = resume(gid, client=client, ledger=ledger, download_dir=tmp_path)
     assert finished.ok
     assert sim.stats()["posts"] == 1

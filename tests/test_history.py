@@ -19,6 +19,7 @@ from pixverse_ui.history import (
     history_page,
     item,
 )
+from pixverse_ui.lifecycle import Status
 from pixverse_ui.pricing import (
     CONVERTED,
     CREDITS_PER_USD,
@@ -34,7 +35,7 @@ from pixverse_ui.pricing import (
     in_flight_price,
     safe_price,
 )
-from pixverse_ui.store import _SCHEMA, DONE, FAILED, NOTE_MAX_CHARS, RUNNING, Ledger
+from pixverse_ui.store import _SCHEMA, NOTE_MAX_CHARS, Ledger
 
 
 @pytest.fixture
@@ -49,13 +50,15 @@ def add(ledger, crid, prompt="a red fox", owner="alice", **options):
     return record
 
 
-def finish(ledger, crid, *, credits=None, usd=None, video=None, state=DONE):
-    ledger.update(crid, state=RUNNING)  # a job ends from running: the ledger allows no shortcut
+def finish(ledger, crid, *, credits=None, usd=None, video=None, state=Status.DONE):
+    ledger.update(
+        crid, state=Status.RUNNING
+    )  # a job ends from running: the ledger allows no shortcut
     ledger.update(
         crid,
         generation_id=f"gen-{crid}",
         state=state,
-        status="completed" if state == DONE else "failed",
+        status="completed" if state == Status.DONE else "failed",
         submitted_at=ledger.clock.now() - 60,
         finished_at=ledger.clock.now(),
         credits_used=credits,
@@ -142,7 +145,7 @@ def test_an_item_says_what_was_asked_what_came_of_it_and_what_it_cost(ledger, tm
     ledger.set_note("c1", "alice", "good")
     it = HistoryItem.from_record(ledger.get("c1"))
     assert it.ident == "gen-c1" and it.client_request_id == "c1"
-    assert it.state == DONE and it.status == "completed"
+    assert it.state == Status.DONE and it.status == "completed"
     assert it.params == record.request and it.negative_prompt == "blur"
     assert it.settings == "16:9 · 540p · 5 s · anime · seed 3"
     assert (it.credits, it.usd, it.cost.source) == (1_250_000, 0.625, PROVIDER)
@@ -189,7 +192,7 @@ def test_the_query_filters_text_state_star_resolution_and_dates(ledger):
     add(ledger, "café", "Un CAFÉ à Paris")
     add(ledger, "other", "a red fox", owner="bob")
     finish(ledger, "fox")
-    finish(ledger, "boat", state=FAILED)
+    finish(ledger, "boat", state=Status.FAILED)
     ledger.set_starred("boat", "alice", True)
     ledger.set_note("café", "alice", "the Fox-like cat")
 
@@ -199,7 +202,7 @@ def test_the_query_filters_text_state_star_resolution_and_dates(ledger):
     assert ids() == ["café", "boat", "fox"]  # newest first, alice's only
     assert ids(text="fox") == ["café", "fox"]  # prompt or note, any case
     assert ids(text="café") == ["café"] and ids(text="CAFÉ") == ["café"]  # beyond ASCII
-    assert ids(state=FAILED) == ["boat"] and ids(state=DONE) == ["fox"]
+    assert ids(state=Status.FAILED) == ["boat"] and ids(state=Status.DONE) == ["fox"]
     assert ids(starred=True) == ["boat"] and ids(starred=False) == ["café", "fox"]
     assert ids(resolution="360p") == ["boat"]
     assert ids(since=t0 + 10) == ["café", "boat"] and ids(until=t0 + 10) == ["fox"]
@@ -227,9 +230,9 @@ def test_a_page_says_where_it_is_among_all_found_and_past_the_last_is_the_last(l
     assert shown(9) == shown(3) and shown(0) == shown(1)  # past the last: the last
     assert shown(1, text="HERON") == (1, 1, "1–15 of 15", ["c42", "c00"])
     assert shown(1, text="owl") == (1, 1, "none found", [])
-    assert shown(1, state=DONE)[2] == "none found"
+    assert shown(1, state=Status.DONE)[2] == "none found"
     finish(ledger, "c07")
-    assert shown(1, state=DONE) == (1, 1, "1 of 1", ["c07", "c07"])
+    assert shown(1, state=Status.DONE) == (1, 1, "1 of 1", ["c07", "c07"])
     assert history_page(ledger, "alice", size=10_000).range_text() == "1–45 of 45"
     with pytest.raises(ValidationError):
         history_page(ledger, "alice", HistoryQuery(state="exploded"), size=20)
@@ -326,11 +329,11 @@ def test_spent_since_counts_estimates_of_pending_jobs_and_leaves_out_refusals(le
     finish(ledger, "paid", credits=2_000_000, usd=1.0)
     add(ledger, "pending", resolution="1080p")  # no figure yet: its estimate counts
     add(ledger, "refused")
-    ledger.update("refused", state="rejected", status="rejected")
+    ledger.update("refused", state="rejected")
     add(ledger, "failed")
-    finish(ledger, "failed", state=FAILED)  # failed without a figure: nothing
+    finish(ledger, "failed", state=Status.FAILED)  # failed without a figure: nothing
     add(ledger, "running")
-    ledger.update("running", generation_id="g-run", state=RUNNING, status="queued")
+    ledger.update("running", generation_id="g-run", state=Status.RUNNING, status="queued")
     add(ledger, "bob's", owner="bob", resolution="1080p")
     spent = spent_since(ledger, since, owner="alice")
     # jobs with no figure yet count at the safe price: the rate card times the highest multiple

@@ -37,8 +37,9 @@ from support import (
     with_mcp,
 )
 
+from pixverse_ui.lifecycle import Status
 from pixverse_ui.simulator import SimConfig, Simulator
-from pixverse_ui.store import DONE, JobRecord, Ledger
+from pixverse_ui.store import JobRecord, Ledger
 from pixverse_ui.ui import KEY_STORAGE, NOT_YOURS, VISITOR_STORAGE
 from pixverse_ui.ui.guard import GENERAL_CAP, MB, too_large
 from pixverse_ui.ui.variations import NOT_A_VARIANT
@@ -138,7 +139,7 @@ def space(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Space]:
                 made[who] = video["url"]
             ledger = Ledger(home / "ledger.sqlite3")
             by_prompt = {r.prompt: r for r in ledger.history()}
-            assert {r.state for r in by_prompt.values()} == {DONE}
+            assert {r.state for r in by_prompt.values()} == {Status.DONE}
             yield Space(
                 app.url,
                 home,

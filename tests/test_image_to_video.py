@@ -18,8 +18,8 @@ from support import difference, picture, video_frames
 from pixverse_ui import Jobs, errors, generate, params, submit, validate
 from pixverse_ui.client import DATA_URI_HINT, Client
 from pixverse_ui.images import MAX_BYTES, Frame
+from pixverse_ui.lifecycle import Status
 from pixverse_ui.pricing import estimate
-from pixverse_ui.store import REJECTED
 
 PROMPT = "the fox looks up"
 
@@ -115,7 +115,7 @@ def test_the_ledger_keeps_the_image_before_the_post(make_sim, clock, ledger, tmp
     assert refused.value.hint == DATA_URI_HINT
     assert "Give the image as a public https URL instead" in refused.value.user_message
     [record] = ledger.history()
-    assert record.state == REJECTED and sim.stats()["posts"] == 1
+    assert record.state == Status.REJECTED and sim.stats()["posts"] == 1
     assert (record.image_source, record.image_width, record.image_height) == ("file", 640, 360)
     copy = Path(record.image_path)
     assert copy.parent == ledger.path.parent / "images" and copy.read_bytes() == fox.read_bytes()

@@ -26,7 +26,7 @@ from pixverse_ui.jobs import Jobs, watchers
 from pixverse_ui.lifecycle import Status
 from pixverse_ui.params import validate
 from pixverse_ui.polling import watch
-from pixverse_ui.store import DONE, RUNNING, Ledger
+from pixverse_ui.store import Ledger
 
 KEY = "sk-integrity-KEY-0123456789abcdef"
 #: How often each racing thread asks again: often enough to land in every gap, seldom enough
@@ -87,7 +87,7 @@ def test_200_concurrent_refresh_and_resume_pairs_start_one_watcher_and_one_downl
         for pair in pairs:
             pair.result(timeout=60)
     gids = [handle.id for handle in started]
-    assert {ledger.get(gid).state for gid in gids} == {DONE}
+    assert {ledger.get(gid).state for gid in gids} == {Status.DONE}
     most_watchers = max(watchers().started[gid] for gid in gids)
     most_downloads = max(downloads(sim, gid) for gid in gids)
     peak("watchers per job (most)", most_watchers)
@@ -157,7 +157,7 @@ def test_a_link_that_is_not_a_video_leaves_the_job_resumable(
                  download_dir=tmp_path)  # fmt: skip
     assert words in caught.value.user_message and "resume" in caught.value.user_message
     [record] = ledger.history()
-    assert record.state == RUNNING and words in record.error
+    assert record.state == Status.RUNNING and words in record.error
     assert not list(tmp_path.glob("*.mp4")) and not list(tmp_path.glob(".part-*"))
     sim.faults.clear()  # the CDN mends
     [video] = resume(record.generation_id, client=client_for(sim, client), ledger=ledger,
@@ -217,7 +217,7 @@ def test_a_dripping_download_is_cut_at_the_deadline_and_leaves_no_part_file(
     assert overrun <= 1.0, f"the download ran {overrun:.2f} s past the deadline"
     assert list(folder.iterdir()) == []  # no .part file outlives its attempt
     [record] = ledger.history()
-    assert record.state == RUNNING  # kept, to be resumed
+    assert record.state == Status.RUNNING  # kept, to be resumed
 
 
 # --- a job this ledger never saw ------------------------------------------------------------
@@ -236,7 +236,7 @@ def test_resume_of_an_id_this_ledger_never_saw_adopts_it(make_sim, client, ledge
     assert video.ok and video.id == made.generation_id and playable(video.video_path)
     assert video.params is None  # its request was made elsewhere
     [record] = ledger.history()
-    assert record.adopted and record.state == DONE
+    assert record.adopted and record.state == Status.DONE
 
 
 def test_an_id_the_api_does_not_know_is_refused_and_nothing_recorded(
@@ -295,6 +295,6 @@ def test_an_id_the_ledger_cannot_take_goes_to_the_journal_and_comes_back(make_li
     video = job_.wait(timeout=60)
     assert video.ok and playable(video.video_path)
     record = ledger.get(job_.id)  # the watcher wrote it back from the journal
-    assert record.state == DONE and record.video_path == str(video.video_path)
+    assert record.state == Status.DONE and record.video_path == str(video.video_path)
     assert not ledger.journal_path.exists()
     assert sim.stats()["posts"] == 1 and downloads(sim, job_.id) == 1

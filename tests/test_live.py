@@ -17,7 +17,8 @@ from PIL import Image
 from support import advance_until, wait_for
 
 from pixverse_ui import params
-from pixverse_ui.store import DONE, Ledger
+from pixverse_ui.lifecycle import Status
+from pixverse_ui.store import Ledger
 from pixverse_ui.ui import build_demo
 from pixverse_ui.ui.common import caller
 from pixverse_ui.ui.generate import GO_BUSY, GO_IDLE
@@ -107,7 +108,7 @@ def test_a_reloaded_page_follows_the_running_job_to_its_video_with_no_second_pos
     assert ready and ready[-1][1] is not None  # the video, handed to the page
     *_, go, stop = shown[-1][:5]
     assert (go["value"], go["interactive"], stop["interactive"]) == (GO_IDLE, True, False)
-    assert api.stats()["posts"] == 1 and app.ledger.get(job.id).state == DONE
+    assert api.stats()["posts"] == 1 and app.ledger.get(job.id).state == Status.DONE
 
     strip, key, new_mark = part.tick(None, None, key, mark)
     assert (strip, key) == ("", []) and new_mark != mark  # History is drawn again

@@ -11,7 +11,7 @@ import concurrent.futures
 import pytest
 from support import form, sim_posts
 
-from pixverse_ui.store import DONE
+from pixverse_ui.lifecycle import Status
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -30,6 +30,6 @@ def test_fifty_generations_at_once_each_land_once(launch_app):
     # visitor got a video, every job landed in the ledger, and each was asked of the API once
     assert all("Your video is ready" in r[0] for r in results)
     records = ledger.history(limit=100)
-    assert len(records) == 50 and {r.state for r in records} == {DONE}
+    assert len(records) == 50 and {r.state for r in records} == {Status.DONE}
     assert len({r.generation_id for r in records}) == 50
     assert sim_posts() == 50

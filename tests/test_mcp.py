@@ -16,8 +16,8 @@ from boards import TWO_SHOTS
 from mcp import ClientSession
 from support import KEY_HEADER, ROOT, form, running_app_py, sim_posts, with_mcp
 
+from pixverse_ui.lifecycle import Status
 from pixverse_ui.params import frame_size
-from pixverse_ui.store import DONE
 from pixverse_ui.ui import MCP_MISSING
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -95,7 +95,7 @@ def test_an_agent_generates_a_playable_video_with_progress_then_finds_it_in_hist
         [url] = set(URL.findall(text))
         assert_playable(url, "9:16", resolution, tmp_path)
     records = ledger.history()
-    assert [r.state for r in records] == [DONE, DONE]
+    assert [r.state for r in records] == [Status.DONE, Status.DONE]
     # the key in the header owns the history: the agent finds both of its videos, by the ids
     # the tools take and with their settings (not by the provider's id: a still is named by
     # names.safe_name of it, which drops a leading "-", as 1 id in 64 from the simulator has)
@@ -170,7 +170,7 @@ def test_behind_a_login_an_agent_without_it_cannot_spend_the_hosts_credits(
     assert local.stats()["posts"] == 0 and ledger.history() == []
     # the same call from someone signed in does use the host's key
     signed_in.predict(*form(prompt="a heron", visitor="host"), api_name="/generate")
-    assert local.stats()["posts"] == 1 and [r.state for r in ledger.history()] == [DONE]
+    assert local.stats()["posts"] == 1 and [r.state for r in ledger.history()] == [Status.DONE]
 
 
 def serve(tmp_path: Path, *args: str, hide_mcp: bool = False, **env: str) -> tuple[str, str]:
@@ -238,7 +238,7 @@ def test_an_agent_runs_a_chained_storyboard_and_gets_one_video_of_both_shots(lau
     assert "Shot 2, take 1: started from shot 1's last frame" in text
     assert "Stitched into one video." in text and "/videos/" not in text  # no server path
     assert text.count("'state': 'done'") == 2
-    assert [r.state for r in ledger.history()] == [DONE, DONE]
+    assert [r.state for r in ledger.history()] == [Status.DONE, Status.DONE]
     assert progress  # the agent heard how it went
 
 

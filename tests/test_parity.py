@@ -124,9 +124,7 @@ def seed_items(ledger: Ledger) -> None:
                          ("c-done", DONE_ITEM)):  # fmt: skip
         body = pixverse_ui.validate(prompt, resolution="360p", seed=7).to_body()
         ledger.record(client_request_id=crid, owner=owner, endpoint="simulator", body=body)
-    ledger.update(
-        "c-refused", state="rejected", status="rejected", error="The API refused the request."
-    )
+    ledger.update("c-refused", state="rejected", error="The API refused the request.")
     ledger.update("c-running", generation_id="g-running", state="running", status="queued")
     ledger.update("c-done", generation_id="g-done", state="running", status="queued")
     ledger.update(

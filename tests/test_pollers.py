@@ -17,10 +17,11 @@ from pixverse_ui import errors
 from pixverse_ui.client import Client, JobState
 from pixverse_ui.clock import ManualClock
 from pixverse_ui.jobs import Jobs
+from pixverse_ui.lifecycle import Status
 from pixverse_ui.params import validate
 from pixverse_ui.pollers import WORKERS, Pollers
 from pixverse_ui.polling import Apart, Known, Pause, Update, watch, watch_steps
-from pixverse_ui.store import DONE, Ledger
+from pixverse_ui.store import Ledger
 
 KEY = "sk-pollers-KEY-0123456789abcdef"
 
@@ -172,7 +173,7 @@ def test_fifty_jobs_at_once_are_watched_without_a_thread_each(make_live_sim, tmp
         now = {t for t in ours - before if t.name != "pixverse-download"}
         most = now if len(now) > len(most) else most
         threading.Event().wait(0.02)
-    assert all(job.status == DONE for job in jobs)
+    assert all(job.status == Status.DONE for job in jobs)
     assert all(job.wait().video_path.exists() for job in jobs)
     # the workers and one scheduler, however many jobs: not 50 threads more
     assert len(most) <= WORKERS + 1, sorted(t.name for t in most)
@@ -196,7 +197,7 @@ def test_a_job_just_created_shows_the_create_answer_first_and_is_not_asked_again
     second = next(updates)  # the first GET comes after the schedule's first wait, not at once
     assert second.polls == 1 and len(clock.slept) > slept_before and clock.slept[-1] > 0
     *_, last = updates
-    assert last.done and ledger.get(record.generation_id).state == DONE
+    assert last.done and ledger.get(record.generation_id).state == Status.DONE
 
 
 def test_steps_read_and_send_nothing_before_the_first_is_asked_for(sim, client, ledger, tmp_path):
@@ -261,7 +262,7 @@ def test_a_job_on_a_manual_clock_is_driven_by_the_pollers_and_never_really_waits
     start = clock.now()
     job = Jobs(client, ledger, tmp_path).submit(validate("a lighthouse", duration=10))
     wait_for(lambda: job.finished, timeout=60)  # real time: far less than the job's two minutes
-    assert job.wait().ok and job.status == DONE
+    assert job.wait().ok and job.status == Status.DONE
     polls = [name for url, name in gets if "/v2/video/generations" in url]
     downloads = [name for url, name in gets if "/v2/video/generations" not in url]
     assert polls and all(name.startswith("pixverse-poll-") for name in polls), polls

@@ -12,6 +12,7 @@ from pixverse_ui import errors, validate
 from pixverse_ui.client import Client
 from pixverse_ui.clock import ManualClock
 from pixverse_ui.generation import create_job, resume
+from pixverse_ui.lifecycle import Status
 from pixverse_ui.redact import (
     RedactingStream,
     _Secrets,
@@ -19,7 +20,7 @@ from pixverse_ui.redact import (
     redact,
     register_secret,
 )
-from pixverse_ui.store import UNCONFIRMED, Ledger
+from pixverse_ui.store import Ledger
 
 KEY = "sk-redact-test-KEY-5f3a9c0e1b2d"
 
@@ -63,7 +64,7 @@ def test_an_interrupted_create_is_marked_unconfirmed_not_left_submitting(tmp_pat
         with pytest.raises(KeyboardInterrupt):
             create_job(validate("x"), client=client, ledger=ledger)
     [row] = ledger.history()
-    assert row.state == UNCONFIRMED and row.client_request_id
+    assert row.state == Status.UNCONFIRMED and row.client_request_id
     with pytest.raises(errors.SubmissionUnconfirmedError) as caught:
         resume(row.client_request_id, client=client, ledger=ledger)
     assert "never got a generation id" in caught.value.user_message

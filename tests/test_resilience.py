@@ -21,7 +21,8 @@ import pytest
 from forkserver import Forked
 from support import child_env, form, free_port, python_process, wait_for
 
-from pixverse_ui.store import DONE, RUNNING, UNCONFIRMED, Ledger
+from pixverse_ui.lifecycle import Status
+from pixverse_ui.store import Ledger
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -65,7 +66,7 @@ def playable(path: str | None) -> bool:
 
 def running_ids(ledger: Ledger, count: int) -> list[str] | None:
     rows = ledger.history(limit=1000)
-    ids = [r.generation_id for r in rows if r.generation_id and r.state == RUNNING]
+    ids = [r.generation_id for r in rows if r.generation_id and r.state == Status.RUNNING]
     return ids if len(ids) >= count else None
 
 
@@ -100,7 +101,7 @@ def test_a_killed_script_resumes_every_job_and_creates_none_twice(
     finally:
         kill(victim)
     assert victim.returncode == -signal.SIGKILL
-    assert {r.state for r in ledger.history(limit=100)} == {RUNNING}
+    assert {r.state for r in ledger.history(limit=100)} == {Status.RUNNING}
 
     resumed = subprocess.run(
         [sys.executable, "-m", "pixverse_ui", "resume", "--json", "--timeout", "120"],
@@ -114,7 +115,7 @@ def test_a_killed_script_resumes_every_job_and_creates_none_twice(
     lines = [json.loads(line) for line in resumed.stdout.splitlines() if line.startswith("{")]
     assert sorted(line["id"] for line in lines) == sorted(ids)
     rows = ledger.history(limit=100)
-    assert len(rows) == jobs and {r.state for r in rows} == {DONE}
+    assert len(rows) == jobs and {r.state for r in rows} == {Status.DONE}
     assert all(playable(r.video_path) for r in rows)
     stats = live_sim.stats()
     assert stats["posts"] == jobs, "a create request was sent twice"
@@ -158,11 +159,11 @@ def test_a_killed_app_resumes_its_visitors_jobs_when_it_starts_again(tmp_path, f
         ids = wait_for(lambda: running_ids(ledger, 3), timeout=60)
     finally:
         kill(app)
-    assert {r.state for r in ledger.history(limit=10)} == {RUNNING}
+    assert {r.state for r in ledger.history(limit=10)} == {Status.RUNNING}
 
     app = _app(home, free_port())  # no visitor comes back: the app resumes the jobs by itself
     try:
-        wait_for(lambda: {r.state for r in ledger.history(limit=10)} == {DONE}, timeout=120)
+        wait_for(lambda: {r.state for r in ledger.history(limit=10)} == {Status.DONE}, timeout=120)
     finally:
         kill(app)
     rows = ledger.history(limit=10)
@@ -209,10 +210,10 @@ def test_a_crowd_under_faults_ends_with_every_job_accounted_for(launch_app, figu
     assert not lost, "the simulator made jobs that the ledger does not know"
     for job in stats["jobs"]:
         row = ours[job["client_request_id"]]
-        assert row.generation_id == job["id"] or row.state == UNCONFIRMED
+        assert row.generation_id == job["id"] or row.state == Status.UNCONFIRMED
     made = {j["id"] for j in stats["jobs"]}
     assert all(r.generation_id in made for r in rows if r.generation_id)
-    assert sum(r.state == DONE for r in rows) == len(videos)
+    assert sum(r.state == Status.DONE for r in rows) == len(videos)
     figures.update(
         {
             "faults injected": sum(stats["faults"].values()),

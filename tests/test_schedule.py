@@ -7,8 +7,9 @@ import pytest
 
 from pixverse_ui import validate
 from pixverse_ui.clock import ManualClock
+from pixverse_ui.lifecycle import Status
 from pixverse_ui.polling import Estimate, PollSchedule, estimate_for
-from pixverse_ui.store import DONE, Ledger
+from pixverse_ui.store import Ledger
 
 
 def _intervals(estimate, schedule=None, until=None, seed=1):
@@ -117,7 +118,7 @@ def test_the_estimate_learns_from_this_ledgers_jobs(tmp_path):
     for i, took in enumerate([40, 42, 44, 46, 48, 50]):
         ledger.record(client_request_id=f"c{i}", owner="o", endpoint="e", body=body)
         ledger.update(f"c{i}", generation_id=f"g{i}", state="running")
-        ledger.update(f"c{i}", state=DONE, submitted_at=0, finished_at=took)
+        ledger.update(f"c{i}", state=Status.DONE, submitted_at=0, finished_at=took)
     est = estimate_for("720p", 8, ledger)
     assert est.source == "history" and est.median == pytest.approx(45, rel=0.01)
     assert est.spread < estimate_for("720p", 8).spread  # six close times: surer than the prior

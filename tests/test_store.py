@@ -8,16 +8,11 @@ import pytest
 
 from pixverse_ui import validate
 from pixverse_ui.clock import ManualClock
-from pixverse_ui.lifecycle import IllegalMove
+from pixverse_ui.lifecycle import IllegalMove, Status
 from pixverse_ui.store import (
     _SCHEMA,
-    DONE,
-    FAILED,
     HISTORY_INDEX,
     RECENT_TIMINGS,
-    REJECTED,
-    RUNNING,
-    SUBMITTING,
     Ledger,
     _history_filter,
     count_sql,
@@ -40,20 +35,22 @@ def _record(ledger, crid, owner="o1", body=None):
 def test_a_job_is_recorded_with_its_exact_body_before_any_id(ledger):
     body = validate("a red fox", seed=3, style="clay").to_body()
     job = _record(ledger, "crid-1", body=body)
-    assert job.state == SUBMITTING and job.generation_id is None
+    assert job.state == Status.SUBMITTING and job.generation_id is None
     assert job.request == body
     assert ledger.get("crid-1") == job
 
 
 def test_the_generation_id_and_status_changes_are_kept(ledger):
     _record(ledger, "crid-1")
-    ledger.update("crid-1", generation_id="gen-1", state=RUNNING, status="queued", submitted_at=5)
+    ledger.update(
+        "crid-1", generation_id="gen-1", state=Status.RUNNING, status="queued", submitted_at=5
+    )
     ledger.update("gen-1", status="generating")
     ledger.update("gen-1", polls_added=3)
     job = ledger.get("gen-1")
     assert (job.client_request_id, job.status, job.polls) == ("crid-1", "generating", 3)
     assert [j.generation_id for j in ledger.unfinished()] == ["gen-1"]
-    ledger.update("gen-1", state=DONE, video_path="/v.mp4", finished_at=70)
+    ledger.update("gen-1", state=Status.DONE, video_path="/v.mp4", finished_at=70)
     assert ledger.unfinished() == []
     assert ledger.get("gen-1").render_seconds == 65
 
@@ -71,10 +68,13 @@ def test_unknown_jobs_and_columns_are_refused(ledger):
 @pytest.mark.parametrize(
     ("path", "illegal"),
     [
-        ((RUNNING, DONE), RUNNING),  # a finished video does not start running again
-        ((RUNNING, FAILED), DONE),
-        ((REJECTED,), RUNNING),  # nothing was created: there is nothing to run
-        ((), DONE),  # a job ends from running, never straight from its POST
+        (
+            (Status.RUNNING, Status.DONE),
+            Status.RUNNING,
+        ),  # a finished video does not start running again
+        ((Status.RUNNING, Status.FAILED), Status.DONE),
+        ((Status.REJECTED,), Status.RUNNING),  # nothing was created: there is nothing to run
+        ((), Status.DONE),  # a job ends from running, never straight from its POST
     ],
     ids=["done-to-running", "failed-to-done", "rejected-to-running", "submitting-to-done"],
 )
@@ -96,7 +96,7 @@ def test_of_many_writers_ending_one_job_at_once_one_wins(tmp_path):
     wins (its others only repeat its end) and the other is refused whole."""
     path = tmp_path / "ledger.sqlite3"
     _record(Ledger(path), "c")
-    Ledger(path).update("c", generation_id="g", state=RUNNING)
+    Ledger(path).update("c", generation_id="g", state=Status.RUNNING)
     barrier = threading.Barrier(20)
     won, refused = [], []
 
@@ -109,7 +109,10 @@ def test_of_many_writers_ending_one_job_at_once_one_wins(tmp_path):
         except IllegalMove:
             refused.append(state)
 
-    threads = [threading.Thread(target=end, args=(DONE if i % 2 else FAILED,)) for i in range(20)]
+    threads = [
+        threading.Thread(target=end, args=(Status.DONE if i % 2 else Status.FAILED,))
+        for i in range(20)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -132,14 +135,14 @@ def test_recent_timings_are_read_from_the_newest_without_sorting_the_whole_histo
     """Every watch reads them when it starts: their cost must not grow with the history."""
     for i in range(60):
         _record(ledger, f"c{i}")
-        ledger.update(f"c{i}", state=RUNNING)
-        ledger.update(f"c{i}", state=DONE, submitted_at=i, finished_at=i + 10.0 + i % 3)
+        ledger.update(f"c{i}", state=Status.RUNNING)
+        ledger.update(f"c{i}", state=Status.DONE, submitted_at=i, finished_at=i + 10.0 + i % 3)
     timings = ledger.finished_timings("e", last=50)
     assert len(timings) == 50 and timings[0].seconds == 10.0 + 59 % 3  # the newest first
     plan = " ".join(
         row[3]
         for row in ledger._connection().execute(
-            "EXPLAIN QUERY PLAN " + RECENT_TIMINGS, (DONE, RUNNING, "e", "e", 50)
+            "EXPLAIN QUERY PLAN " + RECENT_TIMINGS, (Status.DONE, Status.RUNNING, "e", "e", 50)
         )
     )
     assert "jobs_finished" in plan and "TEMP B-TREE" not in plan
@@ -170,13 +173,13 @@ def test_history_is_per_owner_and_newest_first(ledger):
 FILTERS = [
     {},
     {"text": "fox"},
-    {"states": (DONE,)},
-    {"states": (DONE, FAILED)},
+    {"states": (Status.DONE,)},
+    {"states": (Status.DONE, Status.FAILED)},
     {"starred": True},
     {"resolution": "540p"},
     {"since": 1.0},
     {"since": 1.0, "until": 9.0},
-    {"text": "fox", "states": (DONE,), "starred": False, "resolution": "720p", "since": 1.0},
+    {"text": "fox", "states": (Status.DONE,), "starred": False, "resolution": "720p", "since": 1.0},
 ]
 
 
@@ -252,11 +255,11 @@ def test_an_old_ledger_is_searchable_and_loses_its_old_index(tmp_path):
 def test_expected_seconds_and_typical_credits_come_from_finished_jobs(ledger):
     for i, took in enumerate([100, 110, 120]):
         _record(ledger, f"c{i}")
-        ledger.update(f"c{i}", state=RUNNING)
+        ledger.update(f"c{i}", state=Status.RUNNING)
         ledger.update(
             f"c{i}",
             generation_id=f"g{i}",
-            state=DONE,
+            state=Status.DONE,
             submitted_at=0,
             finished_at=took,
             credits_used=1000 * (i + 1),
@@ -270,7 +273,9 @@ def test_many_threads_write_at_once(ledger):
     def work(n):
         for i in range(25):
             _record(ledger, f"t{n}-{i}")
-            ledger.update(f"t{n}-{i}", generation_id=f"g{n}-{i}", state=RUNNING, status="queued")
+            ledger.update(
+                f"t{n}-{i}", generation_id=f"g{n}-{i}", state=Status.RUNNING, status="queued"
+            )
             ledger.update(f"g{n}-{i}", polls_added=1)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
@@ -288,7 +293,7 @@ def _process_writer(path, n):
         ledger.record(
             client_request_id=f"p{n}-{i}", owner="o", endpoint="e", body=validate("x").to_body()
         )
-        ledger.update(f"p{n}-{i}", generation_id=f"pg{n}-{i}", state=RUNNING)
+        ledger.update(f"p{n}-{i}", generation_id=f"pg{n}-{i}", state=Status.RUNNING)
 
 
 def test_many_processes_write_at_once(tmp_path):
@@ -324,7 +329,7 @@ def test_a_ledger_from_before_payers_is_migrated_and_its_jobs_stay_resumable(tmp
     assert old.payer is None and old.paid_by == "old-owner"
     body = validate("a heron").to_body()
     ledger.record(client_request_id="c2", owner="alice", payer="host", endpoint="e", body=body)
-    ledger.update("c2", generation_id="g2", state=RUNNING)
+    ledger.update("c2", generation_id="g2", state=Status.RUNNING)
     assert [j.client_request_id for j in ledger.unfinished("alice", payer="host")] == ["c2"]
     assert ledger.unfinished("alice", payer="old-owner") == []
     Ledger(path)  # opening it again (another process) finds the column there
@@ -379,12 +384,14 @@ def test_what_history_is_drawn_from_changes_with_jobs_and_ends_not_polls(ledger)
     _record(ledger, "crid-1")
     started = ledger.changes("o1")
     assert started != empty
-    ledger.update("crid-1", generation_id="gen-1", state=RUNNING, status="queued", submitted_at=5)
+    ledger.update(
+        "crid-1", generation_id="gen-1", state=Status.RUNNING, status="queued", submitted_at=5
+    )
     running = ledger.changes("o1")
     assert running != started
     ledger.update("gen-1", status="generating", polls_added=1)  # a poll: nothing to redraw
     assert ledger.changes("o1") == running
-    ledger.update("gen-1", state=DONE, video_path="/v.mp4", finished_at=70)
+    ledger.update("gen-1", state=Status.DONE, video_path="/v.mp4", finished_at=70)
     done = ledger.changes("o1")
     assert done != running
     ledger.set_starred("gen-1", "o1", True)  # the page that starred it draws itself again

@@ -12,7 +12,7 @@ from conftest import TEST_KEY
 from PIL import Image
 from support import advance_until, form, sim_posts, wait_for
 
-from pixverse_ui.store import DONE
+from pixverse_ui.lifecycle import Status
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -55,7 +55,7 @@ def test_the_stream_arrives_in_order_and_ends_with_a_playable_mp4(
         assert float(container.duration) / av.time_base == pytest.approx(5, abs=0.3)
     assert '"aspect_ratio": "' + aspect + '"' in body
     [record] = ledger.history()
-    assert record.state == DONE
+    assert record.state == Status.DONE
 
 
 @pytest.mark.parametrize(
@@ -85,9 +85,9 @@ def test_stop_ends_the_watching_and_the_job_completes_into_the_history(launch_ap
     wait_for(lambda: "generating" in statuses(job.outputs()), timeout=60)
     job.cancel()
     [record] = ledger.history()
-    assert record.state != DONE  # still running when we stopped watching
+    assert record.state != Status.DONE  # still running when we stopped watching
     advance_until(api, clock, "completed")
-    done = wait_for(lambda: ledger.get(record.client_request_id).state == DONE, timeout=90)
+    done = wait_for(lambda: ledger.get(record.client_request_id).state == Status.DONE, timeout=90)
     assert done
     items, ids, table = client.predict("", "stopper", api_name="/list_history")
     assert len(items) == 1 and "done" in table
@@ -176,7 +176,7 @@ def _left_unfinished(ledger, name):
     machine's (the history a private page shows); its generation id."""
     from pixverse_ui import validate
     from pixverse_ui.defaults import SIMULATOR_KEY, simulator_client
-    from pixverse_ui.store import RUNNING
+    from pixverse_ui.lifecycle import Status
 
     params = validate(f"left behind: {name}", resolution="360p")
     with simulator_client() as sim:
@@ -185,7 +185,7 @@ def _left_unfinished(ledger, name):
         ledger.record(
             client_request_id=name, owner=owner, endpoint=sim.label, body=params.to_body()
         )
-    ledger.update(name, generation_id=created.id, state=RUNNING, status=created.status)
+    ledger.update(name, generation_id=created.id, state=Status.RUNNING, status=created.status)
     return created.id
 
 
@@ -198,15 +198,15 @@ def test_building_and_reading_start_no_watcher_serving_and_starting_do(launch_ap
     demo, client, ledger = launch_app()  # built and served as launch() does, without start()
     first = _left_unfinished(ledger, "first")
     client.predict("", "v1", api_name="/list_history")
-    assert watchers().started[first] == 0 and ledger.get(first).state != DONE
+    assert watchers().started[first] == 0 and ledger.get(first).state != Status.DONE
     assert start(demo) == 1
-    wait_for(lambda: ledger.get(first).state == DONE, timeout=60)
+    wait_for(lambda: ledger.get(first).state == Status.DONE, timeout=60)
 
     second = _left_unfinished(ledger, "second")
     client.predict("", "v1", api_name="/list_history")
     assert watchers().started[second] == 0
     client.predict(*form(prompt="another one"), api_name="/generate")  # a start by that caller
-    wait_for(lambda: ledger.get(second).state == DONE, timeout=60)
+    wait_for(lambda: ledger.get(second).state == Status.DONE, timeout=60)
     assert watchers().started[second] == 1 and app_of(demo).ledger is ledger
 
 
@@ -237,7 +237,7 @@ def add_done(ledger, owner, tmp_path, job, prompt, **settings):
     video = tmp_path / f"video-{job}.mp4"
     video.write_bytes(b"\0" * 64)
     ledger.update(job, state="running")
-    ledger.update(job, generation_id=f"gen-{job}", state=DONE, video_path=str(video))
+    ledger.update(job, generation_id=f"gen-{job}", state=Status.DONE, video_path=str(video))
 
 
 def test_a_filter_then_a_star_stars_the_highlighted_item_or_none(tmp_path, monkeypatch):

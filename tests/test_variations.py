@@ -7,8 +7,9 @@ import pytest
 from pixverse_ui import ValidationError, validate
 from pixverse_ui.budget import quote
 from pixverse_ui.clock import ManualClock
+from pixverse_ui.lifecycle import Status
 from pixverse_ui.pricing import LEDGER, RATE_CARD, estimate
-from pixverse_ui.store import DONE, RUNNING, Ledger
+from pixverse_ui.store import Ledger
 from pixverse_ui.variations import MAX_BATCH, plan
 
 
@@ -54,8 +55,8 @@ def test_the_quote_of_a_batch_uses_each_variants_own_shape(tmp_path):
     ledger = Ledger(tmp_path / "l.sqlite3", clock=ManualClock())
     base = validate("x", resolution="540p", aspect_ratio="16:9")
     ledger.record(client_request_id="c", owner="o", endpoint="e", body=base.to_body())
-    ledger.update("c", generation_id="g", state=RUNNING)
-    ledger.update("c", state=DONE, credits_used=1000)
+    ledger.update("c", generation_id="g", state=Status.RUNNING)
+    ledger.update("c", state=Status.DONE, credits_used=1000)
     same = quote(plan(base, "seed", count=3).variants, ledger)
     assert (same.cost.credits, same.cost.source) == (3000, LEDGER)
     assert "the median of your past 16:9 540p 5 s jobs" in same.text()
@@ -153,7 +154,7 @@ def test_a_variant_refused_part_way_is_kept_in_its_place_and_said_with_what_star
         if variant is variants[1]:
             raise BudgetError("This start would cross the limit")
         ledger.record(client_request_id=crid, owner="o", endpoint="e", body=variant.to_body())
-        ledger.update(crid, state=RUNNING, credits_used=5_000_000, usd_spent=2.5)
+        ledger.update(crid, state=Status.RUNNING, credits_used=5_000_000, usd_spent=2.5)
         return Started(crid)
 
     outcomes = start_each(start, variants)

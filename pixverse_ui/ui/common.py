@@ -261,7 +261,7 @@ def status_html(
     extra = f"<p>{note}</p>" if note else ""
     return (
         f'<div class="pxui-status" data-status="{html.escape(update.status)}"{tag}>'
-        f"<p>{icon} <b>{html.escape(update.status)}</b> — {html.escape(update.message)}</p>"
+        f"<p>{icon} <b>{html.escape(update.word)}</b> — {html.escape(update.message)}</p>"
         f'<p class="pxui-facts">{facts}'
         f"<span>cost (credits used) <b>{credits}</b></span> "
         f"<span>id <code>{html.escape(update.generation_id)}</code></span></p>{extra}</div>"

@@ -59,7 +59,7 @@ def running_html(jobs: Sequence[tuple[JobRecord, Job]], now: float) -> str:
             where, facts = str(job.status.label), ""
         else:
             icon = TRANSIENT_ICON if last.transient else last.state.icon
-            where = f"{icon} <b>{html.escape(last.status)}</b>"
+            where = f"{icon} <b>{html.escape(last.word)}</b>"
             elapsed, left = live_clock(last, started_at(record), now)
             facts = clock_facts(elapsed, left, live=not last.done, job=job.id)
         lines.append(

@@ -100,7 +100,7 @@ def batch_view(
         elif last is None:
             state, words = str(job.status.label), job.status.word
         elif not last.done:  # running, as the API says
-            state, words = f"{last.state.icon} {last.status}", last.status
+            state, words = f"{last.state.icon} {last.word}", last.word
         else:
             state, words = str(last.state.label), f"done in {elapsed}"
             if last.video_path:
