@@ -148,7 +148,9 @@ def open_page(browser, request):
     opened: list[tuple[Page, list[str]]] = []
     failures_before = request.session.testsfailed  # the call's report is counted before teardown
 
-    def open_(url: str, *, viewport: tuple[int, int] = DESKTOP, phone: bool = False) -> Page:
+    def open_(
+        url: str, *, viewport: tuple[int, int] = DESKTOP, phone: bool = False, ready: bool = True
+    ) -> Page:
         width, height = viewport
         context = browser.new_context(
             viewport={"width": width, "height": height},
@@ -165,6 +167,8 @@ def open_page(browser, request):
         page.requests_seen = seen  # type: ignore[attr-defined]
         opened.append((page, seen))
         page.goto(url)
+        if not ready:  # the test looks at the load itself
+            return page
         expect(page.locator("#generate")).to_be_visible()
         # the page is ready once the load event has given this browser a visitor id
         page.wait_for_function(f"() => !!localStorage.getItem('{VISITOR_STORAGE}')")

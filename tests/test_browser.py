@@ -418,6 +418,25 @@ def test_stop_then_watch_again_plays_the_same_job_with_one_post(
     no_traceback(page)
 
 
+def test_a_load_that_cannot_look_for_running_jobs_still_shows_the_form(
+    launch_app, open_page, monkeypatch
+):
+    from pixverse_ui.ui import app_of
+
+    demo, _, _ = launch_app()
+
+    def broken(who):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(app_of(demo), "running", broken)
+    page = open_page(demo.local_url, ready=False)
+    status = page.locator("#status-panel")
+    expect(status).to_contain_text("Could not look for a job of yours", timeout=JOB_TIMEOUT)
+    expect(page.locator("#prompt")).to_be_visible()  # never hidden behind "Looking for…"
+    expect(page.locator("#generate")).to_be_enabled()
+    no_traceback(page)
+
+
 # --- 4: History's cards list past results; a click loads their settings back ----------------------
 
 

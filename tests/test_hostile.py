@@ -240,6 +240,7 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "reattach": "ready",
     # after Stop: follows the job the panel names again, only the caller's own
     "watch_again": "✗ The API key must be text, not dict.",
+    "unhide": "unchanged",  # after a failed load: only a panel still looking is changed
     "tick": "unchanged",  # the running strip and History's mark: none for a non-caller
     # the Storyboard tab: a shot slot more (one for a count that is not one), the board's
     # editing and quote, its JSON from the fields, its run, re-roll, take and zip

@@ -275,6 +275,13 @@ READY = "Ready. Type a prompt and press <b>Generate</b>."
 LOADING = f"{Status.SUBMITTING.icon} Looking for a job of yours still running…"
 
 
+#: The panel when the load could not look for the visitor's running jobs (the form shows anyway).
+NOT_LOOKED = (
+    "Could not look for a job of yours still running. A job you started goes on and is in "
+    "<b>History</b> when it ends; reload the page to look again."
+)
+
+
 def loading_html() -> str:
     """The status panel of a page whose load has not answered yet."""
     return f'<div class="pxui-status pxui-loading"><p>{LOADING}</p></div>'

@@ -28,6 +28,7 @@ from ..lifecycle import TRANSIENT_ICON
 from ..params import ASPECT_RATIOS, DEFAULT_ASPECT_RATIO
 from ..store import JobRecord
 from .common import (
+    NOT_LOOKED,
     Page,
     caller,
     clock_facts,
@@ -115,6 +116,14 @@ class LivePart:
             concurrency_limit=None,
             show_progress="hidden",
         )
+        # a load that failed must not leave the form hidden behind "Looking for…" for good
+        followed.failure(
+            self.unhide,
+            inputs=[g.status],
+            outputs=[g.status, g.go, g.stop],
+            api_visibility="private",
+            queue=False,
+        )
         again = g.again.click(
             self.watch_again,
             inputs=[g.status, g.api_key, visitor],
@@ -186,6 +195,13 @@ class LivePart:
         except errors.PixVerseError:
             pass  # the panel says what ended it
         yield (gr.skip(),) * 3 + g.idle() + rest[2:]
+
+    def unhide(self, panel: Any) -> tuple[Any, Any, Any]:
+        """After a load that failed: a panel still looking for the visitor's running job says
+        it could not, and the form shows, ready; any other panel (Stop's, a job's) stays."""
+        if not (isinstance(panel, str) and "pxui-loading" in panel):
+            return gr.skip(), gr.skip(), gr.skip()
+        return status_html(None, note=NOT_LOOKED), *self.generate.idle()
 
     async def watch_again(
         self,
