@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gc
 import os
-import resource
 import shutil
 import tempfile
 import time
@@ -17,6 +16,10 @@ from collections import Counter
 from contextlib import contextmanager
 from typing import Any
 
+#: A test process makes pages, apps and simulators by the hundred thousand objects: with Python's
+#: thresholds (700, 10, 10) it spent about 11% of its CPU collecting (2,522 collections and 20
+#: full ones in two test files); at these, 91 and 2 (3.5% of it). Cycles are still collected.
+gc.set_threshold(10_000, 10, 10)
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ.pop("AIMLAPI_KEY", None)  # tests never see a real key
 os.environ.pop("AIMLAPI_BASE_URL", None)
@@ -26,6 +29,7 @@ os.environ.pop("AIMLAPI_BASE_URL", None)
 SESSION_GRADIO_TEMP = tempfile.mkdtemp(prefix="pxui-suite-gradio-")
 os.environ["GRADIO_TEMP_DIR"] = SESSION_GRADIO_TEMP
 
+import cpu_meter  # noqa: E402
 import pytest  # noqa: E402
 
 #: The browser suites' fixtures (``browser``, ``open_page``) live with their helpers.
@@ -61,7 +65,11 @@ def pytest_configure(config):
     """Under xdist the controller starts the suite's fork server (``tests/forkserver.py``) before
     the workers, which find it by its address in the environment they inherit: one Gradio import
     for every app.py of the run. Run in one process, the suite starts it on first use."""
-    if not hasattr(config, "workerinput") and (config.getoption("numprocesses", None) or 0):
+    global _METER
+    if hasattr(config, "workerinput"):
+        return
+    _METER = cpu_meter.start()  # before the fork server and the workers: they start in it
+    if config.getoption("numprocesses", None) or 0:
         from support import forks
 
         forks()
@@ -73,6 +81,8 @@ def pytest_unconfigure(config):
     if support._FORKS is not None:
         support._FORKS.stop()  # the server this process started, and its children's time with it
     shutil.rmtree(SESSION_GRADIO_TEMP, ignore_errors=True)
+    if _METER is not None:
+        _METER.close()
 
 
 # --- what the run cost: printed before pytest's own last line (``make test`` shows it) ----------
@@ -81,6 +91,8 @@ def pytest_unconfigure(config):
 _STARTED = time.monotonic()
 #: How the run's Python processes were started (``support.process_counts``), all processes'.
 _PROCESSES: dict[str, Any] = {"forked": 0, "fresh": 0, "refused": []}
+#: What counts the run's CPU-seconds (xdist's controller's, or the only process's).
+_METER: cpu_meter.Meter | None = None
 
 
 def _count_processes(counts: dict[str, Any]) -> None:
@@ -107,22 +119,16 @@ def pytest_testnodedown(node, error):
 
 
 def cost_line(wall: float) -> str:
-    """The run's wall time and CPU-seconds: this process's and those of every process it waited
-    for, as ``/usr/bin/time`` counts them (a process nobody waits for, such as a Chromium
-    renderer its zygote leaves behind, is not counted)."""
-    mine, theirs = (
-        resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
-    )
-    user, system = mine.ru_utime + theirs.ru_utime, mine.ru_stime + theirs.ru_stime
-    minutes, seconds = divmod(round(wall), 60)
+    """The run's wall time and CPU-seconds (``cpu_meter``: every process of the run where a
+    cgroup can be made, else those waited for, as ``/usr/bin/time`` counts them), and how its
+    Python processes were started."""
+    meter = _METER or cpu_meter.Meter(None, "", 0.0)
     return (
-        f"{minutes}:{seconds:02d} of wall time, {user + system:.0f} CPU-seconds "
-        f"(user {user:.0f} + system {system:.0f}); Python processes: "
+        f"{meter.words(wall)}; Python processes: "
         f"{_PROCESSES['forked']} forked ready-made, {_PROCESSES['fresh']} fresh as asked, "
         f"{len(_PROCESSES['refused'])} fresh where a fork could not do"
         + "".join(f"\n  refused: {why}" for why in sorted(set(_PROCESSES["refused"])))
     )
-    gc.freeze()  # the interpreter's last sweeps walk every app the run built: about 3 s a process
 
 
 #: What a test weighs when the suite is shared among processes (``make test`` runs one file per
@@ -240,8 +246,7 @@ def launch_app(tmp_path, monkeypatch):
     ``mcp`` also serves the MCP tools, ``auth`` (a list of user/password pairs) puts the app behind
     Gradio's login (the client logs in with the first). All demos are closed at the end.
     """
-    from gradio_client import Client as GradioClient
-    from support import free_port
+    from support import free_port, gradio_caller
 
     from pixverse_ui.ui import build_demo, launch_options
 
@@ -267,9 +272,8 @@ def launch_app(tmp_path, monkeypatch):
         demos.append(demo)
         # gradio_client's default pool of 40 workers would queue a larger crowd on our side
         # its downloads go under tmp_path, not a fresh folder in /tmp per file
-        caller = GradioClient(
+        caller = gradio_caller(
             demo.local_url,
-            verbose=False,
             max_workers=256,
             download_files=str(tmp_path / "gradio-client"),
             auth=auth[0] if auth else None,

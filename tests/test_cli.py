@@ -720,12 +720,11 @@ def test_an_id_that_starts_with_a_dash_is_an_id(env, capsys, tmp_path):
 
 def test_the_page_and_the_cli_share_one_history_in_simulator_mode(tmp_path):
     """One person, one machine: what the page made, ``pixverse-ui list`` lists."""
-    from gradio_client import Client as GradioClient
-    from support import form, running_app_py
+    from support import form, gradio_caller, running_app_py
 
     home = tmp_path / "home"
     with running_app_py(home, PIXVERSE_UI_SIM_SPEED="40") as app:
-        page = GradioClient(app.url, verbose=False, download_files=str(tmp_path / "dl"))
+        page = gradio_caller(app.url, download_files=str(tmp_path / "dl"))
         status, _video, _body = page.predict(
             *form(prompt="a fox made on the page", visitor="some-browser"), api_name="/generate"
         )

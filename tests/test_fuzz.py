@@ -177,7 +177,7 @@ def fuzz_app(tmp_path_factory):
     """One app for every example, on a simulator that answers every valid create with a 500."""
     import os
 
-    from gradio_client import Client as GradioClient
+    from support import gradio_caller
 
     from pixverse_ui.simulator import embedded, stop_embedded
     from pixverse_ui.store import Ledger
@@ -198,7 +198,7 @@ def fuzz_app(tmp_path_factory):
     demo.launch(**launch_options(demo, server_port=free_port(), **options))
     sim = embedded()
     try:
-        yield GradioClient(demo.local_url, verbose=False), sim, ledger
+        yield gradio_caller(demo.local_url), sim, ledger
     finally:
         demo.close()
         sim.stop()

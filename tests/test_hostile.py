@@ -29,6 +29,7 @@ from support import (
     ServedApp,
     at_once,
     form,
+    gradio_caller,
     post_body,
     queue_call,
     resident_bytes,
@@ -469,9 +470,7 @@ def test_use_this_one_loads_the_callers_own_variant_and_no_one_elses(space: Spac
 def test_every_public_endpoint_refuses_an_anonymous_caller_and_answers_owners_only(
     space: Space, tmp_path: Path
 ) -> None:
-    from gradio_client import Client as GradioClient
-
-    caller = GradioClient(space.url, verbose=False, download_files=str(tmp_path))
+    caller = gradio_caller(space.url, download_files=str(tmp_path))
     endpoints = set(caller.view_api(return_format="dict", print_info=False)["named_endpoints"])
     assert endpoints == {
         "/generate",
@@ -599,13 +598,11 @@ def _keep_body(response: Any) -> None:
 
 
 def test_under_a_login_each_person_sees_only_their_own_history(space: Space, tmp_path) -> None:
-    from gradio_client import Client as GradioClient
-
     env = {**SPACE_ENV, "PIXVERSE_UI_AUTH": "alice:pw-alice-1,bob:pw-bob-2"}
     with running_app_py(tmp_path / "home", AIMLAPI_BASE_URL=space.sim.url, **env) as app:
         EVIDENCE.logs.append(app)
-        alice = GradioClient(app.url, auth=("alice", "pw-alice-1"), verbose=False)
-        bob = GradioClient(app.url, auth=("bob", "pw-bob-2"), verbose=False)
+        alice = gradio_caller(app.url, auth=("alice", "pw-alice-1"))
+        bob = gradio_caller(app.url, auth=("bob", "pw-bob-2"))
         done = alice.predict(*form(prompt="alice's login heron", visitor="a"), api_name="/generate")
         assert "Your video is ready" in done[0]
         mine = bob.predict(*form(prompt="bob's own-key owl", key=BOB), api_name="/generate")

@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import pytest
 from forkserver import Forked
-from support import child_env, form, free_port, python_process, wait_for
+from support import child_env, form, free_port, gradio_caller, python_process, wait_for
 
 from pixverse_ui.lifecycle import Status
 from pixverse_ui.store import Ledger
@@ -141,14 +141,12 @@ def _sim_jobs(home: Path) -> list[str]:
 
 
 def test_a_killed_app_resumes_its_visitors_jobs_when_it_starts_again(tmp_path, figures):
-    from gradio_client import Client as GradioClient
-
     home = tmp_path / "home"
     port = free_port()
     app = _app(home, port)
     try:
         url = f"http://127.0.0.1:{port}/"
-        client = wait_for(lambda: _connect(GradioClient, url), timeout=90, step=0.5)
+        client = wait_for(lambda: _connect(url), timeout=90, step=0.5)
         for visitor in ("ann", "ben", "cat"):
             client.submit(
                 *form(prompt=f"{visitor}'s lighthouse", visitor=visitor), api_name="/generate"
@@ -173,9 +171,9 @@ def test_a_killed_app_resumes_its_visitors_jobs_when_it_starts_again(tmp_path, f
     figures.update({"generations started": 3})
 
 
-def _connect(factory, url):
+def _connect(url):
     try:
-        return factory(url, verbose=False)
+        return gradio_caller(url)
     except Exception:  # not up yet
         return None
 

@@ -18,6 +18,14 @@ sentence, not as a leak or a 500 somewhere else).
 - **``launch(_frontend=False)``**: the only switch for Gradio's 3-second reachability check,
   whose first timeout fails the launch of a server that is up on a busy machine
   (``page.launch_options``).
+- **``routes.App.create_app``**: Gradio builds a whole FastAPI app (every route and its pydantic
+  models, about 0.17 s of CPU) when a ``Blocks`` is made, when its ``with`` ends and at each
+  ``queue()``, and ``launch`` builds the one it serves: four for one page. No switch skips the
+  first three; :func:`app_made_at_launch` does, while ``build_demo`` builds (``page.build_demo``).
+- **``Queue.sleep_when_free``, ``Queue.progress_update_sleep_when_free``**: an idle queue looks
+  for work every 1 ms and for progress every 10 ms on Linux (Gradio's own 50 and 100 ms are for
+  Windows only): an idle page used about 5% of a core. No setting reaches them
+  (:func:`quiet_idle_queue`).
 
 The data of a custom event (``EventData``'s attributes) is read through its public attribute
 access, not here.
@@ -25,8 +33,11 @@ access, not here.
 
 from __future__ import annotations
 
+import inspect
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import gradio as gr
@@ -41,6 +52,18 @@ _QUEUE_TABLES = (
     "pending_event_ids_session",
     "event_ids_to_events",
 )
+
+
+#: How long an idle queue sleeps before it looks again: an event sent to an empty queue starts
+#: at most this much later (Gradio's 1 ms on Linux woke an idle app a thousand times a second).
+IDLE_QUEUE_SLEEP = 0.02
+#: How often the queue looks for ``gr.Progress`` updates to send (the page reports none).
+PROGRESS_SLEEP = 0.1
+#: ``Queue`` methods and the attributes each sleeps by, as :func:`quiet_idle_queue` sets them.
+_QUEUE_SLEEPS = {
+    "start_processing": ("sleep_when_free", IDLE_QUEUE_SLEEP),
+    "start_progress_updates": ("progress_update_sleep_when_free", PROGRESS_SLEEP),
+}
 
 
 class GradioChanged(RuntimeError):
@@ -64,8 +87,13 @@ def drop_session(demo: gr.Blocks, session_hash: str) -> None:
 
 
 def session_tables(demo: gr.Blocks) -> dict[str, int]:
-    """How many sessions each of Gradio's per-session tables holds."""
-    holder, queue = demo.state_holder, demo._queue
+    """How many sessions each of Gradio's per-session tables holds (a page not launched yet has
+    no state holder: none)."""
+    holder, queue = getattr(demo, "state_holder", None), demo._queue
+    if holder is None:
+        from gradio import state_holder
+
+        holder = state_holder.StateHolder()
     return {
         "states": len(holder.session_data),
         "last used": len(holder.time_last_used),
@@ -115,6 +143,42 @@ def refuse_downloads(demo: gr.Blocks, refusal: Callable[[], BaseException]) -> N
     processing_utils.async_ssrf_protected_download = refused_for_these_pages
 
 
+def quiet_idle_queue(demo: gr.Blocks) -> None:
+    """Have ``demo``'s queue (made by ``queue()``) look for work every ``IDLE_QUEUE_SLEEP`` and
+    for progress every ``PROGRESS_SLEEP`` while it has none, instead of Gradio's 1 and 10 ms."""
+    for attribute, seconds in _QUEUE_SLEEPS.values():
+        setattr(demo._queue, attribute, seconds)
+
+
+#: True while a page is built in this context: the apps Gradio would build meanwhile are not.
+_building: ContextVar[bool] = ContextVar("pixverse_ui_building_a_page", default=False)
+
+
+@contextmanager
+def app_made_at_launch() -> Iterator[None]:
+    """Within the block, the FastAPI apps Gradio builds for a ``Blocks`` as it is made, at the end
+    of its ``with`` and at ``queue()`` are not built: its ``app`` stays None until ``launch``
+    builds the one it serves (with the launch's own settings, as it always did)."""
+    from gradio import routes
+
+    create_app = routes.App.__dict__["create_app"].__func__
+    if not getattr(create_app, "skipped_while_building", False):
+
+        def create_app_unless_building(blocks: Any, *args: Any, **kwargs: Any) -> Any:
+            # the calls made while building pass the blocks and mcp_server=False, nothing else
+            if _building.get() and not args and kwargs == {"mcp_server": False}:
+                return None
+            return create_app(blocks, *args, **kwargs)
+
+        create_app_unless_building.skipped_while_building = True  # type: ignore[attr-defined]
+        routes.App.create_app = staticmethod(create_app_unless_building)  # type: ignore[method-assign]
+    token = _building.set(True)
+    try:
+        yield
+    finally:
+        _building.reset(token)
+
+
 def _have_tables(owner: object, name: str, tables: tuple[str, ...], what: str) -> None:
     for table in tables:
         if not isinstance(getattr(owner, table, None), dict):
@@ -126,8 +190,11 @@ def _have_tables(owner: object, name: str, tables: tuple[str, ...], what: str) -
 
 def check(demo: gr.Blocks) -> None:
     """Raise :class:`GradioChanged` naming the first internal this app relies on that ``demo``
-    (built and queued, on this Gradio) no longer has as expected."""
-    holder = getattr(demo, "state_holder", None)
+    (built by ``build_demo``, launched or not, on this Gradio) no longer has as expected."""
+    from gradio import state_holder
+
+    # a page gets its holder from the app launch builds; one not launched yet, a fresh one's
+    holder = getattr(demo, "state_holder", None) or state_holder.StateHolder()
     _have_tables(holder, "Blocks.state_holder", _HOLDER_TABLES, "session state")
     if not hasattr(getattr(holder, "lock", None), "__enter__"):
         raise GradioChanged(f"Gradio {gr.__version__}: Blocks.state_holder.lock is gone.")
@@ -147,8 +214,31 @@ def check(demo: gr.Blocks) -> None:
             "LocalContext.blocks is gone, so a link in an input may be fetched "
             "(pixverse_ui/ui/guard.py refuse_fetches)."
         )
-    import inspect
+    from gradio import blocks, queueing, routes
 
+    for method, (attribute, _) in _QUEUE_SLEEPS.items():
+        if not isinstance(getattr(demo._queue, attribute, None), float) or (
+            f"self.{attribute}" not in inspect.getsource(getattr(queueing.Queue, method))
+        ):
+            raise GradioChanged(
+                f"Gradio {gr.__version__}: Queue.{method} no longer sleeps by {attribute}, so "
+                "an idle page may wake as often as Gradio likes (pixverse_ui/ui/page.py "
+                "build_demo, quiet_idle_queue)."
+            )
+    made = [
+        inspect.getsource(getattr(blocks.Blocks, name)).count(
+            "App.create_app(self, mcp_server=False)"
+        )
+        for name in ("__exit__", "queue")  # __init__ calls queue()
+    ]
+    create_app = getattr(routes.App, "create_app", None)
+    if made != [1, 1] or not callable(create_app):
+        raise GradioChanged(
+            f"Gradio {gr.__version__}: Blocks no longer builds its FastAPI app by "
+            "App.create_app(self, mcp_server=False) in __exit__ and queue(), so a page may be "
+            "built with apps it never serves (pixverse_ui/ui/page.py build_demo, "
+            "app_made_at_launch)."
+        )
     launch = inspect.signature(gr.Blocks.launch).parameters
     for name in SKIP_REACHABILITY_CHECK:
         if name not in launch:

@@ -29,7 +29,7 @@ from ..store import Ledger
 from .common import KEY_STORAGE, NO_STYLE, PAGE_JS, VISITOR_STORAGE, Page, strict_input
 from .compare import ComparePart
 from .generate import GeneratePart
-from .gradio_internals import SKIP_REACHABILITY_CHECK
+from .gradio_internals import SKIP_REACHABILITY_CHECK, app_made_at_launch, quiet_idle_queue
 from .guard import RequestGuard, refuse_fetches
 from .history import HistoryPart
 from .live import LivePart
@@ -199,7 +199,25 @@ def build_demo(
     batch = VariationsPart(page, generate)
     live = LivePart(page, generate, history)
     storyboard = StoryboardPart(page)
+    with app_made_at_launch():  # Gradio's FastAPI app: built once, by launch
+        demo = _page(page, generate, history, compare, batch, live, storyboard)
+    quiet_idle_queue(demo)  # an idle page wakes 60 times a second, not 1,100
+    refuse_fetches(demo)  # the page takes no files: a link in an input is never fetched
+    _apps[demo] = app
+    return demo
 
+
+def _page(
+    page: Page,
+    generate: GeneratePart,
+    history: HistoryPart,
+    compare: ComparePart,
+    batch: VariationsPart,
+    live: LivePart,
+    storyboard: StoryboardPart,
+) -> gr.Blocks:
+    """The page's layout and events, queued (``build_demo`` made its parts)."""
+    app = page.app
     # Gradio's own sweep removes what was uploaded (and its other cached files) once a day old
     with gr.Blocks(
         title="pixverse-ui · PixVerse v5.5 text-to-video",
@@ -252,8 +270,6 @@ def build_demo(
         batch.quote_after(loaded.then, visitor)
         free_on_close(demo)
     demo.queue(default_concurrency_limit=None)
-    refuse_fetches(demo)  # the page takes no files: a link in an input is never fetched
-    _apps[demo] = app
     return demo
 
 
