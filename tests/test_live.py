@@ -58,7 +58,9 @@ def test_with_nothing_running_the_load_readies_the_form_in_one_answer(live):
     g = part.generate
     [only] = _follow(part)
     status, video, body, go, stop, *rest = only
-    form, (strip, key, quote) = rest[: len(g.form)], rest[len(g.form) :]
+    form, rest = rest[: len(g.form)], rest[len(g.form) :]
+    image, (strip, key, quote) = rest[: len(g.image_fields)], rest[len(g.image_fields) :]
+    assert image == [gr.skip()] * len(g.image_fields)  # an image chosen meanwhile stays
     # the first screen with a form: ready, Generate enabled, 16:9 and its price
     assert "Ready" in status and "pxui-loading" not in status
     assert (go["value"], go["interactive"], stop["interactive"]) == (GO_IDLE, True, False)
