@@ -319,6 +319,20 @@ def pick_card(page: Page, words: str | None = None) -> None:
     card.locator(".pxui-prompt").click()
 
 
+def compare_from_history(page: Page, count: int) -> Any:
+    """Tick the first ``count`` cards in History and press its Compare, as a person would;
+    returns the Compare view once it shows their videos."""
+    history_tab(page)
+    ticks = page.locator("#history-table .pxui-tick")
+    expect(ticks).to_have_count(count)
+    for i in range(count):
+        ticks.nth(i).click()
+    page.locator("#history-table .pxui-compare-go").click()
+    view = page.locator("#compare-view")
+    expect(view.locator("video")).to_have_count(count)
+    return view
+
+
 def screenshot_path(name: str) -> Path:
     """Where a picture the README shows is written: ``docs/`` under ``make screenshot``
     (``UPDATE_SCREENSHOT=1``), ``test-artifacts/`` in every other run."""

@@ -12,6 +12,7 @@ import pytest
 from browser_support import (
     JOB_TIMEOUT,
     PHONE,
+    compare_from_history,
     fill_form,
     generate_and_wait,
     history_tab,
@@ -89,14 +90,7 @@ def test_an_uploaded_png_is_animated_and_its_card_shows_it(launch_app, open_page
     assert page.evaluate(NO_SIDEWAYS_SCROLL)
 
     # Compare the two made from the image, picked in History: each shows it beside its video
-    history_tab(page)
-    ticks = page.locator("#history-table .pxui-tick")
-    expect(ticks).to_have_count(2)
-    for i in range(2):
-        ticks.nth(i).click()
-    page.locator("#history-table .pxui-compare-go").click()
-    view = page.locator("#compare-view")
-    expect(view.locator("video")).to_have_count(2)
+    view = compare_from_history(page, 2)  # a tick on each of History's cards, then its Compare
     expect(view.locator(".pxui-compare-from img")).to_have_count(2)
     page.wait_for_function(
         """() => [...document.querySelectorAll('#compare-view .pxui-compare-from img')]

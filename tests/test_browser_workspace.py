@@ -17,6 +17,7 @@ from browser_support import (
     DROPDOWNS,
     JOB_TIMEOUT,
     PHONE,
+    compare_from_history,
     fill_form,
     history_tab,
     make_video,
@@ -127,14 +128,7 @@ def test_two_generations_compare_side_by_side_playing_together(launch_app, open_
     page = open_page(demo.local_url)
     make_video(page, "A kite over the dunes", style="anime")
     make_video(page, "A kite over the dunes", style="clay", aspect_ratio="9:16")
-    history_tab(page)  # picked from History's cards: a tick on each, then the bar's Compare
-    ticks = page.locator("#history-table .pxui-tick")
-    expect(ticks).to_have_count(2)
-    for i in range(2):
-        ticks.nth(i).click()
-    page.locator("#history-table .pxui-compare-go").click()
-    view = page.locator("#compare-view")
-    expect(view.locator("video")).to_have_count(2)
+    view = compare_from_history(page, 2)  # a tick on each of History's cards, then its Compare
     differs = view.locator("tr.pxui-differs")
     expect(differs).to_have_count(3)  # the style, the shape, and the seed each was given
     for name in ("style", "aspect_ratio", "seed"):
