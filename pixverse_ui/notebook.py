@@ -82,7 +82,7 @@ def _show(
 
 def _cost(update: Update | None) -> str:
     """What the API has said a job costs so far, in the words every face uses."""
-    return (update.cost_words() if update is not None else "") or MISSING
+    return update.cost_words() if update is not None else MISSING
 
 
 def _phase(update: Update) -> str:
@@ -157,7 +157,7 @@ class NotebookProgress:
         facts = [
             f"elapsed {duration(update.elapsed)}",
             f"ETA {duration(update.eta)}" if not update.done else "",
-            f"cost {_cost(update)}",
+            f"cost {_cost(update)}" if update.cost is not None else _cost(update),
             f"{update.polls} polls",
         ]
         return (

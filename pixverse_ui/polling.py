@@ -33,7 +33,7 @@ from .params import (
     seed_named_in,
 )
 from .pollers import Apart, Pause, pollers
-from .pricing import Cost, cost_of, format_cost, is_simulated
+from .pricing import Cost, cost_of, cost_words, is_simulated
 from .store import JobRecord, Ledger, Recorder
 
 log = logging.getLogger(__name__)
@@ -193,11 +193,12 @@ class Update:
         return cost_of(self.credits_used, self.usd_spent)
 
     def cost_words(self) -> str:
-        """``$0.28 (555,556 credits)``, ``about ...`` where the dollars are converted from
-        credits, with the simulator's label on its pretend money; ``""`` while unknown: the
-        words every face shows for a job's cost."""
-        cost = self.cost
-        return "" if cost is None else format_cost(cost, simulated=self.simulated)
+        """What the job costs so far, in the words every face uses (``pricing.cost_words``,
+        where ``Generation.cost_words`` words it too): ``$0.28 (555,556 credits)``, ``about
+        ...`` where the dollars are converted from credits, the simulator's label on its
+        pretend money; ``cost not known yet`` while the API has said none (a job being
+        watched was never refused)."""
+        return cost_words(self.cost, simulated=self.simulated)
 
     @property
     def word(self) -> str:
