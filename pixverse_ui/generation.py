@@ -2,9 +2,10 @@
 
 ``submit`` returns a handle (a ``jobs.Job``) once the API has given the job an id, and ``job``
 re-attaches to any generation by id; ``generate`` and ``stream`` follow one to its end, and
-``resume`` finishes what a killed process left. A start asks the service every face asks
-(``access.App.local``: whose it is, what it may spend) and is made by its ``jobs.Jobs`` (its parts
-the defaults unless given), so a generation id is watched once however many ask for it.
+``resume`` finishes what a killed process left. Each asks the service every face asks
+(``access.App.local``: whose it is, what it may spend) and is made or followed by its
+``jobs.Jobs`` (its parts the defaults unless given), so a generation id is watched once however
+many ask for it.
 
 The generation id is never lost: the ledger row is written before the POST, the id the moment the
 POST returns (retried a few times), and if the ledger still cannot take it, the id goes to a
@@ -23,10 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from . import errors
-from .access import App
-from .budget import Budget
+from .access import App, Caller
+from .budget import UNLIMITED, Budget
 from .client import Client
-from .jobs import Job, checked_id, default_jobs
+from .jobs import Job, Jobs, checked_id, default_jobs
 from .outcome import Generation as Generation
 from .params import Params, validate
 from .polling import DEFAULT_TIMEOUT, Update
@@ -62,14 +63,37 @@ def submit(
     or ``images.Frame(video, "first"|"last")`` (see ``images.py``); no ``aspect_ratio`` with it.
     """
     params = params or validate(prompt, image=image, **options)
-    parts = default_jobs(client=client, ledger=ledger, folder=download_dir, timeout=timeout)
-    # the service every face asks: whose the job is, what it may spend, whether it is pretend
-    app = App.local(parts.ledger, parts.folder, budget=Budget.or_env(budget))
-    who = app.caller_for(parts.client)
+    app, who = _local(client, ledger, download_dir, Budget.or_env(budget))
     service = app.jobs_for(who.client, app.budget_for(who), timeout=timeout)
     return service.submit(
         params, owner=owner or who.owner, batch=batch, client_request_id=client_request_id
     )
+
+
+def _local(
+    client: Client | None,
+    ledger: Ledger | None,
+    download_dir: str | Path | None,
+    budget: Budget,
+) -> tuple[App, Caller]:
+    """The service every face asks (``access.App.local``), over the parts given and the
+    defaults for the rest, and who is asking with that client: whose a job is, what it may
+    spend, whether its money is pretend."""
+    parts = default_jobs(client=client, ledger=ledger, folder=download_dir)
+    app = App.local(parts.ledger, parts.folder, budget=budget)
+    return app, app.caller_for(parts.client)
+
+
+def _following(
+    client: Client | None,
+    ledger: Ledger | None,
+    download_dir: str | Path | None,
+    timeout: float,
+) -> Jobs:
+    """The service's jobs for following what is already started (nothing is spent, so no
+    budget applies and none is read)."""
+    app, who = _local(client, ledger, download_dir, UNLIMITED)
+    return app.jobs_for(who.client, timeout=timeout)
 
 
 def job(
@@ -87,8 +111,7 @@ def job(
     and watched, and an id the API does not know raises, with nothing recorded.
     """
     generation_id = checked_id(generation_id)
-    service = default_jobs(client=client, ledger=ledger, folder=download_dir, timeout=timeout)
-    return service.get(generation_id)
+    return _following(client, ledger, download_dir, timeout).get(generation_id)
 
 
 async def asubmit(prompt: Any = None, **kwargs: Any) -> Job:
@@ -179,7 +202,7 @@ def resume(
     when they arrived are read back from its journal first. A job that fails again is reported
     in its ``Generation`` (``error``), not raised, so one bad job does not stop the others.
     """
-    service = default_jobs(client=client, ledger=ledger, folder=download_dir, timeout=timeout)
+    service = _following(client, ledger, download_dir, timeout)
     ledger = service.ledger
     ledger.recover_journal()
     if generation_id is not None:

@@ -29,7 +29,7 @@ from .formatting import duration, one_line
 from .images import InputImage
 from .lifecycle import FINDINGS, Status
 from .outcome import Generation
-from .pricing import NOTHING_CHARGED, UNKNOWN_COST, Cost
+from .pricing import Cost
 from .store import JobRecord, Ledger
 
 #: The settings of a generation known by its id alone (started elsewhere, adopted here).
@@ -203,14 +203,13 @@ class HistoryItem:
     def cost_text(self) -> str:
         """``$0.28 (555,556 credits)``, ``about ...`` for converted figures, ``""`` if unknown;
         the simulator's with ``(simulated: nothing is charged)`` after them."""
-        return self.generation.cost_words()
+        return self.generation.cost_figure()
 
     def cost_words(self) -> str:
-        """What it cost, in the words every face shows: :meth:`cost_text`, else for a start the
-        API refused ``nothing charged``, and for any other ``cost not known yet``."""
-        if text := self.cost_text():
-            return text
-        return NOTHING_CHARGED if self.state is Status.REJECTED else UNKNOWN_COST
+        """What it cost, in the words every face shows (``Generation.cost_words``): the figure,
+        else for a start the API refused ``nothing charged``, and for any other ``cost not known
+        yet``."""
+        return self.generation.cost_words()
 
     def said_words(self) -> str:
         """What the provider said of the job, told apart from what our check found:

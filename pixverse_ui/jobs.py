@@ -488,15 +488,7 @@ class Job:
         )
 
     def _stopped(self) -> Update:
-        base = self.last or Update(
-            generation_id=self.id,
-            status="",
-            elapsed=0.0,
-            eta=None,
-            credits_used=None,
-            message="",
-            polls=0,
-        )
+        base = self.last or Update.step(self.id, "", 0.0, None, None, "", 0)
         return replace(base, message=STOPPED, stopped=True)
 
 
@@ -741,7 +733,9 @@ class Jobs:
         assert record.generation_id is not None
         job._record = record
         [answer] = answers  # the create answer as the API gave it, not read back
-        known = Known(params, record.submitted_at, answer.credits_used, answer)
+        known = Known(
+            params, record.submitted_at, answer.credits_used, answer, client_request_id=crid
+        )
         self.hub.watch(job, self.client, self.folder, self.timeout, known)
         return job
 

@@ -82,7 +82,7 @@ def _show(
 
 def _cost(update: Update | None) -> str:
     """What the API has said a job costs so far, in the words every face uses."""
-    return (update.cost_words() if update is not None else "") or MISSING
+    return update.cost_words() if update is not None else MISSING
 
 
 def _phase(update: Update) -> str:
@@ -157,7 +157,7 @@ class NotebookProgress:
         facts = [
             f"elapsed {duration(update.elapsed)}",
             f"ETA {duration(update.eta)}" if not update.done else "",
-            f"cost {_cost(update)}",
+            f"cost {_cost(update)}" if update.cost is not None else _cost(update),
             f"{update.polls} polls",
         ]
         return (
@@ -220,7 +220,6 @@ def variations(
     """
     from .access import App
     from .defaults import default_client
-    from .jobs import default_jobs
     from .params import validate
     from .polling import DEFAULT_TIMEOUT
     from .variations import partly_started, plan, start_each
@@ -232,12 +231,7 @@ def variations(
     who = app.caller_for(client or default_client())
     print(app.quote(who, batch_plan.variants), flush=True)
     app.check_start(who, batch_plan.variants)
-    service = default_jobs(
-        client=who.client,
-        ledger=ledger,
-        timeout=timeout or DEFAULT_TIMEOUT,
-        budget=app.budget_for(who),
-    )
+    service = app.jobs_for(who.client, app.budget_for(who), timeout=timeout or DEFAULT_TIMEOUT)
     batch = f"nb-{uuid.uuid4().hex[:12]}"
     jobs: list[Started] = start_each(
         lambda v: service.submit(v, batch=batch, owner=who.owner), batch_plan.variants

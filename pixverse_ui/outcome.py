@@ -14,7 +14,7 @@ from .formatting import duration
 from .lifecycle import Status
 from .notebook_files import video_href
 from .params import Params, requested
-from .pricing import Cost, cost_of, format_cost, is_simulated
+from .pricing import Cost, cost_figure, cost_of, cost_words, is_simulated
 from .store import JobRecord
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,6 +57,8 @@ class Generation:
     #: What the provider last said of it, in its own words as it said them (``queued``,
     #: ``completed``, or a word new to us, kept as it came); None until it has said one. Never
     #: a word of ours: what we concluded is :attr:`status`, what our check found :attr:`finding`.
+    #: The ledger's ``status`` column is NOT NULL, so "no word yet" is stored there as ``""``;
+    #: :meth:`from_record` reads it back as None.
     provider_status: str | None
     #: None for a generation known by its id alone (adopted by ``job(id)`` or ``resume(id)``),
     #: or one whose recorded request this version cannot read.
@@ -103,11 +105,20 @@ class Generation:
         return cost_of(self.credits_used, self.usd_spent)
 
     def cost_words(self) -> str:
-        """What it cost, in the words every face uses (``""`` while the API has said nothing):
-        ``$0.28 (555,556 credits)``, ``about`` before dollars converted from credits, the
-        simulator's label on its pretend money."""
-        cost = self.cost
-        return "" if cost is None else format_cost(cost, simulated=self.simulated)
+        """What it cost, in the words every face uses (``pricing.cost_words``, the one place
+        they are worded): ``$0.28 (555,556 credits)``, ``about`` before dollars converted from
+        credits, the simulator's label on its pretend money; ``nothing charged`` for a start
+        the API refused, ``cost not known yet`` for any other the API has not priced."""
+        return cost_words(self.cost, simulated=self.simulated, refused=self.refused)
+
+    def cost_figure(self) -> str:
+        """The figure of :meth:`cost_words` alone: ``""`` while the API has said no cost."""
+        return cost_figure(self.cost, simulated=self.simulated)
+
+    @property
+    def refused(self) -> bool:
+        """The API refused the start: nothing was made, nothing charged."""
+        return self.status is Status.REJECTED
 
     @property
     def ok(self) -> bool:

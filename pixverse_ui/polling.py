@@ -33,7 +33,7 @@ from .params import (
     seed_named_in,
 )
 from .pollers import Apart, Pause, pollers
-from .pricing import Cost, cost_of, format_cost, is_simulated
+from .pricing import Cost, is_simulated
 from .store import JobRecord, Ledger, Recorder
 
 log = logging.getLogger(__name__)
@@ -166,38 +166,100 @@ class PollSchedule:
 
 @dataclass(frozen=True)
 class Update:
-    """One step of a generation as a person would follow it. ``status`` is what the API said
-    (its provider status, as it said it; ``""`` before it has said one: never a word of ours);
-    :attr:`state` is where the job is in its lifecycle."""
+    """One step of a generation as a person would follow it: the :class:`Generation` it is
+    about as the step saw it, and what only a step has (elapsed, ETA, message, polls, a passing
+    fault). The generation's id, the provider's word, its cost and its video are read from it
+    (``generation_id``, ``status``, ``credits_used``... stay as properties), so a step's cost is
+    worded as the generation's. ``status`` is what the API said (its provider status, as it
+    said it; ``""`` before it has said one: never a word of ours); :attr:`state` is where the job
+    is in its lifecycle."""
 
-    generation_id: str
-    status: str
+    generation: Generation
     elapsed: float
     eta: float | None
-    credits_used: float | None
     message: str
     polls: int
-    video_url: str | None = None
-    video_path: Path | None = None
     done: bool = False
     transient: bool = False
     stopped: bool = False
-    #: The dollars the API said the job cost, when it said them (its ``x-aimlapi-usd-spent``).
-    usd_spent: float | None = None
-    #: The job runs on the built-in simulator: its money is pretend.
-    simulated: bool = False
+
+    @classmethod
+    def step(
+        cls,
+        generation_id: str,
+        status: str,
+        elapsed: float,
+        eta: float | None,
+        credits_used: float | None,
+        message: str,
+        polls: int,
+        video_url: str | None = None,
+        video_path: Path | None = None,
+        *,
+        done: bool = False,
+        transient: bool = False,
+        stopped: bool = False,
+        usd_spent: float | None = None,
+        simulated: bool = False,
+    ) -> Update:
+        """A step of a job known by its id and what the API has said of it (a test's, or a
+        watch's before it knows more)."""
+        made = Generation(
+            id=generation_id,
+            client_request_id="",
+            status=Status.DONE if done else Status.RUNNING,
+            provider_status=status or None,
+            params=None,
+            video_path=video_path,
+            video_url=video_url,
+            credits_used=credits_used,
+            seconds=None,
+            usd_spent=usd_spent,
+            simulated=simulated,
+        )
+        return cls(made, elapsed, eta, message, polls, done, transient, stopped)
+
+    @property
+    def generation_id(self) -> str:
+        """The id the job is followed by (:attr:`Generation.id`)."""
+        return self.generation.id
+
+    @property
+    def status(self) -> str:
+        """The provider's word as it said it; ``""`` before it has said one."""
+        return self.generation.provider_status or ""
+
+    @property
+    def credits_used(self) -> float | None:
+        return self.generation.credits_used
+
+    @property
+    def usd_spent(self) -> float | None:
+        """The dollars the API said the job cost, when it said them."""
+        return self.generation.usd_spent
+
+    @property
+    def video_url(self) -> str | None:
+        return self.generation.video_url
+
+    @property
+    def video_path(self) -> Path | None:
+        return self.generation.video_path
+
+    @property
+    def simulated(self) -> bool:
+        """The job runs on the built-in simulator: its money is pretend."""
+        return self.generation.simulated
 
     @property
     def cost(self) -> Cost | None:
         """What the API has said the job costs so far (None while it has said nothing)."""
-        return cost_of(self.credits_used, self.usd_spent)
+        return self.generation.cost
 
     def cost_words(self) -> str:
-        """``$0.28 (555,556 credits)``, ``about ...`` where the dollars are converted from
-        credits, with the simulator's label on its pretend money; ``""`` while unknown: the
-        words every face shows for a job's cost."""
-        cost = self.cost
-        return "" if cost is None else format_cost(cost, simulated=self.simulated)
+        """What the job costs so far, in the words every face uses: the generation's own
+        (``Generation.cost_words``, worded by ``pricing.cost_words``)."""
+        return self.generation.cost_words()
 
     @property
     def word(self) -> str:
@@ -214,22 +276,9 @@ class Update:
     @classmethod
     def of(cls, generation: Generation, message: str, **step: Any) -> Update:
         """A step told of ``generation`` as the ledger has it (a job over already, a note before
-        its watcher's first update): its id, provider's word, cost and video read from it;
-        ``step`` the rest (``elapsed``, ``done``...)."""
-        fields: dict[str, Any] = {
-            "generation_id": generation.id,
-            "status": generation.provider_status or "",
-            "elapsed": generation.seconds or 0.0,
-            "eta": None,
-            "credits_used": generation.credits_used,
-            "message": message,
-            "polls": 0,
-            "video_url": generation.video_url,
-            "video_path": generation.video_path,
-            "usd_spent": generation.usd_spent,
-            "simulated": generation.simulated,
-        }
-        return cls(**{**fields, **step})
+        its watcher's first update); ``step`` the rest (``elapsed``, ``done``...)."""
+        fields: dict[str, Any] = {"elapsed": generation.seconds or 0.0, "eta": None, "polls": 0}
+        return cls(generation, message=message, **{**fields, **step})
 
     @property
     def progress(self) -> float:
@@ -261,6 +310,8 @@ class Known:
     created: JobState | None = None
     #: The dollars the API said the job cost, when it said them.
     usd_spent: float | None = None
+    #: The name the ledger knows the job by ("" for a job it never saw).
+    client_request_id: str = ""
 
     @classmethod
     def of(cls, record: JobRecord | None) -> Known:
@@ -273,6 +324,7 @@ class Known:
             made.submitted_at or made.created_at,
             made.credits_used,
             usd_spent=made.usd_spent,
+            client_request_id=made.client_request_id,
         )
 
 
@@ -368,6 +420,8 @@ class _Loop:
         self.created_at = known.created_at if known.created_at is not None else clock.now()
         #: The create request's answer, when the job was made just now.
         self.created = known.created
+        self.params = known.params
+        self.crid = known.client_request_id
         self.stop: threading.Event | None = None
         #: When the watch gives up, on ``clock.monotonic()``.
         self.deadline = deadline
@@ -582,23 +636,35 @@ class _Loop:
     def _stopped(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
-    def _update(self, message: str, **extra: object) -> Update:
+    def _update(
+        self, message: str, *, video_path: Path | None = None, done: bool = False, **extra: Any
+    ) -> Update:
         state = self.state
         elapsed = self._elapsed()
         eta = self.estimate.median - elapsed
-        base = Update(
-            generation_id=self.gid,
-            status=state.status if state else "",
-            elapsed=elapsed,
-            eta=eta if eta > 0 else None,
-            credits_used=self.credits,
-            message=message,
-            polls=self.polls,
+        made = Generation(
+            id=self.gid,
+            client_request_id=self.crid,
+            status=Status.DONE if done else Status.RUNNING,
+            provider_status=(state.status or None) if state else None,
+            params=self.params,
+            video_path=video_path,
             video_url=state.video_url if state else None,
+            credits_used=self.credits,
+            seconds=None,
             usd_spent=self.usd,
             simulated=is_simulated(self.client.label),
+            submitted_at=self.created_at,
         )
-        return replace(base, **extra)  # type: ignore[arg-type]
+        return Update(
+            made,
+            elapsed=elapsed,
+            eta=eta if eta > 0 else None,
+            message=message,
+            polls=self.polls,
+            done=done,
+            **extra,
+        )
 
 
 def _word(state: JobState | None) -> str:

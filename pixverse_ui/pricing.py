@@ -245,6 +245,21 @@ def format_cost(cost: Cost, *, simulated: bool = False) -> str:
     return simulated_money(text, simulated)
 
 
+def cost_figure(cost: Cost | None, *, simulated: bool = False) -> str:
+    """:func:`format_cost` of a cost the API has said; ``""`` while it has said none."""
+    return "" if cost is None else format_cost(cost, simulated=simulated)
+
+
+def cost_words(cost: Cost | None, *, simulated: bool = False, refused: bool = False) -> str:
+    """What a job cost, in the words every face shows, and the one place they are worded: the
+    figure (:func:`cost_figure`: ``about $0.28 (555,556 credits) (simulated: ...)``), else
+    :data:`NOTHING_CHARGED` for a start the API refused, else :data:`UNKNOWN_COST`.
+    ``outcome.Generation``, ``polling.Update`` and ``history.HistoryItem`` all word it here."""
+    if cost is not None:
+        return format_cost(cost, simulated=simulated)
+    return NOTHING_CHARGED if refused else UNKNOWN_COST
+
+
 def is_simulated(endpoint: str | None) -> bool:
     """The job (by its ledger ``endpoint`` or client ``label``) ran on the built-in simulator."""
     return endpoint == SIMULATOR_ENDPOINT

@@ -150,3 +150,38 @@ def test_an_old_ledgers_words_of_ours_leave_the_providers_column_once(tmp_path, 
     again = Ledger(path, clock=clock)
     again.update("adopted", status="unknown")
     assert Ledger(path, clock=clock).get("adopted").status == "unknown"
+
+
+SIM_PRICED = "$0.28 (555,556 credits) (simulated: nothing is charged)"
+
+
+@pytest.mark.parametrize(
+    "case, endpoint, changes, words",
+    [
+        ("simulated", "simulator", {"credits_used": 555_556, "usd_spent": 0.277778}, SIM_PRICED),
+        ("priced", "aimlapi", {"credits_used": 555_556}, "about $0.28 (555,556 credits)"),
+        ("unknown", "aimlapi", {}, "cost not known yet"),
+        ("refused", "aimlapi", None, "nothing charged"),
+    ],
+)
+def test_one_generations_cost_is_one_sentence_in_every_view(ledger, case, endpoint, changes, words):
+    """The cost of one generation, worded by the value itself, by History's item, by a step
+    of its watch and by the page's status panel, is the same sentence: the simulator's label
+    on pretend money, ``about`` on dollars converted from credits, and the words for none."""
+    from pixverse_ui.polling import Update
+    from pixverse_ui.ui.common import status_html
+
+    body = validate("a red fox", resolution="360p").to_body()
+    ledger.record(client_request_id="c", owner="me", endpoint=endpoint, body=body)
+    if changes is None:
+        ledger.update("c", state=Status.REJECTED, error="The API refused the request.")
+    else:
+        ledger.update("c", generation_id="g", state=Status.RUNNING, status="generating")
+        ledger.update("c", **changes)
+    made = Generation.from_record(ledger.get("c"))
+    assert made.cost_words() == words
+    assert HistoryItem.from_record(ledger.get("c")).cost_words() == words
+    assert words in HistoryItem.from_record(ledger.get("c")).facts()
+    step = Update.of(made, "working")  # a step carries the generation it is about
+    assert step.cost_words() == words
+    assert f"<b>{words}</b>" in status_html(step)

@@ -111,7 +111,7 @@ def test_a_follower_of_several_jobs_wakes_on_any_ones_news(tmp_path):
         Job(ledger, ledger.clock, params=validate("a fox"), client_request_id=f"c{i}")
         for i in range(3)
     ]
-    news = Update("g", "generating", 1.0, None, None, "working", 1)
+    news = Update.step("g", "generating", 1.0, None, None, "working", 1)
 
     async def follow() -> str:
         marks = [job.mark() for job in jobs]

@@ -27,7 +27,7 @@ KEY = "sk-pollers-KEY-0123456789abcdef"
 
 
 def _update(gid: str, n: int) -> Update:
-    return Update(gid, "generating", float(n), None, None, f"step {n}", polls=n)
+    return Update.step(gid, "generating", float(n), None, None, f"step {n}", polls=n)
 
 
 class _Ends:
@@ -223,7 +223,7 @@ def test_a_follower_that_wants_news_only_still_gets_every_update_in_order(ledger
     def feed() -> None:  # what its watcher does
         for n in range(6):
             status = "generating" if n < 5 else "completed"
-            job._feed.push(Update("g", status, n, None, None, "", n))
+            job._feed.push(Update.step("g", status, n, None, None, "", n))
         job._feed.end()
 
     async def follow() -> list[int]:

@@ -88,7 +88,9 @@ def test_a_job_that_ends_while_the_batch_is_drawn_is_in_the_last_answer(tmp_path
     ]
 
     def end(job: Job) -> None:  # as its watcher would: the video, then the end of the feed
-        job._feed.push(Update("g", "completed", 5.0, None, 1.0, "ready", 3, None, video, done=True))
+        job._feed.push(
+            Update.step("g", "completed", 5.0, None, 1.0, "ready", 3, None, video, done=True)
+        )
         job._feed.end()
 
     class EndsTheFirstJobWhilePublishing(Publisher):

@@ -13,7 +13,7 @@ import gradio as gr
 
 from .. import errors, params
 from ..access import App, Caller, Origin, came_from_outside
-from ..formatting import MISSING, duration
+from ..formatting import duration
 from ..lifecycle import TRANSIENT_ICON, Status
 from ..polling import Update
 from ..publish import Publisher
@@ -252,7 +252,9 @@ def status_html(
     if update is None:
         text = note or READY
         return f'<div class="pxui-status"{tag}><p>{text}</p></div>'
-    credits = html.escape(update.cost_words()) or MISSING
+    # the figure after its label; "cost not known yet" is a sentence of its own
+    label = "cost (credits used) " if update.cost is not None else ""
+    credits = html.escape(update.cost_words())
     icon = TRANSIENT_ICON if update.transient and not update.done else update.state.icon
     done = update.done
     live = not (done or update.stopped)
@@ -263,7 +265,7 @@ def status_html(
         f'<div class="pxui-status" data-status="{html.escape(update.status)}"{tag}>'
         f"<p>{icon} <b>{html.escape(update.word)}</b> — {html.escape(update.message)}</p>"
         f'<p class="pxui-facts">{facts}'
-        f"<span>cost (credits used) <b>{credits}</b></span> "
+        f"<span>{label}<b>{credits}</b></span> "
         f"<span>id <code>{html.escape(update.generation_id)}</code></span></p>{extra}</div>"
     )
 
