@@ -32,7 +32,11 @@ def test_a_pages_state_is_kept_while_it_is_open_and_freed_when_it_closes(app):
         assert session in app.state_holder.session_data
     # Gradio hears of a closed heartbeat at its next beat (15 s), then runs the unload: a
     # generous bound, for a loaded machine
-    wait_for(lambda: session_tables(app) == before, timeout=90)
+    try:
+        wait_for(lambda: session_tables(app) == before, timeout=90)
+    except AssertionError:
+        kept = {name: app.state_holder.session_data.get(session) for name in ("state",)}
+        raise AssertionError(f"tables {session_tables(app)} != {before} before; {kept}") from None
     assert session not in app.state_holder.session_data
 
 
