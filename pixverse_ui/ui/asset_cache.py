@@ -5,8 +5,10 @@ Gradio compresses every JavaScript and CSS file of its frontend each time a brow
 files are the installed Gradio's own and never change while the process runs, so
 :class:`CompressedAssets` (inside Gradio's compression middleware) compresses each one once and
 answers later requests from the copy, marked with its encoding, which Gradio's middleware then
-passes on as it is (``gradio_internals.check`` checks that it still does). A file whose ETag
-changed is compressed again.
+passes on as it is (``gradio_internals.check`` checks that it still does). Later requests are
+answered from the copy without asking Gradio again (Gradio's routing and file reading cost twice
+what the compression did): these routes serve the installed Gradio's files, which stay as they
+are while the process runs (an upgrade restarts the app).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ _ENCODERS = {"br": _brotli, "gzip": _gzip}
 
 @dataclass(frozen=True)
 class _Copy:
-    etag: str
+    start: Message  # the answer's status and headers, as sent
     body: bytes
 
 
@@ -57,16 +59,15 @@ class _Copies:
         self._copies: dict[tuple[str, str], _Copy] = {}
         self._bytes = 0
 
-    def get(self, key: tuple[str, str], etag: str) -> bytes | None:
-        copy = self._copies.get(key)
-        return copy.body if copy is not None and copy.etag == etag else None
+    def get(self, key: tuple[str, str]) -> _Copy | None:
+        return self._copies.get(key)
 
-    def put(self, key: tuple[str, str], etag: str, body: bytes) -> None:
+    def put(self, key: tuple[str, str], copy: _Copy) -> None:
         with self._lock:
             old = self._copies.get(key)
-            size = len(body) - (len(old.body) if old else 0)
+            size = len(copy.body) - (len(old.body) if old else 0)
             if self._bytes + size <= MAX_CACHED_BYTES:
-                self._copies[key] = _Copy(etag, body)
+                self._copies[key] = copy
                 self._bytes += size
 
 
@@ -96,6 +97,12 @@ class CompressedAssets:
         encoding = _encoding(scope)
         if encoding is None:
             return await self.app(scope, receive, send)
+        key = (scope.get("root_path", "") + scope["path"], encoding)
+        copy = COPIES.get(key)
+        if copy is not None:
+            await send(copy.start)
+            await send({"type": "http.response.body", "body": copy.body})
+            return
         start: Message = {}
         parts: list[bytes] = []
 
@@ -109,23 +116,15 @@ class CompressedAssets:
         await self.app(scope, receive, collect)
         headers = MutableHeaders(raw=list(start.get("headers", [])))
         body = b"".join(parts)
-        etag = headers.get("etag")
-        if (
-            start.get("status") != 200
-            or etag is None
-            or "content-encoding" in headers
-            or len(body) < MINIMUM_SIZE
-        ):
+        if start.get("status") != 200 or "content-encoding" in headers or len(body) < MINIMUM_SIZE:
             await send(start)
             await send({"type": "http.response.body", "body": body})
             return
-        key = (scope.get("root_path", "") + scope["path"], encoding)
-        compressed = COPIES.get(key, etag)
-        if compressed is None:
-            compressed = _ENCODERS[encoding](body)
-            COPIES.put(key, etag, compressed)
+        compressed = _ENCODERS[encoding](body)
         headers["Content-Encoding"] = encoding
         headers["Content-Length"] = str(len(compressed))
         headers.add_vary_header("Accept-Encoding")
-        await send({**start, "headers": headers.raw})
-        await send({"type": "http.response.body", "body": compressed})
+        copy = _Copy({**start, "headers": headers.raw}, compressed)
+        COPIES.put(key, copy)
+        await send(copy.start)
+        await send({"type": "http.response.body", "body": copy.body})
