@@ -4,6 +4,7 @@ on the pinned Gradio; an upgrade that changes one fails here, with a sentence na
 from __future__ import annotations
 
 import types
+from pathlib import Path
 
 import gradio as gr
 import pytest
@@ -35,6 +36,23 @@ def test_a_changed_internal_is_named_in_a_sentence(demo, monkeypatch):
     monkeypatch.undo()
     monkeypatch.setattr(demo._queue, "sleep_when_free", None)
     with pytest.raises(gradio_internals.GradioChanged, match="no longer sleeps by sleep_when"):
+        gradio_internals.check(demo)
+    monkeypatch.undo()
+    from gradio import brotli_middleware
+
+    async def compresses_everything(self, message):  # as if Gradio ignored Content-Encoding
+        if message["type"] == "http.response.body":
+            message = {**message, "body": self._process(message["body"]) + self.br_file.finish()}
+        elif message["type"] == "http.response.start":
+            self.initial_message = message
+            return
+        await self.send(self.initial_message)
+        await self.send(message)
+
+    monkeypatch.setattr(
+        brotli_middleware.BrotliResponder, "send_with_brotli", compresses_everything
+    )
+    with pytest.raises(gradio_internals.GradioChanged, match="already compressed"):
         gradio_internals.check(demo)
     monkeypatch.undo()
     monkeypatch.setattr(gradio_internals, "SKIP_REACHABILITY_CHECK", {"_no_such_switch": False})
@@ -78,8 +96,39 @@ def test_a_page_builds_one_fastapi_app_the_one_its_launch_serves(tmp_path, monke
         assert built == [demo.app], f"launch built {len(built)} apps, not the one it serves"
         assert requests.get(demo.local_url, timeout=30).status_code == 200
         assert requests.get(demo.local_url + "gradio_api/info", timeout=30).status_code == 200
+        _gradio_files_arrive_whole_from_one_compression(demo.local_url, monkeypatch)
     finally:
         demo.close()
+
+
+def _gradio_files_arrive_whole_from_one_compression(url: str, monkeypatch) -> None:
+    """A page's script, asked for by a browser twice, is Brotli-compressed once, and decodes to
+    the file Gradio has (``asset_cache``, behind Gradio's own compression middleware)."""
+    import re
+
+    import brotli
+    import requests
+    from gradio.route_utils import BUILD_PATH_LIB
+
+    from pixverse_ui.ui import asset_cache
+
+    browser = {"Accept-Encoding": "gzip, deflate, br, zstd"}
+    page = requests.get(url, headers=browser, timeout=30).text
+    script = re.search(r'src="\.?/?assets/([^"]+\.js)"', page)
+    assert script, "the page names no script under assets/"
+    compressed = []
+    encode = asset_cache._ENCODERS["br"]
+    monkeypatch.setitem(
+        asset_cache._ENCODERS, "br", lambda body: compressed.append(1) or encode(body)
+    )
+    monkeypatch.setattr(asset_cache, "COPIES", asset_cache._Copies())
+    for _ in range(2):
+        answer = requests.get(f"{url}assets/{script[1]}", headers=browser, stream=True, timeout=30)
+        assert answer.headers["content-encoding"] == "br"
+        raw = answer.raw.read()  # as sent, not decoded by requests
+        original = (Path(BUILD_PATH_LIB) / script[1]).read_bytes()
+        assert brotli.decompress(raw) == original
+    assert len(compressed) == 1, f"the script was compressed {len(compressed)} times, not once"
 
 
 def test_a_component_copy_passes_its_input_through_only_when_asked(demo):

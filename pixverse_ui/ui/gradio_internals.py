@@ -26,6 +26,12 @@ sentence, not as a leak or a 500 somewhere else).
   for work every 1 ms and for progress every 10 ms on Linux (Gradio's own 50 and 100 ms are for
   Windows only): an idle page used about 5% of a core. No setting reaches them
   (:func:`quiet_idle_queue`).
+- **Gradio's compression middleware leaves an encoded response as it is**
+  (``gradio.brotli_middleware``): Gradio compresses its frontend files again at every request
+  (a quarter of a page load's CPU), with no setting for a copy; ``asset_cache.CompressedAssets``,
+  inside it, sends them from a copy compressed once, which reaches the browser intact only
+  because Gradio passes on a response that already has a ``Content-Encoding``
+  (:func:`passes_encoded_responses`).
 
 The data of a custom event (``EventData``'s attributes) is read through its public attribute
 access, not here.
@@ -179,6 +185,48 @@ def app_made_at_launch() -> Iterator[None]:
         _building.reset(token)
 
 
+def passes_encoded_responses() -> bool:
+    """Whether Gradio's compression middleware, for a browser that takes Brotli or only gzip,
+    sends a response that already has a ``Content-Encoding`` unchanged (run on a tiny app)."""
+    import asyncio
+
+    from gradio.brotli_middleware import BrotliMiddleware
+
+    body = b"x" * 4096  # compressible, and above Gradio's 400-byte threshold
+
+    async def encoded(scope: Any, receive: Any, send: Any) -> None:
+        headers = [(b"content-encoding", b"br"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def fetch(accepted: bytes) -> bytes:
+        sent: list[bytes] = []
+
+        async def send(message: Any) -> None:
+            sent.append(message.get("body", b""))
+
+        async def receive() -> Any:
+            return {"type": "http.request", "body": b""}
+
+        scope = {
+            "type": "http",
+            "method": "GET",
+            "path": "/assets/index.js",
+            "headers": [(b"accept-encoding", accepted)],
+        }
+        await BrotliMiddleware(encoded, quality=4)(scope, receive, send)
+        return b"".join(sent)
+
+    loop = asyncio.new_event_loop()  # its own loop: check() may run where none is
+    try:
+        return all(
+            loop.run_until_complete(fetch(accepted)) == body
+            for accepted in (b"gzip, deflate, br, zstd", b"gzip")
+        )
+    finally:
+        loop.close()
+
+
 def _have_tables(owner: object, name: str, tables: tuple[str, ...], what: str) -> None:
     for table in tables:
         if not isinstance(getattr(owner, table, None), dict):
@@ -238,6 +286,12 @@ def check(demo: gr.Blocks) -> None:
             "App.create_app(self, mcp_server=False) in __exit__ and queue(), so a page may be "
             "built with apps it never serves (pixverse_ui/ui/page.py build_demo, "
             "app_made_at_launch)."
+        )
+    if not passes_encoded_responses():
+        raise GradioChanged(
+            f"Gradio {gr.__version__}: its compression middleware changes a response that is "
+            "already compressed, so Gradio's files served from a compressed copy would reach "
+            "the browser garbled (pixverse_ui/ui/asset_cache.py)."
         )
     launch = inspect.signature(gr.Blocks.launch).parameters
     for name in SKIP_REACHABILITY_CHECK:

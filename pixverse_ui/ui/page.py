@@ -26,6 +26,7 @@ from ..images import MAX_BYTES
 from ..publish import MAX_AGE, SWEEP_EVERY, Publisher
 from ..redact import install_output_redaction
 from ..store import Ledger
+from .asset_cache import CompressedAssets
 from .common import KEY_STORAGE, NO_STYLE, PAGE_JS, VISITOR_STORAGE, Page, strict_input
 from .compare import ComparePart
 from .generate import GeneratePart
@@ -349,6 +350,8 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
       body is capped before Gradio reads it, and (set by ``build_demo``) a link in an input is
       not fetched. (What the app
       itself publishes is bounded by ``publish.Publisher``.)
+    - Gradio's frontend files are compressed once per process (:mod:`.asset_cache`), not at
+      every request.
     - At most ``sessions.SESSIONS_KEPT`` sessions' state is kept (a page's is freed when it
       closes).
     - Gradio's own look at the started server (one HEAD request with a 3 s timeout, whose first
@@ -365,6 +368,7 @@ def launch_options(demo: gr.Blocks, **overrides: Any) -> dict[str, Any]:
     app_kwargs["middleware"] = [
         *app_kwargs.get("middleware", ()),
         Middleware(RequestGuard, proxy_hops=app.mode.proxy_hops, visitor_of=app.tokens.visitor_of),
+        Middleware(CompressedAssets),  # Gradio's frontend files compressed once, not per request
     ]
     options: dict[str, Any] = {
         "blocked_paths": blocked,
