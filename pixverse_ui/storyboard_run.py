@@ -283,8 +283,6 @@ class Runner:
             marks = {crid: job.mark() for crid, job in watched.items()}
             board = self.board(board_id)
             started = self._step(board, watched)
-            board = self.board(board_id)
-            results = self._results(board, watched)
             # a job counts until its watcher has ended, as the rate counts it (not only until
             # the ledger says done): a take the rate held back is sent once it has
             running = [job for job in watched.values() if not job.finished]
@@ -303,6 +301,9 @@ class Runner:
             pause = max(self.step, self.held_for or 0.0)
             self.app.limiter.clock.sleep(pause)
             waited += pause
+        # read after every watcher has ended (a watcher writes its row before it ends): a
+        # reading taken while a take was ending would leave the run unstitched, saying nothing
+        results = self._results(self.board(board_id), watched)
         video = None
         if all(r.state == DONE for r in results):
             video = self.stitch(board_id)
