@@ -12,7 +12,6 @@ import responses
 
 from pixverse_ui import errors, validate
 from pixverse_ui.client import Client
-from pixverse_ui.clock import ManualClock
 from pixverse_ui.history import HistoryItem
 from pixverse_ui.jobs import Jobs, Watchers
 from pixverse_ui.lifecycle import Status
@@ -25,18 +24,8 @@ URL = BASE + "/v2/video/generations"
 
 
 @pytest.fixture
-def clock():
-    return ManualClock()
-
-
-@pytest.fixture
 def client(clock):
     return Client(api_key="sk-unit", base_url=BASE, clock=clock)
-
-
-@pytest.fixture
-def ledger(tmp_path, clock):
-    return Ledger(tmp_path / "ledger.sqlite3", clock=clock)
 
 
 @pytest.fixture

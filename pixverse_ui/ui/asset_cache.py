@@ -1,7 +1,8 @@
 """Gradio's page assets compressed once per process, not at every request.
 
 Gradio compresses every JavaScript and CSS file of its frontend each time a browser asks for it
-(Brotli at quality 4, or gzip): about a quarter of the CPU a page load costs the server. These
+(Brotli at quality 4, or gzip), and routes and reads each file again: together about a third of
+the CPU a page load costs the server (the compression alone about 8%; see RESULTS.md). These
 files are the installed Gradio's own and never change while the process runs, so
 :class:`CompressedAssets` (inside Gradio's compression middleware) compresses each one once and
 answers later requests from the copy, marked with its encoding, which Gradio's middleware then
