@@ -108,6 +108,19 @@ def session_tables(demo: gr.Blocks) -> dict[str, int]:
     }
 
 
+def tables_holding(demo: gr.Blocks, session_hash: str) -> list[str]:
+    """The names (as ``session_tables`` gives them) of Gradio's per-session tables that still
+    hold ``session_hash``."""
+    holder, queue = demo.state_holder, demo._queue
+    tables = {
+        "states": holder.session_data,
+        "last used": holder.time_last_used,
+        "message queues": queue.pending_messages_per_session,
+        "event id sets": queue.pending_event_ids_session,
+    }
+    return [name for name, table in tables.items() if session_hash in table]
+
+
 def pass_input_through(cls: type, passes: Any) -> None:
     """Have ``cls.preprocess`` hand a component's payload over unchanged when ``passes(component)``
     says so, and leave every other component of the class as Gradio has it (once a class)."""

@@ -23,9 +23,9 @@ from collections import deque
 import gradio as gr
 
 from ..intervals import FORGET_AGAIN_AFTER
-from .gradio_internals import drop_session, session_tables
+from .gradio_internals import drop_session, session_tables, tables_holding
 
-__all__ = ["SESSIONS_KEPT", "forget", "free_on_close", "session_tables"]
+__all__ = ["SESSIONS_KEPT", "forget", "free_on_close", "session_tables", "tables_holding"]
 
 #: The most sessions whose state Gradio keeps (``state_session_capacity``; least recently used
 #: out first): about 145 MB at worst, whatever API callers do.
