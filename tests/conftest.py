@@ -37,6 +37,7 @@ pytest_plugins = ["browser_support"]
 
 from pixverse_ui.client import Client  # noqa: E402
 from pixverse_ui.clock import REAL_CLOCK, ManualClock  # noqa: E402
+from pixverse_ui.simulator.config import VIDEOS_ENV  # noqa: E402
 from pixverse_ui.store import Ledger  # noqa: E402
 
 TEST_KEY = "sk-test-e2e-KEY-0123456789abcdef"
@@ -160,11 +161,13 @@ def pytest_collection_finish(session):
 
 
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path, monkeypatch):
+def _isolated_home(tmp_path, monkeypatch, video_cache):
     """Every test gets its own PIXVERSE_UI_HOME and Gradio cache, and no key from the host (the
-    apps, simulators and child processes it starts inherit them)."""
+    apps, simulators and child processes it starts inherit them). The simulators' drawn videos
+    are the run's (``video_cache``): a video is named by all it shows, so sharing is safe."""
     home = tmp_path / "home"
     monkeypatch.setenv("PIXVERSE_UI_HOME", str(home))
+    monkeypatch.setenv(VIDEOS_ENV, str(video_cache))
     # beside tmp_path, not in it: the ledgers tests make in tmp_path make it a blocked path
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path.parent / f"{tmp_path.name}-gradio-cache"))
     monkeypatch.delenv("AIMLAPI_KEY", raising=False)
@@ -177,8 +180,14 @@ def _isolated_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def video_cache(tmp_path_factory):
-    """Rendered MP4s are shared across tests: the same body renders once."""
-    return tmp_path_factory.mktemp("sim-videos")
+    """Rendered MP4s are shared across the run's tests and processes: the same body renders
+    once (a simulator writes each file whole, then renames it into place)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # every worker's base temp folder sits in the run's
+    folder = base / "sim-videos"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
 @pytest.fixture

@@ -764,6 +764,32 @@ def test_the_render_cache_renders_once(tmp_path: Path) -> None:
     assert sim_video.render_mp4({**body, "duration": 5}, tmp_path) == results[0][0]
 
 
+def test_simulators_that_share_a_videos_folder_draw_a_body_once(
+    clock: ManualClock, tmp_path: Path
+) -> None:
+    """``PIXVERSE_UI_SIM_VIDEOS`` names the folder (``--cache-dir`` wins over it): a second
+    simulator serves the first one's video for the same request without drawing it again."""
+    from pixverse_ui.simulator.config import VIDEOS_ENV
+
+    env = {VIDEOS_ENV: str(tmp_path / "shared")}
+    assert SimConfig.from_env(env).cache_dir == tmp_path / "shared"
+    assert SimConfig.from_env({}).cache_dir is None
+    args = build_parser().parse_args(["--cache-dir", str(tmp_path / "own")])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(VIDEOS_ENV, str(tmp_path / "shared"))
+        assert config_from_args(args).cache_dir == tmp_path / "own"
+        assert config_from_args(build_parser().parse_args([])).cache_dir == tmp_path / "shared"
+    drawn = []
+    for _ in range(2):
+        config = SimConfig.from_env(env, api_keys=frozenset({KEY}), speed=1.0, seed=1)
+        with Simulator(config, clock=clock).start() as one:
+            job_id = create(one, prompt="drawn once between two")
+            url = finish(one, clock, job_id)["video"]["url"]
+            assert requests.get(url, timeout=30).status_code == 200
+            drawn.append(one.stats()["renders"])
+    assert drawn == [1, 0]
+
+
 def test_same_body_renders_once_through_the_api(clock: ManualClock, tmp_path: Path) -> None:
     with start(clock, tmp_path) as fresh:
         ids = [create(fresh, prompt="twice") for _ in range(2)]

@@ -59,7 +59,12 @@ def build_parser(
         "and print it); any other key gets 401, as from the real API",
     )
     parser.add_argument("--state", default=None, help="SQLite file that keeps jobs across runs")
-    parser.add_argument("--cache-dir", default=None, help="where rendered MP4s are kept")
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where rendered MP4s are kept (default: $PIXVERSE_UI_SIM_VIDEOS, or a folder "
+        "under the system's temp folder)",
+    )
     parser.add_argument(
         "--allow-1080p-8s",
         action="store_true",
@@ -84,11 +89,12 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         "failure_status": args.failure_status,
         "fail_shape": args.fail_shape,
         "seed": args.seed,
-        "cache_dir": args.cache_dir,
         "state_path": args.state,
         "enforce_combo_rules": not args.allow_1080p_8s,
         "price_multiple": args.price_multiple,
     }
+    if args.cache_dir is not None:
+        overrides["cache_dir"] = args.cache_dir
     if args.speed is not None:
         overrides["speed"] = args.speed
     if args.faults is not None:

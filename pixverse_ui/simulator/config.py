@@ -13,6 +13,9 @@ from .faults import FAIL_SHAPES, parse_plan
 
 SPEED_ENV = "PIXVERSE_UI_SIM_SPEED"
 FAULTS_ENV = "PIXVERSE_UI_SIM_FAULTS"
+#: Where the simulator keeps the MP4s it renders (each is named by what it shows, so simulators
+#: that share the folder render a body once between them).
+VIDEOS_ENV = "PIXVERSE_UI_SIM_VIDEOS"
 HOME_ENV = "PIXVERSE_UI_HOME"
 DEFAULT_SPEED = 10.0
 
@@ -92,7 +95,8 @@ class SimConfig:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> SimConfig:
-        """``PIXVERSE_UI_SIM_SPEED`` (default 10) and ``PIXVERSE_UI_SIM_FAULTS``, plus overrides."""
+        """``PIXVERSE_UI_SIM_SPEED`` (default 10), ``PIXVERSE_UI_SIM_FAULTS`` and
+        ``PIXVERSE_UI_SIM_VIDEOS`` (the ``cache_dir``), plus overrides."""
         env = os.environ if environ is None else environ
         speed_text = env.get(SPEED_ENV, "").strip()
         try:
@@ -100,6 +104,9 @@ class SimConfig:
         except ValueError:
             raise ValueError(f"{SPEED_ENV} must be a number, got {speed_text!r}") from None
         values: dict[str, object] = {"speed": speed, "faults": env.get(FAULTS_ENV, "").strip()}
+        videos = env.get(VIDEOS_ENV, "").strip()
+        if videos:
+            values["cache_dir"] = Path(videos).expanduser()
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
 

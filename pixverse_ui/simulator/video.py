@@ -294,7 +294,9 @@ def _encode(spec: VideoSpec, path: Path, fps: int) -> None:
     with av.open(str(path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
         stream = out.add_stream("libx264", rate=fps)
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "30"}
+        # one thread: on frames this small x264's threads cost more than they save (a 360p 5 s
+        # video, 0.094 -> 0.072 CPU-s)
+        stream.options = {"preset": "ultrafast", "crf": "30", "threads": "1"}
         audio = out.add_stream("aac", rate=AUDIO_RATE, layout="mono") if spec.audio else None
         for index in range(frames):
             if index == 0 and first is not None:
