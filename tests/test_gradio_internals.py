@@ -160,3 +160,26 @@ def test_a_custom_events_data_is_read_by_its_public_attributes():
     assert event_value(gr.EventData(None, None), "id") is None  # no data at all
     assert event_value(gr.EventData(None, "id"), "id") is None
     assert event_value(None, "id") is None
+
+
+def test_remembered_type_hints_are_each_handlers_own(demo):
+    """After a page is built, Gradio gets a handler's hints as ``typing`` gives them, a bound
+    method's as its function's, and each caller its own copy."""
+    import typing
+
+    from gradio import utils
+
+    class Part:
+        def handler(self, text: str, request: gr.Request) -> str:
+            return text
+
+    def plain(value: int) -> int:
+        return value
+
+    assert getattr(utils.get_type_hints, "remembers", False)
+    for fn in (Part().handler, Part().handler, plain, plain):
+        assert utils.get_type_hints(fn) == typing.get_type_hints(fn)
+    first = utils.get_type_hints(plain)
+    first["value"] = str
+    assert utils.get_type_hints(plain)["value"] is int
+    assert utils.is_special_typed_parameter("request", utils.get_type_hints(Part().handler))

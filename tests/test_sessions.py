@@ -36,7 +36,8 @@ def test_a_pages_state_is_kept_while_it_is_open_and_freed_when_it_closes(app):
     try:
         wait_for(lambda: not tables_holding(app, session), timeout=90)
     except AssertionError:
-        raise AssertionError(f"the closed page is still kept in {tables_holding(app, session)}") from None
+        kept = tables_holding(app, session)
+        raise AssertionError(f"the closed page is still kept in {kept}") from None
     after = session_tables(app)
     assert all(after[name] <= before[name] for name in before), f"{after} grew from {before}"
 

@@ -33,6 +33,11 @@ sentence, not as a leak or a 500 somewhere else).
   because Gradio passes on a response that already has a ``Content-Encoding``
   (:func:`passes_encoded_responses`).
 
+- **``gradio.utils.get_type_hints``**: every event a page wires asks it for its handler's type
+  hints (whether it takes a ``gr.Request``), and it evaluates them anew each time: 3,500 calls
+  and about a third of building a page. A handler's hints do not change, so
+  :func:`remember_type_hints` keeps them per function.
+
 The data of a custom event (``EventData``'s attributes) is read through its public attribute
 access, not here.
 """
@@ -169,6 +174,32 @@ def quiet_idle_queue(demo: gr.Blocks) -> None:
         setattr(demo._queue, attribute, seconds)
 
 
+def remember_type_hints() -> None:
+    """Have Gradio's ``utils.get_type_hints`` evaluate each function's type hints once: a bound
+    method's are its function's, kept as long as the function lives (once a process)."""
+    from gradio import utils
+
+    original = utils.get_type_hints
+    if getattr(original, "remembers", False):
+        return
+    kept: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+    def get_type_hints(fn: Any) -> dict[str, Any]:
+        plain = getattr(fn, "__func__", fn)
+        try:
+            return dict(kept[plain])
+        except (KeyError, TypeError):  # not seen yet, or nothing a weak reference can name
+            hints = original(fn)
+        try:
+            kept[plain] = dict(hints)
+        except TypeError:
+            pass
+        return hints
+
+    get_type_hints.remembers = True  # type: ignore[attr-defined]
+    utils.get_type_hints = get_type_hints
+
+
 #: True while a page is built in this context: the apps Gradio would build meanwhile are not.
 _building: ContextVar[bool] = ContextVar("pixverse_ui_building_a_page", default=False)
 
@@ -299,6 +330,17 @@ def check(demo: gr.Blocks) -> None:
             "App.create_app(self, mcp_server=False) in __exit__ and queue(), so a page may be "
             "built with apps it never serves (pixverse_ui/ui/page.py build_demo, "
             "app_made_at_launch)."
+        )
+    from gradio import utils
+
+    callers = [utils.get_positional_input_parameters, utils.check_function_inputs_match]
+    if not callable(getattr(utils, "get_type_hints", None)) or not all(
+        "get_type_hints(fn)" in inspect.getsource(caller) for caller in callers
+    ):
+        raise GradioChanged(
+            f"Gradio {gr.__version__}: gradio.utils.get_type_hints is gone or no longer asked "
+            "for a handler's type hints, so remembering them saves nothing "
+            "(pixverse_ui/ui/page.py build_demo, remember_type_hints)."
         )
     if not passes_encoded_responses():
         raise GradioChanged(

@@ -30,7 +30,12 @@ from .asset_cache import CompressedAssets
 from .common import KEY_STORAGE, NO_STYLE, PAGE_JS, VISITOR_STORAGE, Page, strict_input
 from .compare import ComparePart
 from .generate import GeneratePart
-from .gradio_internals import SKIP_REACHABILITY_CHECK, app_made_at_launch, quiet_idle_queue
+from .gradio_internals import (
+    SKIP_REACHABILITY_CHECK,
+    app_made_at_launch,
+    quiet_idle_queue,
+    remember_type_hints,
+)
 from .guard import RequestGuard, refuse_fetches
 from .history import HistoryPart
 from .live import LivePart
@@ -200,6 +205,7 @@ def build_demo(
     batch = VariationsPart(page, generate)
     live = LivePart(page, generate, history)
     storyboard = StoryboardPart(page)
+    remember_type_hints()  # Gradio evaluated every handler's hints at every event it wired
     with app_made_at_launch():  # Gradio's FastAPI app: built once, by launch
         demo = _page(page, generate, history, compare, batch, live, storyboard)
     quiet_idle_queue(demo)  # an idle page wakes 60 times a second, not 1,100
