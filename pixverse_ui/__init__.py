@@ -1,4 +1,4 @@
-"""pixverse-ui: prototype text-to-video with PixVerse v5.5 over the AI/ML API.
+"""pixverse-ui: prototype video from words or an image with PixVerse v5.5 over the AI/ML API.
 
     import pixverse_ui
     video = pixverse_ui.generate("a red fox in the snow", resolution="540p", duration=5)

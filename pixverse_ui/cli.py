@@ -312,8 +312,8 @@ def _positive_int(value: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="PixVerse v5.5 text-to-video over the AI/ML API. Without AIMLAPI_KEY every "
-        "command runs on a built-in simulator, offline and free.",
+        description="PixVerse v5.5 text- and image-to-video over the AI/ML API. Without "
+        "AIMLAPI_KEY every command runs on a built-in simulator, offline and free.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -1,4 +1,4 @@
-"""A stand-in AI/ML API for PixVerse v5.5 text-to-video, on loopback.
+"""A stand-in AI/ML API for PixVerse v5.5 text- and image-to-video, on loopback.
 
 ``Simulator`` serves ``POST/GET /v2/video/generations`` as the provider's page describes them,
 renders real H.264 MP4s of the requested size and length, runs jobs on an injectable clock, and

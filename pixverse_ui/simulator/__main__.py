@@ -24,10 +24,10 @@ def build_parser(
     ``prog``: the command its usage and messages name (``pixverse-ui simulator``)."""
     parser = parser or argparse.ArgumentParser(
         prog=prog,
-        description="A stand-in AI/ML API for PixVerse v5.5 text-to-video, on 127.0.0.1. It "
-        "refuses what the real API refuses: an unknown key (401), a body that is not JSON or "
-        "breaks the provider's limits (400), any method but GET and POST (405); the rules are "
-        "in docs/provider-contract.md.",
+        description="A stand-in AI/ML API for PixVerse v5.5 text- and image-to-video, on "
+        "127.0.0.1. It refuses what the real API refuses: an unknown key (401), a body that is "
+        "not JSON or breaks the provider's limits (400), any method but GET and POST (405); the "
+        "rules are in docs/provider-contract.md.",
     )
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument(

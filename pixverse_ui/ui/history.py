@@ -66,9 +66,14 @@ EMPTY = "No generations yet."
 NONE_MATCH = "No generations match these filters."
 #: What the History's pager buttons and filters do to ``list_history``'s inputs (the page is the
 #: last) before it runs, in the page: the filters start again from the first page.
-FIRST_PAGE_JS = "(...inputs) => [...inputs.slice(0, -1), 1]"
-NEWER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at(-1)) - 1)]"
-OLDER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at(-1)) + 1)]"
+#: The page a move asks for is also kept in the page (``window.pxuiHistoryPage``): a redraw the
+#: visitor did not ask for (``KEEP_PAGE_JS``: another face's job, a star) draws that page, even
+#: while the move's own answer is still on its way.
+_MOVE_JS = "(...inputs) => [...inputs.slice(0, -1), window.pxuiHistoryPage = {page}]"
+FIRST_PAGE_JS = _MOVE_JS.format(page="1")
+NEWER_JS = _MOVE_JS.format(page="Math.max(1, Number(inputs.at(-1)) - 1)")
+OLDER_JS = _MOVE_JS.format(page="Math.max(1, Number(inputs.at(-1)) + 1)")
+KEEP_PAGE_JS = "(...inputs) => [...inputs.slice(0, -1), window.pxuiHistoryPage ?? inputs.at(-1)]"
 #: How long typing in Search pauses before it searches, in milliseconds (Enter searches at once).
 SEARCH_PAUSE_MS = 450
 #: Search as you type: each keystroke restarts a wait of ``SEARCH_PAUSE_MS``, at whose end the
@@ -414,6 +419,13 @@ class HistoryPart:
     def __init__(self, page: Page, generate: GeneratePart) -> None:
         self.page = page
         self.generate = generate
+        #: The redraws the visitor did not ask for, which a move of theirs cancels
+        self.redraws: list[Any] = []
+
+    @property
+    def filters(self) -> tuple[Any, ...]:
+        """The filters beside Search (each starts again from the first page)."""
+        return (self.state, self.resolution, self.period, self.starred_only)
 
     def layout(self) -> None:
         with gr.Row(equal_height=True):
@@ -532,13 +544,17 @@ class HistoryPart:
             concurrency_limit=None,
         )
         self.follow_after(listed, visitor)
-        for source in (self.state, self.resolution, self.period, self.starred_only):
-            self.refresh_after(source.input, visitor, js=FIRST_PAGE_JS)
-        self.refresh_after(self.search.submit, visitor, js=FIRST_PAGE_JS)
+        #: The visitor's moves: a filter, a search, a page newer or older (``keep_moves_last``)
+        self.moves = [
+            *((source.input, FIRST_PAGE_JS) for source in self.filters),
+            (self.search.submit, FIRST_PAGE_JS),
+            (self.search_go.click, FIRST_PAGE_JS),
+            (self.newer.click, NEWER_JS),
+            (self.older.click, OLDER_JS),
+        ]
+        for trigger, js in self.moves:
+            self.refresh_after(trigger, visitor, js=js)
         self.search.input(None, js=SEARCH_AS_YOU_TYPE_JS, queue=False)
-        self.refresh_after(self.search_go.click, visitor, js=FIRST_PAGE_JS)
-        self.refresh_after(self.newer.click, visitor, js=NEWER_JS)
-        self.refresh_after(self.older.click, visitor, js=OLDER_JS)
         #: What a pick answers, in order; its refusals leave all but the last (the sentence) alone
         self.pick_outputs = [
             *g.form, *g.image_fields, g.body, g.body_file, g.video, g.status, self.selected,
@@ -593,17 +609,28 @@ class HistoryPart:
     ) -> None:
         """Show the history again after ``event`` (a page load, a generation's end, a filter),
         and keep the pick only if it is still shown (by its id; the cards' script marks it
-        where it now is). ``js`` changes the inputs in the page first (``FIRST_PAGE_JS``...);
-        ``quietly``: no progress shown over the cards (a redraw the visitor did not ask for)."""
+        where it now is). ``js`` is a move's (``FIRST_PAGE_JS``...): it sets the page asked
+        for; without one, the page the visitor last moved to is drawn again, and a move of the
+        visitor's made meanwhile wins (``keep_moves_last``). ``quietly``: no progress shown
+        over the cards (a redraw the visitor did not ask for)."""
         shown = event(
             self.list_history,
             inputs=self.inputs(visitor),
             outputs=self.outputs,
             api_visibility="private",
-            js=js,
+            js=js or KEEP_PAGE_JS,
             show_progress="hidden" if quietly else "full",
         )
+        if js is None:
+            self.redraws.append(shown)
         self.follow_after(shown, visitor)
+
+    def keep_moves_last(self) -> None:
+        """Once every redraw is wired: a move of the visitor's cancels a redraw still on its way,
+        whose answer (drawn from the page before the move) would otherwise land after the
+        move's and take the visitor back."""
+        for trigger, _ in self.moves:
+            trigger(None, cancels=self.redraws, queue=False)
 
     def follow_after(self, shown: Any, visitor: gr.Textbox) -> None:
         """Once ``shown`` has shown the history again, make the pick and the pager follow it."""

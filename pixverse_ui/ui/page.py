@@ -227,11 +227,12 @@ def _page(
     app = page.app
     # Gradio's own sweep removes what was uploaded (and its other cached files) once a day old
     with gr.Blocks(
-        title="pixverse-ui · PixVerse v5.5 text-to-video",
+        title="pixverse-ui · PixVerse v5.5 video from words or an image",
         delete_cache=(int(SWEEP_EVERY), int(MAX_AGE)),
     ) as demo:
         gr.Markdown(
-            "# pixverse-ui\nPrototype text-to-video with **PixVerse v5.5** via the AI/ML API.",
+            "# pixverse-ui\nPrototype video from words or an image, one shot or a storyboard, with "
+            "**PixVerse v5.5** via the AI/ML API.",
             elem_classes="pxui-title",
         )
         banner = gr.Markdown(app.mode.banner(), elem_classes="pxui-banner", elem_id="mode-banner")
@@ -275,6 +276,7 @@ def _page(
         # the form), else the form ready, its aspect ratio and its quote; the form shows then
         live.wire(restored.then, visitor, run)
         batch.quote_after(loaded.then, visitor)
+        history.keep_moves_last()  # after every redraw above
         free_on_close(demo)
     demo.queue(default_concurrency_limit=None)
     return demo
