@@ -553,7 +553,11 @@ class HistoryPart:
             (self.older.click, OLDER_JS),
         ]
         for trigger, js in self.moves:
-            self.refresh_after(trigger, visitor, js=js)
+            # a search or filter changed while the last one's answer is on its way runs once
+            # that answer is in (Gradio's default for a click drops it: the cards would show
+            # the search before)
+            last = None if js in (NEWER_JS, OLDER_JS) else "always_last"
+            self.refresh_after(trigger, visitor, js=js, trigger_mode=last)
         self.search.input(None, js=SEARCH_AS_YOU_TYPE_JS, queue=False)
         #: What a pick answers, in order; its refusals leave all but the last (the sentence) alone
         self.pick_outputs = [
@@ -605,7 +609,13 @@ class HistoryPart:
         )
 
     def refresh_after(
-        self, event: Any, visitor: gr.Textbox, *, js: str | None = None, quietly: bool = False
+        self,
+        event: Any,
+        visitor: gr.Textbox,
+        *,
+        js: str | None = None,
+        quietly: bool = False,
+        trigger_mode: str | None = None,
     ) -> None:
         """Show the history again after ``event`` (a page load, a generation's end, a filter),
         and keep the pick only if it is still shown (by its id; the cards' script marks it
@@ -620,6 +630,7 @@ class HistoryPart:
             api_visibility="private",
             js=js or KEEP_PAGE_JS,
             show_progress="hidden" if quietly else "full",
+            trigger_mode=trigger_mode,
         )
         if js is None:
             self.redraws.append(shown)
