@@ -220,7 +220,8 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "use_variant": "✗ The API key must be text, not dict.",
     "variations": "Could not generate: The prompt must be text, not dict.",
     "js_fn": GENERIC,  # runs in the browser only
-    "idle": "buttons",  # after a run: Generate enabled, Stop disabled, for anyone
+    # after a run: Generate enabled, Stop disabled, for anyone (a panel following a job aside)
+    "idle_unless_watching": "buttons",
     "price": "",  # the form's cost: nothing to say of a form that is not one
     "set_star": "✗ The API key must be text, not dict.",
     "set_note": "✗ The API key must be text, not dict.",

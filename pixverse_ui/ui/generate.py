@@ -263,7 +263,13 @@ class GeneratePart:
         )
         # Gradio's frontend skips ``.then`` after an error; a failure also follows Stop
         for ended in (run.success, run.failure):
-            ended(self.idle, outputs=[self.go, self.stop], api_visibility="private", queue=False)
+            ended(
+                self.idle_unless_watching,
+                inputs=[self.status],
+                outputs=[self.go, self.stop],
+                api_visibility="private",
+                queue=False,
+            )
             self.quote_after(ended, visitor)
         for source in (self.aspect, self.duration):
             self.quote_after(source.change, visitor)
@@ -498,6 +504,15 @@ class GeneratePart:
     def idle(self) -> tuple[Any, Any]:
         """Generate enabled, Stop disabled: nothing is being watched."""
         return gr.update(value=GO_IDLE, interactive=True), gr.update(interactive=False)
+
+    def idle_unless_watching(self, panel: Any) -> tuple[Any, Any]:
+        """After a generate event ended: ``idle``, unless the panel already follows a job again
+        (its clock is live: "Watch again" or a reload's follow). A run stopped by Stop ends
+        when Gradio hears it was cancelled, which on a busy machine came after "Watch again"
+        had begun to follow: Stop turned off while the job was being followed."""
+        if isinstance(panel, str) and "data-elapsed=" in panel:
+            return gr.skip(), gr.skip()
+        return self.idle()
 
     def on_resolution(self, resolution: Any, duration: Any) -> Any:
         """The durations ``resolution`` offers; a duration it does not offer is changed, and the
