@@ -276,7 +276,6 @@ def _page(
         # the form), else the form ready, its aspect ratio and its quote; the form shows then
         live.wire(restored.then, visitor, run)
         batch.quote_after(loaded.then, visitor)
-        history.keep_moves_last()  # after every redraw above
         free_on_close(demo)
     demo.queue(default_concurrency_limit=None)
     return demo
