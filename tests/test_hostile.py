@@ -208,7 +208,6 @@ GARBAGE_ANSWERS: dict[str, Any] = {
     "check": "Could not generate: The prompt must be text, not dict.",  # the page's Generate
     "generate": "Could not generate: The prompt must be text, not dict.",
     "list_history": "✗ The API key must be text, not dict.",
-    "show_history": "✗ The API key must be text, not dict.",  # the page's own redraws
     "stopped": "stop",  # says the same to anyone, and offers "Watch again" of no job
     "unnamed": GENERIC,  # Stop's cancel, which needs the caller's own running event
     "on_resolution": {"__type__": "update"},  # an unknown resolution changes nothing

@@ -187,22 +187,3 @@ def test_watch_again_follows_the_stopped_job_to_its_video_and_no_one_elses(live,
     [refused] = asyncio.run(watch('<div data-job="someone-elses-id">'))
     assert "no job of yours" in refused[0] and refused[5]["visible"] is False
     assert g.stopped("<p>Sending…</p>")[3]["visible"] is False  # nothing named: nothing offered
-
-
-def test_a_history_answer_to_an_older_move_is_not_drawn_over_a_newer_one(live):
-    """The page numbers its History moves; a redraw whose request reached the app after a newer
-    move's was answered (its answer would land last) changes nothing, for that page only."""
-    import types
-
-    part, _ = live
-    history = part.history
-    page_a, page_b = (types.SimpleNamespace(session_hash=name, headers={}) for name in "ab")
-    filters = ("", "any", False, "any", "any time", 1)
-    newer = history.show_history(None, "v1", *filters, 2, request=page_a)
-    assert not all(shown == gr.skip() for shown in newer)  # drawn
-    older = history.show_history(None, "v1", *filters, 1, request=page_a)
-    assert all(shown == gr.skip() for shown in older)  # not drawn over the newer
-    again = history.show_history(None, "v1", *filters, 2, request=page_a)
-    assert not all(shown == gr.skip() for shown in again)  # the same move's redraw is
-    other = history.show_history(None, "v1", *filters, 1, request=page_b)
-    assert not all(shown == gr.skip() for shown in other)  # another page's numbers are its own

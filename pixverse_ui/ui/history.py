@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import html
 import re
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -48,7 +46,6 @@ from .common import (
     strict_input,
 )
 from .generate import GeneratePart, loaded_form, loaded_image
-from .sessions import SESSIONS_KEPT
 
 #: How many items a page of the History tab shows. Gradio's checks of each still of the gallery
 #: (about 1.2 ms: nine path comparisons) are most of a page's cost, whatever the ledger holds
@@ -69,24 +66,13 @@ EMPTY = "No generations yet."
 NONE_MATCH = "No generations match these filters."
 #: What the History's pager buttons and filters do to ``list_history``'s inputs (the page is the
 #: last) before it runs, in the page: the filters start again from the first page.
-#: A move (a filter, a search, a page newer or older) sets the page asked for, and numbers itself
-#: in the page (``window.pxuiHistoryAsked``): the page's redraws pass the last number on, and the
-#: server answers none older than one it has answered (``HistoryPart.show_history``). The page
-#: moved to is kept in the page too, for a redraw nobody asked for (``KEEP_PAGE_JS``: another
-#: face's job, a star, a job's end), which draws it.
-_MOVE_JS = (
-    "(...inputs) => [...inputs.slice(0, -2), window.pxuiHistoryPage = {page}, "
-    "window.pxuiHistoryAsked = (window.pxuiHistoryAsked || 0) + 1]"
-)
-FIRST_PAGE_JS = _MOVE_JS.format(page="1")
-NEWER_JS = _MOVE_JS.format(page="Math.max(1, Number(inputs.at(-2)) - 1)")
-OLDER_JS = _MOVE_JS.format(page="Math.max(1, Number(inputs.at(-2)) + 1)")
-KEEP_PAGE_JS = (
-    "(...inputs) => [...inputs.slice(0, -2), window.pxuiHistoryPage ?? inputs.at(-2), "
-    "window.pxuiHistoryAsked || 0]"
-)
+FIRST_PAGE_JS = "(...inputs) => [...inputs.slice(0, -1), 1]"
+NEWER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at(-1)) - 1)]"
+OLDER_JS = "(...inputs) => [...inputs.slice(0, -1), Math.max(1, Number(inputs.at(-1)) + 1)]"
 #: How long typing in Search pauses before it searches, in milliseconds (Enter searches at once).
 SEARCH_PAUSE_MS = 450
+#: Enter: the search runs now, so the pause's search is not run as well.
+SEARCH_NOW_JS = "() => { clearTimeout(window.pxuiSearchPause); }"
 #: Search as you type: each keystroke restarts a wait of ``SEARCH_PAUSE_MS``, at whose end the
 #: page presses the tab's hidden search button (which searches from the first page).
 SEARCH_AS_YOU_TYPE_JS = (
@@ -430,14 +416,6 @@ class HistoryPart:
     def __init__(self, page: Page, generate: GeneratePart) -> None:
         self.page = page
         self.generate = generate
-        #: Per session, the number of the newest move answered (``show_history``), newest last
-        self._answered: OrderedDict[str, int] = OrderedDict()
-        self._answered_lock = threading.Lock()
-
-    @property
-    def filters(self) -> tuple[Any, ...]:
-        """The filters beside Search (each starts again from the first page)."""
-        return (self.state, self.resolution, self.period, self.starred_only)
 
     def layout(self) -> None:
         with gr.Row(equal_height=True):
@@ -487,8 +465,6 @@ class HistoryPart:
         # the page shown, from 1: an input of list_history (the buttons and filters set it in
         # the page before it runs) and set again, clamped, by follow_pager
         self.page_number = gr.Number(1, precision=0, visible=False, elem_id="history-page")
-        # the number of the visitor's last move, set in the page (``_MOVE_JS``)
-        self.asked = gr.Number(0, precision=0, visible=False, elem_id="history-asked")
         self.picked_note = gr.Markdown("", elem_id="picked-note")
         # the finished videos' stills, for API and MCP callers only: the page shows the cards
         self.gallery = gr.Gallery(visible=False, elem_id="history-gallery")
@@ -528,8 +504,7 @@ class HistoryPart:
         self.ids = gr.JSON([], visible=False)
         for component in (
             self.search, self.state, self.resolution, self.period, self.starred_only,
-            self.page_number, self.asked, self.selected, self.star, self.note,
-            self.frame_choice,
+            self.page_number, self.selected, self.star, self.note, self.frame_choice,
         ):  # fmt: skip
             strict_input(component)
 
@@ -559,20 +534,16 @@ class HistoryPart:
             concurrency_limit=None,
         )
         self.follow_after(listed, visitor)
-        moves = [  # a filter, a search, a page newer or older
-            *((source.input, FIRST_PAGE_JS) for source in self.filters),
-            (self.search.submit, FIRST_PAGE_JS),
-            (self.search_go.click, FIRST_PAGE_JS),
-            (self.newer.click, NEWER_JS),
-            (self.older.click, OLDER_JS),
-        ]
-        for trigger, js in moves:
-            # a search or filter changed while the last one's answer is on its way runs once
-            # that answer is in (Gradio's default for a click drops it: the cards would show
-            # the search before)
-            last = None if js in (NEWER_JS, OLDER_JS) else "always_last"
-            self.refresh_after(trigger, visitor, js=js, trigger_mode=last)
+        for source in (self.state, self.resolution, self.period, self.starred_only):
+            self.refresh_after(source.input, visitor, js=FIRST_PAGE_JS)
+        self.refresh_after(self.search.submit, visitor, js=FIRST_PAGE_JS)
         self.search.input(None, js=SEARCH_AS_YOU_TYPE_JS, queue=False)
+        # Enter has searched: the pause's search still to come would search again, from the
+        # first page, after the visitor had moved on (to "Older →", say)
+        self.search.submit(None, js=SEARCH_NOW_JS, queue=False)
+        self.refresh_after(self.search_go.click, visitor, js=FIRST_PAGE_JS)
+        self.refresh_after(self.newer.click, visitor, js=NEWER_JS)
+        self.refresh_after(self.older.click, visitor, js=OLDER_JS)
         #: What a pick answers, in order; its refusals leave all but the last (the sentence) alone
         self.pick_outputs = [
             *g.form, *g.image_fields, g.body, g.body_file, g.video, g.status, self.selected,
@@ -623,28 +594,19 @@ class HistoryPart:
         )
 
     def refresh_after(
-        self,
-        event: Any,
-        visitor: gr.Textbox,
-        *,
-        js: str | None = None,
-        quietly: bool = False,
-        trigger_mode: str | None = None,
+        self, event: Any, visitor: gr.Textbox, *, js: str | None = None, quietly: bool = False
     ) -> None:
         """Show the history again after ``event`` (a page load, a generation's end, a filter),
         and keep the pick only if it is still shown (by its id; the cards' script marks it
-        where it now is). ``js`` is a move's (``FIRST_PAGE_JS``...): it sets the page asked
-        for; without one, the page the visitor last moved to is drawn again, and an answer older
-        than a move's is not drawn over it (``show_history``). ``quietly``: no progress shown
-        over the cards (a redraw the visitor did not ask for)."""
+        where it now is). ``js`` changes the inputs in the page first (``FIRST_PAGE_JS``...);
+        ``quietly``: no progress shown over the cards (a redraw the visitor did not ask for)."""
         shown = event(
-            self.show_history,
-            inputs=[*self.inputs(visitor), self.asked],
+            self.list_history,
+            inputs=self.inputs(visitor),
             outputs=self.outputs,
             api_visibility="private",
-            js=js or KEEP_PAGE_JS,
+            js=js,
             show_progress="hidden" if quietly else "full",
-            trigger_mode=trigger_mode,
         )
         self.follow_after(shown, visitor)
 
@@ -666,43 +628,6 @@ class HistoryPart:
         )
 
     # --- handlers -----------------------------------------------------------------------------
-
-    def show_history(
-        self,
-        api_key: Any = None,
-        visitor: Any = None,
-        search: Any = "",
-        state: Any = ANY,
-        starred_only: Any = False,
-        resolution: Any = ANY,
-        period: Any = "any time",
-        page: Any = 1,
-        asked: Any = 0,
-        request: gr.Request = None,  # type: ignore[assignment]
-    ) -> tuple[Any, ...]:
-        """The page's own redraws: ``list_history``, with ``asked`` the number of the visitor's
-        last move. An answer to an older move than one already answered for this page is not
-        drawn: its request may reach the app first and its answer land last."""
-        number = asked if isinstance(asked, int | float) and not isinstance(asked, bool) else 0
-        session = getattr(request, "session_hash", None) or ""
-        listed = (api_key, visitor, search, state, starred_only, resolution, period, page)
-        if self._outdated(session, number):
-            return (gr.skip(),) * len(self.outputs)
-        answer = self.list_history(*listed, request=request)
-        return (gr.skip(),) * len(self.outputs) if self._outdated(session, number) else answer
-
-    def _outdated(self, session: str, number: float) -> bool:
-        """Whether a move newer than ``number`` was answered for ``session``; else ``number`` is
-        the newest (a bounded table: the sessions of the last ``SESSIONS_KEPT`` answers)."""
-        with self._answered_lock:
-            newest = self._answered.get(session, 0)
-            if number < newest:
-                return True
-            self._answered[session] = int(number)
-            self._answered.move_to_end(session)
-            while len(self._answered) > SESSIONS_KEPT:
-                self._answered.popitem(last=False)
-            return False
 
     def list_history(
         self,
