@@ -286,9 +286,9 @@ class Ledger:
             db.row_factory = sqlite3.Row
             # case-insensitive search beyond ASCII (SQLite's lower() and LIKE fold ASCII only)
             db.create_function("casefold", 1, _casefold, deterministic=True)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+            _use_wal(db)
+            db.execute("PRAGMA synchronous=NORMAL")
             self._local.db = db
         return db
 
@@ -1098,3 +1098,16 @@ def _record(row: sqlite3.Row) -> JobRecord:
 
 def _casefold(text: str | None) -> str | None:
     return text.casefold() if isinstance(text, str) else None
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Put the file in WAL mode (it stays so). SQLite refuses the switch at once, busy timeout or
+    not, while another connection makes it: connections opened together on a new ledger (eight
+    threads, in a test) then failed with "database is locked". The other's switch is as good."""
+    if db.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+        return
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError:
+        if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            raise
