@@ -289,6 +289,12 @@ def loading_html() -> str:
     return f'<div class="pxui-status pxui-loading"><p>{LOADING}</p></div>'
 
 
+def clock_is_live(panel: Any) -> bool:
+    """Whether the status panel shows a job being followed: its clock moves (``clock_facts``
+    with ``live``)."""
+    return isinstance(panel, str) and "data-elapsed=" in panel
+
+
 def followed_job(panel: Any) -> str | None:
     """The generation id the status panel names (``data-job``), if it names one: what
     "Watch again" follows. The panel comes from the page: the caller's own jobs are checked."""

@@ -26,6 +26,7 @@ from .common import (
     THINKING_DEFAULT,
     Page,
     caller,
+    clock_is_live,
     followed_job,
     form_image,
     form_params,
@@ -510,7 +511,7 @@ class GeneratePart:
         (its clock is live: "Watch again" or a reload's follow). A run stopped by Stop ends
         when Gradio hears it was cancelled, which on a busy machine came after "Watch again"
         had begun to follow: Stop turned off while the job was being followed."""
-        if isinstance(panel, str) and "data-elapsed=" in panel:
+        if clock_is_live(panel):
             return gr.skip(), gr.skip()
         return self.idle()
 

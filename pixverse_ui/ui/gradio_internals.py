@@ -97,33 +97,31 @@ def drop_session(demo: gr.Blocks, session_hash: str) -> None:
         queue.pending_messages_per_session.pop(session_hash, None)
 
 
-def session_tables(demo: gr.Blocks) -> dict[str, int]:
-    """How many sessions each of Gradio's per-session tables holds (a page not launched yet has
-    no state holder: none)."""
+def _per_session(demo: gr.Blocks) -> dict[str, Any]:
+    """Gradio's per-session tables, by the names the app reports them under (a page not
+    launched yet has no state holder: a fresh one's, empty)."""
     holder, queue = getattr(demo, "state_holder", None), demo._queue
     if holder is None:
         from gradio import state_holder
 
         holder = state_holder.StateHolder()
     return {
-        "states": len(holder.session_data),
-        "last used": len(holder.time_last_used),
-        "message queues": len(queue.pending_messages_per_session),
-        "event id sets": len(queue.pending_event_ids_session),
-    }
-
-
-def tables_holding(demo: gr.Blocks, session_hash: str) -> list[str]:
-    """The names (as ``session_tables`` gives them) of Gradio's per-session tables that still
-    hold ``session_hash``."""
-    holder, queue = demo.state_holder, demo._queue
-    tables = {
         "states": holder.session_data,
         "last used": holder.time_last_used,
         "message queues": queue.pending_messages_per_session,
         "event id sets": queue.pending_event_ids_session,
     }
-    return [name for name, table in tables.items() if session_hash in table]
+
+
+def session_tables(demo: gr.Blocks) -> dict[str, int]:
+    """How many sessions each of Gradio's per-session tables holds."""
+    return {name: len(table) for name, table in _per_session(demo).items()}
+
+
+def tables_holding(demo: gr.Blocks, session_hash: str) -> list[str]:
+    """The names (as ``session_tables`` gives them) of Gradio's per-session tables that still
+    hold ``session_hash``."""
+    return [name for name, table in _per_session(demo).items() if session_hash in table]
 
 
 def pass_input_through(cls: type, passes: Any) -> None:
